@@ -1,0 +1,77 @@
+"""Every subject, stream, consumer, bucket and object name of the pipeline, defined once.
+
+Subjects
+    convert.request                      command: start a conversion (captured by REQUESTS)
+    events.<job>.<kind>                  the event log of one job (EVENTS)
+    synth.<job>.<chapter>.<segment>      one synthesis job per segment (SYNTH, a work queue)
+"""
+
+from __future__ import annotations
+
+import re
+
+REQUEST_SUBJECT = "convert.request"
+
+REQUESTS_STREAM = "REQUESTS"
+EVENTS_STREAM = "EVENTS"
+SYNTH_STREAM = "SYNTH"
+
+EVENTS_PREFIX = "events"
+SYNTH_PREFIX = "synth"
+
+PARSE_CONSUMER = "parse"
+TTS_CONSUMER = "tts"
+ASSEMBLE_CONSUMER = "assemble"
+
+CHECKPOINT_BUCKET = "checkpoints"
+OBJECT_BUCKET = "audiobook"
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _token(value: str) -> str:
+    if not _TOKEN.match(value):
+        raise ValueError(f"not a valid subject token: {value!r}")
+    return value
+
+
+def event_subject(job_id: str, kind: str) -> str:
+    """Subject of one event of a job, e.g. ``events.<job>.segment.synthesized``."""
+    return f"{EVENTS_PREFIX}.{_token(job_id)}.{kind}"
+
+
+def job_events_filter(job_id: str) -> str:
+    """Filter that selects every event of one job."""
+    return f"{EVENTS_PREFIX}.{_token(job_id)}.>"
+
+
+def all_events_filter() -> str:
+    return f"{EVENTS_PREFIX}.>"
+
+
+def synth_subject(job_id: str, chapter: int, segment: int) -> str:
+    """Subject of the synthesis job for one segment."""
+    return f"{SYNTH_PREFIX}.{_token(job_id)}.{chapter}.{segment}"
+
+
+def all_synth_filter() -> str:
+    return f"{SYNTH_PREFIX}.>"
+
+
+def source_object(sha256: str, suffix: str) -> str:
+    """Object name of an uploaded source ebook (content-addressed)."""
+    return f"sources/{sha256}{suffix}"
+
+
+def audio_object(cache_key: str) -> str:
+    """Object name of one segment's audio (content-addressed by the synthesis cache key)."""
+    return f"audio/{cache_key}.wav"
+
+
+def book_object(job_id: str) -> str:
+    """Object name of a finished audiobook."""
+    return f"books/{job_id}.m4b"
+
+
+def cover_object(job_id: str, suffix: str) -> str:
+    return f"covers/{job_id}{suffix}"

@@ -1,0 +1,151 @@
+"""A job's state is a pure fold of its events. The KV checkpoint is a snapshot of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from events.types import (
+    BookParsed,
+    Event,
+    JobAccepted,
+    JobCompleted,
+    JobFailed,
+    JobRejected,
+    SegmentFailed,
+    SegmentSynthesized,
+)
+
+ACCEPTED, PARSED, COMPLETED, FAILED, REJECTED = "accepted", "parsed", "completed", "failed", "rejected"
+FINAL = frozenset({COMPLETED, FAILED, REJECTED})
+
+
+@dataclass
+class ChapterState:
+    title: str
+    total: int
+    done: set[int] = field(default_factory=set)
+    failed: dict[int, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) >= self.total
+
+
+@dataclass
+class JobState:
+    """Everything known about one job, rebuilt from its events."""
+
+    job_id: str
+    status: str = ""
+    title: str = ""
+    author: str = ""
+    engine: str = ""
+    voice: str = ""
+    chapters: list[ChapterState] = field(default_factory=list)
+    cache_hits: int = 0
+    synth_seconds: float = 0.0
+    reason: str = ""
+    output_object: str = ""
+    applied_seq: int = 0
+
+    @property
+    def total_segments(self) -> int:
+        return sum(c.total for c in self.chapters)
+
+    @property
+    def done_segments(self) -> int:
+        return sum(len(c.done) for c in self.chapters)
+
+    @property
+    def failed_segments(self) -> list[tuple[int, int, str]]:
+        return [(ci, si, r) for ci, c in enumerate(self.chapters) for si, r in sorted(c.failed.items())]
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(c.seconds for c in self.chapters)
+
+    @property
+    def ready_to_assemble(self) -> bool:
+        """All segments are done and the job is not finished yet."""
+        return self.status == PARSED and bool(self.chapters) and all(c.complete for c in self.chapters)
+
+    @property
+    def stuck(self) -> bool:
+        """Every segment is either done or permanently failed, and some failed."""
+        return self.status == PARSED and all(
+            len(c.done) + len(set(c.failed) - c.done) >= c.total for c in self.chapters
+        ) and any(set(c.failed) - c.done for c in self.chapters)
+
+
+def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
+    """Fold one event into the state (mutates and returns it). Idempotent per event."""
+    if seq and seq <= state.applied_seq:
+        return state
+    if seq:
+        state.applied_seq = seq
+    if isinstance(event, JobAccepted):
+        if not state.status:
+            state.status = ACCEPTED
+        state.engine, state.voice = event.engine, event.voice
+    elif isinstance(event, BookParsed):
+        if state.status in ("", ACCEPTED):
+            state.status = PARSED
+        state.title, state.author = event.title, event.author
+        if not state.chapters:
+            state.chapters = [ChapterState(title=c.title, total=c.segments) for c in event.chapters]
+    elif isinstance(event, SegmentSynthesized):
+        if event.chapter < len(state.chapters):
+            chapter = state.chapters[event.chapter]
+            if event.index not in chapter.done:
+                chapter.done.add(event.index)
+                chapter.seconds += event.seconds
+                state.synth_seconds += event.synth_seconds
+                state.cache_hits += int(event.cache_hit)
+            chapter.failed.pop(event.index, None)
+    elif isinstance(event, SegmentFailed):
+        if event.chapter < len(state.chapters) and event.permanent:
+            chapter = state.chapters[event.chapter]
+            if event.index not in chapter.done:
+                chapter.failed[event.index] = event.reason
+    elif isinstance(event, JobCompleted):
+        state.status, state.output_object = COMPLETED, event.output_object
+    elif isinstance(event, JobFailed):
+        if state.status != COMPLETED:
+            state.status, state.reason = FAILED, event.reason
+    elif isinstance(event, JobRejected):
+        state.status, state.reason = REJECTED, event.reason
+    return state
+
+
+def fold(job_id: str, events: list[Event]) -> JobState:
+    """The state of a job after all of ``events``, from nothing."""
+    state = JobState(job_id=job_id)
+    for event in events:
+        apply(state, event)
+    return state
+
+
+def to_snapshot(state: JobState) -> bytes:
+    """Serialize a state for the KV checkpoint."""
+    data: dict[str, Any] = {k: v for k, v in vars(state).items() if k != "chapters"}
+    data["chapters"] = [
+        {"title": c.title, "total": c.total, "done": sorted(c.done),
+         "failed": {str(k): v for k, v in c.failed.items()}, "seconds": c.seconds}
+        for c in state.chapters
+    ]
+    return orjson.dumps(data)
+
+
+def from_snapshot(data: bytes) -> JobState:
+    """Inverse of :func:`to_snapshot`."""
+    raw = orjson.loads(data)
+    chapters = [
+        ChapterState(title=c["title"], total=c["total"], done=set(c["done"]),
+                     failed={int(k): v for k, v in c["failed"].items()}, seconds=c["seconds"])
+        for c in raw.pop("chapters")
+    ]
+    return replace(JobState(job_id=raw.pop("job_id")), chapters=chapters, **raw)

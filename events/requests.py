@@ -1,0 +1,97 @@
+"""The ``convert.request`` command: validation and the ids derived from it (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+MAX_REQUEST_BYTES = 64 * 1024
+_FIELDS = {"source", "engine", "voice", "speed", "request_id"}
+_SOURCE_FIELDS = {"object", "path"}
+JOB_FORMAT_VERSION = 1  # bump when parsing/segmenting changes what a job produces
+
+
+class RequestError(ValueError):
+    """A convert request that cannot be accepted; the message says why, for a person."""
+
+
+@dataclass(frozen=True)
+class ConvertRequest:
+    """A validated conversion request. Exactly one of ``source_object``/``source_path``."""
+
+    source_object: str | None = None
+    source_path: str | None = None
+    engine: str | None = None
+    voice: str | None = None
+    speed: float = 1.0
+    request_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        source = {"object": self.source_object} if self.source_object else {"path": self.source_path}
+        out: dict[str, Any] = {"source": source, "speed": self.speed}
+        for key in ("engine", "voice", "request_id"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+    def encode(self) -> bytes:
+        return orjson.dumps(self.as_dict())
+
+
+def _opt_str(payload: dict[str, Any], key: str) -> str | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise RequestError(f'"{key}" must be a non-empty string')
+    return value.strip()
+
+
+def parse_request(raw: bytes) -> ConvertRequest:
+    """Validate a raw ``convert.request`` payload; raise RequestError with a clear reason."""
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise RequestError(f"request is {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES}")
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RequestError("request is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise RequestError("request must be a JSON object")
+    unknown = sorted(set(payload) - _FIELDS)
+    if unknown:
+        raise RequestError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELDS))}")
+    source = payload.get("source")
+    if source is None:
+        raise RequestError('missing "source": give {"object": NAME} or {"path": PATH}')
+    if isinstance(source, str):
+        source = {"path": source}
+    if not isinstance(source, dict) or len(source) != 1 or not set(source) <= _SOURCE_FIELDS:
+        raise RequestError('"source" must be {"object": NAME} or {"path": PATH}')
+    (kind, value), = source.items()
+    if not isinstance(value, str) or not value.strip():
+        raise RequestError(f'"source.{kind}" must be a non-empty string')
+    speed = payload.get("speed", 1.0)
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.25 <= speed <= 4.0:
+        raise RequestError('"speed" must be a number between 0.25 and 4')
+    return ConvertRequest(
+        source_object=value if kind == "object" else None,
+        source_path=value if kind == "path" else None,
+        engine=_opt_str(payload, "engine"),
+        voice=_opt_str(payload, "voice"),
+        speed=float(speed),
+        request_id=_opt_str(payload, "request_id"),
+    )
+
+
+def job_id_for(source_sha256: str, engine: str, voice: str, speed: float) -> str:
+    """Deterministic job id: the same book with the same settings is the same job."""
+    key = f"{JOB_FORMAT_VERSION}|{source_sha256}|{engine}|{voice}|{speed:.3f}"
+    return "j" + hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def request_ref(raw: bytes) -> str:
+    """Id for events about a request that never became a job (e.g. invalid JSON)."""
+    return "r" + hashlib.sha256(raw).hexdigest()[:20]

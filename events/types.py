@@ -1,0 +1,184 @@
+"""Versioned command and event types of the pipeline.
+
+Every type is a frozen dataclass with a ``KIND`` (the last part of its subject) and a
+``VERSION``. Events carry references to objects in the object store, never audio.
+See docs/events.md for the contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class ChapterInfo:
+    """One chapter of a parsed book: its TOC title and how many segments it has."""
+
+    index: int
+    title: str
+    segments: int
+    chars: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of all events: every event belongs to one job."""
+
+    KIND: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+
+    job_id: str
+
+    def msg_id(self) -> str:
+        """Deterministic ``Nats-Msg-Id``: publishing the same fact twice is a no-op."""
+        return f"{self.job_id}:{self.KIND}"
+
+
+@dataclass(frozen=True)
+class JobAccepted(Event):
+    """The parse service took a request and read its source."""
+
+    KIND: ClassVar[str] = "job.accepted"
+
+    source_sha256: str
+    source_name: str
+    engine: str
+    voice: str
+    speed: float
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class JobRejected(Event):
+    """A request that cannot be converted, with a reason a person understands."""
+
+    KIND: ClassVar[str] = "job.rejected"
+
+    reason: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BookParsed(Event):
+    """The book was split into chapters and segments; all segment jobs are queued."""
+
+    KIND: ClassVar[str] = "book.parsed"
+
+    title: str
+    author: str
+    language: str
+    chapters: tuple[ChapterInfo, ...]
+    cover_object: str | None = None
+
+    @property
+    def total_segments(self) -> int:
+        return sum(c.segments for c in self.chapters)
+
+
+@dataclass(frozen=True)
+class SegmentSynthesized(Event):
+    """Audio for one segment is in the object store."""
+
+    KIND: ClassVar[str] = "segment.synthesized"
+
+    chapter: int
+    index: int
+    audio_object: str
+    samples: int
+    sample_rate: int
+    cache_hit: bool = False
+    worker: str = ""
+    synth_seconds: float = 0.0
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}"
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.sample_rate if self.sample_rate else 0.0
+
+
+@dataclass(frozen=True)
+class SegmentFailed(Event):
+    """A segment that could not be synthesized, and why."""
+
+    KIND: ClassVar[str] = "segment.failed"
+
+    chapter: int
+    index: int
+    reason: str
+    permanent: bool = True
+    worker: str = ""
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}"
+
+
+@dataclass(frozen=True)
+class JobCompleted(Event):
+    """The audiobook is in the object store."""
+
+    KIND: ClassVar[str] = "job.completed"
+
+    output_object: str
+    seconds: float
+    size: int
+    chapters: int
+
+
+@dataclass(frozen=True)
+class JobFailed(Event):
+    """The job cannot finish; ``reason`` says why."""
+
+    KIND: ClassVar[str] = "job.failed"
+
+    reason: str
+    failed_segments: tuple[tuple[int, int, str], ...] = field(default=())
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    t.KIND: t
+    for t in (
+        JobAccepted,
+        JobRejected,
+        BookParsed,
+        SegmentSynthesized,
+        SegmentFailed,
+        JobCompleted,
+        JobFailed,
+    )
+}
+
+
+@dataclass(frozen=True)
+class SynthesizeSegment:
+    """Command on the work queue: synthesize one segment of a job.
+
+    ``paragraphs`` holds the segment's text, one string per paragraph piece; the worker
+    inserts a sentence pause between sentences, a paragraph pause between paragraphs,
+    and ``pause_after_ms`` of silence at the end.
+    """
+
+    KIND: ClassVar[str] = "synthesize"
+    VERSION: ClassVar[int] = 1
+
+    job_id: str
+    chapter: int
+    index: int
+    paragraphs: tuple[str, ...]
+    engine: str
+    voice: str
+    speed: float
+    pause_after_ms: int
+    cache_key: str
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}"
+
+
+def as_payload(obj: Any) -> dict[str, Any]:
+    """Plain dict of a command or event with its envelope (``type``, ``v``)."""
+    from dataclasses import asdict
+
+    return {"type": obj.KIND, "v": obj.VERSION, **asdict(obj)}

@@ -1,0 +1,1 @@
+"""The pipeline's services (parse, tts, assemble), their NATS adapters and the CLI."""

@@ -1,0 +1,72 @@
+"""M4B building blocks: chapter marks, the ffmetadata file and the ffmpeg command (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pycountry
+
+
+@dataclass(frozen=True)
+class ChapterMark:
+    title: str
+    start_ms: int
+    end_ms: int
+
+
+def chapter_marks(chapters: list[tuple[str, int]], sample_rate: int) -> list[ChapterMark]:
+    """Chapter start/end times from each chapter's title and length in samples."""
+    marks, position = [], 0
+    for title, samples in chapters:
+        start = position * 1000 // sample_rate
+        position += samples
+        marks.append(ChapterMark(title, start, position * 1000 // sample_rate))
+    return marks
+
+
+def _escape(value: str) -> str:
+    out = value.replace("\\", "\\\\")
+    for char in "=;#":
+        out = out.replace(char, "\\" + char)
+    return out.replace("\n", " ").replace("\r", " ")
+
+
+def ffmetadata(title: str, author: str, language: str, marks: list[ChapterMark]) -> str:
+    """An FFMETADATA1 document: book tags, then one [CHAPTER] per mark (milliseconds)."""
+    lines = [";FFMETADATA1", f"title={_escape(title)}", f"album={_escape(title)}", "genre=Audiobook"]
+    if author:
+        lines += [f"artist={_escape(author)}", f"album_artist={_escape(author)}"]
+    if language:
+        lines.append(f"language={_escape(language)}")
+    for mark in marks:
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={mark.start_ms}", f"END={mark.end_ms}",
+                  f"title={_escape(mark.title)}"]
+    return "\n".join(lines) + "\n"
+
+
+def iso639_2(language: str) -> str | None:
+    """Three-letter language code for the MP4 audio track ("en-US" -> "eng"), or None."""
+    code = language.replace("_", "-").split("-")[0].lower()
+    found = pycountry.languages.get(alpha_2=code) if len(code) == 2 else pycountry.languages.get(alpha_3=code)
+    return str(found.alpha_3) if found else None
+
+
+def ffmpeg_command(
+    ffmpeg: str, sample_rate: int, metadata: Path, cover: Path | None, output: Path,
+    language: str = "", bitrate: str = "64k",
+) -> list[str]:
+    """Encode raw 16-bit mono PCM from stdin to AAC in an M4B with chapters and cover."""
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+           "-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
+           "-f", "ffmetadata", "-i", str(metadata)]
+    if cover:
+        cmd += ["-i", str(cover)]
+    cmd += ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
+    if cover:
+        cmd += ["-map", "2:v", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
+    track_language = iso639_2(language) if language else None
+    if track_language:
+        cmd += ["-metadata:s:a:0", f"language={track_language}"]
+    cmd += ["-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart", "-f", "mp4", str(output)]
+    return cmd

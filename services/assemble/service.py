@@ -1,0 +1,150 @@
+"""Assemble service adapter: fold events into KV checkpoints; build the book when all is done."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from events import names
+from events.codec import DecodeError, decode_event
+from events.projection import JobState, apply, from_snapshot, to_snapshot
+from events.types import Event, JobFailed
+from services.assemble.build import build_book
+from services.bus import TRANSIENT, publish_event, pull_loop, replay
+from services.settings import Settings
+from services.topology import checkpoints, object_store
+
+log = logging.getLogger(__name__)
+ASSEMBLY_ATTEMPTS = 3
+
+
+async def rebuild_state(js: JetStreamContext, job_id: str) -> JobState:
+    """A job's state from nothing but its event log."""
+    state = JobState(job_id=job_id)
+    for msg in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id)):
+        try:
+            apply(state, decode_event(msg.data), msg.metadata.sequence.stream)
+        except DecodeError as exc:
+            log.error("job %s: skipping undecodable event: %s", job_id, exc)
+    return state
+
+
+class AssembleService:
+    def __init__(self, js: JetStreamContext, kv: KeyValue, store: ObjectStore, settings: Settings) -> None:
+        self.js, self.kv, self.store, self.settings = js, kv, store, settings
+        self.building: dict[str, asyncio.Task[None]] = {}
+        self.finished: set[str] = set()  # built here; their completed event may still be in flight
+
+    @classmethod
+    async def create(cls, js: JetStreamContext, settings: Settings) -> AssembleService:
+        return cls(js, await checkpoints(js), await object_store(js), settings)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.recover()
+        sub = await self.js.pull_subscribe_bind(durable=names.ASSEMBLE_CONSUMER, stream=names.EVENTS_STREAM)
+        log.info("assemble service ready")
+        try:
+            await pull_loop(sub, self._handle_batch, stop, batch=256, timeout=0.5)
+        finally:
+            for task in self.building.values():
+                task.cancel()
+
+    async def recover(self) -> None:
+        """After a restart: finish jobs whose segments were all done before we went down."""
+        try:
+            keys = await self.kv.keys()
+        except NoKeysError:
+            return
+        for key in keys:
+            state, _ = await self.load(key)
+            self._decide(state)
+
+    async def load(self, job_id: str) -> tuple[JobState, int | None]:
+        """The checkpoint and its revision; rebuilt from the log when missing."""
+        try:
+            entry = await self.kv.get(job_id)
+            if entry.value:
+                return from_snapshot(entry.value), entry.revision
+        except KeyNotFoundError:
+            pass
+        return await rebuild_state(self.js, job_id), None
+
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        by_job: dict[str, list[tuple[int, Event]]] = defaultdict(list)
+        for msg in msgs:
+            try:
+                event = decode_event(msg.data)
+            except DecodeError as exc:
+                log.error("ignoring undecodable event on %s: %s", msg.subject, exc)
+                continue
+            by_job[event.job_id].append((msg.metadata.sequence.stream, event))
+        try:
+            for job_id, items in by_job.items():
+                self._decide(await self._update(job_id, items))
+        except TRANSIENT as exc:
+            log.warning("checkpoint update failed (%s); events will be redelivered", exc)
+            await asyncio.gather(*(m.nak(delay=1.0) for m in msgs))
+            return
+        await asyncio.gather(*(m.ack() for m in msgs))
+
+    async def _update(self, job_id: str, items: list[tuple[int, Event]]) -> JobState:
+        """Apply events to the checkpoint with an expected-revision write; retry on races."""
+        while True:
+            state, revision = await self.load(job_id)
+            for seq, event in items:
+                apply(state, event, seq)
+            try:
+                if revision is None:
+                    await self.kv.create(job_id, to_snapshot(state))
+                else:
+                    await self.kv.update(job_id, to_snapshot(state), last=revision)
+                return state
+            except KeyWrongLastSequenceError:
+                continue  # someone else wrote first: reload and re-apply (apply is idempotent)
+            except Exception as exc:  # create() on an existing key raises a generic API error
+                if "wrong last sequence" in str(exc):
+                    continue
+                raise
+
+    def _decide(self, state: JobState) -> None:
+        job_id = state.job_id
+        if job_id in self.building or job_id in self.finished:
+            return
+        if state.ready_to_assemble:
+            self.building[job_id] = asyncio.create_task(self._assemble(job_id))
+        elif state.stuck:
+            failures = tuple(state.failed_segments)
+            reason = f"{len(failures)} segment(s) could not be synthesized; first: {failures[0][2]}"
+            self.building[job_id] = asyncio.create_task(self._publish_failure(job_id, reason, failures))
+
+    async def _publish_failure(self, job_id: str, reason: str, failures: tuple[tuple[int, int, str], ...]) -> None:
+        try:
+            await publish_event(self.js, JobFailed(job_id=job_id, reason=reason, failed_segments=failures))
+        finally:
+            self.building.pop(job_id, None)
+
+    async def _assemble(self, job_id: str) -> None:
+        try:
+            for attempt in range(1, ASSEMBLY_ATTEMPTS + 1):
+                try:
+                    completed = await build_book(self.js, self.store, job_id)
+                    await publish_event(self.js, completed)
+                    self.finished.add(job_id)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.exception("job %s: assembly attempt %d failed", job_id, attempt)
+                    if attempt == ASSEMBLY_ATTEMPTS:
+                        await publish_event(self.js, JobFailed(job_id=job_id, reason=f"assembly failed: {exc}"))
+                    else:
+                        await asyncio.sleep(2.0 * attempt)
+        finally:
+            self.building.pop(job_id, None)

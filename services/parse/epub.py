@@ -1,0 +1,206 @@
+"""Read an EPUB 2 or 3 into a Book: chapters from the TOC (nav or NCX), in spine order."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import ebooklib
+from ebooklib import epub
+
+from services.parse.book import Book, Chapter, Cover, EbookError
+from services.parse.xhtml import Anchor, Block, flatten
+
+MAX_UNCOMPRESSED = 512 * 1024 * 1024
+MAX_ENTRIES = 20_000
+BOILERPLATE_TITLE = re.compile(
+    r"^\W*(table of contents|contents|inhalt(sverzeichnis)?|table des mati[eè]res|sommaire|"
+    r"title ?page|titlepage|cover|imprint|colophon|(un)?copyright|"
+    r"(the )?full project gutenberg licen[cs]e|.*project gutenberg.*licen[cs]e.*)\W*$",
+    re.IGNORECASE,
+)
+GUTENBERG_LINE = re.compile(r"\*\*\*\s*(START|END) OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
+PROSE_BLOCK_CHARS = 100
+
+
+@dataclass
+class _Draft:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def chars(self) -> int:
+        return sum(len(b.text) for b in self.blocks)
+
+    @property
+    def prose(self) -> bool:
+        return any(len(b.text) >= PROSE_BLOCK_CHARS and not b.heading for b in self.blocks)
+
+    @property
+    def mostly_links(self) -> bool:
+        return self.chars > 0 and sum(b.link_chars for b in self.blocks) * 2 >= self.chars
+
+
+def check_archive(path: Path, max_uncompressed: int = MAX_UNCOMPRESSED) -> None:
+    """Refuse what is not a safe zip: not a zip, too many entries, zip bombs, escaping paths."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        raise EbookError("not an EPUB: the file is not a zip archive") from None
+    if len(infos) > MAX_ENTRIES:
+        raise EbookError(f"not a usable EPUB: {len(infos)} entries (limit {MAX_ENTRIES})")
+    if sum(i.file_size for i in infos) > max_uncompressed:
+        raise EbookError(f"refused: the EPUB unpacks to more than {max_uncompressed // 2**20} MiB")
+    for info in infos:
+        name = info.filename
+        if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
+            raise EbookError(f"refused: the EPUB holds an entry with an unsafe path ({name!r})")
+    names = {i.filename for i in infos}
+    if "META-INF/container.xml" not in names:
+        raise EbookError("not an EPUB: the zip has no META-INF/container.xml")
+
+
+def _meta(book: epub.EpubBook, name: str) -> str:
+    values = book.get_metadata("DC", name)
+    return str(values[0][0]).strip() if values and values[0][0] else ""
+
+
+def _toc_entries(toc: Any) -> list[tuple[str, str]]:
+    """(title, href) of every TOC entry, depth first."""
+    out: list[tuple[str, str]] = []
+    for entry in toc:
+        if isinstance(entry, tuple):
+            section, children = entry
+            if getattr(section, "href", None):
+                out.append((section.title or "", section.href))
+            out.extend(_toc_entries(children))
+        elif getattr(entry, "href", None):
+            out.append((entry.title or "", entry.href))
+    return out
+
+
+def _split_href(href: str) -> tuple[str, str | None]:
+    path, _, frag = href.partition("#")
+    return posixpath.normpath(unquote(path)), (unquote(frag) or None)
+
+
+def _cover(book: epub.EpubBook) -> Cover | None:
+    candidates = []
+    cover_meta = book.get_metadata("OPF", "cover")
+    cover_id = cover_meta[0][1].get("content") if cover_meta else None
+    for item in book.get_items():
+        media = getattr(item, "media_type", "") or ""
+        if media not in ("image/jpeg", "image/png"):
+            continue
+        if item.get_type() == ebooklib.ITEM_COVER or item.get_id() == cover_id:
+            candidates.insert(0, item)
+        elif "cover" in (item.get_name() or "").lower():
+            candidates.append(item)
+    if not candidates:
+        return None
+    item = candidates[0]
+    return Cover(data=item.get_content(), media_type=item.media_type)
+
+
+def _read(path: Path) -> epub.EpubBook:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return epub.read_epub(str(path), options={"ignore_ncx": False})
+    except Exception as exc:  # ebooklib raises many types on broken input
+        raise EbookError(f"not a readable EPUB: {exc}") from None
+
+
+def _linear_documents(book: epub.EpubBook) -> list[tuple[str, bytes]]:
+    docs = []
+    for entry in book.spine:
+        idref, linear = entry if isinstance(entry, tuple) else (entry, "yes")
+        if idref is None or str(linear).lower() == "no":
+            continue
+        item = book.get_item_with_id(idref)
+        if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT:
+            continue
+        docs.append((posixpath.normpath(item.get_name()), item.get_content()))
+    return docs
+
+
+def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[_Draft]:
+    """Cut the spine's text at TOC targets; text before the first target is not a chapter."""
+    starts: dict[tuple[str, str | None], list[str]] = {}
+    for title, href in toc:
+        starts.setdefault(_split_href(href), []).append(title)
+    drafts: list[_Draft] = []
+    current: _Draft | None = None
+
+    def open_chapters(key: tuple[str, str | None]) -> None:
+        nonlocal current
+        for title in starts.pop(key, []):
+            current = _Draft(title=title.strip())
+            drafts.append(current)
+
+    for name, content in docs:
+        open_chapters((name, None))
+        targets = {frag for (doc, frag) in starts if doc == name and frag}
+        if not targets and current is None and not any(doc == name for doc, _ in starts):
+            continue  # front matter before the first TOC target: nothing to read
+        for piece in flatten(content, targets):
+            if isinstance(piece, Anchor):
+                open_chapters((name, piece.id))
+            elif current is not None:
+                current.blocks.append(piece)
+    return drafts
+
+
+def _fallback_drafts(docs: list[tuple[str, bytes]]) -> list[_Draft]:
+    """Without a usable TOC: one chapter per spine document, titled by its first heading."""
+    drafts = []
+    for number, (_, content) in enumerate(docs, start=1):
+        blocks = [b for b in flatten(content, set()) if isinstance(b, Block)]
+        title = next((b.text for b in blocks if b.heading), f"Chapter {number}")
+        drafts.append(_Draft(title=title[:120], blocks=blocks))
+    return drafts
+
+
+def _keep(drafts: list[_Draft]) -> list[_Draft]:
+    """Drop boilerplate, contents pages, empty entries and title matter before the first prose."""
+    kept: list[_Draft] = []
+    for draft in drafts:
+        draft.blocks = [b for b in draft.blocks if not GUTENBERG_LINE.search(b.text)]
+        if not draft.blocks or BOILERPLATE_TITLE.match(draft.title) or draft.mostly_links:
+            continue
+        if not kept and not draft.prose:
+            continue
+        kept.append(draft)
+    return kept
+
+
+def read_epub(path: Path, max_uncompressed: int = MAX_UNCOMPRESSED) -> Book:
+    """Parse an EPUB file into a Book; raises EbookError with a reason a person understands."""
+    check_archive(path, max_uncompressed)
+    book = _read(path)
+    docs = _linear_documents(book)
+    if not docs:
+        raise EbookError("no readable text: the EPUB's reading order (spine) is empty")
+    drafts = _keep(_drafts(docs, _toc_entries(book.toc)))
+    if not drafts:
+        drafts = _keep(_fallback_drafts(docs))
+    if not drafts:
+        raise EbookError("no readable text: the EPUB has no chapters with text to read")
+    chapters = tuple(
+        Chapter(title=d.title or f"Chapter {n}", paragraphs=tuple(b.text for b in d.blocks))
+        for n, d in enumerate(drafts, start=1)
+    )
+    return Book(
+        title=_meta(book, "title") or path.stem,
+        author=_meta(book, "creator"),
+        language=_meta(book, "language") or "en",
+        chapters=chapters,
+        cover=_cover(book),
+    )

@@ -1,0 +1,57 @@
+"""Turn a parsed book into the job's plan: chapter list and one synthesis job per segment (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+
+from events.names import synth_subject
+from events.types import BookParsed, ChapterInfo, SynthesizeSegment
+from services.parse.book import Book
+from services.parse.segmenter import segment_chapter
+from services.tts.catalog import VoiceInfo
+
+RENDER_VERSION = 1  # bump when the worker's rendering (pauses, format) changes
+
+
+def cache_key(paragraphs: tuple[str, ...], voice: VoiceInfo, speed: float, pause_after_ms: int) -> str:
+    """Content address of a segment's audio: same text, voice, model and settings, same audio."""
+    material = orjson.dumps({
+        "text": [" ".join(p.split()) for p in paragraphs], "engine": voice.engine, "voice": voice.voice,
+        "model": voice.model_version, "speed": round(speed, 3), "pause": pause_after_ms,
+        "render": RENDER_VERSION,
+    })
+    return hashlib.sha256(material).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    parsed: BookParsed
+    jobs: tuple[tuple[str, SynthesizeSegment], ...]
+
+
+def plan_job(
+    book: Book, job_id: str, voice: VoiceInfo, speed: float, max_chars: int,
+    cover_object: str | None = None,
+) -> JobPlan:
+    """The parsed event and the (subject, command) of every segment, chapters in reading order."""
+    chapters: list[ChapterInfo] = []
+    jobs: list[tuple[str, SynthesizeSegment]] = []
+    for number, chapter in enumerate(book.chapters):
+        segments = segment_chapter(chapter.paragraphs, book.language, max_chars)
+        chapters.append(ChapterInfo(number, chapter.title, len(segments), sum(len(s.text) for s in segments)))
+        for index, segment in enumerate(segments):
+            command = SynthesizeSegment(
+                job_id=job_id, chapter=number, index=index, paragraphs=segment.paragraphs,
+                engine=voice.engine, voice=voice.voice, speed=speed,
+                pause_after_ms=segment.pause_after_ms,
+                cache_key=cache_key(segment.paragraphs, voice, speed, segment.pause_after_ms),
+            )
+            jobs.append((synth_subject(job_id, number, index), command))
+    parsed = BookParsed(
+        job_id=job_id, title=book.title, author=book.author, language=book.language,
+        chapters=tuple(chapters), cover_object=cover_object,
+    )
+    return JobPlan(parsed=parsed, jobs=tuple(jobs))

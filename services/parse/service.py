@@ -1,0 +1,124 @@
+"""Parse service adapter: convert.request -> job accepted, book parsed, one job per segment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from pathlib import Path
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.object_store import ObjectStore
+
+from events import names
+from events.requests import ConvertRequest, RequestError, job_id_for, parse_request, request_ref
+from events.types import JobAccepted, JobRejected
+from services.bus import TRANSIENT, delivery_count, last_event, publish_command, publish_event, pull_loop
+from services.parse.book import EbookError
+from services.parse.epub import read_epub
+from services.parse.plan import plan_job
+from services.parse.source import SourceError, fetch_source
+from services.settings import Settings
+from services.topology import object_store
+from services.tracing import process_span
+from services.tts.catalog import UnknownVoiceError, resolve_voice
+
+log = logging.getLogger(__name__)
+PUBLISH_WINDOW = 256
+
+
+class ParseService:
+    """Consumes convert requests; every outcome is an event, never an exception to the loop."""
+
+    def __init__(self, js: JetStreamContext, store: ObjectStore, settings: Settings) -> None:
+        self.js, self.store, self.settings = js, store, settings
+
+    @classmethod
+    async def create(cls, js: JetStreamContext, settings: Settings) -> ParseService:
+        return cls(js, await object_store(js), settings)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sub = await self.js.pull_subscribe_bind(durable=names.PARSE_CONSUMER, stream=names.REQUESTS_STREAM)
+        log.info("parse service ready")
+        await pull_loop(sub, self._handle_batch, stop)
+
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            with process_span(msg.subject, msg.headers):
+                await self.handle(msg)
+
+    async def _reject(self, job_id: str, reason: str, request: ConvertRequest | None) -> None:
+        log.warning("rejected %s: %s", job_id, reason)
+        await publish_event(self.js, JobRejected(job_id=job_id, reason=reason,
+                                                 request_id=request.request_id if request else None))
+
+    async def handle(self, msg: Msg) -> None:
+        """Handle one request; ack it only once its outcome is in the event log."""
+        ref = request_ref(msg.data)
+        heartbeat = asyncio.create_task(_keep_alive(msg))
+        try:
+            await self._process(msg.data, ref)
+            await msg.ack()
+        except TRANSIENT as exc:
+            delay = min(30.0, 2.0 * delivery_count(msg))
+            log.warning("request %s: transient failure (%s); retry in %.0fs", ref, exc, delay)
+            await msg.nak(delay=delay)
+        finally:
+            heartbeat.cancel()
+
+    async def _process(self, raw: bytes, ref: str) -> None:
+        try:
+            request = parse_request(raw)
+        except RequestError as exc:
+            await self._reject(ref, str(exc), None)
+            return
+        try:
+            voice = resolve_voice(request.engine, request.voice, self.settings.voice_dirs)
+        except UnknownVoiceError as exc:
+            await self._reject(ref, str(exc), request)
+            return
+        with tempfile.TemporaryDirectory(prefix="audiobook-parse-") as tmp:
+            try:
+                source = await fetch_source(request, self.store, Path(tmp) / "source",
+                                            self.settings.input_dir, self.settings.max_book_bytes)
+            except SourceError as exc:
+                await self._reject(ref, str(exc), request)
+                return
+            job_id = job_id_for(source.sha256, voice.engine, voice.voice, request.speed)
+            if await last_event(self.js, job_id, "job.completed"):
+                log.info("job %s is already complete", job_id)
+                return
+            await publish_event(self.js, JobAccepted(
+                job_id=job_id, source_sha256=source.sha256, source_name=source.name,
+                engine=voice.engine, voice=voice.voice, speed=request.speed, request_id=request.request_id,
+            ))
+            try:
+                book = await asyncio.to_thread(read_epub, source.path, self.settings.max_book_bytes * 4)
+            except EbookError as exc:
+                await self._reject(job_id, str(exc), request)
+                return
+            except Exception as exc:  # a parser bug on odd input must not stop the service
+                log.exception("job %s: unexpected error reading %s", job_id, source.name)
+                await self._reject(job_id, f"could not read the ebook ({type(exc).__name__}: {exc})", request)
+                return
+        cover = None
+        if book.cover:
+            cover = names.cover_object(job_id, book.cover.suffix)
+            await self.store.put(cover, book.cover.data)
+        plan = await asyncio.to_thread(
+            plan_job, book, job_id, voice, request.speed, self.settings.max_segment_chars, cover
+        )
+        await publish_event(self.js, plan.parsed)
+        for start in range(0, len(plan.jobs), PUBLISH_WINDOW):
+            window = plan.jobs[start:start + PUBLISH_WINDOW]
+            await asyncio.gather(*(publish_command(self.js, subject, job) for subject, job in window))
+        log.info("job %s: %s, %d chapters, %d segments queued", job_id, book.title,
+                 len(plan.parsed.chapters), len(plan.jobs))
+
+
+async def _keep_alive(msg: Msg, every: float = 15.0) -> None:
+    """Tell JetStream we are still working on ``msg`` (parsing a big book takes a while)."""
+    while True:
+        await asyncio.sleep(every)
+        await msg.in_progress()

@@ -1,0 +1,75 @@
+"""Fetch a request's source ebook into a local file: from the object store or an allowed path."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from nats.js.errors import ObjectNotFoundError
+from nats.js.object_store import ObjectStore
+
+from events.names import OBJECT_BUCKET
+from events.requests import ConvertRequest
+
+
+class SourceError(ValueError):
+    """The source cannot be read; the message says why, for a person."""
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    path: Path
+    sha256: str
+    name: str
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:
+    if input_dir is None:
+        raise SourceError(
+            "this server does not read local paths (AUDIOBOOK_INPUT_DIR is not set); "
+            "upload the book to the object store and give {\"object\": NAME}"
+        )
+    path = Path(raw)
+    if not path.is_absolute():
+        path = input_dir / path
+    path = path.resolve()
+    if not path.is_relative_to(input_dir):
+        raise SourceError(f"path {raw!r} is outside the allowed input directory {str(input_dir)!r}")
+    if not path.is_file():
+        raise SourceError(f"source file {raw!r} does not exist")
+    if path.stat().st_size > max_bytes:
+        raise SourceError(f"source is {path.stat().st_size // 2**20} MiB; the limit is {max_bytes // 2**20} MiB")
+    return path
+
+
+async def fetch_source(
+    request: ConvertRequest, store: ObjectStore, dest: Path, input_dir: Path | None, max_bytes: int
+) -> LocalSource:
+    """Copy the source to ``dest`` (a file path) and hash it."""
+    if request.source_object:
+        name = request.source_object
+        try:
+            info = await store.get_info(name)
+        except ObjectNotFoundError:
+            raise SourceError(f"source object {name!r} is not in the object store {OBJECT_BUCKET!r}") from None
+        if (info.size or 0) > max_bytes:
+            raise SourceError(f"source is {info.size // 2**20} MiB; the limit is {max_bytes // 2**20} MiB")
+        with open(dest, "wb") as handle:
+            await store.get(name, writeinto=handle)
+        label = Path(name).name
+    else:
+        path = await asyncio.to_thread(_allowed_path, str(request.source_path), input_dir, max_bytes)
+        await asyncio.to_thread(shutil.copyfile, path, dest)
+        label = path.name
+    return LocalSource(path=dest, sha256=await asyncio.to_thread(sha256_file, dest), name=label)

@@ -1,0 +1,152 @@
+"""Flatten one XHTML document into readable blocks and anchor markers (pure).
+
+Skipped: markup that is not read aloud (scripts, images and their alt text, figures,
+page numbers, footnote markers and footnotes) and front/back matter marked with
+``epub:type`` landmarks (title page, imprint, colophon, copyright, contents, index)
+or Project Gutenberg boilerplate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+EPUB_TYPE = "{http://www.idpf.org/2007/ops}type"
+
+SKIP_TAGS = frozenset({
+    "head", "script", "style", "img", "svg", "math", "figure", "nav", "audio", "video",
+    "object", "iframe", "rt", "rp", "template", "noscript", "button", "input", "select",
+})
+BLOCK_TAGS = frozenset({
+    "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "dd", "dt",
+    "td", "th", "tr", "section", "article", "header", "footer", "aside", "body", "figcaption",
+    "caption", "table", "ul", "ol", "dl", "main", "hr", "address", "center", "hgroup",
+})
+HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+SKIP_EPUB_TYPES = frozenset({
+    "pagebreak", "noteref", "footnote", "footnotes", "endnote", "endnotes", "rearnote",
+    "rearnotes", "toc", "landmarks", "loi", "lot", "page-list", "titlepage", "halftitlepage",
+    "imprint", "colophon", "copyright-page", "cover", "index", "seriespage",
+})
+SKIP_ROLES = frozenset({
+    "doc-pagebreak", "doc-noteref", "doc-footnote", "doc-endnotes", "doc-endnote",
+    "doc-toc", "doc-index", "doc-colophon", "doc-pagelist", "presentation",
+})
+SKIP_CLASSES = frozenset({
+    "pagenum", "pageno", "page-number", "x-ebookmaker-pageno", "pg-boilerplate",
+    "pgheader", "pgfooter", "footnote", "footnotes", "noteref",
+})
+SKIP_IDS = frozenset({"pg-header", "pg-footer"})
+NOTE_MARKER = re.compile(r"^\W*(\d{1,3}|[ivxlc]{1,6}|[*†‡§¶])\W*$", re.IGNORECASE)
+ILLUSTRATION = re.compile(r"^\[\s*illustration\b.*\]$", re.IGNORECASE | re.DOTALL)
+SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class Block:
+    """One paragraph-level piece of readable text."""
+
+    text: str
+    heading: bool = False
+    link_chars: int = 0
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A position in the document that a TOC entry may point at."""
+
+    id: str
+
+
+def _local(tag: object) -> str:
+    if not isinstance(tag, str):
+        return ""
+    return etree.QName(tag).localname.lower()
+
+
+def _skipped(el: etree._Element, tag: str) -> bool:
+    if tag in SKIP_TAGS:
+        return True
+    types = set((el.get(EPUB_TYPE) or el.get("epub:type") or "").split())
+    if types & SKIP_EPUB_TYPES:
+        return True
+    if el.get("role") in SKIP_ROLES or el.get("hidden") is not None or el.get("aria-hidden") == "true":
+        return True
+    if set((el.get("class") or "").split()) & SKIP_CLASSES or el.get("id") in SKIP_IDS:
+        return True
+    if "display:none" in (el.get("style") or "").replace(" ", "").lower():
+        return True
+    if tag in ("sup", "a") and (tag == "sup" or el.get("href")):
+        text = "".join(el.itertext()).strip()
+        if text and NOTE_MARKER.match(text):
+            return True
+    return False
+
+
+class _Flattener:
+    def __init__(self, targets: set[str]) -> None:
+        self.targets = targets
+        self.out: list[Block | Anchor] = []
+        self.parts: list[str] = []
+        self.link_chars = 0
+        self.heading = False
+
+    def flush(self) -> None:
+        text = SPACE.sub(" ", "".join(self.parts)).strip()
+        if text and not ILLUSTRATION.match(text):
+            self.out.append(Block(text=text, heading=self.heading, link_chars=self.link_chars))
+        self.parts, self.link_chars, self.heading = [], 0, False
+
+    def walk(self, el: etree._Element, in_link: bool = False) -> None:
+        tag = _local(el.tag)
+        if not tag:  # comments, processing instructions
+            return
+        anchor = el.get("id") or (el.get("name") if tag == "a" else None)
+        if anchor and anchor in self.targets:
+            self.flush()
+            self.out.append(Anchor(anchor))
+        if _skipped(el, tag):
+            return
+        block = tag in BLOCK_TAGS
+        if block:
+            self.flush()
+        if tag in HEADING_TAGS:
+            self.heading = True
+        if tag == "br":
+            self.parts.append(" ")
+        link = in_link or (tag == "a" and bool(el.get("href")))
+        self.add(el.text, link)
+        for child in el:
+            self.walk(child, link)
+            self.add(child.tail, link)
+        if block:
+            self.flush()
+
+    def add(self, text: str | None, link: bool) -> None:
+        if text:
+            self.parts.append(text)
+            if link:
+                self.link_chars += len(text.strip())
+
+
+def parse_document(content: bytes) -> etree._Element:
+    """Parse XHTML leniently (broken markup is common); never resolves entities or fetches."""
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    root = etree.fromstring(content, parser=parser)
+    if root is None:
+        from lxml import html
+
+        root = html.document_fromstring(content)
+    return root
+
+
+def flatten(content: bytes, targets: set[str]) -> list[Block | Anchor]:
+    """Readable blocks of a document, with an Anchor wherever one of ``targets`` starts."""
+    flattener = _Flattener(targets)
+    root = parse_document(content)
+    body = next((el for el in root.iter() if _local(el.tag) == "body"), root)
+    flattener.walk(body)
+    flattener.flush()
+    return flattener.out

@@ -1,0 +1,73 @@
+"""One settings object per process, read from ``AUDIOBOOK_*`` environment variables in main().
+
+Library code receives a Settings; it never reads os.environ itself. docs/configuration.md
+lists every variable.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PREFIX = "AUDIOBOOK_"
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "share")
+    return Path(base) / "audiobook-pipeline"
+
+
+@dataclass(frozen=True)
+class Settings:
+    nats_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: default_data_dir(os.environ))
+    input_dir: Path | None = None
+    voice_dirs: tuple[Path, ...] = ()
+    tts_threads: int = 1
+    use_cuda: bool = False
+    max_book_bytes: int = 200 * 1024 * 1024
+    max_segment_chars: int = 400
+    ack_wait_s: float = 60.0
+    max_deliver: int = 5
+    worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    otlp_endpoint: str | None = None
+    nats_user: str | None = None
+    nats_password: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Settings from ``AUDIOBOOK_*`` variables; anything unset keeps its default."""
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return value if value not in (None, "") else None
+
+        base = cls(data_dir=Path(get("DATA_DIR") or default_data_dir(env)))
+        updates: dict[str, object] = {}
+        if get("NATS_URL"):
+            updates["nats_url"] = get("NATS_URL")
+        if get("INPUT_DIR"):
+            updates["input_dir"] = Path(str(get("INPUT_DIR"))).resolve()
+        if get("VOICE_DIRS"):
+            updates["voice_dirs"] = tuple(Path(p) for p in str(get("VOICE_DIRS")).split(os.pathsep) if p)
+        for name, attr, kind in (
+            ("TTS_THREADS", "tts_threads", int), ("MAX_BOOK_MB", "max_book_bytes", int),
+            ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
+            ("MAX_DELIVER", "max_deliver", int),
+        ):
+            raw = get(name)
+            if raw is not None:
+                value = kind(raw)
+                updates[attr] = value * 1024 * 1024 if name == "MAX_BOOK_MB" else value
+        if get("USE_CUDA"):
+            updates["use_cuda"] = str(get("USE_CUDA")).lower() in ("1", "true", "yes")
+        for name, attr in (("WORKER_NAME", "worker_name"), ("NATS_USER", "nats_user"),
+                           ("NATS_PASSWORD", "nats_password")):
+            if get(name):
+                updates[attr] = get(name)
+        otlp = get("OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+        if otlp:
+            updates["otlp_endpoint"] = otlp
+        return replace(base, **updates)  # type: ignore[arg-type]

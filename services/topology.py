@@ -1,0 +1,99 @@
+"""Create every stream, consumer and bucket idempotently, in one place, at start-up."""
+
+from __future__ import annotations
+
+import logging
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    ObjectStoreConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from events import names
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+DEDUP_WINDOW_S = 600.0
+
+
+def stream_configs() -> list[StreamConfig]:
+    return [
+        StreamConfig(
+            name=names.REQUESTS_STREAM, subjects=[names.REQUEST_SUBJECT],
+            retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
+            duplicate_window=DEDUP_WINDOW_S, max_msg_size=1024 * 1024,
+        ),
+        StreamConfig(
+            name=names.EVENTS_STREAM, subjects=[names.all_events_filter()],
+            retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
+            duplicate_window=DEDUP_WINDOW_S, max_age=30 * 24 * 3600.0,
+        ),
+        StreamConfig(
+            name=names.SYNTH_STREAM, subjects=[names.all_synth_filter()],
+            retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
+            duplicate_window=DEDUP_WINDOW_S,
+        ),
+    ]
+
+
+def consumer_configs(settings: Settings) -> list[tuple[str, ConsumerConfig]]:
+    return [
+        (names.REQUESTS_STREAM, ConsumerConfig(
+            durable_name=names.PARSE_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=120.0, max_deliver=settings.max_deliver,
+            filter_subject=names.REQUEST_SUBJECT, deliver_policy=DeliverPolicy.ALL,
+        )),
+        (names.SYNTH_STREAM, ConsumerConfig(
+            durable_name=names.TTS_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=settings.ack_wait_s, max_deliver=settings.max_deliver,
+            filter_subject=names.all_synth_filter(), deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=10_000,
+        )),
+        (names.EVENTS_STREAM, ConsumerConfig(
+            durable_name=names.ASSEMBLE_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=60.0, max_deliver=-1, filter_subject=names.all_events_filter(),
+            deliver_policy=DeliverPolicy.ALL, max_ack_pending=20_000,
+        )),
+    ]
+
+
+async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
+    """Create or update streams, durable consumers, the KV bucket and the object store."""
+    for config in stream_configs():
+        try:
+            await js.stream_info(str(config.name))
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+    for stream, consumer in consumer_configs(settings):
+        await js.add_consumer(stream, config=consumer)
+    await checkpoints(js)
+    await object_store(js)
+
+
+async def checkpoints(js: JetStreamContext) -> KeyValue:
+    try:
+        return await js.key_value(names.CHECKPOINT_BUCKET)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            config=KeyValueConfig(bucket=names.CHECKPOINT_BUCKET, history=1, storage=StorageType.FILE)
+        )
+
+
+async def object_store(js: JetStreamContext) -> ObjectStore:
+    try:
+        return await js.object_store(names.OBJECT_BUCKET)
+    except (BucketNotFoundError, NotFoundError):
+        return await js.create_object_store(
+            names.OBJECT_BUCKET, config=ObjectStoreConfig(storage=StorageType.FILE)
+        )

