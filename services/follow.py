@@ -49,6 +49,7 @@ async def follow_job(
             for s in subjects]
     state = JobState(job_id=job_id)
     baseline_set = False
+    noted_assembly = False
     try:
         while True:
             seq, data = await queue.get()
@@ -66,6 +67,11 @@ async def follow_job(
                     baseline_set = True
                 progress.update(state.done_segments, state.total_segments, state.audio_seconds,
                                 label=state.title[:30])
+            if progress and state.ready_to_assemble and not noted_assembly:
+                progress.update(state.done_segments, state.total_segments, state.audio_seconds,
+                                label=state.title[:30], force=True)
+                progress.note(f"all {state.total_segments} segments done; building the audiobook")
+                noted_assembly = True
             if state.status in (REJECTED, FAILED) and not stale:
                 return Outcome(state)
             if state.status == COMPLETED:

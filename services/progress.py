@@ -38,8 +38,8 @@ class Throughput:
 def clock(seconds: float | None) -> str:
     if seconds is None:
         return "--:--"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
@@ -73,6 +73,11 @@ class ProgressBar:
             self.stream.write("\r[" + "#" * filled + "." * (width - filled) + "] " + text + "\x1b[K")
         else:
             self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        """A one-off message (e.g. the final assembly step) on its own line."""
+        self.stream.write(("\n" if self.tty else "") + text + "\n")
         self.stream.flush()
 
     def close(self) -> None:

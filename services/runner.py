@@ -60,13 +60,14 @@ async def _supervise_workers(count: int, settings: Settings, stop: asyncio.Event
                     proc.kill()
 
 
-async def serve(roles: list[str], settings: Settings, workers: int = 1) -> None:
-    """Run the given roles until SIGTERM/SIGINT; a failing role stops the process (non-zero)."""
+async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: asyncio.Event | None = None) -> None:
+    """Run the given roles until ``stop`` (default: SIGTERM/SIGINT); a failing role raises."""
     setup_tracing("audiobook-" + "-".join(roles), settings.otlp_endpoint)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     nc = await connect(settings, name="audiobook-" + "-".join(roles))
     js = nc.jetstream()
     await ensure_topology(js, settings)

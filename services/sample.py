@@ -26,7 +26,8 @@ def _cover_png(width: int = 320, height: int = 480) -> bytes:
 
 
 def _chapters(text: str) -> tuple[str, list[tuple[str, list[str]]]]:
-    title, chapters = "", []
+    title = ""
+    chapters: list[tuple[str, list[str]]] = []
     for block in text.split("\n\n"):
         for line in block.strip().splitlines():
             if line.startswith("## "):

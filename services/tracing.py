@@ -12,7 +12,6 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind
 
 
-
 def setup_tracing(service: str, endpoint: str | None) -> None:
     """Export spans over OTLP/HTTP to ``endpoint`` (e.g. Jaeger's http://jaeger:4318)."""
     if not endpoint:

@@ -92,7 +92,7 @@ def _split_href(href: str) -> tuple[str, str | None]:
 
 
 def _cover(book: epub.EpubBook) -> Cover | None:
-    candidates = []
+    candidates: list[Any] = []
     cover_meta = book.get_metadata("OPF", "cover")
     cover_id = cover_meta[0][1].get("content") if cover_meta else None
     for item in book.get_items():

@@ -63,8 +63,9 @@ async def fetch_source(
             info = await store.get_info(name)
         except ObjectNotFoundError:
             raise SourceError(f"source object {name!r} is not in the object store {OBJECT_BUCKET!r}") from None
-        if (info.size or 0) > max_bytes:
-            raise SourceError(f"source is {info.size // 2**20} MiB; the limit is {max_bytes // 2**20} MiB")
+        size = info.size or 0
+        if size > max_bytes:
+            raise SourceError(f"source is {size // 2**20} MiB; the limit is {max_bytes // 2**20} MiB")
         with open(dest, "wb") as handle:
             await store.get(name, writeinto=handle)
         label = Path(name).name

@@ -58,6 +58,8 @@ class TtsWorker:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         self.name = settings.worker_name
         self.current: str | None = None
+        self.model_runs = 0  # segments this worker actually synthesized
+        self.cache_hits = 0  # segments answered from existing audio
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings) -> TtsWorker:
@@ -125,6 +127,7 @@ class TtsWorker:
         name = names.audio_object(job.cache_key)
         cached = await self._cached(job, name)
         if cached:
+            self.cache_hits += 1
             return cached
         info = resolve_voice(job.engine, job.voice, self.settings.voice_dirs)
         loop = asyncio.get_running_loop()
@@ -138,6 +141,7 @@ class TtsWorker:
                 await msg.in_progress()
             wav, samples, rate = future.result()
         elapsed = time.perf_counter() - started
+        self.model_runs += 1
         with tempfile.TemporaryFile() as handle:
             handle.write(wav)
             handle.seek(0)

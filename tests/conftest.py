@@ -1,0 +1,75 @@
+"""Shared fixtures: real test books, a real nats-server with JetStream per test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from services.embedded import start_nats_server, stop_process
+from services.settings import Settings
+from services.topology import ensure_topology
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTBOOKS = ROOT.parent / "shared" / "testbooks"
+
+
+def book(relative: str) -> Path:
+    path = TESTBOOKS / relative
+    if not path.exists():
+        pytest.fail(f"test book missing: {path} (tests read ../shared/testbooks)")
+    return path
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "jetstream"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def nats_url(store_dir: Path) -> Iterator[str]:
+    """A real nats-server 2.14 with JetStream on a free loopback port."""
+    proc, url = start_nats_server(store_dir)
+    yield url
+    stop_process(proc)
+
+
+@pytest.fixture
+def settings(nats_url: str, tmp_path: Path) -> Settings:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    return Settings(nats_url=nats_url, data_dir=tmp_path / "data", input_dir=inbox.resolve(),
+                    worker_name="test-worker", ack_wait_s=10.0)
+
+
+@pytest.fixture
+async def client(nats_url: str) -> AsyncIterator[Client]:
+    nc = await nats.connect(nats_url)
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture
+async def js(client: Client, settings: Settings) -> JetStreamContext:
+    context = client.jetstream()
+    await ensure_topology(context, settings)
+    return context
+
+
+async def wait_for(predicate, timeout: float = 30.0, every: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll an async predicate until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(every)

@@ -1,0 +1,137 @@
+"""End to end: the real `audiobook` CLI, embedded nats-server, real Piper voice, real ffmpeg."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nats
+import pytest
+from mutagen.mp4 import MP4
+
+from events import names
+from events.codec import decode_event
+from events.types import BookParsed, JobCompleted, SegmentSynthesized
+from services.bus import replay
+from services.embedded import start_nats_server, stop_process
+from services.parse.epub import read_epub
+from tests.conftest import ROOT, book
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(args: list[str], data_dir: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, AUDIOBOOK_DATA_DIR=str(data_dir))
+    env.pop("AUDIOBOOK_NATS_URL", None)
+    return subprocess.run([sys.executable, "-m", "services", *args], cwd=ROOT, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def logged_segments(data_dir: Path) -> tuple[BookParsed, list[SegmentSynthesized], JobCompleted]:
+    """Reopen the embedded server's store after the CLI exited and read the job's log."""
+    async def read() -> tuple[BookParsed, list[SegmentSynthesized], JobCompleted]:
+        proc, url = start_nats_server(data_dir / "nats")
+        try:
+            nc = await nats.connect(url)
+            events = [decode_event(m.data)
+                      for m in await replay(nc.jetstream(), names.EVENTS_STREAM, names.all_events_filter())]
+            await nc.close()
+        finally:
+            stop_process(proc)
+        parsed = [e for e in events if isinstance(e, BookParsed)]
+        done = [e for e in events if isinstance(e, SegmentSynthesized)]
+        completed = [e for e in events if isinstance(e, JobCompleted)]
+        assert len(parsed) == 1 and len(completed) == 1
+        return parsed[0], done, completed[0]
+
+    return asyncio.run(read())
+
+
+def check_audiobook(output: Path, source: Path, data_dir: Path) -> None:
+    expected = [c.title for c in read_epub(source).chapters]
+    audio = MP4(str(output))
+    assert audio.info.codec.startswith("mp4a") and audio.tags is not None
+    titles = [c.title for c in audio.chapters]
+    starts = [c.start for c in audio.chapters]
+    assert titles == expected
+    assert starts[0] == 0 and all(a < b for a, b in itertools.pairwise(starts))
+    parsed, segments, completed = logged_segments(data_dir)
+    assert len({(s.chapter, s.index) for s in segments}) == sum(c.segments for c in parsed.chapters)
+    total = sum(s.samples for s in {(s.chapter, s.index): s for s in segments}.values()) / segments[0].sample_rate
+    assert abs(audio.info.length - total) < 0.5, (audio.info.length, total)
+    # each chapter starts where the audio of the chapters before it ends
+    position = 0.0
+    for chapter, start in zip(parsed.chapters, starts, strict=True):
+        assert abs(start - position) < 0.05, (chapter.title, start, position)
+        position += sum(s.samples for s in segments if s.chapter == chapter.index) / segments[0].sample_rate
+    assert completed.chapters == len(expected)
+    assert audio.tags.get("©nam") == [read_epub(source).title]
+    assert audio.tags.get("©ART") == [read_epub(source).author]
+
+
+def test_convert_short_book_with_real_voice(tmp_path: Path) -> None:
+    source = book("epub/se_jane-austen_unknown-novel.epub")
+    output = tmp_path / "novel.m4b"
+    result = run_cli(["convert", str(source), "-o", str(output)], tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "1 chapters" in result.stdout
+    check_audiobook(output, source, tmp_path / "data")
+    length = MP4(str(output)).info.length
+    assert 15 < length < 40, "about 20 s: the chapter only, no front or back matter"
+    assert "covr" in MP4(str(output)).tags
+
+
+def test_convert_alice_with_real_voice(tmp_path: Path) -> None:
+    source = book("epub/alice_epub3-nav-only_epubjs.epub")
+    output = tmp_path / "alice.m4b"
+    result = run_cli(["convert", str(source), "-o", str(output), "--workers", "2"], tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    check_audiobook(output, source, tmp_path / "data")
+    assert MP4(str(output)).info.length > 35 * 60
+
+
+def test_second_run_reuses_the_finished_job(tmp_path: Path) -> None:
+    source = book("epub/se_jane-austen_unknown-novel.epub")
+    first = run_cli(["convert", str(source), "-o", str(tmp_path / "a.m4b"), "--engine", "test"], tmp_path / "d")
+    second = run_cli(["convert", str(source), "-o", str(tmp_path / "b.m4b"), "--engine", "test"], tmp_path / "d")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert (tmp_path / "a.m4b").read_bytes() == (tmp_path / "b.m4b").read_bytes()
+    _, segments, _ = logged_segments(tmp_path / "d")
+    assert all(not s.cache_hit for s in segments) and len(segments) == len({(s.chapter, s.index) for s in segments})
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("edge/not-an-epub.epub", "not a zip archive"),
+        ("edge/not-an-epub-but-a-zip.epub", "no META-INF/container.xml"),
+        ("edge/alice_without_cover_minimal.epub", "no readable text"),
+    ],
+)
+def test_bad_books_fail_with_one_clear_line(tmp_path: Path, name: str, message: str) -> None:
+    result = run_cli(["convert", str(book(name)), "-o", str(tmp_path / "x.m4b")], tmp_path / "data", timeout=120)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("audiobook: error:") and message in lines[0], result.stderr
+    assert not (tmp_path / "x.m4b").exists()
+
+
+def test_missing_file_and_unknown_voice(tmp_path: Path) -> None:
+    missing = run_cli(["convert", str(tmp_path / "nope.epub")], tmp_path / "data", timeout=60)
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+    voice = run_cli(["convert", str(book("epub/se_jane-austen_unknown-novel.epub")), "--voice", "nobody"],
+                    tmp_path / "data", timeout=60)
+    assert voice.returncode == 1 and "unknown voice 'nobody'" in voice.stderr
+    assert "en_US-joe-medium" in voice.stderr, "the error lists the voices that exist"
+
+
+def test_sample_book_converts(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.epub"
+    assert run_cli(["sample-book", str(sample)], tmp_path / "data", timeout=60).returncode == 0
+    result = run_cli(["convert", str(sample), "-o", str(tmp_path / "s.m4b"), "--engine", "test"], tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    check_audiobook(tmp_path / "s.m4b", sample, tmp_path / "data")

@@ -1,0 +1,77 @@
+"""The pipeline on a real nats-server, driven by a plain NATS client as a script would."""
+
+import shutil
+
+import orjson
+
+from events import names
+from events.projection import COMPLETED, REJECTED
+from events.requests import request_ref
+from events.types import JobAccepted, JobCompleted, JobRejected, SegmentSynthesized
+from services.topology import object_store
+from tests.conftest import book, wait_for
+from tests.integration.helpers import all_events, job_events, job_state, running
+
+
+async def _accepted_job(js, request_id: str) -> str | None:
+    for event in await all_events(js):
+        if isinstance(event, JobAccepted) and event.request_id == request_id:
+            return event.job_id
+    return None
+
+
+async def test_plain_client_request_is_converted(js, client, settings) -> None:
+    shutil.copy(book("epub/se_jane-austen_unknown-novel.epub"), settings.input_dir / "novel.epub")
+    request = {"source": {"path": "novel.epub"}, "engine": "test", "voice": "short", "request_id": "plain-1"}
+    async with running(["parse", "tts", "assemble"], settings):
+        # plain core-NATS publish, no project helper: the REQUESTS stream captures it
+        await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
+        await client.flush()
+        job_id = await wait_for(lambda: _accepted_job(js, "plain-1"))
+
+        async def completed():
+            return (await job_state(js, job_id)).status == COMPLETED
+
+        await wait_for(completed, timeout=60)
+    events = await job_events(js, job_id)
+    done = [e for e in events if isinstance(e, SegmentSynthesized)]
+    finished = [e for e in events if isinstance(e, JobCompleted)]
+    assert len(finished) == 1 and finished[0].chapters == 1
+    assert len({(e.chapter, e.index) for e in done}) == (await job_state(js, job_id)).total_segments
+    store = await object_store(js)
+    info = await store.get_info(finished[0].output_object)
+    assert info.size == finished[0].size > 1000
+
+
+async def test_bad_requests_are_rejected_and_service_keeps_serving(js, client, settings) -> None:
+    shutil.copy(book("edge/not-an-epub.epub"), settings.input_dir / "junk.epub")
+    bad = [
+        b"{this is not json",
+        b'{"voice": "x"}',
+        b'{"source": "missing.epub", "engine": "test"}',
+        b'{"source": "/etc/passwd", "engine": "test"}',
+        b'{"source": "junk.epub", "engine": "test"}',
+        b'{"source": "junk.epub", "engine": "test", "voice": "nobody"}',
+        b'{"source": {"object": "sources/nothing.epub"}, "engine": "test"}',
+    ]
+    reasons = ["not valid JSON", 'missing "source"', "does not exist", "outside the allowed input directory",
+               "not a zip archive", "unknown voice 'nobody'", "is not in the object store"]
+    shutil.copy(book("epub/se_jane-austen_unknown-novel.epub"), settings.input_dir / "good.epub")
+    good = b'{"source": "good.epub", "engine": "test", "voice": "short", "request_id": "good"}'
+    async with running(["parse", "tts", "assemble"], settings) as task:
+        for raw in bad:
+            await client.publish(names.REQUEST_SUBJECT, raw)
+        await client.publish(names.REQUEST_SUBJECT, good)
+        job_id = await wait_for(lambda: _accepted_job(js, "good"))
+
+        async def good_done():
+            return (await job_state(js, job_id)).status == COMPLETED
+
+        await wait_for(good_done, timeout=60)
+        assert not task.done(), "the service is still running"
+    rejections = [e for e in await all_events(js) if isinstance(e, JobRejected)]
+    assert len(rejections) == len(bad)
+    for reason in reasons:
+        assert any(reason in r.reason for r in rejections), (reason, [r.reason for r in rejections])
+    # a request that never became a job is reported under an id a client can compute itself
+    assert (await job_state(js, request_ref(bad[0]))).status == REJECTED

@@ -1,0 +1,47 @@
+"""Topology is created idempotently, survives a server restart, and keeps its data."""
+
+import nats
+
+from events import names
+from services.embedded import start_nats_server, stop_process
+from services.topology import ensure_topology
+
+
+async def test_topology_is_idempotent_across_restarts(store_dir, settings) -> None:
+    proc, url = start_nats_server(store_dir)
+    try:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await ensure_topology(js, settings)
+        await ensure_topology(js, settings)  # twice in a row: no error, no change
+        await js.publish("events.jkeep.job.rejected", b"{}", headers={"Nats-Msg-Id": "keep-1"})
+        await nc.close()
+    finally:
+        stop_process(proc)
+
+    proc, url = start_nats_server(store_dir)  # same store: a restart
+    try:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await ensure_topology(js, settings)
+        streams = {s.config.name for s in await js.streams_info()}
+        assert {names.REQUESTS_STREAM, names.EVENTS_STREAM, names.SYNTH_STREAM} <= streams
+        assert (await js.stream_info(names.EVENTS_STREAM)).state.messages == 1
+        for stream, durable in ((names.REQUESTS_STREAM, names.PARSE_CONSUMER),
+                                (names.SYNTH_STREAM, names.TTS_CONSUMER),
+                                (names.EVENTS_STREAM, names.ASSEMBLE_CONSUMER)):
+            info = await js.consumer_info(stream, durable)
+            assert info.config.durable_name == durable
+        assert (await js.key_value(names.CHECKPOINT_BUCKET)) is not None
+        assert (await js.object_store(names.OBJECT_BUCKET)) is not None
+        ack = await js.publish("events.jkeep.job.rejected", b"{}", headers={"Nats-Msg-Id": "keep-1"})
+        assert ack.duplicate, "deduplication window survives the restart"
+        await nc.close()
+    finally:
+        stop_process(proc)
+
+
+async def test_request_published_with_no_parse_service_is_kept(js) -> None:
+    await js.publish(names.REQUEST_SUBJECT, b'{"source": "x.epub"}')
+    info = await js.consumer_info(names.REQUESTS_STREAM, names.PARSE_CONSUMER)
+    assert info.num_pending == 1

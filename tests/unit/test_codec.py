@@ -1,0 +1,84 @@
+"""Codec: every event and command survives a round trip; bad payloads are refused clearly."""
+
+import orjson
+import pytest
+
+from events.codec import UPCASTERS, DecodeError, decode_command, decode_event, encode
+from events.types import (
+    EVENT_TYPES,
+    BookParsed,
+    ChapterInfo,
+    JobAccepted,
+    JobCompleted,
+    JobFailed,
+    JobRejected,
+    SegmentFailed,
+    SegmentSynthesized,
+    SynthesizeSegment,
+)
+
+EXAMPLES = [
+    JobAccepted("j1", "ab" * 32, "book.epub", "piper", "en_US-joe-medium", 1.0, "req-1"),
+    JobRejected("r1", "request is not valid JSON"),
+    BookParsed("j1", "Title", "Author", "en", (ChapterInfo(0, "One", 3, 900), ChapterInfo(1, "Two", 1, 12)),
+               cover_object="covers/j1.jpg"),
+    SegmentSynthesized("j1", 0, 2, "audio/k.wav", 44100, 22050, cache_hit=True, worker="w", synth_seconds=0.5),
+    SegmentFailed("j1", 1, 0, "text contains a NUL character", worker="w"),
+    JobCompleted("j1", "books/j1.m4b", 12.5, 1000, 2),
+    JobFailed("j1", "1 segment(s) could not be synthesized", ((1, 0, "bad"),)),
+]
+
+
+def test_every_event_type_has_an_example() -> None:
+    assert {type(e) for e in EXAMPLES} == set(EVENT_TYPES.values())
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.KIND)
+def test_event_round_trip(event) -> None:
+    data = encode(event)
+    assert orjson.loads(data)["type"] == event.KIND
+    assert orjson.loads(data)["v"] == event.VERSION
+    assert decode_event(data) == event
+
+
+def test_command_round_trip() -> None:
+    command = SynthesizeSegment("j1", 2, 7, ("Heading", "First sentence. Second."), "piper", "v", 1.25, 650, "k")
+    assert decode_command(encode(command)) == command
+    assert command.msg_id() == "j1:synthesize:2:7"
+
+
+def test_msg_ids_are_deterministic_and_distinct() -> None:
+    ids = [e.msg_id() for e in EXAMPLES]
+    assert ids == [e.msg_id() for e in EXAMPLES]
+    assert SegmentSynthesized("j", 0, 1, "a", 1, 1).msg_id() != SegmentSynthesized("j", 0, 2, "a", 1, 1).msg_id()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"type": "nope", "v": 1, "job_id": "j"}', "unknown event type"),
+        (b'{"type": "job.rejected", "v": 1, "job_id": "j"}', "bad JobRejected payload"),
+        (b'{"type": "job.rejected", "v": 9, "job_id": "j", "reason": "x"}', "newer than this code"),
+    ],
+)
+def test_decode_errors(data: bytes, message: str) -> None:
+    with pytest.raises(DecodeError, match=message):
+        decode_event(data)
+
+
+def test_old_versions_are_upcast(monkeypatch) -> None:
+    """A v0 payload (reason under another name) is upcast before it is built."""
+    def v0_to_v1(payload):
+        payload["reason"] = payload.pop("why")
+        return payload
+
+    monkeypatch.setitem(UPCASTERS, ("job.rejected", 0), v0_to_v1)
+    data = orjson.dumps({"type": "job.rejected", "v": 0, "job_id": "j", "why": "old"})
+    assert decode_event(data) == JobRejected("j", "old")
+
+
+def test_command_decoder_refuses_events() -> None:
+    with pytest.raises(DecodeError, match="not a synthesis job"):
+        decode_command(encode(EXAMPLES[0]))

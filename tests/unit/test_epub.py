@@ -1,0 +1,117 @@
+"""TOC extraction on every test EPUB: chapter counts and titles as the TOC says, minus boilerplate."""
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from services.parse.book import EbookError
+from services.parse.epub import check_archive, read_epub
+from tests.conftest import book
+
+ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV"]
+
+EXPECTED = {
+    # file: (language, titles)
+    "epub/alice_epub3-nav-only_epubjs.epub": ("en-US", [
+        "Down The Rabbit-Hole", "The Pool Of Tears", "A Caucus-Race And A Long Tale",
+        "The Rabbit Sends In A Little Bill", "Advice From A Caterpillar", "Pig And Pepper", "A Mad Tea-Party",
+        "The Queen's Croquet Ground", "Who Stole The Tarts?", "Alice's Evidence",
+    ]),
+    # TOC: 2 title lines + CONTENTS + Letters 1-4 + Chapters 1-24 + licence; the book is letters and chapters.
+    "epub/pg84_frankenstein_epub2-ncx.epub": ("en", [f"Letter {n}" for n in range(1, 5)]
+                                              + [f"Chapter {n}" for n in range(1, 25)]),
+    # TOC: 35 chapters in three parts (labels repeat), then the licence.
+    "epub/pg14155_madame-bovary_fr.epub": ("fr", ["PREMIÈRE PARTIE I", *ROMAN[1:9], "DEUXIÈME PARTIE I",
+                                                  *ROMAN[1:15], "TROISIÈME PARTIE I", *ROMAN[1:11]]),
+    # TOC: title, I., II., III., licence.
+    "epub/pg22367_die-verwandlung_de.epub": ("de", ["I.", "II.", "III."]),
+    # TOC: Titlepage, Imprint, I, Colophon, Uncopyright.
+    "epub/se_jane-austen_unknown-novel.epub": ("en-GB", ["I"]),
+    "edge/se_jane-austen_unknown-novel_advanced_svg-cover.epub": ("en-GB", ["I"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_chapters_follow_the_toc(name: str) -> None:
+    language, titles = EXPECTED[name]
+    parsed = read_epub(book(name))
+    assert [c.title for c in parsed.chapters] == titles
+    assert parsed.language == language
+    assert all(c.paragraphs for c in parsed.chapters)
+
+
+def test_anchor_chapters_are_cut_at_the_right_place() -> None:
+    """Die Verwandlung is one XHTML file: chapters start at their #fragment headings."""
+    chapters = read_epub(book("epub/pg22367_die-verwandlung_de.epub")).chapters
+    assert chapters[0].paragraphs[0] == "I."
+    assert chapters[0].paragraphs[1].startswith("Als Gregor Samsa eines Morgens aus unruhigen Träumen erwachte")
+    assert chapters[1].paragraphs[0] == "II." and chapters[2].paragraphs[0] == "III."
+    assert chapters[2].paragraphs[-1].endswith("als erste sich erhob und ihren jungen Körper dehnte.")
+
+
+def test_bovary_parts_do_not_bleed_into_each_other() -> None:
+    chapters = read_epub(book("epub/pg14155_madame-bovary_fr.epub")).chapters
+    assert chapters[0].paragraphs[2].startswith("Nous étions à l'Étude")
+    assert chapters[-1].paragraphs[-1] == "Il vient de recevoir la croix d'honneur."
+
+
+def test_no_boilerplate_is_read() -> None:
+    for name in EXPECTED:
+        text = " ".join(p for c in read_epub(book(name)).chapters for p in c.paragraphs)
+        for phrase in ("Project Gutenberg", "PROJECT GUTENBERG", "Standard Ebooks", "Uncopyright",
+                       "CONTENTS", "[Pg", "Illo1"):
+            assert phrase not in text, (name, phrase)
+
+
+def test_front_matter_is_dropped_from_the_short_book() -> None:
+    """~90% of the SE test book is front and back matter; only the chapter is read."""
+    parsed = read_epub(book("epub/se_jane-austen_unknown-novel.epub"))
+    words = sum(len(p.split()) for c in parsed.chapters for p in c.paragraphs)
+    assert 60 <= words <= 80
+
+
+def test_metadata_and_cover() -> None:
+    alice = read_epub(book("epub/alice_epub3-nav-only_epubjs.epub"))
+    assert (alice.title, alice.author) == ("Alice's Adventures in Wonderland", "Lewis Carroll")
+    assert alice.cover is not None and alice.cover.media_type == "image/jpeg" and alice.cover.data[:2] == b"\xff\xd8"
+    frank = read_epub(book("epub/pg84_frankenstein_epub2-ncx.epub"))
+    assert frank.cover is not None and len(frank.cover.data) > 10_000
+
+
+def test_image_alt_text_and_page_numbers_are_not_read() -> None:
+    text = " ".join(read_epub(book("epub/alice_epub3-nav-only_epubjs.epub")).chapters[0].paragraphs)
+    assert "Illo" not in text and "[Pg" not in text
+    assert "Alice was beginning to get very tired" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("edge/not-an-epub.epub", "not a zip archive"),
+        ("edge/not-an-epub-but-a-zip.epub", "no META-INF/container.xml"),
+        ("edge/alice_without_cover_minimal.epub", "no readable text"),
+    ],
+)
+def test_broken_inputs_are_rejected_with_a_reason(name: str, reason: str) -> None:
+    with pytest.raises(EbookError, match=reason):
+        read_epub(book(name))
+
+
+def _zip(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_zip_bomb_is_refused(tmp_path: Path) -> None:
+    bomb = _zip(tmp_path / "bomb.epub", {"META-INF/container.xml": b"<x/>", "big.xhtml": b"\0" * (3 * 2**20)})
+    with pytest.raises(EbookError, match="unpacks to more than 2 MiB"):
+        check_archive(bomb, max_uncompressed=2 * 2**20)
+
+
+def test_escaping_entry_names_are_refused(tmp_path: Path) -> None:
+    evil = _zip(tmp_path / "evil.epub", {"META-INF/container.xml": b"<x/>", "../../etc/passwd": b"x"})
+    with pytest.raises(EbookError, match="unsafe path"):
+        check_archive(evil)

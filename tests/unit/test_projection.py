@@ -1,0 +1,94 @@
+"""The fold: a job's state from its events alone, idempotent, snapshot-able."""
+
+from events.projection import (
+    ACCEPTED,
+    COMPLETED,
+    FAILED,
+    PARSED,
+    REJECTED,
+    JobState,
+    apply,
+    fold,
+    from_snapshot,
+    to_snapshot,
+)
+from events.types import (
+    BookParsed,
+    ChapterInfo,
+    JobAccepted,
+    JobCompleted,
+    JobFailed,
+    JobRejected,
+    SegmentFailed,
+    SegmentSynthesized,
+)
+
+ACCEPT = JobAccepted("j", "s" * 64, "b.epub", "test", "default", 1.0)
+PARSE = BookParsed("j", "T", "A", "en", (ChapterInfo(0, "One", 2, 10), ChapterInfo(1, "Two", 1, 5)))
+
+
+def done(chapter: int, index: int, samples: int = 22050) -> SegmentSynthesized:
+    return SegmentSynthesized("j", chapter, index, f"audio/{chapter}-{index}.wav", samples, 22050)
+
+
+def test_progress_and_readiness() -> None:
+    state = fold("j", [ACCEPT])
+    assert state.status == ACCEPTED and not state.ready_to_assemble
+    state = fold("j", [ACCEPT, PARSE, done(0, 0), done(1, 0)])
+    assert state.status == PARSED
+    assert (state.done_segments, state.total_segments) == (2, 3)
+    assert not state.ready_to_assemble
+    apply(state, done(0, 1))
+    assert state.ready_to_assemble
+    assert state.audio_seconds == 3.0
+    apply(state, JobCompleted("j", "books/j.m4b", 3.0, 10, 2))
+    assert state.status == COMPLETED and not state.ready_to_assemble
+
+
+def test_duplicate_events_count_once() -> None:
+    state = fold("j", [ACCEPT, PARSE, done(0, 0), done(0, 0), done(0, 0)])
+    assert state.done_segments == 1 and state.audio_seconds == 1.0
+
+
+def test_stream_sequence_guard_skips_replayed_events() -> None:
+    state = JobState("j")
+    for seq, event in enumerate([ACCEPT, PARSE, done(0, 0)], start=1):
+        apply(state, event, seq)
+    apply(state, done(0, 1), 2)  # an older sequence number: already applied
+    assert state.done_segments == 1 and state.applied_seq == 3
+
+
+def test_segments_arriving_before_parsed_are_not_lost_when_replayed() -> None:
+    """parse publishes book.parsed before queueing, so a replay always sees it first."""
+    state = fold("j", [ACCEPT, PARSE, done(1, 0)])
+    assert state.chapters[1].done == {0}
+
+
+def test_permanent_failures_make_the_job_stuck_and_a_later_success_clears_them() -> None:
+    failed = SegmentFailed("j", 0, 1, "engine refused the text")
+    state = fold("j", [ACCEPT, PARSE, done(0, 0), failed, done(1, 0)])
+    assert state.stuck and state.failed_segments == [(0, 1, "engine refused the text")]
+    apply(state, done(0, 1))
+    assert not state.stuck and state.ready_to_assemble
+
+
+def test_transient_failures_do_not_count() -> None:
+    state = fold("j", [ACCEPT, PARSE, SegmentFailed("j", 0, 0, "timeout", permanent=False)])
+    assert not state.failed_segments
+
+
+def test_terminal_states() -> None:
+    assert fold("r", [JobRejected("r", "not an EPUB")]).status == REJECTED
+    failed = fold("j", [ACCEPT, PARSE, JobFailed("j", "gave up")])
+    assert failed.status == FAILED and failed.reason == "gave up"
+    completed = fold("j", [ACCEPT, PARSE, JobCompleted("j", "o", 1, 1, 1), JobFailed("j", "late")])
+    assert completed.status == COMPLETED
+
+
+def test_snapshot_round_trip() -> None:
+    state = JobState("j")
+    for seq, event in enumerate([ACCEPT, PARSE, done(0, 1), SegmentFailed("j", 1, 0, "bad")], start=1):
+        apply(state, event, seq)
+    restored = from_snapshot(to_snapshot(state))
+    assert restored == state
+    assert restored.failed_segments == [(1, 0, "bad")]

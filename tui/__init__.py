@@ -1,0 +1,1 @@
+"""Textual dashboard (read-only projection of the event log and checkpoints)."""
