@@ -11,15 +11,18 @@ from events.types import (
     BookParsed,
     Event,
     JobAccepted,
+    JobCancelled,
     JobCompleted,
     JobFailed,
     JobRejected,
+    JobResumed,
     SegmentFailed,
     SegmentSynthesized,
 )
 
-ACCEPTED, PARSED, COMPLETED, FAILED, REJECTED = "accepted", "parsed", "completed", "failed", "rejected"
-FINAL = frozenset({COMPLETED, FAILED, REJECTED})
+ACCEPTED, PARSED, COMPLETED = "accepted", "parsed", "completed"
+FAILED, REJECTED, CANCELLED = "failed", "rejected", "cancelled"
+FINAL = frozenset({COMPLETED, FAILED, REJECTED, CANCELLED})
 
 
 @dataclass
@@ -50,6 +53,11 @@ class JobState:
     synth_seconds: float = 0.0
     reason: str = ""
     output_object: str = ""
+    generation: int = 0
+    source_sha256: str = ""
+    source_name: str = ""
+    source_object: str = ""
+    speed: float = 1.0
     applied_seq: int = 0
 
     @property
@@ -88,9 +96,11 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
     if seq:
         state.applied_seq = seq
     if isinstance(event, JobAccepted):
-        if not state.status:
+        if not state.status or state.status == REJECTED:
             state.status = ACCEPTED
-        state.engine, state.voice = event.engine, event.voice
+        state.engine, state.voice, state.speed = event.engine, event.voice, event.speed
+        state.source_sha256, state.source_name = event.source_sha256, event.source_name
+        state.source_object = event.source_object
     elif isinstance(event, BookParsed):
         if state.status in ("", ACCEPTED):
             state.status = PARSED
@@ -107,17 +117,27 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
                 state.cache_hits += int(event.cache_hit)
             chapter.failed.pop(event.index, None)
     elif isinstance(event, SegmentFailed):
-        if event.chapter < len(state.chapters) and event.permanent:
+        if event.chapter < len(state.chapters) and event.permanent and event.generation == state.generation:
             chapter = state.chapters[event.chapter]
             if event.index not in chapter.done:
                 chapter.failed[event.index] = event.reason
     elif isinstance(event, JobCompleted):
         state.status, state.output_object = COMPLETED, event.output_object
     elif isinstance(event, JobFailed):
-        if state.status != COMPLETED:
+        if state.status != COMPLETED and event.generation == state.generation:
             state.status, state.reason = FAILED, event.reason
     elif isinstance(event, JobRejected):
-        state.status, state.reason = REJECTED, event.reason
+        if state.status in ("", ACCEPTED, REJECTED):
+            state.status, state.reason = REJECTED, event.reason
+    elif isinstance(event, JobCancelled):
+        if state.status != COMPLETED and event.generation == state.generation:
+            state.status, state.reason = CANCELLED, event.reason
+    elif isinstance(event, JobResumed) and event.generation > state.generation:
+        state.generation = event.generation
+        if state.status in (FAILED, CANCELLED):
+            state.status, state.reason = (PARSED if state.chapters else ACCEPTED), ""
+        for chapter in state.chapters:
+            chapter.failed.clear()
     return state
 
 

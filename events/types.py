@@ -47,16 +47,25 @@ class JobAccepted(Event):
     voice: str
     speed: float
     request_id: str | None = None
+    source_object: str = ""
 
 
 @dataclass(frozen=True)
 class JobRejected(Event):
-    """A request that cannot be converted, with a reason a person understands."""
+    """A request that cannot be converted, with a reason a person understands.
+
+    ``request_seq`` is the request's sequence in the REQUESTS stream: a redelivered request
+    is rejected once, a new request for the same book is rejected again.
+    """
 
     KIND: ClassVar[str] = "job.rejected"
 
     reason: str
     request_id: str | None = None
+    request_seq: int = 0
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.request_seq}"
 
 
 @dataclass(frozen=True)
@@ -90,9 +99,12 @@ class SegmentSynthesized(Event):
     cache_hit: bool = False
     worker: str = ""
     synth_seconds: float = 0.0
+    generation: int = 0
+    delivery: int = 1
 
     def msg_id(self) -> str:
-        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}"
+        """One event per delivery of the job: a publish retry is a no-op, a redelivery is a new fact."""
+        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}.{self.delivery}"
 
     @property
     def seconds(self) -> float:
@@ -110,9 +122,10 @@ class SegmentFailed(Event):
     reason: str
     permanent: bool = True
     worker: str = ""
+    generation: int = 0
 
     def msg_id(self) -> str:
-        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}"
+        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}"
 
 
 @dataclass(frozen=True)
@@ -129,12 +142,44 @@ class JobCompleted(Event):
 
 @dataclass(frozen=True)
 class JobFailed(Event):
-    """The job cannot finish; ``reason`` says why."""
+    """The job cannot finish; ``reason`` says why. One per generation (see JobResumed)."""
 
     KIND: ClassVar[str] = "job.failed"
 
     reason: str
     failed_segments: tuple[tuple[int, int, str], ...] = field(default=())
+    generation: int = 0
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.generation}"
+
+
+@dataclass(frozen=True)
+class JobCancelled(Event):
+    """A person or script cancelled the job: its queued segments are dropped."""
+
+    KIND: ClassVar[str] = "job.cancelled"
+
+    reason: str = "cancelled"
+    generation: int = 0
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.generation}"
+
+
+@dataclass(frozen=True)
+class JobResumed(Event):
+    """A failed or cancelled job was asked to continue: generation ``generation`` begins.
+
+    Segments that failed are queued again; segments already done are kept.
+    """
+
+    KIND: ClassVar[str] = "job.resumed"
+
+    generation: int
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.generation}"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -147,6 +192,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SegmentFailed,
         JobCompleted,
         JobFailed,
+        JobCancelled,
+        JobResumed,
     )
 }
 
@@ -172,9 +219,10 @@ class SynthesizeSegment:
     speed: float
     pause_after_ms: int
     cache_key: str
+    generation: int = 0
 
     def msg_id(self) -> str:
-        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}"
+        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}"
 
 
 def as_payload(obj: Any) -> dict[str, Any]:

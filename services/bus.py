@@ -80,7 +80,11 @@ async def pull_loop(
             log.warning("fetch failed (%s); retrying", exc)
             await asyncio.sleep(0.5)
             continue
-        await handle(msgs)
+        try:
+            await handle(msgs)
+        except TRANSIENT as exc:  # e.g. the server restarting mid-message: it will be redelivered
+            log.warning("lost contact while handling %d message(s) (%s); continuing", len(msgs), exc)
+            await asyncio.sleep(0.5)
 
 
 def delivery_count(msg: Msg) -> int:

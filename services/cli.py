@@ -13,14 +13,16 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nats
 from nats.js.errors import ObjectNotFoundError
 
 from events import names
-from events.projection import COMPLETED
+from events.projection import COMPLETED, FINAL, JobState
 from events.requests import ConvertRequest, job_id_for, request_ref
-from services.bus import MSG_ID
+from events.types import JobCancelled
+from services.bus import MSG_ID, publish_event
 from services.embedded import (
     EmbeddedError,
     spawn_service,
@@ -29,6 +31,7 @@ from services.embedded import (
     store_lock,
 )
 from services.follow import Outcome, follow_job
+from services.jobstate import known_jobs, purge_job_queue, rebuild_state
 from services.parse.source import sha256_file
 from services.progress import ProgressBar, clock
 from services.runner import default_threads, run_serve
@@ -50,27 +53,28 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack(settings: Settings, workers: int) -> AsyncIterator[Stack]:
-    """nats-server plus the three services on this machine, stopped on exit."""
+async def embedded_stack(settings: Settings, workers: int, services: bool = True) -> AsyncIterator[Stack]:
+    """nats-server plus (unless ``services`` is False) the three services, stopped on exit."""
     store = settings.data_dir / "nats"
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with store_lock(store):
-        server, url = start_nats_server(store)
+    with store_lock(store) as lock:
+        nats_server, url = start_nats_server(store, hold=lock)
         children = []
         try:
             nc = await nats.connect(url)
             await ensure_topology(nc.jetstream(), settings)
             await nc.close()
             threads = settings.tts_threads if os.environ.get("AUDIOBOOK_TTS_THREADS") else default_threads(workers)
-            children.append(spawn_service(["parse", "assemble"], url, logs / "services.log"))
-            children.append(spawn_service(["tts", "--workers", str(workers), "--threads", str(threads)],
-                                          url, logs / "tts.log"))
+            if services:
+                children.append(spawn_service(["parse", "assemble"], url, logs / "services.log"))
+                children.append(spawn_service(["tts", "--workers", str(workers), "--threads", str(threads)],
+                                              url, logs / "tts.log"))
             yield Stack(url, logs)
         finally:
             for child in children:
                 stop_process(child)
-            stop_process(server)
+            stop_process(nats_server)
 
 
 async def upload_source(js: nats.js.JetStreamContext, path: Path, sha: str) -> str:
@@ -88,23 +92,44 @@ async def upload_source(js: nats.js.JetStreamContext, path: Path, sha: str) -> s
     return name
 
 
+@contextlib.asynccontextmanager
+async def server(args: argparse.Namespace, settings: Settings, services: bool = True) -> AsyncIterator[str]:
+    """The URL to talk to: the one given, or an embedded stack started for this command."""
+    url = getattr(args, "nats_url", None) or settings.nats_url
+    if url:
+        yield url
+        return
+    async with embedded_stack(settings, getattr(args, "workers", 1), services) as stack:
+        yield stack.url
+
+
 async def submit_and_follow(
-    url: str, book: Path, request: ConvertRequest, job_id: str, output: Path, quiet: bool
+    js: nats.js.JetStreamContext, request: ConvertRequest, job_id: str, output: Path, quiet: bool
 ) -> Outcome:
-    nc = await nats.connect(url, max_reconnect_attempts=-1)
-    try:
-        js = nc.jetstream()
-        sha = await asyncio.to_thread(sha256_file, book)
-        source = await upload_source(js, book, sha)
-        request = ConvertRequest(source_object=source, engine=request.engine, voice=request.voice,
-                                 speed=request.speed, request_id=request.request_id)
-        raw = request.encode()
-        since = (await js.stream_info(names.EVENTS_STREAM)).state.last_seq
-        await js.publish(names.REQUEST_SUBJECT, raw, headers={MSG_ID: f"cli:{uuid.uuid4()}"})
-        progress = None if quiet else ProgressBar()
-        return await follow_job(js, job_id, request_ref(raw), since, output, progress)
-    finally:
-        await nc.close()
+    """Publish a request (fresh Msg-Id per invocation) and follow the job to its end."""
+    raw = request.encode()
+    since = (await js.stream_info(names.EVENTS_STREAM)).state.last_seq
+    await js.publish(names.REQUEST_SUBJECT, raw, headers={MSG_ID: f"cli:{uuid.uuid4()}"})
+    progress = None if quiet else ProgressBar()
+    return await follow_job(js, job_id, request_ref(raw), since, output, progress)
+
+
+def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
+    """Print the result line (or raise the failure) of a followed job."""
+    state = outcome.state
+    if state.status != COMPLETED:
+        failures = state.failed_segments
+        detail = "".join(f"\n  chapter {c + 1} ({state.chapters[c].title}), segment {i + 1}: {r}"
+                         for c, i, r in failures[:10])
+        more = f"\n  ... and {len(failures) - 10} more" if len(failures) > 10 else ""
+        hint = f"\n  fix the cause, then: audiobook retry {state.job_id}" if failures else ""
+        raise CliError(f"{name}: {state.status or 'failed'}: {state.reason}{detail}{more}{hint}")
+    elapsed = time.monotonic() - started
+    audio = state.audio_seconds
+    print(f"{output}: {len(state.chapters)} chapters, {clock(audio)} of audio, "
+          f"{output.stat().st_size / 2**20:.1f} MiB in {clock(elapsed)} "
+          f"({audio / elapsed if elapsed else 0:.1f}x real time, job {state.job_id})")
+    return 0
 
 
 def convert(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,29 +143,102 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
     output = Path(args.output) if args.output else book.with_suffix(".m4b")
     sha = sha256_file(book)
     job_id = job_id_for(sha, voice.engine, voice.voice, args.speed)
-    request = ConvertRequest(source_path=str(book), engine=voice.engine, voice=voice.voice,
-                             speed=args.speed, request_id=job_id)
-    url = args.nats_url or settings.nats_url
     started = time.monotonic()
 
     async def run() -> Outcome:
-        if url:
-            return await submit_and_follow(url, book, request, job_id, output, args.quiet)
-        async with embedded_stack(settings, args.workers) as stack:
-            return await submit_and_follow(stack.url, book, request, job_id, output, args.quiet)
+        async with server(args, settings) as url:
+            nc = await nats.connect(url, max_reconnect_attempts=-1)
+            try:
+                js = nc.jetstream()
+                source = await upload_source(js, book, sha)
+                request = ConvertRequest(source_object=source, engine=voice.engine, voice=voice.voice,
+                                         speed=args.speed, request_id=job_id)
+                return await submit_and_follow(js, request, job_id, output, args.quiet)
+            finally:
+                await nc.close()
 
+    return report(_run(run()), output, book.name, started)
+
+
+def _run(coro: Any) -> Any:
     try:
-        outcome = asyncio.run(run())
+        return asyncio.run(coro)
     except EmbeddedError as exc:
         raise CliError(str(exc)) from None
-    elapsed = time.monotonic() - started
-    state = outcome.state
-    if state.status != COMPLETED:
-        raise CliError(f"{book.name}: {state.status or 'failed'}: {state.reason}")
-    audio = state.audio_seconds
-    print(f"{output}: {len(state.chapters)} chapters, {clock(audio)} of audio, "
-          f"{output.stat().st_size / 2**20:.1f} MiB in {clock(elapsed)} "
-          f"({audio / elapsed if elapsed else 0:.1f}x real time, job {job_id})")
+
+
+async def _known_job(js: nats.js.JetStreamContext, job_id: str) -> JobState:
+    state = await rebuild_state(js, job_id)
+    if not state.status:
+        raise CliError(f"no job {job_id!r} in this store (see `audiobook status`)")
+    return state
+
+
+def resume(args: argparse.Namespace, settings: Settings) -> int:
+    """Continue a job from its log: done segments are kept, missing or failed ones are queued."""
+    started = time.monotonic()
+    holder: dict[str, Path] = {}
+
+    async def run() -> Outcome:
+        async with server(args, settings) as url:
+            nc = await nats.connect(url, max_reconnect_attempts=-1)
+            try:
+                js = nc.jetstream()
+                state = await _known_job(js, args.job)
+                if not state.source_object:
+                    raise CliError(f"job {args.job} was never accepted ({state.status}: {state.reason})")
+                output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
+                holder["output"] = output
+                request = ConvertRequest(source_object=state.source_object, engine=state.engine,
+                                         voice=state.voice, speed=state.speed, request_id=args.job)
+                return await submit_and_follow(js, request, args.job, output, args.quiet)
+            finally:
+                await nc.close()
+
+    outcome = _run(run())
+    return report(outcome, holder["output"], args.job, started)
+
+
+def cancel(args: argparse.Namespace, settings: Settings) -> int:
+    """Mark a job cancelled and drop its queued segments."""
+    async def run() -> None:
+        async with server(args, settings, services=False) as url:
+            nc = await nats.connect(url)
+            try:
+                js = nc.jetstream()
+                state = await _known_job(js, args.job)
+                if state.status in FINAL:
+                    raise CliError(f"job {args.job} is already {state.status}")
+                await publish_event(js, JobCancelled(job_id=args.job, reason=args.reason,
+                                                     generation=state.generation))
+                dropped = await purge_job_queue(js, args.job)
+                print(f"cancelled {args.job}: {dropped} queued segment(s) dropped; "
+                      f"`audiobook resume {args.job}` continues it")
+            finally:
+                await nc.close()
+
+    _run(run())
+    return 0
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the state of one job, or of every job in the store."""
+    async def run() -> None:
+        async with server(args, settings, services=False) as url:
+            nc = await nats.connect(url)
+            try:
+                js = nc.jetstream()
+                jobs = [args.job] if args.job else await known_jobs(js)
+                for job_id in jobs:
+                    state = await _known_job(js, job_id)
+                    title = state.title or state.source_name or "-"
+                    print(f"{job_id}  {state.status:9}  {state.done_segments}/{state.total_segments} segments  "
+                          f"{clock(state.audio_seconds)} audio  {title}"
+                          + (f"  ({state.reason})" if state.reason else ""))
+            finally:
+                await nc.close()
+
+    _run(run())
     return 0
 
 
@@ -192,6 +290,27 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--threads", type=int, help="engine threads per tts worker (default: cores / workers)")
     srv.add_argument("--nats-url", help="NATS server URL (or AUDIOBOOK_NATS_URL)")
     srv.set_defaults(func=serve)
+
+    for name, helptext in (("resume", "continue a job from its event log (after a crash or a cancel)"),
+                           ("retry", "queue a failed job's failed segments again and continue it")):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("job", help="job id (see `audiobook status`)")
+        cmd.add_argument("-o", "--output", help="output .m4b (default: the book's name in this folder)")
+        cmd.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 1, 8)))
+        cmd.add_argument("--nats-url")
+        cmd.add_argument("-q", "--quiet", action="store_true")
+        cmd.set_defaults(func=resume)
+
+    can = sub.add_parser("cancel", help="cancel a job: its queued segments are dropped")
+    can.add_argument("job")
+    can.add_argument("--reason", default="cancelled by the user")
+    can.add_argument("--nats-url")
+    can.set_defaults(func=cancel)
+
+    st = sub.add_parser("status", help="show jobs and their progress")
+    st.add_argument("job", nargs="?")
+    st.add_argument("--nats-url")
+    st.set_defaults(func=status)
 
     vo = sub.add_parser("voices", help="list engines and voices")
     vo.set_defaults(func=voices)

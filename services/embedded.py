@@ -44,7 +44,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: get SIGTERM if the parent dies (Linux), so nothing is left running."""
     with contextlib.suppress(Exception):
         import ctypes
@@ -64,25 +64,40 @@ def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen[bytes
 
 
 @contextlib.contextmanager
-def store_lock(store_dir: Path) -> Iterator[None]:
-    """One embedded server per store directory at a time."""
+def store_lock(store_dir: Path, wait_s: float = 15.0) -> Iterator[int]:
+    """One embedded server per store directory at a time; yields the lock's file descriptor.
+
+    The server inherits the descriptor, so the lock lasts until both this process and the
+    server are gone (a killed CLI's server may take a moment to shut down).
+    """
     store_dir.mkdir(parents=True, exist_ok=True)
     with open(store_dir / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise EmbeddedError(
-                f"another conversion is using {store_dir}; wait for it, or set AUDIOBOOK_DATA_DIR"
-            ) from None
-        yield
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EmbeddedError(
+                        f"another conversion is using {store_dir}; wait for it, or set AUDIOBOOK_DATA_DIR"
+                    ) from None
+                time.sleep(0.2)
+        yield handle.fileno()
 
 
-def start_nats_server(store_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start nats-server with JetStream on loopback; returns the process and its URL."""
+def start_nats_server(
+    store_dir: Path, port: int | None = None, hold: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start nats-server with JetStream on loopback; returns the process and its URL.
+
+    ``hold``: a file descriptor (the store lock) the server keeps open while it runs.
+    """
     port = port or free_port()
     cmd = [nats_server_binary(), "-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", str(port)]
     log_file = open(store_dir / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                            pass_fds=(hold,) if hold is not None else ())
     log_file.close()
     wait_for_port(port, proc=proc)
     return proc, f"nats://127.0.0.1:{port}"
@@ -94,7 +109,7 @@ def spawn_service(args: list[str], nats_url: str, log_path: Path | None = None) 
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     try:
         return subprocess.Popen([sys.executable, "-m", "services", "serve", *args], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     finally:
         if log_path:
             out.close()  # type: ignore[union-attr]

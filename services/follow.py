@@ -12,8 +12,8 @@ from nats.js.api import DeliverPolicy
 
 from events import names
 from events.codec import DecodeError, decode_event
-from events.projection import COMPLETED, FAILED, REJECTED, JobState, apply
-from events.types import JobFailed, JobRejected
+from events.projection import CANCELLED, COMPLETED, FAILED, REJECTED, JobState, apply
+from events.types import JobCancelled, JobFailed, JobRejected
 from services.progress import ProgressBar
 from services.topology import object_store
 
@@ -36,8 +36,8 @@ async def follow_job(
 ) -> Outcome:
     """Fold the job's events (history, then live) until it completes, fails or is rejected.
 
-    Rejections and failures recorded before ``since_seq`` belong to earlier attempts and are
-    ignored; a completion is final whenever it happened.
+    Rejections, failures and cancellations recorded before ``since_seq`` belong to earlier
+    attempts and are ignored; a completion is final whenever it happened.
     """
     queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
 
@@ -58,7 +58,7 @@ async def follow_job(
             except DecodeError as exc:
                 log.warning("skipping undecodable event: %s", exc)
                 continue
-            stale = seq <= since_seq and isinstance(event, (JobRejected, JobFailed))
+            stale = seq <= since_seq and isinstance(event, (JobRejected, JobFailed, JobCancelled))
             if not stale:
                 apply(state, event)
             if progress and state.total_segments:
@@ -72,7 +72,7 @@ async def follow_job(
                                 label=state.title[:30], force=True)
                 progress.note(f"all {state.total_segments} segments done; building the audiobook")
                 noted_assembly = True
-            if state.status in (REJECTED, FAILED) and not stale:
+            if state.status in (REJECTED, FAILED, CANCELLED) and not stale:
                 return Outcome(state)
             if state.status == COMPLETED:
                 if progress:

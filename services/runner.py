@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 
 from services.assemble.service import AssembleService
 from services.bus import connect
+from services.embedded import die_with_parent
 from services.parse.service import ParseService
 from services.settings import Settings
 from services.topology import ensure_topology
@@ -46,7 +47,7 @@ async def _supervise_workers(count: int, settings: Settings, stop: asyncio.Event
                     if proc is not None:
                         log.warning("tts worker %d exited with %s; restarting", slot, proc.returncode)
                     worker_env = dict(env, AUDIOBOOK_WORKER_NAME=f"{settings.worker_name}-w{slot}")
-                    procs[slot] = subprocess.Popen(cmd, env=worker_env)
+                    procs[slot] = subprocess.Popen(cmd, env=worker_env, preexec_fn=die_with_parent)
             await asyncio.sleep(0.5)
     finally:
         for proc in procs:

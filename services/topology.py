@@ -50,7 +50,7 @@ def consumer_configs(settings: Settings) -> list[tuple[str, ConsumerConfig]]:
     return [
         (names.REQUESTS_STREAM, ConsumerConfig(
             durable_name=names.PARSE_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=120.0, max_deliver=settings.max_deliver,
+            ack_wait=2 * settings.ack_wait_s, max_deliver=settings.max_deliver,
             filter_subject=names.REQUEST_SUBJECT, deliver_policy=DeliverPolicy.ALL,
         )),
         (names.SYNTH_STREAM, ConsumerConfig(

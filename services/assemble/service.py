@@ -14,26 +14,16 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.codec import DecodeError, decode_event
-from events.projection import JobState, apply, from_snapshot, to_snapshot
+from events.projection import CANCELLED, JobState, apply, from_snapshot, to_snapshot
 from events.types import Event, JobFailed
 from services.assemble.build import build_book
-from services.bus import TRANSIENT, publish_event, pull_loop, replay
+from services.bus import TRANSIENT, publish_event, pull_loop
+from services.jobstate import purge_job_queue, rebuild_state
 from services.settings import Settings
 from services.topology import checkpoints, object_store
 
 log = logging.getLogger(__name__)
 ASSEMBLY_ATTEMPTS = 3
-
-
-async def rebuild_state(js: JetStreamContext, job_id: str) -> JobState:
-    """A job's state from nothing but its event log."""
-    state = JobState(job_id=job_id)
-    for msg in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id)):
-        try:
-            apply(state, decode_event(msg.data), msg.metadata.sequence.stream)
-        except DecodeError as exc:
-            log.error("job %s: skipping undecodable event: %s", job_id, exc)
-    return state
 
 
 class AssembleService:
@@ -115,6 +105,9 @@ class AssembleService:
 
     def _decide(self, state: JobState) -> None:
         job_id = state.job_id
+        if state.status == CANCELLED and job_id not in self.building:
+            self.building[job_id] = asyncio.create_task(self._drop_queue(job_id))
+            return
         if job_id in self.building or job_id in self.finished:
             return
         if state.ready_to_assemble:
@@ -122,11 +115,23 @@ class AssembleService:
         elif state.stuck:
             failures = tuple(state.failed_segments)
             reason = f"{len(failures)} segment(s) could not be synthesized; first: {failures[0][2]}"
-            self.building[job_id] = asyncio.create_task(self._publish_failure(job_id, reason, failures))
+            self.building[job_id] = asyncio.create_task(
+                self._publish_failure(job_id, reason, failures, state.generation))
 
-    async def _publish_failure(self, job_id: str, reason: str, failures: tuple[tuple[int, int, str], ...]) -> None:
+    async def _drop_queue(self, job_id: str) -> None:
         try:
-            await publish_event(self.js, JobFailed(job_id=job_id, reason=reason, failed_segments=failures))
+            dropped = await purge_job_queue(self.js, job_id)
+            if dropped:
+                log.info("job %s cancelled: dropped %d queued segments", job_id, dropped)
+        finally:
+            self.building.pop(job_id, None)
+
+    async def _publish_failure(
+        self, job_id: str, reason: str, failures: tuple[tuple[int, int, str], ...], generation: int
+    ) -> None:
+        try:
+            await publish_event(self.js, JobFailed(job_id=job_id, reason=reason, failed_segments=failures,
+                                                   generation=generation))
         finally:
             self.building.pop(job_id, None)
 

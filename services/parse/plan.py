@@ -34,7 +34,7 @@ class JobPlan:
 
 def plan_job(
     book: Book, job_id: str, voice: VoiceInfo, speed: float, max_chars: int,
-    cover_object: str | None = None,
+    cover_object: str | None = None, generation: int = 0,
 ) -> JobPlan:
     """The parsed event and the (subject, command) of every segment, chapters in reading order."""
     chapters: list[ChapterInfo] = []
@@ -48,6 +48,7 @@ def plan_job(
                 engine=voice.engine, voice=voice.voice, speed=speed,
                 pause_after_ms=segment.pause_after_ms,
                 cache_key=cache_key(segment.paragraphs, voice, speed, segment.pause_after_ms),
+                generation=generation,
             )
             jobs.append((synth_subject(job_id, number, index), command))
     parsed = BookParsed(

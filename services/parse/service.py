@@ -12,9 +12,11 @@ from nats.js import JetStreamContext
 from nats.js.object_store import ObjectStore
 
 from events import names
+from events.projection import CANCELLED, COMPLETED, FAILED
 from events.requests import ConvertRequest, RequestError, job_id_for, parse_request, request_ref
-from events.types import JobAccepted, JobRejected
-from services.bus import TRANSIENT, delivery_count, last_event, publish_command, publish_event, pull_loop
+from events.types import JobAccepted, JobRejected, JobResumed
+from services.bus import TRANSIENT, delivery_count, publish_command, publish_event, pull_loop
+from services.jobstate import queued_segments, rebuild_state
 from services.parse.book import EbookError
 from services.parse.epub import read_epub
 from services.parse.plan import plan_job
@@ -48,17 +50,17 @@ class ParseService:
             with process_span(msg.subject, msg.headers):
                 await self.handle(msg)
 
-    async def _reject(self, job_id: str, reason: str, request: ConvertRequest | None) -> None:
+    async def _reject(self, job_id: str, reason: str, request: ConvertRequest | None, seq: int) -> None:
         log.warning("rejected %s: %s", job_id, reason)
-        await publish_event(self.js, JobRejected(job_id=job_id, reason=reason,
+        await publish_event(self.js, JobRejected(job_id=job_id, reason=reason, request_seq=seq,
                                                  request_id=request.request_id if request else None))
 
     async def handle(self, msg: Msg) -> None:
         """Handle one request; ack it only once its outcome is in the event log."""
         ref = request_ref(msg.data)
-        heartbeat = asyncio.create_task(_keep_alive(msg))
+        heartbeat = asyncio.create_task(_keep_alive(msg, every=min(15.0, self.settings.ack_wait_s / 2)))
         try:
-            await self._process(msg.data, ref)
+            await self._process(msg.data, ref, msg.metadata.sequence.stream)
             await msg.ack()
         except TRANSIENT as exc:
             delay = min(30.0, 2.0 * delivery_count(msg))
@@ -67,54 +69,67 @@ class ParseService:
         finally:
             heartbeat.cancel()
 
-    async def _process(self, raw: bytes, ref: str) -> None:
+    async def _process(self, raw: bytes, ref: str, seq: int) -> None:
         try:
             request = parse_request(raw)
         except RequestError as exc:
-            await self._reject(ref, str(exc), None)
+            await self._reject(ref, str(exc), None, seq)
             return
         try:
             voice = resolve_voice(request.engine, request.voice, self.settings.voice_dirs)
         except UnknownVoiceError as exc:
-            await self._reject(ref, str(exc), request)
+            await self._reject(ref, str(exc), request, seq)
             return
         with tempfile.TemporaryDirectory(prefix="audiobook-parse-") as tmp:
             try:
                 source = await fetch_source(request, self.store, Path(tmp) / "source",
                                             self.settings.input_dir, self.settings.max_book_bytes)
             except SourceError as exc:
-                await self._reject(ref, str(exc), request)
+                await self._reject(ref, str(exc), request, seq)
                 return
             job_id = job_id_for(source.sha256, voice.engine, voice.voice, request.speed)
-            if await last_event(self.js, job_id, "job.completed"):
+            state = await rebuild_state(self.js, job_id)
+            if state.status == COMPLETED:
                 log.info("job %s is already complete", job_id)
                 return
+            stored = request.source_object or names.source_object(source.sha256, ".epub")
+            if request.source_path:  # keep the source with the job, so it can be resumed from anywhere
+                with open(source.path, "rb") as handle:
+                    await self.store.put(stored, handle)
             await publish_event(self.js, JobAccepted(
-                job_id=job_id, source_sha256=source.sha256, source_name=source.name,
+                job_id=job_id, source_sha256=source.sha256, source_name=source.name, source_object=stored,
                 engine=voice.engine, voice=voice.voice, speed=request.speed, request_id=request.request_id,
             ))
             try:
                 book = await asyncio.to_thread(read_epub, source.path, self.settings.max_book_bytes * 4)
             except EbookError as exc:
-                await self._reject(job_id, str(exc), request)
+                await self._reject(job_id, str(exc), request, seq)
                 return
             except Exception as exc:  # a parser bug on odd input must not stop the service
                 log.exception("job %s: unexpected error reading %s", job_id, source.name)
-                await self._reject(job_id, f"could not read the ebook ({type(exc).__name__}: {exc})", request)
+                await self._reject(job_id, f"could not read the ebook ({type(exc).__name__}: {exc})", request, seq)
                 return
         cover = None
         if book.cover:
             cover = names.cover_object(job_id, book.cover.suffix)
             await self.store.put(cover, book.cover.data)
+        generation = state.generation
+        if state.status in (FAILED, CANCELLED):  # asked again: continue with a new generation
+            generation += 1
+            await publish_event(self.js, JobResumed(job_id=job_id, generation=generation))
         plan = await asyncio.to_thread(
-            plan_job, book, job_id, voice, request.speed, self.settings.max_segment_chars, cover
+            plan_job, book, job_id, voice, request.speed, self.settings.max_segment_chars, cover, generation
         )
         await publish_event(self.js, plan.parsed)
-        for start in range(0, len(plan.jobs), PUBLISH_WINDOW):
-            window = plan.jobs[start:start + PUBLISH_WINDOW]
+        done = {(c, i) for c, chapter in enumerate(state.chapters) for i in chapter.done}
+        skip = done | await queued_segments(self.js, job_id)
+        todo = [(subject, job) for subject, job in plan.jobs if (job.chapter, job.index) not in skip]
+        for start in range(0, len(todo), PUBLISH_WINDOW):
+            window = todo[start:start + PUBLISH_WINDOW]
             await asyncio.gather(*(publish_command(self.js, subject, job) for subject, job in window))
-        log.info("job %s: %s, %d chapters, %d segments queued", job_id, book.title,
-                 len(plan.parsed.chapters), len(plan.jobs))
+        log.info("job %s: %s, %d chapters, %d segments, %d queued now (%d done, %d already queued)",
+                 job_id, book.title, len(plan.parsed.chapters), len(plan.jobs), len(todo), len(done),
+                 len(skip - done))
 
 
 async def _keep_alive(msg: Msg, every: float = 15.0) -> None:

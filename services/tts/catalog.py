@@ -14,7 +14,8 @@ from pathlib import Path
 
 DEFAULT_ENGINE = "piper"
 PIPER_DEFAULT_VOICE = "en_US-joe-medium"
-TEST_VOICES = {"default": 65, "short": 8}  # ms of (silent) audio per character
+# test engine voices: (ms of audio per character, ms of wall time per character it takes)
+TEST_VOICES = {"default": (65, 0.0), "short": (8, 0.0), "slow": (8, 1.0)}
 
 
 class UnknownVoiceError(ValueError):
@@ -78,7 +79,7 @@ def resolve_voice(engine: str | None, voice: str | None, voice_dirs: tuple[Path,
         voices = piper_voices(voice_dirs)
         name = voice or PIPER_DEFAULT_VOICE
     elif engine == "test":
-        voices = {v: VoiceInfo("test", v, f"test-{ms}ms") for v, ms in TEST_VOICES.items()}
+        voices = {v: VoiceInfo("test", v, f"test-{ms}ms") for v, (ms, _) in TEST_VOICES.items()}
         name = voice or "default"
     else:
         raise UnknownVoiceError(f"unknown engine {engine!r}; available: piper, test")

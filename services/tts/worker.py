@@ -17,15 +17,17 @@ import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ObjectMeta
-from nats.js.errors import ObjectNotFoundError
+from nats.js.errors import KeyNotFoundError, ObjectNotFoundError
+from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import names
 from events.codec import DecodeError, decode_command
+from events.projection import CANCELLED, from_snapshot
 from events.types import SegmentFailed, SegmentSynthesized, SynthesizeSegment
 from services.bus import TRANSIENT, delivery_count, publish_event, pull_loop
 from services.settings import Settings
-from services.topology import object_store
+from services.topology import checkpoints, object_store
 from services.tracing import process_span, span
 from services.tts.catalog import UnknownVoiceError, VoiceInfo, resolve_voice
 from services.tts.engines import Engine, SynthesisError, load_engine
@@ -52,8 +54,8 @@ class EnginePool:
 
 
 class TtsWorker:
-    def __init__(self, js: JetStreamContext, store: ObjectStore, settings: Settings) -> None:
-        self.js, self.store, self.settings = js, store, settings
+    def __init__(self, js: JetStreamContext, store: ObjectStore, kv: KeyValue, settings: Settings) -> None:
+        self.js, self.store, self.kv, self.settings = js, store, kv, settings
         self.engines = EnginePool(settings)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         self.name = settings.worker_name
@@ -63,7 +65,7 @@ class TtsWorker:
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings) -> TtsWorker:
-        return cls(js, await object_store(js), settings)
+        return cls(js, await object_store(js), await checkpoints(js), settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(durable=names.TTS_CONSUMER, stream=names.SYNTH_STREAM)
@@ -88,6 +90,10 @@ class TtsWorker:
         where = f"job {job.job_id} chapter {job.chapter} segment {job.index}"
         self.current = where
         try:
+            if await self._cancelled(job):
+                log.info("%s: job cancelled; dropping the segment", where)
+                await msg.ack()
+                return
             event = await self._synthesize(msg, job)
             await publish_event(self.js, event)
             await msg.ack()
@@ -107,10 +113,20 @@ class TtsWorker:
     async def _fail(self, msg: Msg, job: SynthesizeSegment, reason: str) -> None:
         await publish_event(self.js, SegmentFailed(
             job_id=job.job_id, chapter=job.chapter, index=job.index, reason=reason, worker=self.name,
+            generation=job.generation,
         ))
         await msg.term()
 
-    async def _cached(self, job: SynthesizeSegment, name: str) -> SegmentSynthesized | None:
+    async def _cancelled(self, job: SynthesizeSegment) -> bool:
+        """Whether the job's checkpoint says it was cancelled (in this generation)."""
+        try:
+            entry = await self.kv.get(job.job_id)
+        except KeyNotFoundError:
+            return False
+        state = from_snapshot(entry.value) if entry.value else None
+        return bool(state and state.status == CANCELLED and state.generation == job.generation)
+
+    async def _cached(self, msg: Msg, job: SynthesizeSegment, name: str) -> SegmentSynthesized | None:
         try:
             info = await self.store.get_info(name)
         except ObjectNotFoundError:
@@ -121,11 +137,12 @@ class TtsWorker:
         return SegmentSynthesized(
             job_id=job.job_id, chapter=job.chapter, index=job.index, audio_object=name,
             samples=meta["samples"], sample_rate=meta["sample_rate"], cache_hit=True, worker=self.name,
+            generation=job.generation, delivery=delivery_count(msg),
         )
 
     async def _synthesize(self, msg: Msg, job: SynthesizeSegment) -> SegmentSynthesized:
         name = names.audio_object(job.cache_key)
-        cached = await self._cached(job, name)
+        cached = await self._cached(msg, job, name)
         if cached:
             self.cache_hits += 1
             return cached
@@ -150,6 +167,7 @@ class TtsWorker:
         return SegmentSynthesized(
             job_id=job.job_id, chapter=job.chapter, index=job.index, audio_object=name,
             samples=samples, sample_rate=rate, cache_hit=False, worker=self.name, synth_seconds=elapsed,
+            generation=job.generation, delivery=delivery_count(msg),
         )
 
     def _render(self, info: VoiceInfo, job: SynthesizeSegment) -> tuple[bytes, int, int]:

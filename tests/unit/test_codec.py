@@ -9,9 +9,11 @@ from events.types import (
     BookParsed,
     ChapterInfo,
     JobAccepted,
+    JobCancelled,
     JobCompleted,
     JobFailed,
     JobRejected,
+    JobResumed,
     SegmentFailed,
     SegmentSynthesized,
     SynthesizeSegment,
@@ -25,7 +27,9 @@ EXAMPLES = [
     SegmentSynthesized("j1", 0, 2, "audio/k.wav", 44100, 22050, cache_hit=True, worker="w", synth_seconds=0.5),
     SegmentFailed("j1", 1, 0, "text contains a NUL character", worker="w"),
     JobCompleted("j1", "books/j1.m4b", 12.5, 1000, 2),
-    JobFailed("j1", "1 segment(s) could not be synthesized", ((1, 0, "bad"),)),
+    JobFailed("j1", "1 segment(s) could not be synthesized", ((1, 0, "bad"),), generation=1),
+    JobCancelled("j1", "changed my mind"),
+    JobResumed("j1", 2),
 ]
 
 
@@ -44,13 +48,16 @@ def test_event_round_trip(event) -> None:
 def test_command_round_trip() -> None:
     command = SynthesizeSegment("j1", 2, 7, ("Heading", "First sentence. Second."), "piper", "v", 1.25, 650, "k")
     assert decode_command(encode(command)) == command
-    assert command.msg_id() == "j1:synthesize:2:7"
+    assert command.msg_id() == "j1:synthesize:2:7:0"
 
 
 def test_msg_ids_are_deterministic_and_distinct() -> None:
     ids = [e.msg_id() for e in EXAMPLES]
     assert ids == [e.msg_id() for e in EXAMPLES]
     assert SegmentSynthesized("j", 0, 1, "a", 1, 1).msg_id() != SegmentSynthesized("j", 0, 2, "a", 1, 1).msg_id()
+    redelivered = SegmentSynthesized("j", 0, 1, "a", 1, 1, delivery=2)
+    assert redelivered.msg_id() != SegmentSynthesized("j", 0, 1, "a", 1, 1).msg_id()
+    assert JobRejected("j", "x", request_seq=1).msg_id() != JobRejected("j", "x", request_seq=2).msg_id()
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from events.projection import (
     ACCEPTED,
+    CANCELLED,
     COMPLETED,
     FAILED,
     PARSED,
@@ -16,9 +17,11 @@ from events.types import (
     BookParsed,
     ChapterInfo,
     JobAccepted,
+    JobCancelled,
     JobCompleted,
     JobFailed,
     JobRejected,
+    JobResumed,
     SegmentFailed,
     SegmentSynthesized,
 )
@@ -92,3 +95,33 @@ def test_snapshot_round_trip() -> None:
     restored = from_snapshot(to_snapshot(state))
     assert restored == state
     assert restored.failed_segments == [(1, 0, "bad")]
+
+
+def test_resume_clears_failures_and_starts_a_new_generation() -> None:
+    failed = SegmentFailed("j", 0, 1, "engine refused the text")
+    state = fold("j", [ACCEPT, PARSE, done(0, 0), done(1, 0), failed, JobFailed("j", "1 segment failed")])
+    assert state.status == FAILED
+    apply(state, JobResumed("j", 1))
+    assert state.status == PARSED and state.generation == 1 and not state.failed_segments
+    apply(state, SegmentFailed("j", 0, 1, "late failure from the old generation"))
+    assert not state.failed_segments, "failures of an older generation are ignored"
+    apply(state, JobFailed("j", "stale", generation=0))
+    assert state.status == PARSED
+    apply(state, done(0, 1))
+    assert state.ready_to_assemble and state.done_segments == 3
+
+
+def test_cancel_stops_assembly_until_resumed() -> None:
+    state = fold("j", [ACCEPT, PARSE, done(0, 0), JobCancelled("j")])
+    assert state.status == CANCELLED
+    apply(state, done(0, 1))
+    apply(state, done(1, 0))
+    assert not state.ready_to_assemble
+    apply(state, JobResumed("j", 1))
+    assert state.ready_to_assemble
+
+
+def test_accepted_remembers_the_source_for_resume() -> None:
+    state = fold("j", [ACCEPT])
+    assert (state.source_sha256, state.source_name, state.engine, state.voice) == ("s" * 64, "b.epub", "test",
+                                                                                   "default")

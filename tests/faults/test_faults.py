@@ -1,0 +1,238 @@
+"""Fault tests: a job is running when a real process is killed with SIGKILL at a random point.
+
+After each: the job completes; the M4B holds every segment exactly once, in order (its
+chapters match a clean run of the same book exactly); and the segments synthesized again are
+at most those in flight when the fault hit (counted from the event log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nats
+import pytest
+
+from events import names
+from events.projection import fold
+from services.sample import write_sample_book
+from services.settings import Settings
+from services.topology import ensure_topology
+from tests.conftest import ROOT, book
+from tests.faults.harness import Cluster, Result, completed, read_events, result, synthesized, the_job, wait_until
+
+pytestmark = pytest.mark.slow
+SEEDS = [11, 22, 33]
+SMALL = {"AUDIOBOOK_MAX_SEGMENT_CHARS": "100", "AUDIOBOOK_ACK_WAIT": "4"}
+SAMPLE_REQUEST = b'{"source": "sample.epub", "engine": "test", "voice": "slow"}'
+
+
+SAMPLE: list[Path] = []
+
+
+def sample_epub(folder: Path) -> Path:
+    """The sample book, written once per test session so every run is the same job."""
+    if not SAMPLE:
+        SAMPLE.append(write_sample_book(folder / "sample.epub"))
+    return SAMPLE[0]
+
+
+def cluster_for(tmp: Path, env: dict[str, str]) -> Cluster:
+    inbox = tmp / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sample_epub(tmp), inbox / "sample.epub")
+    shutil.copy(book("epub/pg22367_die-verwandlung_de.epub"), inbox / "kafka.epub")
+    cluster = Cluster(tmp, dict(env, AUDIOBOOK_INPUT_DIR=str(inbox)))
+    cluster.start_server()
+    return cluster
+
+
+async def submit(cluster: Cluster, raw: bytes) -> None:
+    nc = await nats.connect(cluster.url)
+    await ensure_topology(nc.jetstream(), Settings(nats_url=cluster.url, ack_wait_s=float(SMALL["AUDIOBOOK_ACK_WAIT"])))
+    await nc.publish(names.REQUEST_SUBJECT, raw)
+    await nc.flush()
+    await nc.close()
+
+
+async def clean_run(tmp: Path, raw: bytes, env: dict[str, str]) -> Result:
+    cluster = cluster_for(tmp, env)
+    try:
+        cluster.start_services()
+        await submit(cluster, raw)
+        await wait_until(cluster.url, completed, timeout=120)
+        return await result(cluster.url, tmp)
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
+    """Clean runs of the two books the fault cases use."""
+    return {
+        "sample": asyncio.run(clean_run(tmp_path_factory.mktemp("ref-sample"), SAMPLE_REQUEST, SMALL)),
+        "kafka": asyncio.run(clean_run(tmp_path_factory.mktemp("ref-kafka"), KAFKA_REQUEST, KAFKA_ENV)),
+    }
+
+
+def same_book(got: Result, want: Result) -> None:
+    assert got.job_id == want.job_id
+    assert got.segments == want.segments
+    assert got.chapter_samples == want.chapter_samples, "every segment exactly once: same audio per chapter"
+    assert got.m4b_chapters == want.m4b_chapters
+    assert abs(got.m4b_seconds - want.m4b_seconds) < 0.05
+    assert got.completions == 1
+
+
+def segments_done(count: int):  # type: ignore[no-untyped-def]
+    return lambda events: len({(e.chapter, e.index) for e in synthesized(events)}) >= count
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_tts_worker_killed_mid_segment(tmp_path: Path, reference: dict[str, Result], seed: int) -> None:
+    rng = random.Random(seed)
+    want = reference["sample"]
+    cluster = cluster_for(tmp_path, SMALL)
+    try:
+        cluster.start_services()
+        await submit(cluster, SAMPLE_REQUEST)
+        await wait_until(cluster.url, segments_done(rng.randint(1, want.segments - 4)), timeout=60)
+        await asyncio.sleep(rng.uniform(0.0, 0.3))  # the worker is busy: segments take ~0.3 s
+        cluster.kill("tts0")
+        if seed % 2:  # sometimes the other worker finishes alone, sometimes the dead one comes back
+            cluster.start("tts0", "tts", "--threads", "1")
+        await wait_until(cluster.url, completed, timeout=90)
+        got = await result(cluster.url, tmp_path)
+    finally:
+        cluster.stop()
+    same_book(got, want)
+    assert got.redone <= 1, "only the killed worker's in-flight segment may be redone"
+
+
+KAFKA_ENV = {"AUDIOBOOK_MAX_SEGMENT_CHARS": "60", "AUDIOBOOK_ACK_WAIT": "3"}
+KAFKA_REQUEST = b'{"source": "kafka.epub", "engine": "test", "voice": "short"}'
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_parse_killed_while_queueing(tmp_path: Path, reference: dict[str, Result], seed: int) -> None:
+    rng = random.Random(seed)
+    want = reference["kafka"]
+    cluster = cluster_for(tmp_path, KAFKA_ENV)
+    try:
+        cluster.start("parse", "parse")  # workers start later, so the queue only grows
+        await submit(cluster, KAFKA_REQUEST)
+        threshold = rng.randint(50, want.segments - 200)
+        nc = await nats.connect(cluster.url)
+        js = nc.jetstream()
+        queued = 0
+        deadline = time.monotonic() + 60
+        while queued < threshold and time.monotonic() < deadline:
+            queued = (await js.stream_info(names.SYNTH_STREAM)).state.messages
+            await asyncio.sleep(0.002)
+        cluster.kill("parse")
+        at_kill = (await js.stream_info(names.SYNTH_STREAM)).state.messages
+        await nc.close()
+        assert 0 < at_kill < want.segments, f"killed mid-queue ({at_kill} of {want.segments} queued)"
+        cluster.start("parse", "parse")
+        cluster.start("assemble", "assemble")
+        for number in range(2):
+            cluster.start(f"tts{number}", "tts", "--threads", "1")
+        await wait_until(cluster.url, completed, timeout=180)
+        got = await result(cluster.url, tmp_path)
+    finally:
+        cluster.stop()
+    same_book(got, want)
+    assert got.redone == 0, "nothing was synthesized twice"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_assemble_killed_while_building(tmp_path: Path, reference: dict[str, Result], seed: int) -> None:
+    rng = random.Random(seed)
+    want = reference["kafka"]
+    cluster = cluster_for(tmp_path, KAFKA_ENV)
+    try:
+        cluster.start_services()
+        await submit(cluster, KAFKA_REQUEST)
+
+        def all_done(events) -> bool:  # type: ignore[no-untyped-def]
+            job = the_job(events)
+            return bool(job) and fold(job, [e for e in events if e.job_id == job]).ready_to_assemble
+
+        await wait_until(cluster.url, all_done, timeout=180)
+        await asyncio.sleep(rng.uniform(0.05, 0.8))  # the M4B takes ~1-2 s to build
+        building = not completed(await read_events(cluster.url))
+        cluster.kill("assemble")
+        cluster.start("assemble", "assemble")
+        await wait_until(cluster.url, completed, timeout=120)
+        got = await result(cluster.url, tmp_path)
+    finally:
+        cluster.stop()
+    same_book(got, want)
+    assert got.redone == 0
+    assert building or seed != SEEDS[0], "the first seed must hit the build itself"
+
+
+def cli(args: list[str], data: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, AUDIOBOOK_DATA_DIR=str(data), **SMALL)
+    env.pop("AUDIOBOOK_NATS_URL", None)
+    return subprocess.Popen([sys.executable, "-m", "services", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_convert_process_killed_then_run_again(tmp_path: Path, reference: dict[str, Result],
+                                                      seed: int) -> None:
+    rng = random.Random(seed)
+    want = reference["sample"]
+    sample = shutil.copy(sample_epub(tmp_path), tmp_path / "sample.epub")
+    args = ["convert", str(sample), "-o", str(tmp_path / "out.m4b"), "--engine", "test", "--voice", "slow",
+            "--workers", "2", "-q"]
+    first = cli(args, tmp_path / "data")
+    await asyncio.sleep(rng.uniform(2.0, 4.5))  # start-up ~1.5 s, then ~0.3 s per segment per worker
+    os.kill(first.pid, signal.SIGKILL)  # only the CLI: its children must go down with it
+    first.wait()
+    second = cli(args, tmp_path / "data")
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    from tests.e2e.test_cli import logged_segments
+
+    parsed, segments, completion = logged_segments(tmp_path / "data")
+    latest = {(s.chapter, s.index): s for s in segments}
+    assert len(latest) == want.segments
+    samples = tuple(sum(s.samples for (c, _), s in latest.items() if c == ch.index) for ch in parsed.chapters)
+    assert samples == want.chapter_samples
+    runs = sum(1 for s in segments if not s.cache_hit)
+    assert runs - want.distinct_audio <= 2, "at most the two in-flight segments are redone"
+    from mutagen.mp4 import MP4
+
+    chapters = tuple((c.title, round(c.start, 2)) for c in MP4(str(tmp_path / "out.m4b")).chapters)
+    assert chapters == want.m4b_chapters
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_nats_server_restarted_mid_job(tmp_path: Path, reference: dict[str, Result], seed: int) -> None:
+    rng = random.Random(seed)
+    want = reference["sample"]
+    cluster = cluster_for(tmp_path, SMALL)
+    try:
+        cluster.start_services()
+        await submit(cluster, SAMPLE_REQUEST)
+        await wait_until(cluster.url, segments_done(rng.randint(1, want.segments - 4)), timeout=60)
+        cluster.kill("nats")
+        await asyncio.sleep(rng.uniform(0.2, 2.0))
+        cluster.start_server()  # same port, same store
+        await wait_until(cluster.url, completed, timeout=120)
+        got = await result(cluster.url, tmp_path)
+        for name, proc in cluster.procs.items():
+            assert proc.poll() is None, f"{name} survived the outage"
+    finally:
+        cluster.stop()
+    same_book(got, want)
+    assert got.redone <= 2, "at most the in-flight segments are redone"
