@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 
+import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
@@ -15,15 +17,17 @@ from nats.js.object_store import ObjectStore
 from events import names
 from events.codec import DecodeError, decode_event
 from events.projection import CANCELLED, JobState, apply, from_snapshot, to_snapshot
-from events.types import Event, JobFailed
+from events.types import Event, JobCompleted, JobFailed
 from services.assemble.build import build_book
-from services.bus import TRANSIENT, publish_event, pull_loop
+from services.bus import TRANSIENT, last_event, publish_event, pull_loop
 from services.jobstate import purge_job_queue, rebuild_state
 from services.settings import Settings
 from services.topology import checkpoints, object_store
 
 log = logging.getLogger(__name__)
 ASSEMBLY_ATTEMPTS = 3
+LEASE_S = 60.0  # a build claim lasts this long unless its holder renews it
+CLAIM_PREFIX = "build."
 
 
 class AssembleService:
@@ -31,6 +35,8 @@ class AssembleService:
         self.js, self.kv, self.store, self.settings = js, kv, store, settings
         self.building: dict[str, asyncio.Task[None]] = {}
         self.finished: set[str] = set()  # built here; their completed event may still be in flight
+        self.builds = 0  # books this instance encoded
+        self.name = settings.worker_name
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings) -> AssembleService:
@@ -40,21 +46,62 @@ class AssembleService:
         await self.recover()
         sub = await self.js.pull_subscribe_bind(durable=names.ASSEMBLE_CONSUMER, stream=names.EVENTS_STREAM)
         log.info("assemble service ready")
+        rechecks = asyncio.create_task(self._recheck(stop))
         try:
             await pull_loop(sub, self._handle_batch, stop, batch=256, timeout=0.5)
         finally:
+            rechecks.cancel()
             for task in self.building.values():
                 task.cancel()
 
+    async def _recheck(self, stop: asyncio.Event) -> None:
+        """Now and then, look again at unfinished jobs (a builder elsewhere may have died)."""
+        while not stop.is_set():
+            await asyncio.sleep(LEASE_S / 2)
+            try:
+                await self.recover()
+            except TRANSIENT as exc:
+                log.warning("recheck failed: %s", exc)
+
     async def recover(self) -> None:
-        """After a restart: finish jobs whose segments were all done before we went down."""
+        """Finish jobs that became ready while no assembler was looking (start-up, dead builder)."""
         try:
             keys = await self.kv.keys()
         except NoKeysError:
             return
         for key in keys:
+            if key.startswith(CLAIM_PREFIX):
+                continue
             state, _ = await self.load(key)
             self._decide(state)
+
+    async def _claim(self, job_id: str) -> int | None:
+        """Take (or take over an expired) build claim; the KV revision to renew it, or None."""
+        key = CLAIM_PREFIX + job_id
+        value = orjson.dumps({"by": self.name, "until": time.time() + LEASE_S})
+        try:
+            return await self.kv.create(key, value)
+        except Exception as exc:  # the key exists: someone claimed it
+            if "wrong last sequence" not in str(exc) and not isinstance(exc, KeyWrongLastSequenceError):
+                raise
+        try:
+            entry = await self.kv.get(key)
+        except KeyNotFoundError:
+            return None
+        holder = orjson.loads(entry.value or b"{}")
+        if holder.get("until", 0) > time.time() and holder.get("by") != self.name:
+            log.info("job %s is being built by %s", job_id, holder.get("by"))
+            return None
+        try:
+            return await self.kv.update(key, value, last=entry.revision)
+        except KeyWrongLastSequenceError:
+            return None
+
+    async def _renew(self, job_id: str, revision: int) -> None:
+        while True:
+            await asyncio.sleep(LEASE_S / 3)
+            value = orjson.dumps({"by": self.name, "until": time.time() + LEASE_S})
+            revision = await self.kv.update(CLAIM_PREFIX + job_id, value, last=revision)
 
     async def load(self, job_id: str) -> tuple[JobState, int | None]:
         """The checkpoint and its revision; rebuilt from the log when missing."""
@@ -136,9 +183,18 @@ class AssembleService:
             self.building.pop(job_id, None)
 
     async def _assemble(self, job_id: str) -> None:
+        revision = await self._claim(job_id)
+        if revision is None:
+            self.building.pop(job_id, None)
+            return
+        renew = asyncio.create_task(self._renew(job_id, revision))
         try:
             for attempt in range(1, ASSEMBLY_ATTEMPTS + 1):
                 try:
+                    if await last_event(self.js, job_id, JobCompleted.KIND):
+                        self.finished.add(job_id)
+                        return  # someone finished it while we waited for the claim
+                    self.builds += 1
                     completed = await build_book(self.js, self.store, job_id)
                     await publish_event(self.js, completed)
                     self.finished.add(job_id)
@@ -152,4 +208,5 @@ class AssembleService:
                     else:
                         await asyncio.sleep(2.0 * attempt)
         finally:
+            renew.cancel()
             self.building.pop(job_id, None)

@@ -108,7 +108,7 @@ async def wait_until(url: str, check: Callable[[list[Event]], bool], timeout: fl
             events = await read_events(url)
             if check(events):
                 return events
-        except (OSError, nats.errors.Error, asyncio.TimeoutError):
+        except (TimeoutError, OSError, nats.errors.Error):
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout}s")

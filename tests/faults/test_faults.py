@@ -19,13 +19,16 @@ from pathlib import Path
 
 import nats
 import pytest
+from mutagen.mp4 import MP4
 
 from events import names
 from events.projection import fold
+from services.embedded import start_nats_server, stop_process, store_lock
 from services.sample import write_sample_book
 from services.settings import Settings
 from services.topology import ensure_topology
 from tests.conftest import ROOT, book
+from tests.e2e.test_cli import logged_segments
 from tests.faults.harness import Cluster, Result, completed, read_events, result, synthesized, the_job, wait_until
 
 pytestmark = pytest.mark.slow
@@ -91,6 +94,16 @@ def same_book(got: Result, want: Result) -> None:
     assert got.completions == 1
 
 
+def report(case: str, seed: int, at_fault: str, got: Result) -> None:
+    """One line per run, collected for docs/reliability.md (pytest -s shows them)."""
+    print(f"\nFAULT {case} seed={seed} {at_fault} segments={got.segments} model_runs={got.model_runs} "
+          f"distinct_audio={got.distinct_audio} redone={got.redone} completions={got.completions}")
+
+
+def done_count(events) -> int:  # type: ignore[no-untyped-def]
+    return len({(e.chapter, e.index) for e in synthesized(events)})
+
+
 def segments_done(count: int):  # type: ignore[no-untyped-def]
     return lambda events: len({(e.chapter, e.index) for e in synthesized(events)}) >= count
 
@@ -106,12 +119,15 @@ async def test_tts_worker_killed_mid_segment(tmp_path: Path, reference: dict[str
         await wait_until(cluster.url, segments_done(rng.randint(1, want.segments - 4)), timeout=60)
         await asyncio.sleep(rng.uniform(0.0, 0.3))  # the worker is busy: segments take ~0.3 s
         cluster.kill("tts0")
+        at_fault = done_count(await read_events(cluster.url))
         if seed % 2:  # sometimes the other worker finishes alone, sometimes the dead one comes back
             cluster.start("tts0", "tts", "--threads", "1")
         await wait_until(cluster.url, completed, timeout=90)
         got = await result(cluster.url, tmp_path)
     finally:
         cluster.stop()
+    report("tts-worker-killed", seed, f"done_at_kill={at_fault} restarted={bool(seed % 2)}", got)
+    assert at_fault < want.segments
     same_book(got, want)
     assert got.redone <= 1, "only the killed worker's in-flight segment may be redone"
 
@@ -148,6 +164,7 @@ async def test_parse_killed_while_queueing(tmp_path: Path, reference: dict[str, 
         got = await result(cluster.url, tmp_path)
     finally:
         cluster.stop()
+    report("parse-killed", seed, f"queued_at_kill={at_kill}", got)
     same_book(got, want)
     assert got.redone == 0, "nothing was synthesized twice"
 
@@ -174,6 +191,7 @@ async def test_assemble_killed_while_building(tmp_path: Path, reference: dict[st
         got = await result(cluster.url, tmp_path)
     finally:
         cluster.stop()
+    report("assemble-killed", seed, f"killed_while_building={building}", got)
     same_book(got, want)
     assert got.redone == 0
     assert building or seed != SEEDS[0], "the first seed must hit the build itself"
@@ -187,33 +205,37 @@ def cli(args: list[str], data: Path) -> subprocess.Popen[str]:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-async def test_convert_process_killed_then_run_again(tmp_path: Path, reference: dict[str, Result],
-                                                      seed: int) -> None:
+def test_convert_process_killed_then_run_again(tmp_path: Path, reference: dict[str, Result], seed: int) -> None:
     rng = random.Random(seed)
     want = reference["sample"]
     sample = shutil.copy(sample_epub(tmp_path), tmp_path / "sample.epub")
     args = ["convert", str(sample), "-o", str(tmp_path / "out.m4b"), "--engine", "test", "--voice", "slow",
             "--workers", "2", "-q"]
     first = cli(args, tmp_path / "data")
-    await asyncio.sleep(rng.uniform(2.0, 4.5))  # start-up ~1.5 s, then ~0.3 s per segment per worker
+    time.sleep(rng.uniform(2.0, 4.5))  # start-up ~1.5 s, then ~0.3 s per segment per worker
     os.kill(first.pid, signal.SIGKILL)  # only the CLI: its children must go down with it
     first.wait()
+    with store_lock(tmp_path / "data" / "nats", wait_s=30) as lock:  # the old server is gone once we hold it
+        server, url = start_nats_server(tmp_path / "data" / "nats", hold=lock)
+        try:
+            at_kill = done_count(asyncio.run(read_events(url)))
+        finally:
+            stop_process(server)
+    assert 0 < at_kill < want.segments, f"killed mid-job ({at_kill} of {want.segments} done)"
     second = cli(args, tmp_path / "data")
-    out, err = second.communicate(timeout=120)
+    _, err = second.communicate(timeout=120)
     assert second.returncode == 0, err
-    from tests.e2e.test_cli import logged_segments
-
-    parsed, segments, completion = logged_segments(tmp_path / "data")
+    parsed, segments, _ = logged_segments(tmp_path / "data")
     latest = {(s.chapter, s.index): s for s in segments}
     assert len(latest) == want.segments
     samples = tuple(sum(s.samples for (c, _), s in latest.items() if c == ch.index) for ch in parsed.chapters)
     assert samples == want.chapter_samples
     runs = sum(1 for s in segments if not s.cache_hit)
     assert runs - want.distinct_audio <= 2, "at most the two in-flight segments are redone"
-    from mutagen.mp4 import MP4
-
     chapters = tuple((c.title, round(c.start, 2)) for c in MP4(str(tmp_path / "out.m4b")).chapters)
     assert chapters == want.m4b_chapters
+    print(f"\nFAULT convert-killed seed={seed} done_at_kill={at_kill} segments={len(latest)} model_runs={runs} "
+          f"distinct_audio={want.distinct_audio} redone={runs - want.distinct_audio} completions=1")
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -226,7 +248,8 @@ async def test_nats_server_restarted_mid_job(tmp_path: Path, reference: dict[str
         await submit(cluster, SAMPLE_REQUEST)
         await wait_until(cluster.url, segments_done(rng.randint(1, want.segments - 4)), timeout=60)
         cluster.kill("nats")
-        await asyncio.sleep(rng.uniform(0.2, 2.0))
+        outage = rng.uniform(0.2, 2.0)
+        await asyncio.sleep(outage)
         cluster.start_server()  # same port, same store
         await wait_until(cluster.url, completed, timeout=120)
         got = await result(cluster.url, tmp_path)
@@ -234,5 +257,6 @@ async def test_nats_server_restarted_mid_job(tmp_path: Path, reference: dict[str
             assert proc.poll() is None, f"{name} survived the outage"
     finally:
         cluster.stop()
+    report("nats-restarted", seed, f"outage_s={outage:.2f}", got)
     same_book(got, want)
     assert got.redone <= 2, "at most the in-flight segments are redone"
