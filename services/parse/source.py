@@ -26,6 +26,19 @@ class LocalSource:
     name: str
 
 
+def human_size(size: int) -> str:
+    """``480 KB``, ``1.2 MB``: sizes as a person reads them (decimal units)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size} bytes"
+
+
+def too_big(size: int, limit: int) -> SourceError:
+    return SourceError(f"the book is {human_size(size)}; this server accepts up to {human_size(limit)}")
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -49,7 +62,7 @@ def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:
     if not path.is_file():
         raise SourceError(f"source file {raw!r} does not exist")
     if path.stat().st_size > max_bytes:
-        raise SourceError(f"source is {path.stat().st_size // 2**20} MiB; the limit is {max_bytes // 2**20} MiB")
+        raise too_big(path.stat().st_size, max_bytes)
     return path
 
 
@@ -65,7 +78,7 @@ async def fetch_source(
             raise SourceError(f"source object {name!r} is not in the object store {OBJECT_BUCKET!r}") from None
         size = info.size or 0
         if size > max_bytes:
-            raise SourceError(f"source is {size // 2**20} MiB; the limit is {max_bytes // 2**20} MiB")
+            raise too_big(size, max_bytes)
         with open(dest, "wb") as handle:
             await store.get(name, writeinto=handle)
         label = Path(name).name

@@ -75,3 +75,32 @@ async def test_bad_requests_are_rejected_and_service_keeps_serving(js, client, s
         assert any(reason in r.reason for r in rejections), (reason, [r.reason for r in rejections])
     # a request that never became a job is reported under an id a client can compute itself
     assert (await job_state(js, request_ref(bad[0]))).status == REJECTED
+
+
+async def test_size_limits_and_unsafe_archives_are_rejected(js, client, settings, tmp_path) -> None:
+    import dataclasses
+    import zipfile
+
+    limited = dataclasses.replace(settings, max_book_bytes=100_000)
+    shutil.copy(book("epub/se_jane-austen_unknown-novel.epub"), settings.input_dir / "big.epub")  # 480 KB
+    with zipfile.ZipFile(settings.input_dir / "evil.epub", "w") as archive:
+        archive.writestr("META-INF/container.xml", "<x/>")
+        archive.writestr("../../outside.xhtml", "<p>x</p>")
+    requests = [
+        b'{"source": "big.epub", "engine": "test"}',
+        b'{"source": "evil.epub", "engine": "test"}',
+        b'{"source": "' + b"x" * 70_000 + b'"}',
+    ]
+    async with running(["parse"], limited) as task:
+        for raw in requests:
+            await client.publish(names.REQUEST_SUBJECT, raw)
+
+        async def three():
+            return len([e for e in await all_events(js) if isinstance(e, JobRejected)]) == 3
+
+        await wait_for(three, timeout=30)
+        assert not task.done()
+    reasons = " | ".join(e.reason for e in await all_events(js) if isinstance(e, JobRejected))
+    assert "the book is 480 KB; this server accepts up to 100 KB" in reasons
+    assert "unsafe path" in reasons
+    assert "the limit is 65536" in reasons

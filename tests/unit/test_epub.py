@@ -115,3 +115,24 @@ def test_escaping_entry_names_are_refused(tmp_path: Path) -> None:
     evil = _zip(tmp_path / "evil.epub", {"META-INF/container.xml": b"<x/>", "../../etc/passwd": b"x"})
     with pytest.raises(EbookError, match="unsafe path"):
         check_archive(evil)
+
+
+def test_zip_that_understates_its_size_is_refused(tmp_path: Path) -> None:
+    """Headers claim 100 bytes for 5 MiB of data: reading stops at the claim and fails the CRC."""
+    import struct
+
+    path = _zip(tmp_path / "liar.epub", {
+        "mimetype": b"application/epub+zip",
+        "META-INF/container.xml": (
+            b'<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+            b'<rootfiles><rootfile full-path="content.opf" media-type="application/oebps-package+xml"/>'
+            b"</rootfiles></container>"),
+        "content.opf": b"a" * (5 * 2**20),
+    })
+    data = path.read_bytes()
+    real = struct.pack("<I", 5 * 2**20)
+    assert data.count(real) == 2  # local header and central directory
+    path.write_bytes(data.replace(real, struct.pack("<I", 100)))
+    check_archive(path)  # declared sizes are small: the archive check passes ...
+    with pytest.raises(EbookError, match="not a readable EPUB"):
+        read_epub(path)  # ... and the real data is never inflated past the declared 100 bytes
