@@ -4,6 +4,7 @@ Subjects
     convert.request                      command: start a conversion (captured by REQUESTS)
     events.<job>.<kind>                  the event log of one job (EVENTS)
     synth.<job>.<chapter>.<segment>      one synthesis job per segment (SYNTH, a work queue)
+    workers.status                       core request/reply: live status of every tts worker
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ ASSEMBLE_CONSUMER = "assemble"
 
 CHECKPOINT_BUCKET = "checkpoints"
 OBJECT_BUCKET = "audiobook"
+WORKERS_BUCKET = "workers"  # one heartbeat entry per tts worker, expires when it stops beating
+
+WORKER_STATUS_SUBJECT = "workers.status"  # core request: every live worker replies with its status
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import sys
 import time
 import uuid
@@ -66,10 +67,11 @@ async def embedded_stack(settings: Settings, workers: int, services: bool = True
             await ensure_topology(nc.jetstream(), settings)
             await nc.close()
             threads = settings.tts_threads if os.environ.get("AUDIOBOOK_TTS_THREADS") else default_threads(workers)
-            if services:
-                children.append(spawn_service(["parse", "assemble"], url, logs / "services.log"))
+            if services:  # a stable name: a re-run's assembler takes over its predecessor's build claim
+                name = f"{socket.gethostname()}-embedded"
+                children.append(spawn_service(["parse", "assemble"], url, logs / "services.log", name))
                 children.append(spawn_service(["tts", "--workers", str(workers), "--threads", str(threads)],
-                                              url, logs / "tts.log"))
+                                              url, logs / "tts.log", name))
             yield Stack(url, logs)
         finally:
             for child in children:

@@ -103,9 +103,13 @@ def start_nats_server(
     return proc, f"nats://127.0.0.1:{port}"
 
 
-def spawn_service(args: list[str], nats_url: str, log_path: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn_service(
+    args: list[str], nats_url: str, log_path: Path | None = None, name: str | None = None
+) -> subprocess.Popen[bytes]:
     """Run ``audiobook serve ...`` as a child process against ``nats_url``."""
     env = dict(os.environ, AUDIOBOOK_NATS_URL=nats_url)
+    if name:
+        env["AUDIOBOOK_WORKER_NAME"] = name
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     try:
         return subprocess.Popen([sys.executable, "-m", "services", "serve", *args], env=env,

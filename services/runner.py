@@ -77,7 +77,7 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         if role == "tts" and workers > 1:
             tasks.append(asyncio.create_task(_supervise_workers(workers, settings, stop)))
             continue
-        service = await FACTORIES[role](js, settings)
+        service = await (TtsWorker.create(js, settings, nc) if role == "tts" else FACTORIES[role](js, settings))
         tasks.append(asyncio.create_task(service.run(stop), name=role))
     stopper = asyncio.create_task(stop.wait())
     try:

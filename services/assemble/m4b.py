@@ -52,21 +52,26 @@ def iso639_2(language: str) -> str | None:
     return str(found.alpha_3) if found else None
 
 
-def ffmpeg_command(
-    ffmpeg: str, sample_rate: int, metadata: Path, cover: Path | None, output: Path,
-    language: str = "", bitrate: str = "64k",
+def encode_command(ffmpeg: str, sample_rate: int, output: Path, bitrate: str = "64k") -> list[str]:
+    """Encode raw 16-bit mono PCM from stdin to AAC in MP4 (the streaming step)."""
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
+            "-c:a", "aac", "-b:a", bitrate, "-f", "mp4", str(output)]
+
+
+def remux_command(
+    ffmpeg: str, audio: Path, metadata: Path, cover: Path | None, output: Path, language: str = ""
 ) -> list[str]:
-    """Encode raw 16-bit mono PCM from stdin to AAC in an M4B with chapters and cover."""
+    """Stream-copy the encoded audio into an M4B with chapters, tags and cover (the final step)."""
     cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-           "-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
-           "-f", "ffmetadata", "-i", str(metadata)]
+           "-i", str(audio), "-f", "ffmetadata", "-i", str(metadata)]
     if cover:
         cmd += ["-i", str(cover)]
     cmd += ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
     if cover:
-        cmd += ["-map", "2:v", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
+        cmd += ["-map", "2:v", "-disposition:v:0", "attached_pic"]
     track_language = iso639_2(language) if language else None
     if track_language:
         cmd += ["-metadata:s:a:0", f"language={track_language}"]
-    cmd += ["-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart", "-f", "mp4", str(output)]
+    cmd += ["-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(output)]
     return cmd

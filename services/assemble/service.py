@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -16,9 +17,9 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.codec import DecodeError, decode_event
-from events.projection import CANCELLED, JobState, apply, from_snapshot, to_snapshot
+from events.projection import CANCELLED, FINAL, PARSED, JobState, apply, from_snapshot, to_snapshot
 from events.types import Event, JobCompleted, JobFailed
-from services.assemble.build import build_book
+from services.assemble.stream import StreamingBuild
 from services.bus import TRANSIENT, last_event, publish_event, pull_loop
 from services.jobstate import purge_job_queue, rebuild_state
 from services.settings import Settings
@@ -26,14 +27,15 @@ from services.topology import checkpoints, object_store
 
 log = logging.getLogger(__name__)
 ASSEMBLY_ATTEMPTS = 3
-LEASE_S = 60.0  # a build claim lasts this long unless its holder renews it
+LEASE_S = 30.0  # a build claim lasts this long unless its holder renews it
 CLAIM_PREFIX = "build."
 
 
 class AssembleService:
     def __init__(self, js: JetStreamContext, kv: KeyValue, store: ObjectStore, settings: Settings) -> None:
         self.js, self.kv, self.store, self.settings = js, kv, store, settings
-        self.building: dict[str, asyncio.Task[None]] = {}
+        self.building: dict[str, asyncio.Task[None]] = {}  # one streaming build per job
+        self.chores: dict[str, asyncio.Task[None]] = {}  # failure reports, queue purges
         self.finished: set[str] = set()  # built here; their completed event may still be in flight
         self.builds = 0  # books this instance encoded
         self.name = settings.worker_name
@@ -51,7 +53,7 @@ class AssembleService:
             await pull_loop(sub, self._handle_batch, stop, batch=256, timeout=0.5)
         finally:
             rechecks.cancel()
-            for task in self.building.values():
+            for task in [*self.building.values(), *self.chores.values()]:
                 task.cancel()
 
     async def _recheck(self, stop: asyncio.Event) -> None:
@@ -151,19 +153,21 @@ class AssembleService:
                 raise
 
     def _decide(self, state: JobState) -> None:
+        """Start, stop or report, from the folded state alone."""
         job_id = state.job_id
-        if state.status == CANCELLED and job_id not in self.building:
-            self.building[job_id] = asyncio.create_task(self._drop_queue(job_id))
+        if state.status in FINAL and job_id in self.building:
+            self.building.pop(job_id).cancel()  # failed or cancelled while streaming
+        if job_id in self.chores or job_id in self.finished:
             return
-        if job_id in self.building or job_id in self.finished:
-            return
-        if state.ready_to_assemble:
-            self.building[job_id] = asyncio.create_task(self._assemble(job_id))
+        if state.status == CANCELLED:
+            self.chores[job_id] = asyncio.create_task(self._drop_queue(job_id))
         elif state.stuck:
             failures = tuple(state.failed_segments)
             reason = f"{len(failures)} segment(s) could not be synthesized; first: {failures[0][2]}"
-            self.building[job_id] = asyncio.create_task(
+            self.chores[job_id] = asyncio.create_task(
                 self._publish_failure(job_id, reason, failures, state.generation))
+        elif state.status == PARSED and job_id not in self.building:
+            self.building[job_id] = asyncio.create_task(self._assemble(job_id))
 
     async def _drop_queue(self, job_id: str) -> None:
         try:
@@ -171,7 +175,7 @@ class AssembleService:
             if dropped:
                 log.info("job %s cancelled: dropped %d queued segments", job_id, dropped)
         finally:
-            self.building.pop(job_id, None)
+            self.chores.pop(job_id, None)
 
     async def _publish_failure(
         self, job_id: str, reason: str, failures: tuple[tuple[int, int, str], ...], generation: int
@@ -180,12 +184,13 @@ class AssembleService:
             await publish_event(self.js, JobFailed(job_id=job_id, reason=reason, failed_segments=failures,
                                                    generation=generation))
         finally:
-            self.building.pop(job_id, None)
+            self.chores.pop(job_id, None)
 
     async def _assemble(self, job_id: str) -> None:
         revision = await self._claim(job_id)
         if revision is None:
-            self.building.pop(job_id, None)
+            if self.building.get(job_id) is asyncio.current_task():
+                self.building.pop(job_id)
             return
         renew = asyncio.create_task(self._renew(job_id, revision))
         try:
@@ -195,7 +200,7 @@ class AssembleService:
                         self.finished.add(job_id)
                         return  # someone finished it while we waited for the claim
                     self.builds += 1
-                    completed = await build_book(self.js, self.store, job_id)
+                    completed = await StreamingBuild(self.js, self.store, job_id).run()
                     await publish_event(self.js, completed)
                     self.finished.add(job_id)
                     return
@@ -209,4 +214,7 @@ class AssembleService:
                         await asyncio.sleep(2.0 * attempt)
         finally:
             renew.cancel()
-            self.building.pop(job_id, None)
+            with contextlib.suppress(*TRANSIENT):  # let another assembler take over at once
+                await self.kv.delete(CLAIM_PREFIX + job_id)
+            if self.building.get(job_id) is asyncio.current_task():
+                self.building.pop(job_id)

@@ -8,12 +8,14 @@ transient (NATS) errors; term plus a segment.failed event on permanent ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ObjectMeta
@@ -24,10 +26,10 @@ from nats.js.object_store import ObjectStore
 from events import names
 from events.codec import DecodeError, decode_command
 from events.projection import CANCELLED, from_snapshot
-from events.types import SegmentFailed, SegmentSynthesized, SynthesizeSegment
+from events.types import SegmentFailed, SegmentSynthesized, SynthesizeSegment, WorkerStatus, as_payload
 from services.bus import TRANSIENT, delivery_count, publish_event, pull_loop
 from services.settings import Settings
-from services.topology import checkpoints, object_store
+from services.topology import checkpoints, object_store, workers_bucket
 from services.tracing import process_span, span
 from services.tts.catalog import UnknownVoiceError, VoiceInfo, resolve_voice
 from services.tts.engines import Engine, SynthesisError, load_engine
@@ -52,10 +54,16 @@ class EnginePool:
             log.info("loaded %s/%s in %.2fs", info.engine, info.voice, time.perf_counter() - started)
         return self._engines[key]
 
+    def loaded(self) -> list[tuple[str, str]]:
+        return list(self._engines)
+
 
 class TtsWorker:
-    def __init__(self, js: JetStreamContext, store: ObjectStore, kv: KeyValue, settings: Settings) -> None:
+    def __init__(self, js: JetStreamContext, store: ObjectStore, kv: KeyValue, settings: Settings,
+                 nc: Client | None = None, workers: KeyValue | None = None) -> None:
         self.js, self.store, self.kv, self.settings = js, store, kv, settings
+        self.nc, self.workers = nc, workers
+        self.started = time.monotonic()
         self.engines = EnginePool(settings)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         self.name = settings.worker_name
@@ -64,16 +72,46 @@ class TtsWorker:
         self.cache_hits = 0  # segments answered from existing audio
 
     @classmethod
-    async def create(cls, js: JetStreamContext, settings: Settings) -> TtsWorker:
-        return cls(js, await object_store(js), await checkpoints(js), settings)
+    async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> TtsWorker:
+        return cls(js, await object_store(js), await checkpoints(js), settings, nc, await workers_bucket(js))
+
+    def status(self) -> WorkerStatus:
+        """What this worker is doing now; answered from the event loop, even mid-synthesis."""
+        return WorkerStatus(
+            name=self.name, state="busy" if self.current else "idle", current=self.current,
+            model_runs=self.model_runs, cache_hits=self.cache_hits,
+            uptime_s=round(time.monotonic() - self.started, 1), threads=self.settings.tts_threads,
+            device="cuda" if self.settings.use_cuda else "cpu",
+            voices_loaded=tuple(f"{e}/{v}" for e, v in self.engines.loaded()),
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(durable=names.TTS_CONSUMER, stream=names.SYNTH_STREAM)
+        responder = None
+        if self.nc is not None:
+            async def reply(msg: Msg) -> None:
+                await msg.respond(orjson.dumps(as_payload(self.status())))
+
+            responder = await self.nc.subscribe(names.WORKER_STATUS_SUBJECT, cb=reply)
+        beat = asyncio.create_task(self._heartbeat(stop))
         log.info("tts worker %s ready (%d engine threads)", self.name, self.settings.tts_threads)
         try:
             await pull_loop(sub, self._handle_batch, stop)
         finally:
+            beat.cancel()
+            if responder is not None:
+                await responder.unsubscribe()
+            if self.workers is not None:
+                with contextlib.suppress(*TRANSIENT):
+                    await self.workers.delete(self.name)
             self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _heartbeat(self, stop: asyncio.Event, every: float = 5.0) -> None:
+        """Keep this worker's entry in the workers bucket fresh (it expires 30 s after the last beat)."""
+        while not stop.is_set() and self.workers is not None:
+            with contextlib.suppress(*TRANSIENT):
+                await self.workers.put(self.name, orjson.dumps(as_payload(self.status())))
+            await asyncio.sleep(every)
 
     async def _handle_batch(self, msgs: list[Msg]) -> None:
         for msg in msgs:

@@ -52,3 +52,41 @@ async def test_two_workers_share_the_queue(js, client, settings) -> None:
     assert sum(runs) == distinct_audio, "no segment was synthesized twice"
     assert sum(runs) + sum(w.cache_hits for w in workers) == state.total_segments
     assert {e.worker for e in events} == {"worker-a", "worker-b"}
+
+
+async def test_busy_worker_answers_status_requests(js, client, settings) -> None:
+    """The model runs in its own thread: the worker's event loop answers while it is busy."""
+    import time
+
+    import orjson
+
+    from events import names
+    from services.sample import write_sample_book
+    from services.topology import workers_bucket
+
+    write_sample_book(settings.input_dir / "sample.epub")
+    slow = dataclasses.replace(settings, worker_name="busy-worker")  # 400-char segments: ~1.6 s each
+    async with running(["parse", "tts"], slow):
+        await client.publish("convert.request", b'{"source": "sample.epub", "engine": "test", "voice": "slow"}')
+
+        async def busy():
+            try:
+                reply = await client.request(names.WORKER_STATUS_SUBJECT, b"", timeout=1.0)
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                return None  # the worker has not subscribed yet
+            status = orjson.loads(reply.data)
+            return status if status["state"] == "busy" else None
+
+        status = await wait_for(busy, timeout=30)
+        assert status["name"] == "busy-worker" and status["current"].startswith("job j")
+        assert status["voices_loaded"] == ["test/slow"]
+        latencies = []
+        for _ in range(5):  # while the model is running
+            started = time.perf_counter()
+            reply = await client.request(names.WORKER_STATUS_SUBJECT, b"", timeout=1.0)
+            latencies.append(time.perf_counter() - started)
+            assert orjson.loads(reply.data)["state"] == "busy"
+            await asyncio.sleep(0.05)
+        assert max(latencies) < 0.5, latencies
+        heartbeat = orjson.loads((await (await workers_bucket(js)).get("busy-worker")).value)
+        assert heartbeat["name"] == "busy-worker" and heartbeat["type"] == "worker.status"

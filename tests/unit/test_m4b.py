@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from services.assemble.m4b import ChapterMark, chapter_marks, ffmetadata, ffmpeg_command, iso639_2
+from services.assemble.m4b import ChapterMark, chapter_marks, encode_command, ffmetadata, iso639_2, remux_command
 
 
 def test_chapter_marks_are_contiguous() -> None:
@@ -23,10 +23,12 @@ def test_language_codes() -> None:
     assert iso639_2("zz") is None
 
 
-def test_ffmpeg_command_maps_cover_and_chapters() -> None:
-    cmd = ffmpeg_command("ffmpeg", 22050, Path("m.txt"), Path("c.jpg"), Path("o.m4b"), "en")
+def test_encode_then_remux_commands() -> None:
+    encode = " ".join(encode_command("ffmpeg", 22050, Path("a.m4a")))
+    assert "-f s16le -ar 22050 -ac 1 -i pipe:0" in encode and "-c:a aac" in encode
+    cmd = remux_command("ffmpeg", Path("a.m4a"), Path("m.txt"), Path("c.jpg"), Path("o.m4b"), "en")
     joined = " ".join(cmd)
-    assert "-f s16le -ar 22050 -ac 1 -i pipe:0" in joined
     assert "-map_chapters 1" in joined and "-map 2:v" in joined and "attached_pic" in joined
+    assert "-c copy" in joined, "the final step copies the encoded audio: no re-encode"
     assert "language=eng" in joined and cmd[-1] == "o.m4b"
-    assert "-map 2:v" not in " ".join(ffmpeg_command("ffmpeg", 22050, Path("m"), None, Path("o"), ""))
+    assert "-map 2:v" not in " ".join(remux_command("ffmpeg", Path("a"), Path("m"), None, Path("o"), ""))

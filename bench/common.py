@@ -1,0 +1,170 @@
+"""Shared benchmark helpers: run the real pipeline (nats-server + service processes) on a book,
+and the raw engine over exactly the same segments. Numbers are printed, never asserted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+
+from events import names
+from events.codec import decode_event
+from events.projection import COMPLETED, fold
+from events.types import JobAccepted, JobCompleted, SegmentSynthesized
+from services.bus import replay
+from services.embedded import free_port, nats_server_binary, stop_process, wait_for_port
+from services.parse.epub import read_epub
+from services.parse.plan import plan_job
+from services.settings import Settings
+from services.topology import ensure_topology
+from services.tts.catalog import resolve_voice
+from services.tts.engines import load_engine
+from services.tts.render import render_segment
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOKS = ROOT.parent / "shared" / "testbooks"
+
+
+@dataclass
+class PipelineRun:
+    wall_s: float            # request published -> job.completed
+    last_segment_s: float    # request published -> last segment.synthesized
+    audio_s: float
+    segments: int
+    model_runs: int
+    cache_hits: int
+
+
+def subset_book(source: Path, chapters: int, folder: Path) -> Path:
+    """An EPUB with the first ``chapters`` chapters of ``source`` (for shorter benchmark runs)."""
+    from ebooklib import epub
+
+    book = read_epub(source)
+    out = epub.EpubBook()
+    out.set_identifier(f"bench-{source.stem}-{chapters}")
+    out.set_title(f"{book.title} (chapters 1-{chapters})")
+    out.set_language(book.language)
+    out.add_author(book.author)
+    items = []
+    for number, chapter in enumerate(book.chapters[:chapters], start=1):
+        item = epub.EpubHtml(title=chapter.title, file_name=f"c{number}.xhtml", lang=book.language)
+        from html import escape
+
+        item.content = "<section>" + "".join(f"<p>{escape(p)}</p>" for p in chapter.paragraphs) + "</section>"
+        out.add_item(item)
+        items.append(item)
+    out.toc = items
+    out.add_item(epub.EpubNcx())
+    out.add_item(epub.EpubNav())
+    out.spine = items
+    path = folder / f"{source.stem}-{chapters}.epub"
+    epub.write_epub(str(path), out)
+    return path
+
+
+class Stack:
+    """nats-server plus service processes, for one benchmark configuration."""
+
+    def __init__(self, folder: Path, workers: int, threads: int, env: dict[str, str] | None = None) -> None:
+        self.folder, self.workers, self.threads = folder, workers, threads
+        self.extra = env or {}
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> Stack:
+        store = self.folder / "js"
+        store.mkdir(parents=True, exist_ok=True)
+        self.server = subprocess.Popen([nats_server_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1",
+                                        "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, proc=self.server)
+        asyncio.run(self._topology())
+        env = dict(os.environ, AUDIOBOOK_NATS_URL=self.url, AUDIOBOOK_INPUT_DIR=str(self.folder), **self.extra)
+        log = open(self.folder / "services.log", "ab")
+        self.procs.append(subprocess.Popen([sys.executable, "-m", "services", "serve", "parse", "assemble"],
+                                           env=env, stdout=log, stderr=subprocess.STDOUT))
+        for number in range(self.workers):
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "services", "serve", "tts", "--threads", str(self.threads)],
+                env=dict(env, AUDIOBOOK_WORKER_NAME=f"w{number}"), stdout=log, stderr=subprocess.STDOUT))
+        log.close()
+        time.sleep(3.0)  # services start and load their models before the clock starts
+        return self
+
+    async def _topology(self) -> None:
+        nc = await nats.connect(self.url)
+        await ensure_topology(nc.jetstream(), Settings(nats_url=self.url))
+        await nc.close()
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            stop_process(proc)
+        stop_process(self.server)
+
+    def convert(self, book: Path, engine: str = "piper", voice: str | None = None) -> PipelineRun:
+        return asyncio.run(self._convert(book, engine, voice))
+
+    async def _convert(self, book: Path, engine: str, voice: str | None) -> PipelineRun:
+        shutil.copy(book, self.folder / book.name)
+        nc = await nats.connect(self.url)
+        js = nc.jetstream()
+        request = {"source": book.name, "engine": engine, "request_id": f"bench-{time.time()}"}
+        if voice:
+            request["voice"] = voice
+        import orjson
+
+        started = time.time()
+        await js.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
+        job = None
+        while True:
+            events = [decode_event(m.data) for m in await replay(js, names.EVENTS_STREAM, names.all_events_filter())]
+            accepted = [e for e in events if isinstance(e, JobAccepted) and e.request_id == request["request_id"]]
+            if accepted:
+                job = accepted[0].job_id
+                mine = [e for e in events if e.job_id == job]
+                if fold(job, mine).status == COMPLETED:
+                    break
+            await asyncio.sleep(0.05)
+        # timestamps from the log itself (server time of each event)
+        msgs = await replay(js, names.EVENTS_STREAM, names.job_events_filter(job))
+        stamps = {}
+        for msg in msgs:
+            event = decode_event(msg.data)
+            stamps.setdefault(type(event), []).append(msg.metadata.timestamp.timestamp())
+        done = fold(job, mine)
+        await nc.close()
+        segs = [e for e in mine if isinstance(e, SegmentSynthesized)]
+        return PipelineRun(
+            wall_s=max(stamps[JobCompleted]) - started,
+            last_segment_s=max(stamps[SegmentSynthesized]) - started,
+            audio_s=done.audio_seconds, segments=done.total_segments,
+            model_runs=sum(1 for e in segs if not e.cache_hit), cache_hits=sum(1 for e in segs if e.cache_hit),
+        )
+
+
+def raw_engine_seconds(book: Path, threads: int, engine: str = "piper") -> tuple[float, float, int]:
+    """Raw engine over exactly the pipeline's segments, in one thread: (wall s, audio s, segments)."""
+    voice = resolve_voice(engine, None)
+    plan = plan_job(read_epub(book), "bench", voice, 1.0, Settings().max_segment_chars)
+    model = load_engine(voice, threads=threads)
+    started = time.perf_counter()
+    audio = 0.0
+    for _, job in plan.jobs:
+        audio += render_segment(model, job).duration_seconds
+    return time.perf_counter() - started, audio, len(plan.jobs)
+
+
+def temp_folder(name: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+
+
+def banner(title: str) -> None:
+    print(f"\n== {title}", flush=True)
