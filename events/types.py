@@ -48,6 +48,11 @@ class JobAccepted(Event):
     speed: float
     request_id: str | None = None
     source_object: str = ""
+    request_seq: int = 0
+
+    def msg_id(self) -> str:
+        """One per request: a repeated request for a finished book is answered too."""
+        return f"{self.job_id}:{self.KIND}:{self.request_seq}"
 
 
 @dataclass(frozen=True)

@@ -89,17 +89,18 @@ class ParseService:
                 return
             job_id = job_id_for(source.sha256, voice.engine, voice.voice, request.speed)
             state = await rebuild_state(self.js, job_id)
-            if state.status == COMPLETED:
-                log.info("job %s is already complete", job_id)
-                return
             stored = request.source_object or names.source_object(source.sha256, ".epub")
-            if request.source_path:  # keep the source with the job, so it can be resumed from anywhere
+            if request.source_path and state.status != COMPLETED:  # keep the source: resumable from anywhere
                 with open(source.path, "rb") as handle:
                     await self.store.put(stored, handle)
             await publish_event(self.js, JobAccepted(
                 job_id=job_id, source_sha256=source.sha256, source_name=source.name, source_object=stored,
                 engine=voice.engine, voice=voice.voice, speed=request.speed, request_id=request.request_id,
+                request_seq=seq,
             ))
+            if state.status == COMPLETED:
+                log.info("job %s is already complete: %s", job_id, state.output_object)
+                return
             try:
                 book = await asyncio.to_thread(read_epub, source.path, self.settings.max_book_bytes * 4)
             except EbookError as exc:

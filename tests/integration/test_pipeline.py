@@ -33,6 +33,10 @@ async def test_plain_client_request_is_converted(js, client, settings) -> None:
             return (await job_state(js, job_id)).status == COMPLETED
 
         await wait_for(completed, timeout=60)
+        # the same book again: answered at once under the same job, nothing is redone
+        again = dict(request, request_id="plain-2")
+        await client.publish(names.REQUEST_SUBJECT, orjson.dumps(again))
+        assert await wait_for(lambda: _accepted_job(js, "plain-2")) == job_id
     events = await job_events(js, job_id)
     done = [e for e in events if isinstance(e, SegmentSynthesized)]
     finished = [e for e in events if isinstance(e, JobCompleted)]
