@@ -43,31 +43,39 @@ class PipelineRun:
     cache_hits: int
 
 
-def subset_book(source: Path, chapters: int, folder: Path, edition: str = "") -> Path:
-    """An EPUB with the first ``chapters`` chapters of ``source`` (for shorter benchmark runs)."""
+def write_book(path: Path, identifier: str, title: str, language: str, author: str,
+               chapters: list[tuple[str, tuple[str, ...]]]) -> Path:
+    """An EPUB 3 with one XHTML file and one TOC entry per (title, paragraphs) chapter."""
+    from html import escape
+
     from ebooklib import epub
 
-    book = read_epub(source)
     out = epub.EpubBook()
-    out.set_identifier(f"bench-{source.stem}-{chapters}{edition}")
-    out.set_title(f"{book.title} (chapters 1-{chapters}){edition}")
-    out.set_language(book.language)
-    out.add_author(book.author)
+    out.set_identifier(identifier)
+    out.set_title(title)
+    out.set_language(language)
+    if author:
+        out.add_author(author)
     items = []
-    for number, chapter in enumerate(book.chapters[:chapters], start=1):
-        item = epub.EpubHtml(title=chapter.title, file_name=f"c{number}.xhtml", lang=book.language)
-        from html import escape
-
-        item.content = "<section>" + "".join(f"<p>{escape(p)}</p>" for p in chapter.paragraphs) + "</section>"
+    for number, (heading, paragraphs) in enumerate(chapters, start=1):
+        item = epub.EpubHtml(title=heading, file_name=f"c{number}.xhtml", lang=language)
+        item.content = "<section>" + "".join(f"<p>{escape(p)}</p>" for p in paragraphs) + "</section>"
         out.add_item(item)
         items.append(item)
     out.toc = items
     out.add_item(epub.EpubNcx())
     out.add_item(epub.EpubNav())
     out.spine = items
-    path = folder / f"{source.stem}-{chapters}.epub"
     epub.write_epub(str(path), out)
     return path
+
+
+def subset_book(source: Path, chapters: int, folder: Path, edition: str = "") -> Path:
+    """An EPUB with the first ``chapters`` chapters of ``source`` (for shorter benchmark runs)."""
+    book = read_epub(source)
+    return write_book(folder / f"{source.stem}-{chapters}.epub", f"bench-{source.stem}-{chapters}{edition}",
+                      f"{book.title} (chapters 1-{chapters}){edition}", book.language, book.author,
+                      [(c.title, c.paragraphs) for c in book.chapters[:chapters]])
 
 
 class Stack:
