@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import nats
 from nats.js.errors import ObjectNotFoundError
@@ -105,6 +106,49 @@ async def server(args: argparse.Namespace, settings: Settings, services: bool = 
         yield stack.url
 
 
+@contextlib.asynccontextmanager
+async def jetstream(
+    args: argparse.Namespace, settings: Settings, services: bool = True
+) -> AsyncIterator[nats.js.JetStreamContext]:
+    """A JetStream context on the given or an embedded server, closed (and stopped) on exit."""
+    async with server(args, settings, services) as url:
+        nc = await connect_cli(url, settings)
+        try:
+            yield nc.jetstream()
+        finally:
+            await nc.close()
+
+
+async def _quiet(exc: Exception) -> None:
+    log.debug("nats: %s", exc)
+
+
+async def _probe(url: str, timeout: float = 3.0) -> None:
+    """Open a TCP connection and read the server's INFO line: is a NATS server there?"""
+    parsed = urlparse(url if "://" in url else f"nats://{url}")
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 4222
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    try:
+        greeting = await asyncio.wait_for(reader.readline(), timeout)
+    finally:
+        writer.close()
+    if not greeting.startswith(b"INFO"):
+        raise ConnectionError("the server there does not speak NATS")
+
+
+async def connect_cli(url: str, settings: Settings) -> nats.NATS:
+    """Connect, or fail at once with one clear line; later drops reconnect for up to a minute."""
+    first = url.split(",")[0]
+    try:
+        await _probe(first)
+        return await asyncio.wait_for(nats.connect(
+            url, max_reconnect_attempts=60, reconnect_time_wait=1.0, error_cb=_quiet,
+            user=settings.nats_user, password=settings.nats_password), 15)
+    except (TimeoutError, OSError, nats.errors.Error) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise CliError(f"cannot reach NATS at {first} ({reason})") from None
+
+
 async def submit_and_follow(
     js: nats.js.JetStreamContext, request: ConvertRequest, job_id: str, output: Path, quiet: bool
 ) -> Outcome:
@@ -148,16 +192,11 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
 
     async def run() -> Outcome:
-        async with server(args, settings) as url:
-            nc = await nats.connect(url, max_reconnect_attempts=-1)
-            try:
-                js = nc.jetstream()
-                source = await upload_source(js, book, sha)
-                request = ConvertRequest(source_object=source, engine=voice.engine, voice=voice.voice,
-                                         speed=args.speed, request_id=job_id)
-                return await submit_and_follow(js, request, job_id, output, args.quiet)
-            finally:
-                await nc.close()
+        async with jetstream(args, settings) as js:
+            source = await upload_source(js, book, sha)
+            request = ConvertRequest(source_object=source, engine=voice.engine, voice=voice.voice,
+                                     speed=args.speed, request_id=job_id)
+            return await submit_and_follow(js, request, job_id, output, args.quiet)
 
     return report(_run(run()), output, book.name, started)
 
@@ -167,6 +206,8 @@ def _run(coro: Any) -> Any:
         return asyncio.run(coro)
     except EmbeddedError as exc:
         raise CliError(str(exc)) from None
+    except nats.errors.NoServersError:
+        raise CliError("lost the connection to NATS and could not reconnect; run the command again") from None
 
 
 async def _known_job(js: nats.js.JetStreamContext, job_id: str) -> JobState:
@@ -182,20 +223,15 @@ def resume(args: argparse.Namespace, settings: Settings) -> int:
     holder: dict[str, Path] = {}
 
     async def run() -> Outcome:
-        async with server(args, settings) as url:
-            nc = await nats.connect(url, max_reconnect_attempts=-1)
-            try:
-                js = nc.jetstream()
-                state = await _known_job(js, args.job)
-                if not state.source_object:
-                    raise CliError(f"job {args.job} was never accepted ({state.status}: {state.reason})")
-                output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
-                holder["output"] = output
-                request = ConvertRequest(source_object=state.source_object, engine=state.engine,
-                                         voice=state.voice, speed=state.speed, request_id=args.job)
-                return await submit_and_follow(js, request, args.job, output, args.quiet)
-            finally:
-                await nc.close()
+        async with jetstream(args, settings) as js:
+            state = await _known_job(js, args.job)
+            if not state.source_object:
+                raise CliError(f"job {args.job} was never accepted ({state.status}: {state.reason})")
+            output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
+            holder["output"] = output
+            request = ConvertRequest(source_object=state.source_object, engine=state.engine,
+                                     voice=state.voice, speed=state.speed, request_id=args.job)
+            return await submit_and_follow(js, request, args.job, output, args.quiet)
 
     outcome = _run(run())
     return report(outcome, holder["output"], args.job, started)
@@ -204,20 +240,15 @@ def resume(args: argparse.Namespace, settings: Settings) -> int:
 def cancel(args: argparse.Namespace, settings: Settings) -> int:
     """Mark a job cancelled and drop its queued segments."""
     async def run() -> None:
-        async with server(args, settings, services=False) as url:
-            nc = await nats.connect(url)
-            try:
-                js = nc.jetstream()
-                state = await _known_job(js, args.job)
-                if state.status in FINAL:
-                    raise CliError(f"job {args.job} is already {state.status}")
-                await publish_event(js, JobCancelled(job_id=args.job, reason=args.reason,
-                                                     generation=state.generation))
-                dropped = await purge_job_queue(js, args.job)
-                print(f"cancelled {args.job}: {dropped} queued segment(s) dropped; "
-                      f"`audiobook resume {args.job}` continues it")
-            finally:
-                await nc.close()
+        async with jetstream(args, settings, services=False) as js:
+            state = await _known_job(js, args.job)
+            if state.status in FINAL:
+                raise CliError(f"job {args.job} is already {state.status}")
+            await publish_event(js, JobCancelled(job_id=args.job, reason=args.reason,
+                                                 generation=state.generation))
+            dropped = await purge_job_queue(js, args.job)
+            print(f"cancelled {args.job}: {dropped} queued segment(s) dropped; "
+                  f"`audiobook resume {args.job}` continues it")
 
     _run(run())
     return 0
@@ -226,19 +257,14 @@ def cancel(args: argparse.Namespace, settings: Settings) -> int:
 def status(args: argparse.Namespace, settings: Settings) -> int:
     """Print the state of one job, or of every job in the store."""
     async def run() -> None:
-        async with server(args, settings, services=False) as url:
-            nc = await nats.connect(url)
-            try:
-                js = nc.jetstream()
-                jobs = [args.job] if args.job else await known_jobs(js)
-                for job_id in jobs:
-                    state = await _known_job(js, job_id)
-                    title = state.title or state.source_name or "-"
-                    print(f"{job_id}  {state.status:9}  {state.done_segments}/{state.total_segments} segments  "
-                          f"{clock(state.audio_seconds)} audio  {title}"
-                          + (f"  ({state.reason})" if state.reason else ""))
-            finally:
-                await nc.close()
+        async with jetstream(args, settings, services=False) as js:
+            jobs = [args.job] if args.job else await known_jobs(js)
+            for job_id in jobs:
+                state = await _known_job(js, job_id)
+                title = state.title or state.source_name or "-"
+                print(f"{job_id}  {state.status:9}  {state.done_segments}/{state.total_segments} segments  "
+                      f"{clock(state.audio_seconds)} audio  {title}"
+                      + (f"  ({state.reason})" if state.reason else ""))
 
     _run(run())
     return 0

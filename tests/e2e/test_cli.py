@@ -127,6 +127,10 @@ def test_missing_file_and_unknown_voice(tmp_path: Path) -> None:
                     tmp_path / "data", timeout=60)
     assert voice.returncode == 1 and "unknown voice 'nobody'" in voice.stderr
     assert "en_US-joe-medium" in voice.stderr, "the error lists the voices that exist"
+    nobody = run_cli(["status", "--nats-url", "nats://127.0.0.1:1"], tmp_path / "data", timeout=20)
+    assert nobody.returncode == 1
+    assert nobody.stderr.strip().splitlines() == [nobody.stderr.strip()], "one line, no traceback"
+    assert "cannot reach NATS at nats://127.0.0.1:1" in nobody.stderr
 
 
 def test_sample_book_converts(tmp_path: Path) -> None:
