@@ -12,7 +12,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -48,15 +47,9 @@ class CliError(Exception):
     """A problem to report in one line, with a non-zero exit."""
 
 
-@dataclass(frozen=True)
-class Stack:
-    url: str
-    logs: Path | None
-
-
 @contextlib.asynccontextmanager
-async def embedded_stack(settings: Settings, workers: int, services: bool = True) -> AsyncIterator[Stack]:
-    """nats-server plus (unless ``services`` is False) the three services, stopped on exit."""
+async def embedded_stack(settings: Settings, workers: int, services: bool = True) -> AsyncIterator[str]:
+    """nats-server plus (unless ``services`` is False) the three services; yields the URL."""
     store = settings.data_dir / "nats"
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -73,7 +66,7 @@ async def embedded_stack(settings: Settings, workers: int, services: bool = True
                 children.append(spawn_service(["parse", "assemble"], url, logs / "services.log", name))
                 children.append(spawn_service(["tts", "--workers", str(workers), "--threads", str(threads)],
                                               url, logs / "tts.log", name))
-            yield Stack(url, logs)
+            yield url
         finally:
             for child in children:
                 stop_process(child)
@@ -102,8 +95,8 @@ async def server(args: argparse.Namespace, settings: Settings, services: bool = 
     if url:
         yield url
         return
-    async with embedded_stack(settings, getattr(args, "workers", 1), services) as stack:
-        yield stack.url
+    async with embedded_stack(settings, getattr(args, "workers", 1), services) as embedded_url:
+        yield embedded_url
 
 
 @contextlib.asynccontextmanager

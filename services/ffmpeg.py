@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import warnings
 from functools import lru_cache
 
 
@@ -16,10 +15,3 @@ def ffmpeg_exe() -> str:
 
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
-
-def configure_pydub() -> None:
-    """Point pydub at our ffmpeg (and silence its import-time warning about PATH)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        from pydub import AudioSegment
-    AudioSegment.converter = ffmpeg_exe()
