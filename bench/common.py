@@ -18,7 +18,7 @@ import nats
 from events import names
 from events.codec import decode_event
 from events.projection import COMPLETED, fold
-from events.types import JobAccepted, JobCompleted, SegmentSynthesized
+from events.types import BookParsed, JobAccepted, JobCompleted, SegmentSynthesized
 from services.bus import last_event, replay
 from services.embedded import free_port, nats_server_binary, stop_process, wait_for_port
 from services.parse.epub import read_epub
@@ -27,7 +27,7 @@ from services.settings import Settings
 from services.topology import ensure_topology
 from services.tts.catalog import resolve_voice
 from services.tts.engines import load_engine
-from services.tts.render import render_segment
+from services.tts.render import render_segments
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOKS = ROOT.parent / "shared" / "testbooks"
@@ -36,6 +36,7 @@ BOOKS = ROOT.parent / "shared" / "testbooks"
 @dataclass
 class PipelineRun:
     wall_s: float            # request published -> job.completed
+    parsed_s: float          # request published -> book.parsed (every segment queued)
     last_segment_s: float    # request published -> last segment.synthesized
     audio_s: float
     segments: int
@@ -81,11 +82,14 @@ def subset_book(source: Path, chapters: int, folder: Path, edition: str = "") ->
 class Stack:
     """nats-server plus service processes, for one benchmark configuration."""
 
-    def __init__(self, folder: Path, workers: int, threads: int, env: dict[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, workers: int, threads: int, env: dict[str, str] | None = None,
+                 roles: tuple[tuple[str, ...], ...] = (("parse", "assemble"),)) -> None:
         self.folder, self.workers, self.threads = folder, workers, threads
         self.extra = env or {}
+        self.roles = roles  # one service process per tuple of roles
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
+        self.services: dict[str, subprocess.Popen[bytes]] = {}
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> Stack:
@@ -97,8 +101,11 @@ class Stack:
         asyncio.run(self._topology())
         env = dict(os.environ, AUDIOBOOK_NATS_URL=self.url, AUDIOBOOK_INPUT_DIR=str(self.folder), **self.extra)
         log = open(self.folder / "services.log", "ab")
-        self.procs.append(subprocess.Popen([sys.executable, "-m", "services", "serve", "parse", "assemble"],
-                                           env=env, stdout=log, stderr=subprocess.STDOUT))
+        for roles in self.roles:
+            proc = subprocess.Popen([sys.executable, "-m", "services", "serve", *roles],
+                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.services["+".join(roles)] = proc
+            self.procs.append(proc)
         for number in range(self.workers):
             self.procs.append(subprocess.Popen(
                 [sys.executable, "-m", "services", "serve", "tts", "--threads", str(self.threads)],
@@ -111,6 +118,18 @@ class Stack:
         nc = await nats.connect(self.url)
         await ensure_topology(nc.jetstream(), Settings(nats_url=self.url))
         await nc.close()
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by nats-server, each service process (with its ffmpeg children), workers."""
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def used(proc: subprocess.Popen[bytes]) -> float:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
+
+        services = {name: used(proc) for name, proc in self.services.items()}
+        return {"nats-server": used(self.server), **services,
+                "tts workers": sum(used(p) for p in self.procs[len(services):])}
 
     def __exit__(self, *exc: object) -> None:
         for proc in self.procs:
@@ -154,6 +173,7 @@ class Stack:
         segs = [e for e in mine if isinstance(e, SegmentSynthesized)]
         return PipelineRun(
             wall_s=max(stamps[JobCompleted] + stamps[JobAccepted]) - started,
+            parsed_s=max(stamps.get(BookParsed, []) + stamps[JobAccepted]) - started,
             last_segment_s=max(stamps[SegmentSynthesized] + stamps[JobAccepted]) - started,
             audio_s=done.audio_seconds, segments=done.total_segments,
             model_runs=sum(1 for e in segs if not e.cache_hit), cache_hits=sum(1 for e in segs if e.cache_hit),
@@ -168,7 +188,8 @@ def raw_engine_seconds(book: Path, threads: int, engine: str = "piper") -> tuple
     started = time.perf_counter()
     audio = 0.0
     for _, job in plan.jobs:
-        audio += render_segment(model, job).duration_seconds
+        pcm = render_segments(model, [job])[0]
+        audio += len(pcm) / 2 / model.sample_rate
     return time.perf_counter() - started, audio, len(plan.jobs)
 
 

@@ -85,5 +85,6 @@ def decode_command(data: bytes) -> SynthesizeSegment:
         raise DecodeError(f"not a synthesis job: type {kind!r}")
     payload = _upcast(kind, payload, SynthesizeSegment.VERSION)
     payload["paragraphs"] = tuple(payload.get("paragraphs", ()))
+    payload["duplicates"] = tuple((int(c), int(i)) for c, i in payload.get("duplicates", ()))
     command: SynthesizeSegment = _build(SynthesizeSegment, payload)
     return command

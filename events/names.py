@@ -68,8 +68,8 @@ def source_object(sha256: str, suffix: str) -> str:
 
 
 def audio_object(cache_key: str) -> str:
-    """Object name of one segment's audio (content-addressed by the synthesis cache key)."""
-    return f"audio/{cache_key}.wav"
+    """Object name of one segment's audio, AAC in ADTS (content-addressed by the synthesis cache key)."""
+    return f"audio/{cache_key}.aac"
 
 
 def book_object(job_id: str) -> str:

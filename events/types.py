@@ -209,7 +209,9 @@ class SynthesizeSegment:
 
     ``paragraphs`` holds the segment's text, one string per paragraph piece; the worker
     inserts a sentence pause between sentences, a paragraph pause between paragraphs,
-    and ``pause_after_ms`` of silence at the end.
+    and ``pause_after_ms`` of silence at the end. ``duplicates`` lists the other (chapter,
+    index) positions of the same job whose audio is identical (same cache key): the book
+    queues one command for all of them, and the worker reports each position.
     """
 
     KIND: ClassVar[str] = "synthesize"
@@ -225,9 +227,14 @@ class SynthesizeSegment:
     pause_after_ms: int
     cache_key: str
     generation: int = 0
+    duplicates: tuple[tuple[int, int], ...] = ()
 
     def msg_id(self) -> str:
         return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}"
+
+    def positions(self) -> tuple[tuple[int, int], ...]:
+        """Every (chapter, index) this command's audio is for: its own first, then duplicates."""
+        return ((self.chapter, self.index), *self.duplicates)
 
 
 def as_payload(obj: Any) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pycountry
 
@@ -52,11 +54,25 @@ def iso639_2(language: str) -> str | None:
     return str(found.alpha_3) if found else None
 
 
-def encode_command(ffmpeg: str, sample_rate: int, output: Path, bitrate: str = "64k") -> list[str]:
-    """Encode raw 16-bit mono PCM from stdin to AAC in MP4 (the streaming step)."""
-    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
-            "-c:a", "aac", "-b:a", bitrate, "-f", "mp4", str(output)]
+AAC_FRAME = 1024  # samples per AAC frame
+
+
+def adts_frames(stream: BinaryIO) -> int:
+    """Number of AAC frames in an ADTS stream (each frame header carries its own length)."""
+    frames = 0
+    while True:
+        header = stream.read(7)
+        if len(header) < 7:
+            if header:
+                raise ValueError("the ADTS stream ends inside a frame header")
+            return frames
+        if header[0] != 0xFF or header[1] & 0xF6 != 0xF0:
+            raise ValueError(f"not an ADTS frame header at byte {stream.tell() - 7}")
+        length = ((header[3] & 0x03) << 11) | (header[4] << 3) | (header[5] >> 5)
+        if length < 7:
+            raise ValueError(f"bad ADTS frame length {length} at byte {stream.tell() - 7}")
+        frames += 1
+        stream.seek(length - 7, io.SEEK_CUR)
 
 
 def remux_command(

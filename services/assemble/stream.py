@@ -1,35 +1,41 @@
-"""Streaming assembly: encode a job's audio while it is being synthesized.
+"""Streaming assembly: join a job's audio while it is being synthesized.
 
-An ffmpeg AAC encoder is fed each segment's PCM in book order as soon as that segment (and
-every one before it) is synthesized, so when the last segment lands only a stream-copy remux
-remains (chapters, tags, cover). Started after a restart, the same code replays the job's
+Workers store each segment as AAC in ADTS, whose frames are self-contained, so the book's
+audio is the segments' bytes in reading order. As soon as a segment (and every one before it)
+has landed, its audio is appended to the book; when the last one lands only a stream-copy
+remux remains (chapters, tags, cover). No audio is decoded or re-encoded here, so assembly
+costs I/O, not CPU, however many workers feed it. Each segment's event states its length in
+samples, a whole number of AAC frames, and the frames appended are counted and checked against
+it, so chapter marks are exact. Started after a restart, the same code replays the job's
 history first, so it is also the recovery path. Memory stays bounded: segments pass through
-temporary files a few at a time.
+the object store's chunked reads into one file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import tempfile
-import wave
+import time
 from pathlib import Path
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import DeliverPolicy, ObjectMeta, ObjectMetaOptions
 from nats.js.object_store import ObjectStore
 
 from events import names
 from events.codec import decode_event
 from events.types import BookParsed, JobCompleted, SegmentSynthesized
-from services.assemble.m4b import chapter_marks, encode_command, ffmetadata, remux_command
+from services.assemble.m4b import AAC_FRAME, adts_frames, chapter_marks, ffmetadata, remux_command
 from services.bus import last_event
 from services.ffmpeg import ffmpeg_exe
 from services.tracing import span
 
 log = logging.getLogger(__name__)
-PREFETCH = 8
+PREFETCH = 16  # segment downloads in flight ahead of the one being appended
+BIG_CHUNKS = ObjectMetaOptions(max_chunk_size=512 * 1024)  # a book is stored in fewer round trips
 
 
 class AssemblyError(RuntimeError):
@@ -51,9 +57,9 @@ async def _download(store: ObjectStore, name: str, folder: Path) -> Path:
     return path
 
 
-def _pcm(path: Path) -> tuple[bytes, int]:
-    with wave.open(str(path), "rb") as wav:
-        return wav.readframes(wav.getnframes()), wav.getframerate()
+async def _fetch(store: ObjectStore, name: str) -> bytes:
+    result = await store.get(name)
+    return result.data or b""
 
 
 class StreamingBuild:
@@ -74,7 +80,7 @@ class StreamingBuild:
         while key not in self.ready:
             self.wake.clear()
             await self.wake.wait()
-        return self.ready[key]
+        return self.ready.pop(key)
 
     async def run(self) -> JobCompleted:
         raw = await last_event(self.js, self.job_id, BookParsed.KIND)
@@ -82,71 +88,62 @@ class StreamingBuild:
             raise AssemblyError(f"job {self.job_id} has no book.parsed event")
         parsed = decode_event(raw)
         assert isinstance(parsed, BookParsed)
-        order = [(c.index, i) for c in parsed.chapters for i in range(c.segments)]
         sub = await self.js.subscribe(names.event_subject(self.job_id, SegmentSynthesized.KIND), cb=self._on_event,
                                       ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
         try:
             with tempfile.TemporaryDirectory(prefix="audiobook-assemble-") as tmp:
-                return await self._build(parsed, order, Path(tmp))
+                return await self._build(parsed, Path(tmp))
         finally:
             await sub.unsubscribe()
 
-    async def _build(self, parsed: BookParsed, order: list[tuple[int, int]], folder: Path) -> JobCompleted:
-        first = await self._next(order[0])
-        rate = first.sample_rate
-        audio = folder / "audio.m4a"
-        encoder = await asyncio.create_subprocess_exec(
-            *encode_command(ffmpeg_exe(), rate, audio), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        assert encoder.stdin is not None and encoder.stderr is not None
-        errors = asyncio.create_task(encoder.stderr.read())
-        samples: dict[tuple[int, int], int] = {}
-        downloads: dict[int, asyncio.Task[Path]] = {}
+    async def _build(self, parsed: BookParsed, folder: Path) -> JobCompleted:
+        order = [(c.index, i) for c in parsed.chapters for i in range(c.segments)]
+        samples: dict[int, int] = dict.fromkeys((c.index for c in parsed.chapters), 0)
+        rates: set[int] = set()
+        audio = folder / "audio.aac"
+        fetches: dict[int, asyncio.Task[bytes]] = {}
         try:
-            for position, key in enumerate(order):
-                for ahead in range(position, min(position + PREFETCH, len(order))):
-                    if ahead not in downloads and order[ahead] in self.ready:
-                        downloads[ahead] = asyncio.create_task(
-                            _download(self.store, self.ready[order[ahead]].audio_object, folder))
-                event = await self._next(key)
-                if position not in downloads:
-                    downloads[position] = asyncio.create_task(_download(self.store, event.audio_object, folder))
-                path = await downloads.pop(position)
-                pcm, segment_rate = await asyncio.to_thread(_pcm, path)
-                path.unlink(missing_ok=True)
-                if segment_rate != rate:
-                    raise AssemblyError(f"segment {key} is at {segment_rate} Hz, the book at {rate} Hz")
-                samples[key] = len(pcm) // 2
-                encoder.stdin.write(pcm)
-                await encoder.stdin.drain()
-            encoder.stdin.close()
-            code = await encoder.wait()
-        except BaseException:
-            for task in downloads.values():
+            with open(audio, "wb") as book:
+                for position, key in enumerate(order):
+                    event = await self._next(key)
+                    fetches.setdefault(position, asyncio.create_task(_fetch(self.store, event.audio_object)))
+                    for ahead in range(position + 1, min(position + PREFETCH, len(order))):
+                        if ahead not in fetches and order[ahead] in self.ready:
+                            fetches[ahead] = asyncio.create_task(
+                                _fetch(self.store, self.ready[order[ahead]].audio_object))
+                    data = await fetches.pop(position)
+                    frames = adts_frames(io.BytesIO(data))
+                    if frames * AAC_FRAME != event.samples:
+                        raise AssemblyError(f"segment {key} ({event.audio_object}) holds {frames} AAC frames; "
+                                            f"its event says {event.samples} samples")
+                    book.write(data)
+                    samples[key[0]] += event.samples
+                    rates.add(event.sample_rate)
+        finally:
+            for task in fetches.values():
                 task.cancel()
-            if encoder.returncode is None:
-                encoder.kill()
-                await encoder.wait()
-            raise
-        if code != 0:
-            raise AssemblyError(f"ffmpeg encoder failed ({code}): {(await errors).decode(errors='replace')[-500:]}")
-        return await self._finish(parsed, samples, rate, audio, folder)
+        if len(rates) > 1:
+            raise AssemblyError(f"the segments' audio has different sample rates: {sorted(rates)}")
+        return await self._finish(parsed, samples, rates.pop() if rates else 22050, audio, folder)
 
-    async def _finish(self, parsed: BookParsed, samples: dict[tuple[int, int], int], rate: int,
+    async def _finish(self, parsed: BookParsed, samples: dict[int, int], rate: int,
                       audio: Path, folder: Path) -> JobCompleted:
-        lengths = [(c.title, sum(samples[(c.index, i)] for i in range(c.segments))) for c in parsed.chapters]
+        lengths = [(c.title, samples[c.index]) for c in parsed.chapters if c.segments]
         marks = chapter_marks(lengths, rate)
         meta = folder / "metadata.txt"
         meta.write_text(ffmetadata(parsed.title, parsed.author, parsed.language, marks), encoding="utf-8")
         cover = await _download(self.store, parsed.cover_object, folder) if parsed.cover_object else None
         output = folder / "book.m4b"
+        started = time.perf_counter()
         with span("assemble remux", job=self.job_id, chapters=len(marks)):
             await _run(remux_command(ffmpeg_exe(), audio, meta, cover, output, parsed.language))
+        audio.unlink()
+        remuxed = time.perf_counter()
         name = names.book_object(self.job_id)
         size = output.stat().st_size
         with open(output, "rb") as handle:
-            await self.store.put(name, handle)
+            await self.store.put(name, handle, meta=ObjectMeta(name=name, options=BIG_CHUNKS))
         seconds = sum(n for _, n in lengths) / rate
-        log.info("job %s: stored %s (%.0f s of audio, %d chapters, %d bytes)",
-                 self.job_id, name, seconds, len(marks), size)
+        log.info("job %s: stored %s (%.0f s of audio, %d chapters, %d bytes; remux %.1f s, store %.1f s)",
+                 self.job_id, name, seconds, len(marks), size, remuxed - started, time.perf_counter() - remuxed)
         return JobCompleted(job_id=self.job_id, output_object=name, seconds=seconds, size=size, chapters=len(marks))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -13,7 +13,7 @@ from services.parse.book import Book
 from services.parse.segmenter import segment_chapter
 from services.tts.catalog import VoiceInfo
 
-RENDER_VERSION = 1  # bump when the worker's rendering (pauses, format) changes
+RENDER_VERSION = 2  # bump when the worker's rendering (pauses, audio format) changes; 2: AAC segments
 
 
 def cache_key(paragraphs: tuple[str, ...], voice: VoiceInfo, speed: float, pause_after_ms: int) -> str:
@@ -55,4 +55,21 @@ def plan_job(
         job_id=job_id, title=book.title, author=book.author, language=book.language,
         chapters=tuple(chapters), cover_object=cover_object,
     )
-    return JobPlan(parsed=parsed, jobs=tuple(jobs))
+    return JobPlan(parsed=parsed, jobs=tuple(merge_duplicates(jobs)))
+
+
+def merge_duplicates(jobs: list[tuple[str, SynthesizeSegment]]) -> list[tuple[str, SynthesizeSegment]]:
+    """One command per distinct audio: a segment identical to an earlier one rides along with it.
+
+    Repeated text ("* * *", "CHAPTER I", a refrain) then costs one model run, and two workers
+    never race to synthesize the same audio for one book.
+    """
+    first: dict[str, int] = {}
+    extra: dict[int, list[tuple[int, int]]] = {}
+    for position, (_, job) in enumerate(jobs):
+        if job.cache_key in first:
+            extra.setdefault(first[job.cache_key], []).append((job.chapter, job.index))
+        else:
+            first[job.cache_key] = position
+    return [(subject, replace(job, duplicates=tuple(extra[position])) if position in extra else job)
+            for position, (subject, job) in enumerate(jobs) if first[job.cache_key] == position]

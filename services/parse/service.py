@@ -124,13 +124,14 @@ class ParseService:
         await publish_event(self.js, plan.parsed)
         done = {(c, i) for c, chapter in enumerate(state.chapters) for i in chapter.done}
         skip = done | await queued_segments(self.js, job_id)
-        todo = [(subject, job) for subject, job in plan.jobs if (job.chapter, job.index) not in skip]
+        todo = [(subject, job) for subject, job in plan.jobs
+                if (job.chapter, job.index) not in skip and not set(job.positions()) <= done]
         for start in range(0, len(todo), PUBLISH_WINDOW):
             window = todo[start:start + PUBLISH_WINDOW]
             await asyncio.gather(*(publish_command(self.js, subject, job) for subject, job in window))
-        log.info("job %s: %s, %d chapters, %d segments, %d queued now (%d done, %d already queued)",
-                 job_id, book.title, len(plan.parsed.chapters), len(plan.jobs), len(todo), len(done),
-                 len(skip - done))
+        log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d queued now (%d done, %d already queued)",
+                 job_id, book.title, len(plan.parsed.chapters), sum(c.segments for c in plan.parsed.chapters),
+                 len(plan.jobs), len(todo), len(done), len(skip - done))
 
 
 async def _keep_alive(msg: Msg, every: float = 15.0) -> None:

@@ -1,19 +1,26 @@
 """TTS worker adapter: bind to the work queue, synthesize off the event loop, store audio.
 
 Cache first: if the segment's content-addressed audio already exists, no model runs.
-Outcomes: ack after the audio is stored and the event published; nak with backoff on
-transient (NATS) errors; term plus a segment.failed event on permanent ones.
+Pipelined: the worker keeps a few messages in hand, so fetching, the cache lookup, storing
+audio and publishing events overlap the model's work; how many follows the measured time per
+segment (two for Piper, dozens for an instant engine). The model runs in one thread
+(:mod:`services.tts.batcher`), so the event loop keeps heart-beating and answering status
+requests. Outcomes: ack after the audio is stored and the event published; nak with backoff
+on transient (NATS) errors; term plus a segment.failed event on permanent ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
-import tempfile
+import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
 
+import nats.errors
 import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -27,35 +34,29 @@ from events import names
 from events.codec import DecodeError, decode_command
 from events.projection import CANCELLED, from_snapshot
 from events.types import SegmentFailed, SegmentSynthesized, SynthesizeSegment, WorkerStatus, as_payload
-from services.bus import TRANSIENT, delivery_count, publish_event, pull_loop
+from services.bus import FETCH_ERRORS, TRANSIENT, delivery_count, publish_event
 from services.settings import Settings
 from services.topology import checkpoints, object_store, workers_bucket
 from services.tracing import process_span, span
-from services.tts.catalog import UnknownVoiceError, VoiceInfo, resolve_voice
-from services.tts.engines import Engine, SynthesisError, load_engine
-from services.tts.render import render_segment, to_wav
+from services.tts.batcher import Batcher, EnginePool
+from services.tts.catalog import UnknownVoiceError, resolve_voice
+from services.tts.engines import SynthesisError
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
+IO_COVER_S = 0.25  # keep enough segments in hand to cover this much round-trip time
+MAX_IN_HAND = 64
+CANCEL_CHECK_S = 1.0  # how long a "not cancelled" answer is trusted
+STORE_RETRY_S = 30.0  # how long fresh audio is kept trying to reach the object store
 
 
-class EnginePool:
-    """One loaded engine per voice, created on first use and reused (one worker thread)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._engines: dict[tuple[str, str], Engine] = {}
-
-    def get(self, info: VoiceInfo) -> Engine:
-        key = (info.engine, info.voice)
-        if key not in self._engines:
-            started = time.perf_counter()
-            self._engines[key] = load_engine(info, self.settings.tts_threads, self.settings.use_cuda)
-            log.info("loaded %s/%s in %.2fs", info.engine, info.voice, time.perf_counter() - started)
-        return self._engines[key]
-
-    def loaded(self) -> list[tuple[str, str]]:
-        return list(self._engines)
+def in_hand(seconds_per_segment: float | None, batch_size: int) -> int:
+    """How many messages to hold: one in the model plus enough to hide I/O (pure)."""
+    if seconds_per_segment is None:
+        wanted = 2
+    else:
+        wanted = 1 + math.ceil(IO_COVER_S / max(seconds_per_segment, IO_COVER_S / MAX_IN_HAND))
+    return max(2, 2 * batch_size, min(wanted, MAX_IN_HAND))
 
 
 class TtsWorker:
@@ -65,11 +66,13 @@ class TtsWorker:
         self.nc, self.workers = nc, workers
         self.started = time.monotonic()
         self.engines = EnginePool(settings)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+        self.batcher = Batcher(self.engines)
         self.name = settings.worker_name
-        self.current: str | None = None
+        self.current: dict[int, str] = {}  # id of each message in hand -> what it is
         self.model_runs = 0  # segments this worker actually synthesized
         self.cache_hits = 0  # segments answered from existing audio
+        self.seconds_per_segment: float | None = None  # moving average of model time per segment
+        self._not_cancelled: dict[tuple[str, int], float] = {}
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> TtsWorker:
@@ -77,8 +80,9 @@ class TtsWorker:
 
     def status(self) -> WorkerStatus:
         """What this worker is doing now; answered from the event loop, even mid-synthesis."""
+        current = next(iter(self.current.values()), None)
         return WorkerStatus(
-            name=self.name, state="busy" if self.current else "idle", current=self.current,
+            name=self.name, state="busy" if current else "idle", current=current,
             model_runs=self.model_runs, cache_hits=self.cache_hits,
             uptime_s=round(time.monotonic() - self.started, 1), threads=self.settings.tts_threads,
             device="cuda" if self.settings.use_cuda else "cpu",
@@ -96,7 +100,7 @@ class TtsWorker:
         beat = asyncio.create_task(self._heartbeat(stop))
         log.info("tts worker %s ready (%d engine threads)", self.name, self.settings.tts_threads)
         try:
-            await pull_loop(sub, self._handle_batch, stop)
+            await self._consume(sub, stop)
         finally:
             beat.cancel()
             if responder is not None:
@@ -104,7 +108,62 @@ class TtsWorker:
             if self.workers is not None:
                 with contextlib.suppress(*TRANSIENT):
                     await self.workers.delete(self.name)
-            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.batcher.close()
+
+    async def _consume(self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> None:
+        """Keep ``in_hand()`` messages in progress; fetch more as they finish."""
+        stopping = asyncio.create_task(stop.wait())
+        fetching: asyncio.Task[list[Msg]] | None = None
+        handling: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                room = in_hand(self.seconds_per_segment, self.engines.largest_batch()) - len(handling)
+                if room > 0 and fetching is None:
+                    fetching = asyncio.create_task(sub.fetch(room, timeout=1.0))
+                waits: set[asyncio.Future[Any]] = {stopping, *handling}
+                if fetching is not None:
+                    waits.add(fetching)
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                handling -= done  # type: ignore[arg-type]
+                if fetching is not None and fetching in done:
+                    msgs, fetching = await self._fetched(fetching, stop), None
+                    handling.update(asyncio.create_task(self._handle_one(m)) for m in msgs)
+        finally:
+            stopping.cancel()
+            if fetching is not None:
+                fetching.cancel()
+            for task in handling:  # unstarted segments go back to the queue for other workers
+                task.cancel()
+            await asyncio.gather(*handling, return_exceptions=True)
+
+    async def _fetched(self, task: asyncio.Task[list[Msg]], stop: asyncio.Event) -> list[Msg]:
+        try:
+            return task.result()
+        except FETCH_ERRORS:
+            return []
+        except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
+            if stop.is_set():
+                return []
+            raise
+        except nats.errors.Error as exc:  # server unavailable mid-restart: wait and retry
+            log.warning("fetch failed (%s); retrying", exc)
+            await asyncio.sleep(0.5)
+            return []
+
+    async def _handle_one(self, msg: Msg) -> None:
+        try:
+            with process_span(msg.subject, msg.headers, **{"worker": self.name}):
+                await self.handle(msg)
+        except TRANSIENT as exc:  # e.g. the server restarting mid-message: it will be redelivered
+            log.warning("lost contact while handling %s (%s); it will be redelivered", msg.subject, exc)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(msg.nak(), timeout=1.0)
+            raise
+        except Exception:  # a bug must not kill the worker; the message is redelivered after ack_wait
+            log.exception("unexpected error handling %s", msg.subject)
+        finally:
+            self.current.pop(id(msg), None)
 
     async def _heartbeat(self, stop: asyncio.Event, every: float = 5.0) -> None:
         """Keep this worker's entry in the workers bucket fresh (it expires 30 s after the last beat)."""
@@ -112,11 +171,6 @@ class TtsWorker:
             with contextlib.suppress(*TRANSIENT):
                 await self.workers.put(self.name, orjson.dumps(as_payload(self.status())))
             await asyncio.sleep(every)
-
-    async def _handle_batch(self, msgs: list[Msg]) -> None:
-        for msg in msgs:
-            with process_span(msg.subject, msg.headers, **{"worker": self.name}):
-                await self.handle(msg)
 
     async def handle(self, msg: Msg) -> None:
         try:
@@ -126,7 +180,7 @@ class TtsWorker:
             await msg.term()
             return
         where = f"job {job.job_id} chapter {job.chapter} segment {job.index}"
-        self.current = where
+        self.current[id(msg)] = where
         try:
             if await self._cancelled(job):
                 log.info("%s: job cancelled; dropping the segment", where)
@@ -134,6 +188,9 @@ class TtsWorker:
                 return
             event = await self._synthesize(msg, job)
             await publish_event(self.js, event)
+            for chapter, index in job.duplicates:  # the same audio, at the book's other positions
+                await publish_event(self.js, replace(event, chapter=chapter, index=index, cache_hit=True,
+                                                     synth_seconds=0.0))
             await msg.ack()
         except (SynthesisError, UnknownVoiceError) as exc:
             log.error("%s: permanent failure: %s", where, exc)
@@ -145,24 +202,49 @@ class TtsWorker:
                 delay = min(30.0, 2.0 ** delivery_count(msg))
                 log.warning("%s: transient failure (%s); retry in %.0fs", where, exc, delay)
                 await msg.nak(delay=delay)
-        finally:
-            self.current = None
 
     async def _fail(self, msg: Msg, job: SynthesizeSegment, reason: str) -> None:
-        await publish_event(self.js, SegmentFailed(
-            job_id=job.job_id, chapter=job.chapter, index=job.index, reason=reason, worker=self.name,
-            generation=job.generation,
-        ))
+        for chapter, index in job.positions():
+            await publish_event(self.js, SegmentFailed(
+                job_id=job.job_id, chapter=chapter, index=index, reason=reason, worker=self.name,
+                generation=job.generation,
+            ))
         await msg.term()
 
     async def _cancelled(self, job: SynthesizeSegment) -> bool:
-        """Whether the job's checkpoint says it was cancelled (in this generation)."""
+        """Whether the job's checkpoint says it was cancelled (in this generation).
+
+        A "no" is trusted for a second, so a fast engine does not read the checkpoint per segment.
+        """
+        key = (job.job_id, job.generation)
+        if self._not_cancelled.get(key, 0.0) > time.monotonic():
+            return False
         try:
             entry = await self.kv.get(job.job_id)
         except KeyNotFoundError:
             return False
         state = from_snapshot(entry.value) if entry.value else None
-        return bool(state and state.status == CANCELLED and state.generation == job.generation)
+        cancelled = bool(state and state.status == CANCELLED and state.generation == job.generation)
+        if not cancelled:
+            self._not_cancelled[key] = time.monotonic() + CANCEL_CHECK_S
+        return cancelled
+
+    async def _store(self, name: str, data: bytes, meta: ObjectMeta) -> None:
+        """Store fresh audio, riding out a short server outage: model time is not thrown away."""
+        deadline = time.monotonic() + STORE_RETRY_S
+        while True:
+            try:
+                await self.store.put(name, io.BytesIO(data), meta=meta)
+                return
+            except TRANSIENT as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("storing %s failed (%s); retrying", name, exc)
+                await asyncio.sleep(0.5)
+
+    def _measured(self, seconds: float) -> None:
+        previous = self.seconds_per_segment
+        self.seconds_per_segment = seconds if previous is None else 0.8 * previous + 0.2 * seconds
 
     async def _cached(self, msg: Msg, job: SynthesizeSegment, name: str) -> SegmentSynthesized | None:
         try:
@@ -183,33 +265,27 @@ class TtsWorker:
         cached = await self._cached(msg, job, name)
         if cached:
             self.cache_hits += 1
+            self._measured(0.0)
             return cached
         info = resolve_voice(job.engine, job.voice, self.settings.voice_dirs)
-        loop = asyncio.get_running_loop()
-        started = time.perf_counter()
         with span("tts synthesize", engine=job.engine, voice=job.voice, chars=sum(map(len, job.paragraphs))):
-            future = loop.run_in_executor(self.executor, self._render, info, job)
-            while True:  # keep the message ours while the model runs
-                done, _ = await asyncio.wait({future}, timeout=HEARTBEAT_S)
-                if done:
-                    break
-                await msg.in_progress()
-            wav, samples, rate = future.result()
-        elapsed = time.perf_counter() - started
+            rendering = asyncio.ensure_future(self.batcher.render(info, job))
+            try:
+                while True:  # keep the message ours while it waits for and runs in the model
+                    done, _ = await asyncio.wait({rendering}, timeout=HEARTBEAT_S)
+                    if done:
+                        break
+                    await msg.in_progress()
+            finally:
+                rendering.cancel()
+            rendered = rendering.result()
         self.model_runs += 1
-        with tempfile.TemporaryFile() as handle:
-            handle.write(wav)
-            handle.seek(0)
-            meta = ObjectMeta(name=name, description=orjson.dumps({"samples": samples, "sample_rate": rate}).decode())
-            await self.store.put(name, handle, meta=meta)
+        self._measured(rendered.seconds)
+        meta = ObjectMeta(name=name, description=orjson.dumps(
+            {"samples": rendered.samples, "sample_rate": rendered.sample_rate}).decode())
+        await self._store(name, rendered.aac, meta)
         return SegmentSynthesized(
             job_id=job.job_id, chapter=job.chapter, index=job.index, audio_object=name,
-            samples=samples, sample_rate=rate, cache_hit=False, worker=self.name, synth_seconds=elapsed,
-            generation=job.generation, delivery=delivery_count(msg),
+            samples=rendered.samples, sample_rate=rendered.sample_rate, cache_hit=False, worker=self.name,
+            synth_seconds=rendered.seconds, generation=job.generation, delivery=delivery_count(msg),
         )
-
-    def _render(self, info: VoiceInfo, job: SynthesizeSegment) -> tuple[bytes, int, int]:
-        """Runs in the worker thread: the only place the model is called."""
-        engine = self.engines.get(info)
-        audio = render_segment(engine, job)
-        return to_wav(audio), int(audio.frame_count()), engine.sample_rate

@@ -49,6 +49,9 @@ def test_command_round_trip() -> None:
     command = SynthesizeSegment("j1", 2, 7, ("Heading", "First sentence. Second."), "piper", "v", 1.25, 650, "k")
     assert decode_command(encode(command)) == command
     assert command.msg_id() == "j1:synthesize:2:7:0"
+    shared = SynthesizeSegment("j1", 2, 7, ("* * *",), "piper", "v", 1.0, 650, "k", duplicates=((3, 1), (9, 4)))
+    assert decode_command(encode(shared)) == shared
+    assert shared.positions() == ((2, 7), (3, 1), (9, 4))
 
 
 def test_msg_ids_are_deterministic_and_distinct() -> None:

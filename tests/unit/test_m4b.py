@@ -1,8 +1,20 @@
 """Pure M4B helpers: chapter offsets, ffmetadata escaping, ffmpeg arguments."""
 
+import io
 from pathlib import Path
 
-from services.assemble.m4b import ChapterMark, chapter_marks, encode_command, ffmetadata, iso639_2, remux_command
+import pytest
+
+from services.assemble.m4b import (
+    AAC_FRAME,
+    ChapterMark,
+    adts_frames,
+    chapter_marks,
+    ffmetadata,
+    iso639_2,
+    remux_command,
+)
+from services.tts.render import to_aac
 
 
 def test_chapter_marks_are_contiguous() -> None:
@@ -23,12 +35,37 @@ def test_language_codes() -> None:
     assert iso639_2("zz") is None
 
 
-def test_encode_then_remux_commands() -> None:
-    encode = " ".join(encode_command("ffmpeg", 22050, Path("a.m4a")))
-    assert "-f s16le -ar 22050 -ac 1 -i pipe:0" in encode and "-c:a aac" in encode
+def test_remux_command_copies_the_audio() -> None:
     cmd = remux_command("ffmpeg", Path("a.m4a"), Path("m.txt"), Path("c.jpg"), Path("o.m4b"), "en")
     joined = " ".join(cmd)
     assert "-map_chapters 1" in joined and "-map 2:v" in joined and "attached_pic" in joined
     assert "-c copy" in joined, "the final step copies the encoded audio: no re-encode"
     assert "language=eng" in joined and cmd[-1] == "o.m4b"
     assert "-map 2:v" not in " ".join(remux_command("ffmpeg", Path("a"), Path("m"), None, Path("o"), ""))
+
+
+def _adts_frame(payload: bytes) -> bytes:
+    length = 7 + len(payload)
+    header = [0xFF, 0xF1, 0x50, 0x40 | (length >> 11), (length >> 3) & 0xFF, ((length & 7) << 5) | 0x1F, 0xFC]
+    return bytes(header) + payload
+
+
+def test_adts_frames_counts_frames_of_any_length() -> None:
+    stream = b"".join(_adts_frame(bytes(n)) for n in (0, 5, 300, 2000))
+    assert adts_frames(io.BytesIO(stream)) == 4
+    assert adts_frames(io.BytesIO(b"")) == 0
+
+
+def test_adts_frames_rejects_what_is_not_adts() -> None:
+    with pytest.raises(ValueError, match="not an ADTS frame header"):
+        adts_frames(io.BytesIO(_adts_frame(b"x") + b"RIFF0000"))
+    with pytest.raises(ValueError, match="ends inside a frame header"):
+        adts_frames(io.BytesIO(_adts_frame(b"x") + b"\xff\xf1"))
+
+
+def test_adts_frames_of_a_real_encoder_cover_the_samples() -> None:
+    for samples in (1, 1024, 5000, 22050 * 3 + 7):
+        aac, length = to_aac(bytes(2 * samples), 22050)
+        assert adts_frames(io.BytesIO(aac)) * AAC_FRAME == length, "the stated length is the frames encoded"
+        # one frame of priming replaces a frame of the trailing pause; the rest pads to a whole frame
+        assert (length % AAC_FRAME == 0 and samples <= length < samples + AAC_FRAME) or samples <= AAC_FRAME

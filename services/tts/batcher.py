@@ -1,0 +1,134 @@
+"""The model thread's feeder: segments waiting for the same voice reach the engine together.
+
+Each worker has one engine thread. Message handlers ``await render(...)``; the batcher hands
+the engine up to ``engine.batch_size`` waiting segments of one voice at a time (Piper: 1,
+Coqui on a GPU: more) and answers each handler with AAC audio or the segment's own error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from events.types import SynthesizeSegment
+from services.settings import Settings
+from services.tts.catalog import VoiceInfo
+from services.tts.engines import Engine, SynthesisError, load_engine
+from services.tts.render import render_each, to_aac
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    aac: bytes  # ADTS
+    samples: int  # decoded length (a whole number of AAC frames)
+    sample_rate: int
+    seconds: float  # this segment's share of the engine call
+
+
+@dataclass
+class _Waiting:
+    info: VoiceInfo
+    job: SynthesizeSegment
+    future: asyncio.Future[Rendered]
+
+
+class EnginePool:
+    """One loaded engine per voice, created on first use and reused (engine thread only)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engines: dict[tuple[str, str], Engine] = {}
+
+    def get(self, info: VoiceInfo) -> Engine:
+        key = (info.engine, info.voice)
+        if key not in self._engines:
+            started = time.perf_counter()
+            self._engines[key] = load_engine(info, self.settings.tts_threads, self.settings.use_cuda)
+            log.info("loaded %s/%s in %.2fs", info.engine, info.voice, time.perf_counter() - started)
+        return self._engines[key]
+
+    def loaded(self) -> list[tuple[str, str]]:
+        return list(self._engines)
+
+    def largest_batch(self) -> int:
+        return max((e.batch_size for e in self._engines.values()), default=1)
+
+
+def _render(engine: Engine, jobs: list[SynthesizeSegment]) -> tuple[list[Rendered | SynthesisError], float]:
+    """Engine thread: one engine call for the batch, then AAC per segment."""
+    started = time.perf_counter()
+    results = render_each(engine, jobs)
+    out: list[Rendered | SynthesisError] = []
+    for result in results:
+        if isinstance(result, SynthesisError):
+            out.append(result)
+        else:
+            out.append(Rendered(*to_aac(result, engine.sample_rate), engine.sample_rate, 0.0))
+    share = (time.perf_counter() - started) / len(jobs)
+    return [r if isinstance(r, SynthesisError) else replace(r, seconds=share) for r in out], share
+
+
+class Batcher:
+    def __init__(self, engines: EnginePool) -> None:
+        self.engines = engines
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+        self.waiting: list[_Waiting] = []
+        self.wake = asyncio.Event()
+        self.batches = 0  # engine calls made
+        self._task: asyncio.Task[None] | None = None
+
+    async def render(self, info: VoiceInfo, job: SynthesizeSegment) -> Rendered:
+        """The segment's audio, once the engine thread gets to it (raises SynthesisError)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        future: asyncio.Future[Rendered] = asyncio.get_running_loop().create_future()
+        self.waiting.append(_Waiting(info, job, future))
+        self.wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.waiting:
+                self.waiting = [w for w in self.waiting if not w.future.done()]  # handlers cancelled
+                if not self.waiting:
+                    break
+                info = self.waiting[0].info
+                try:
+                    engine = await loop.run_in_executor(self.executor, self.engines.get, info)
+                except Exception as exc:  # a model that cannot load fails what waits for it
+                    for w in [w for w in self.waiting if w.info == info]:
+                        self.waiting.remove(w)
+                        w.future.set_exception(SynthesisError(f"cannot load {info.engine}/{info.voice}: {exc}"))
+                    continue
+                batch = [w for w in self.waiting if w.info == info][: max(1, engine.batch_size)]
+                for w in batch:
+                    self.waiting.remove(w)
+                try:
+                    results, _ = await loop.run_in_executor(self.executor, _render, engine,
+                                                            [w.job for w in batch])
+                except Exception as exc:
+                    for w in batch:
+                        if not w.future.done():
+                            w.future.set_exception(exc)
+                    continue
+                self.batches += 1
+                for w, result in zip(batch, results, strict=True):
+                    if w.future.done():
+                        continue
+                    if isinstance(result, SynthesisError):
+                        w.future.set_exception(result)
+                    else:
+                        w.future.set_result(result)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,57 @@
+"""Segment rendering and the worker's in-hand rule (pure; the instant test engine stands in)."""
+
+from __future__ import annotations
+
+import pytest
+
+from events.types import SynthesizeSegment
+from services.parse.segmenter import PARAGRAPH_PAUSE_MS
+from services.tts.catalog import resolve_voice
+from services.tts.engines import SynthesisError, TestEngine
+from services.tts.render import render_each, render_segments
+from services.tts.worker import MAX_IN_HAND, in_hand
+
+
+def job(index: int, *paragraphs: str, speed: float = 1.0, pause: int = 100) -> SynthesizeSegment:
+    return SynthesizeSegment(job_id="j", chapter=0, index=index, paragraphs=paragraphs, engine="test",
+                             voice="short", speed=speed, cache_key=f"k{index}", pause_after_ms=pause)
+
+
+class CountingEngine(TestEngine):
+    def __init__(self) -> None:
+        super().__init__(resolve_voice("test", "short"))
+        self.calls: list[list[str]] = []
+
+    def speak(self, paragraphs: list[str], speed: float) -> list[list[bytes]]:
+        self.calls.append(list(paragraphs))
+        return super().speak(paragraphs, speed)
+
+
+def test_a_batch_is_one_engine_call_and_matches_one_by_one() -> None:
+    engine = CountingEngine()
+    jobs = [job(0, "One two.", "Three."), job(1, "Four five six."), job(2, "Seven.", speed=2.0)]
+    together = render_segments(engine, jobs)
+    assert len(engine.calls) == 2, "one call per speed"
+    alone = [render_segments(engine, [j])[0] for j in jobs]
+    assert together == alone
+    rate = engine.sample_rate
+    expected = 2 * ((len("One two.") + len("Three.")) * 8 * rate // 1000
+                    + PARAGRAPH_PAUSE_MS * rate // 1000 + 100 * rate // 1000)
+    assert abs(len(together[0]) - expected) <= 8
+
+
+def test_a_failing_segment_fails_alone() -> None:
+    results = render_each(CountingEngine(), [job(0, "fine"), job(1, "bad\x00"), job(2, "also fine")])
+    assert isinstance(results[1], SynthesisError)
+    assert isinstance(results[0], bytes) and isinstance(results[2], bytes)
+
+
+@pytest.mark.parametrize(("seconds", "batch", "expected"), [
+    (None, 1, 2),  # nothing measured yet: one in the model, one ready
+    (1.7, 1, 2),  # Piper on CPU: a segment takes longer than a round trip
+    (0.1, 1, 4),
+    (0.0, 1, MAX_IN_HAND),  # cache hits and instant engines: as many as allowed
+    (1.0, 8, 16),  # a batching engine: a full batch in the model and the next one ready
+])
+def test_in_hand_covers_round_trips(seconds: float | None, batch: int, expected: int) -> None:
+    assert in_hand(seconds, batch) == expected
