@@ -4,12 +4,15 @@
 
 Runs, in one process, on the first CHAPTERS chapters of Alice (default 2):
 raw Piper 1 thread, pipeline 1 worker x 1 thread, pipeline 2 workers x 1 thread,
-raw Piper 2 threads (what a user would run), and prints the ratios.
+raw Piper 2 threads (what a user would run), two raw Piper processes side by side (what the
+hardware gives), and prints the ratios.
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
 
 from bench.common import BOOKS, Stack, banner, raw_engine_seconds, subset_book, temp_folder
 
@@ -24,6 +27,12 @@ def main() -> None:
           f"(RTF {raw1 / audio:.3f})", flush=True)
     raw2, _, _ = raw_engine_seconds(book, threads=2)
     print(f"raw piper, 2 threads:           {raw2:7.1f} s", flush=True)
+    started = time.perf_counter()
+    with ProcessPoolExecutor(2) as pool:  # the hardware's own scaling: two bare Piper processes
+        list(pool.map(raw_engine_seconds, [book, book], [1, 1]))
+    pair = time.perf_counter() - started
+    print(f"two raw piper processes x 1 thread, the same text each: {pair:7.1f} s "
+          f"(throughput {2 * raw1 / pair:.2f}x one process)", flush=True)
     results = {}
     for workers in (1, 2):
         with Stack(temp_folder(f"w{workers}"), workers=workers, threads=1) as stack:

@@ -87,8 +87,4 @@ def load_engine(info: VoiceInfo, threads: int = 1, use_cuda: bool = False) -> En
         return PiperEngine(info, threads=threads, use_cuda=use_cuda)
     if info.engine == "test":
         return TestEngine(info)
-    if info.engine == "coqui":
-        from services.tts.coqui import CoquiEngine
-
-        return CoquiEngine(info, threads=threads, use_cuda=use_cuda)
     raise ValueError(f"no engine {info.engine!r}")

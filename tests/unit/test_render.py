@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from events.types import SynthesizeSegment
@@ -55,3 +57,28 @@ def test_a_failing_segment_fails_alone() -> None:
 ])
 def test_in_hand_covers_round_trips(seconds: float | None, batch: int, expected: int) -> None:
     assert in_hand(seconds, batch) == expected
+
+
+class BatchingEngine(CountingEngine):
+    batch_size = 4
+
+
+async def test_the_batcher_gives_a_batching_engine_full_batches() -> None:
+    from services.settings import Settings
+    from services.tts.batcher import Batcher, EnginePool
+
+    info = resolve_voice("test", "short")
+    pool = EnginePool(Settings())
+    engine = BatchingEngine()
+    pool._engines[(info.engine, info.voice)] = engine
+    batcher = Batcher(pool)
+    try:
+        jobs = [job(i, f"Sentence number {i}.") for i in range(6)]
+        rendered = await asyncio.gather(*(batcher.render(info, j) for j in jobs))
+    finally:
+        batcher.close()
+    assert [len(call) for call in engine.calls] == [4, 2], "six waiting segments: a batch of 4, then 2"
+    assert batcher.batches == 2
+    alone = [render_segments(CountingEngine(), [j])[0] for j in jobs]
+    for one, pcm in zip(rendered, alone, strict=True):
+        assert one.samples % 1024 == 0 and abs(one.samples - len(pcm) // 2) < 1024
