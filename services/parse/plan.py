@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
+from itertools import repeat
 
 import orjson
 
 from events.names import synth_subject
 from events.types import BookParsed, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
-from services.parse.segmenter import segment_chapter
+from services.parse.segmenter import Segment, segment_chapter
 from services.tts.catalog import VoiceInfo
 
 RENDER_VERSION = 2  # bump when the worker's rendering (pauses, audio format) changes; 2: AAC segments
@@ -32,15 +34,27 @@ class JobPlan:
     jobs: tuple[tuple[str, SynthesizeSegment], ...]
 
 
+def segment_book(book: Book, max_chars: int, pool: Executor | None = None) -> list[list[Segment]]:
+    """Each chapter's segments; with ``pool``, chapters are split in parallel (pysbd is slow)."""
+    paragraphs = [chapter.paragraphs for chapter in book.chapters]
+    if pool is None:
+        return [segment_chapter(p, book.language, max_chars) for p in paragraphs]
+    return list(pool.map(segment_chapter, paragraphs, repeat(book.language), repeat(max_chars)))
+
+
 def plan_job(
     book: Book, job_id: str, voice: VoiceInfo, speed: float, max_chars: int,
-    cover_object: str | None = None, generation: int = 0,
+    cover_object: str | None = None, generation: int = 0, segmented: list[list[Segment]] | None = None,
 ) -> JobPlan:
-    """The parsed event and the (subject, command) of every segment, chapters in reading order."""
+    """The parsed event and the (subject, command) of every segment, chapters in reading order.
+
+    ``segmented`` is :func:`segment_book`'s result when the caller split the chapters already.
+    """
     chapters: list[ChapterInfo] = []
     jobs: list[tuple[str, SynthesizeSegment]] = []
-    for number, chapter in enumerate(book.chapters):
-        segments = segment_chapter(chapter.paragraphs, book.language, max_chars)
+    if segmented is None:
+        segmented = segment_book(book, max_chars)
+    for number, (chapter, segments) in enumerate(zip(book.chapters, segmented, strict=True)):
         chapters.append(ChapterInfo(number, chapter.title, len(segments), sum(len(s.text) for s in segments)))
         for index, segment in enumerate(segments):
             command = SynthesizeSegment(

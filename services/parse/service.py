@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from nats.aio.msg import Msg
@@ -19,7 +22,7 @@ from services.bus import TRANSIENT, delivery_count, publish_command, publish_eve
 from services.jobstate import queued_segments, rebuild_state
 from services.parse.book import EbookError
 from services.parse.epub import read_epub
-from services.parse.plan import plan_job
+from services.parse.plan import plan_job, segment_book
 from services.parse.source import SourceError, fetch_source
 from services.settings import Settings
 from services.topology import object_store
@@ -28,6 +31,7 @@ from services.tts.catalog import UnknownVoiceError, resolve_voice
 
 log = logging.getLogger(__name__)
 PUBLISH_WINDOW = 256
+PARALLEL_CHARS = 200_000  # books longer than this are split into sentences on every core
 
 
 class ParseService:
@@ -35,6 +39,16 @@ class ParseService:
 
     def __init__(self, js: JetStreamContext, store: ObjectStore, settings: Settings) -> None:
         self.js, self.store, self.settings = js, store, settings
+        self._splitters: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor | None:
+        """Processes for sentence splitting, started on the first big book (spawned: no forked locks)."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if cores < 2:
+            return None
+        if self._splitters is None:
+            self._splitters = ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn"))
+        return self._splitters
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings) -> ParseService:
@@ -43,7 +57,11 @@ class ParseService:
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(durable=names.PARSE_CONSUMER, stream=names.REQUESTS_STREAM)
         log.info("parse service ready")
-        await pull_loop(sub, self._handle_batch, stop)
+        try:
+            await pull_loop(sub, self._handle_batch, stop)
+        finally:
+            if self._splitters is not None:
+                self._splitters.shutdown(wait=False, cancel_futures=True)
 
     async def _handle_batch(self, msgs: list[Msg]) -> None:
         for msg in msgs:
@@ -118,8 +136,11 @@ class ParseService:
         if state.status in (FAILED, CANCELLED):  # asked again: continue with a new generation
             generation += 1
             await publish_event(self.js, JobResumed(job_id=job_id, generation=generation))
+        pool = self._pool() if sum(len(p) for c in book.chapters for p in c.paragraphs) > PARALLEL_CHARS else None
+        segmented = await asyncio.to_thread(segment_book, book, self.settings.max_segment_chars, pool)
         plan = await asyncio.to_thread(
-            plan_job, book, job_id, voice, request.speed, self.settings.max_segment_chars, cover, generation
+            plan_job, book, job_id, voice, request.speed, self.settings.max_segment_chars, cover, generation,
+            segmented,
         )
         await publish_event(self.js, plan.parsed)
         done = {(c, i) for c, chapter in enumerate(state.chapters) for i in chapter.done}

@@ -19,3 +19,19 @@ def test_repeated_text_is_synthesized_once_and_reported_everywhere() -> None:
     assert sorted(positions) == [(c.index, i) for c in plan.parsed.chapters for i in range(c.segments)]
     stars = [job for _, job in plan.jobs if job.paragraphs == ("* * *",)]
     assert len(stars) == 1 and stars[0].positions() == ((0, 1), (1, 0))
+
+
+def test_chapters_split_in_parallel_give_the_same_plan() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from services.parse.epub import read_epub
+    from services.parse.plan import segment_book
+    from tests.conftest import book as test_book
+
+    alice = read_epub(test_book("epub/alice_epub3-nav-only_epubjs.epub"))
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        parallel = segment_book(alice, 400, pool)
+    assert parallel == segment_book(alice, 400)
+    voice = resolve_voice("test", "short")
+    assert plan_job(alice, "j", voice, 1.0, 400, segmented=parallel) == plan_job(alice, "j", voice, 1.0, 400)
