@@ -106,7 +106,8 @@ class StreamingBuild:
             with open(audio, "wb") as book:
                 for position, key in enumerate(order):
                     event = await self._next(key)
-                    fetches.setdefault(position, asyncio.create_task(_fetch(self.store, event.audio_object)))
+                    if position not in fetches:
+                        fetches[position] = asyncio.create_task(_fetch(self.store, event.audio_object))
                     for ahead in range(position + 1, min(position + PREFETCH, len(order))):
                         if ahead not in fetches and order[ahead] in self.ready:
                             fetches[ahead] = asyncio.create_task(
