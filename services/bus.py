@@ -59,6 +59,25 @@ async def last_event(js: JetStreamContext, job_id: str, kind: str) -> bytes | No
     return msg.data
 
 
+async def fetched(fetch: Awaitable[list[Msg]], stop: asyncio.Event) -> list[Msg]:
+    """The messages of one fetch; none on a timeout, or while the server restarts (after a pause).
+
+    A closed connection is re-raised unless the service is stopping.
+    """
+    try:
+        return await fetch
+    except FETCH_ERRORS:
+        return []
+    except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
+        if stop.is_set():
+            return []
+        raise
+    except nats.errors.Error as exc:  # server unavailable mid-restart: wait and retry
+        log.warning("fetch failed (%s); retrying", exc)
+        await asyncio.sleep(0.5)
+        return []
+
+
 async def pull_loop(
     sub: JetStreamContext.PullSubscription,
     handle: Callable[[list[Msg]], Awaitable[None]],
@@ -68,17 +87,8 @@ async def pull_loop(
 ) -> None:
     """The one canonical pull loop: bounded fetch, only timeouts and reconnects suppressed."""
     while not stop.is_set():
-        try:
-            msgs = await sub.fetch(batch, timeout=timeout)
-        except FETCH_ERRORS:
-            continue
-        except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
-            if stop.is_set():
-                return
-            raise
-        except nats.errors.Error as exc:  # server unavailable mid-restart: wait and retry
-            log.warning("fetch failed (%s); retrying", exc)
-            await asyncio.sleep(0.5)
+        msgs = await fetched(sub.fetch(batch, timeout=timeout), stop)
+        if not msgs:
             continue
         try:
             await handle(msgs)

@@ -44,16 +44,15 @@ def segment_book(book: Book, max_chars: int, pool: Executor | None = None) -> li
 
 def plan_job(
     book: Book, job_id: str, voice: VoiceInfo, speed: float, max_chars: int,
-    cover_object: str | None = None, generation: int = 0, segmented: list[list[Segment]] | None = None,
+    cover_object: str | None = None, generation: int = 0, pool: Executor | None = None,
 ) -> JobPlan:
     """The parsed event and the (subject, command) of every segment, chapters in reading order.
 
-    ``segmented`` is :func:`segment_book`'s result when the caller split the chapters already.
+    With ``pool``, chapters are split into sentences in parallel (:func:`segment_book`).
     """
     chapters: list[ChapterInfo] = []
     jobs: list[tuple[str, SynthesizeSegment]] = []
-    if segmented is None:
-        segmented = segment_book(book, max_chars)
+    segmented = segment_book(book, max_chars, pool)
     for number, (chapter, segments) in enumerate(zip(book.chapters, segmented, strict=True)):
         chapters.append(ChapterInfo(number, chapter.title, len(segments), sum(len(s.text) for s in segments)))
         for index, segment in enumerate(segments):

@@ -22,7 +22,7 @@ from services.bus import TRANSIENT, delivery_count, publish_command, publish_eve
 from services.jobstate import queued_segments, rebuild_state
 from services.parse.book import EbookError
 from services.parse.epub import read_epub
-from services.parse.plan import plan_job, segment_book
+from services.parse.plan import plan_job
 from services.parse.source import SourceError, fetch_source
 from services.settings import Settings
 from services.topology import object_store
@@ -137,10 +137,8 @@ class ParseService:
             generation += 1
             await publish_event(self.js, JobResumed(job_id=job_id, generation=generation))
         pool = self._pool() if sum(len(p) for c in book.chapters for p in c.paragraphs) > PARALLEL_CHARS else None
-        segmented = await asyncio.to_thread(segment_book, book, self.settings.max_segment_chars, pool)
         plan = await asyncio.to_thread(
-            plan_job, book, job_id, voice, request.speed, self.settings.max_segment_chars, cover, generation,
-            segmented,
+            plan_job, book, job_id, voice, request.speed, self.settings.max_segment_chars, cover, generation, pool
         )
         await publish_event(self.js, plan.parsed)
         done = {(c, i) for c, chapter in enumerate(state.chapters) for i in chapter.done}

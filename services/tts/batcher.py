@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from events.types import SynthesizeSegment
 from services.settings import Settings
@@ -59,18 +59,13 @@ class EnginePool:
         return max((e.batch_size for e in self._engines.values()), default=1)
 
 
-def _render(engine: Engine, jobs: list[SynthesizeSegment]) -> tuple[list[Rendered | SynthesisError], float]:
+def _render(engine: Engine, jobs: list[SynthesizeSegment]) -> list[Rendered | SynthesisError]:
     """Engine thread: one engine call for the batch, then AAC per segment."""
     started = time.perf_counter()
-    results = render_each(engine, jobs)
-    out: list[Rendered | SynthesisError] = []
-    for result in results:
-        if isinstance(result, SynthesisError):
-            out.append(result)
-        else:
-            out.append(Rendered(*to_aac(result, engine.sample_rate), engine.sample_rate, 0.0))
+    encoded = [r if isinstance(r, SynthesisError) else to_aac(r, engine.sample_rate)
+               for r in render_each(engine, jobs)]
     share = (time.perf_counter() - started) / len(jobs)
-    return [r if isinstance(r, SynthesisError) else replace(r, seconds=share) for r in out], share
+    return [r if isinstance(r, SynthesisError) else Rendered(*r, engine.sample_rate, share) for r in encoded]
 
 
 class Batcher:
@@ -112,7 +107,7 @@ class Batcher:
                 for w in batch:
                     self.waiting.remove(w)
                 try:
-                    results, _ = await loop.run_in_executor(self.executor, _render, engine,
+                    results = await loop.run_in_executor(self.executor, _render, engine,
                                                             [w.job for w in batch])
                 except Exception as exc:
                     for w in batch:

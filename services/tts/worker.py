@@ -20,7 +20,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import nats.errors
 import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -34,7 +33,7 @@ from events import names
 from events.codec import DecodeError, decode_command
 from events.projection import CANCELLED, from_snapshot
 from events.types import SegmentFailed, SegmentSynthesized, SynthesizeSegment, WorkerStatus, as_payload
-from services.bus import FETCH_ERRORS, TRANSIENT, delivery_count, publish_event
+from services.bus import TRANSIENT, delivery_count, fetched, publish_event
 from services.settings import Settings
 from services.topology import checkpoints, object_store, workers_bucket
 from services.tracing import process_span, span
@@ -126,7 +125,7 @@ class TtsWorker:
                 done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 handling -= done  # type: ignore[arg-type]
                 if fetching is not None and fetching in done:
-                    msgs, fetching = await self._fetched(fetching, stop), None
+                    msgs, fetching = await fetched(fetching, stop), None
                     handling.update(asyncio.create_task(self._handle_one(m)) for m in msgs)
         finally:
             stopping.cancel()
@@ -135,20 +134,6 @@ class TtsWorker:
             for task in handling:  # unstarted segments go back to the queue for other workers
                 task.cancel()
             await asyncio.gather(*handling, return_exceptions=True)
-
-    async def _fetched(self, task: asyncio.Task[list[Msg]], stop: asyncio.Event) -> list[Msg]:
-        try:
-            return task.result()
-        except FETCH_ERRORS:
-            return []
-        except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
-            if stop.is_set():
-                return []
-            raise
-        except nats.errors.Error as exc:  # server unavailable mid-restart: wait and retry
-            log.warning("fetch failed (%s); retrying", exc)
-            await asyncio.sleep(0.5)
-            return []
 
     async def _handle_one(self, msg: Msg) -> None:
         try:

@@ -107,15 +107,20 @@ def segments_done(count: int):  # type: ignore[no-untyped-def]
     return lambda events: done_count(events) >= count
 
 
+async def sample_job_part_done(cluster: Cluster, rng: random.Random, want: Result) -> None:
+    """Start the services, submit the sample book, wait until a random number of segments is done."""
+    cluster.start_services()
+    await submit(cluster, SAMPLE_REQUEST)
+    await wait_until(cluster.url, segments_done(rng.randint(1, want.segments - 4)), timeout=60)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_tts_worker_killed_mid_segment(tmp_path: Path, reference: dict[str, Result], seed: int) -> None:
     rng = random.Random(seed)
     want = reference["sample"]
     cluster = cluster_for(tmp_path, SMALL)
     try:
-        cluster.start_services()
-        await submit(cluster, SAMPLE_REQUEST)
-        await wait_until(cluster.url, segments_done(rng.randint(1, want.segments - 4)), timeout=60)
+        await sample_job_part_done(cluster, rng, want)
         await asyncio.sleep(rng.uniform(0.0, 0.3))  # the worker is busy: segments take ~0.3 s
         cluster.kill("tts0")
         at_fault = done_count(await read_events(cluster.url))
@@ -240,9 +245,7 @@ async def test_nats_server_restarted_mid_job(tmp_path: Path, reference: dict[str
     want = reference["sample"]
     cluster = cluster_for(tmp_path, SMALL)
     try:
-        cluster.start_services()
-        await submit(cluster, SAMPLE_REQUEST)
-        await wait_until(cluster.url, segments_done(rng.randint(1, want.segments - 4)), timeout=60)
+        await sample_job_part_done(cluster, rng, want)
         cluster.kill("nats")
         outage = rng.uniform(0.2, 2.0)
         await asyncio.sleep(outage)

@@ -30,8 +30,9 @@ def test_chapters_split_in_parallel_give_the_same_plan() -> None:
     from tests.conftest import book as test_book
 
     alice = read_epub(test_book("epub/alice_epub3-nav-only_epubjs.epub"))
+    voice = resolve_voice("test", "short")
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         parallel = segment_book(alice, 400, pool)
+        parallel_plan = plan_job(alice, "j", voice, 1.0, 400, pool=pool)
     assert parallel == segment_book(alice, 400)
-    voice = resolve_voice("test", "short")
-    assert plan_job(alice, "j", voice, 1.0, 400, segmented=parallel) == plan_job(alice, "j", voice, 1.0, 400)
+    assert parallel_plan == plan_job(alice, "j", voice, 1.0, 400)
