@@ -4,10 +4,8 @@ and the raw engine over exactly the same segments. Numbers are printed, never as
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,15 +17,15 @@ from events import names
 from events.codec import decode_event
 from events.projection import COMPLETED, fold
 from events.types import BookParsed, JobAccepted, JobCompleted, SegmentSynthesized
-from services.bus import last_event, replay
-from services.embedded import free_port, nats_server_binary, stop_process, wait_for_port
+from services.app import stack
+from services.bus.publish import last_event, replay
+from services.bus.topology import ensure_topology
 from services.parse.epub import read_epub
 from services.parse.plan import plan_job
 from services.settings import Settings
-from services.topology import ensure_topology
-from services.tts.catalog import resolve_voice
 from services.tts.engines import load_engine
 from services.tts.render import render_segments
+from services.voices import resolve_voice
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOKS = ROOT.parent / "shared" / "testbooks"
@@ -79,38 +77,23 @@ def subset_book(source: Path, chapters: int, folder: Path, edition: str = "") ->
                       [(c.title, c.paragraphs) for c in book.chapters[:chapters]])
 
 
-class Stack:
-    """nats-server plus service processes, for one benchmark configuration."""
+class Stack(stack.Stack):
+    """The one stack harness (``services.app.stack.Stack``) set up for one benchmark configuration:
+    the services in ``roles`` (one process per tuple) and ``workers`` tts processes."""
 
     def __init__(self, folder: Path, workers: int, threads: int, env: dict[str, str] | None = None,
                  roles: tuple[tuple[str, ...], ...] = (("parse", "assemble"),)) -> None:
-        self.folder, self.workers, self.threads = folder, workers, threads
-        self.extra = env or {}
-        self.roles = roles  # one service process per tuple of roles
-        self.port = free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.services: dict[str, subprocess.Popen[bytes]] = {}
-        self.procs: list[subprocess.Popen[bytes]] = []
+        super().__init__(folder, Settings(data_dir=folder / "data", input_dir=folder),
+                         env=env)
+        self.folder, self.workers, self.threads, self.roles = folder, workers, threads, roles
 
     def __enter__(self) -> Stack:
-        store = self.folder / "js"
-        store.mkdir(parents=True, exist_ok=True)
-        self.server = subprocess.Popen([nats_server_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1",
-                                        "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, proc=self.server)
+        super().__enter__()
         asyncio.run(self._topology())
-        env = dict(os.environ, AUDIOBOOK_NATS_URL=self.url, AUDIOBOOK_INPUT_DIR=str(self.folder), **self.extra)
-        log = open(self.folder / "services.log", "ab")
         for roles in self.roles:
-            proc = subprocess.Popen([sys.executable, "-m", "services", "serve", *roles],
-                                    env=env, stdout=log, stderr=subprocess.STDOUT)
-            self.services["+".join(roles)] = proc
-            self.procs.append(proc)
+            self.start("+".join(roles), *roles)
         for number in range(self.workers):
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "services", "serve", "tts", "--threads", str(self.threads)],
-                env=dict(env, AUDIOBOOK_WORKER_NAME=f"w{number}"), stdout=log, stderr=subprocess.STDOUT))
-        log.close()
+            self.start(f"w{number}", "tts", "--threads", str(self.threads))
         time.sleep(3.0)  # services start and load their models before the clock starts
         return self
 
@@ -119,22 +102,15 @@ class Stack:
         await ensure_topology(nc.jetstream(), Settings(nats_url=self.url))
         await nc.close()
 
+    @property
+    def services(self) -> dict[str, subprocess.Popen[bytes]]:
+        return {name: proc for name, proc in self.procs.items() if not name.startswith("w")}
+
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far by nats-server, each service process (with its ffmpeg children), workers."""
-        ticks = os.sysconf("SC_CLK_TCK")
-
-        def used(proc: subprocess.Popen[bytes]) -> float:
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
-
-        services = {name: used(proc) for name, proc in self.services.items()}
-        return {"nats-server": used(self.server), **services,
-                "tts workers": sum(used(p) for p in self.procs[len(services):])}
-
-    def __exit__(self, *exc: object) -> None:
-        for proc in self.procs:
-            stop_process(proc)
-        stop_process(self.server)
+        """CPU seconds so far: nats-server, each service process, all tts workers together."""
+        used = super().cpu_seconds()
+        workers = sum(v for name, v in used.items() if name.startswith("w"))
+        return {**{name: v for name, v in used.items() if not name.startswith("w")}, "tts workers": workers}
 
     def convert(self, book: Path, engine: str = "piper", voice: str | None = None) -> PipelineRun:
         return asyncio.run(self._convert(book, engine, voice))

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from events.errors import PermanentError
 from events.types import (
     EVENT_TYPES,
     BookParsed,
@@ -18,7 +19,7 @@ from events.types import (
 )
 
 
-class DecodeError(ValueError):
+class DecodeError(PermanentError):
     """A message that is not a valid event or command of a known type and version."""
 
 

@@ -62,6 +62,22 @@ def all_synth_filter() -> str:
     return f"{SYNTH_PREFIX}.>"
 
 
+def job_synth_filter(job_id: str) -> str:
+    """Filter that selects every queued synthesis job of one job."""
+    return f"{SYNTH_PREFIX}.{_token(job_id)}.>"
+
+
+def synth_position(subject: str, job_id: str) -> tuple[int, int] | None:
+    """(chapter, index) of a synthesis subject of ``job_id``; None for anything malformed."""
+    prefix = f"{SYNTH_PREFIX}.{job_id}."
+    if not subject.startswith(prefix):
+        return None
+    chapter, _, index = subject[len(prefix):].partition(".")
+    if not (chapter.isdigit() and index.isdigit() and chapter.isascii() and index.isascii()):
+        return None
+    return int(chapter), int(index)
+
+
 def source_object(sha256: str, suffix: str) -> str:
     """Object name of an uploaded source ebook (content-addressed)."""
     return f"sources/{sha256}{suffix}"

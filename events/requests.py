@@ -8,13 +8,15 @@ from typing import Any
 
 import orjson
 
+from events.errors import PermanentError
+
 MAX_REQUEST_BYTES = 64 * 1024
 _FIELDS = {"source", "engine", "voice", "speed", "request_id"}
 _SOURCE_FIELDS = {"object", "path"}
 JOB_FORMAT_VERSION = 1  # bump when parsing/segmenting changes what a job produces
 
 
-class RequestError(ValueError):
+class RequestError(PermanentError):
     """A convert request that cannot be accepted; the message says why, for a person."""
 
 

@@ -1,1 +1,1 @@
-"""The pipeline's services (parse, tts, assemble), their NATS adapters and the CLI."""
+"""The pipeline: the three stages (parse, tts, assemble), their bus kit, and the app a person runs."""

@@ -26,7 +26,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: default_data_dir(os.environ))
     input_dir: Path | None = None
     voice_dirs: tuple[Path, ...] = ()
-    tts_threads: int = 1
+    tts_threads: int | None = None  # None: cores / workers
     use_cuda: bool = False
     max_book_bytes: int = 200 * 1024 * 1024
     max_segment_chars: int = 400
@@ -53,14 +53,14 @@ class Settings:
         if get("VOICE_DIRS"):
             updates["voice_dirs"] = tuple(Path(p) for p in str(get("VOICE_DIRS")).split(os.pathsep) if p)
         for name, attr, kind in (
-            ("TTS_THREADS", "tts_threads", int), ("MAX_BOOK_MB", "max_book_bytes", int),
+            ("TTS_THREADS", "tts_threads", int), ("MAX_BOOK_MB", "max_book_bytes", float),
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
             ("MAX_DELIVER", "max_deliver", int),
         ):
             raw = get(name)
             if raw is not None:
                 value = kind(raw)
-                updates[attr] = value * 1024 * 1024 if name == "MAX_BOOK_MB" else value
+                updates[attr] = int(value * 1024 * 1024) if name == "MAX_BOOK_MB" else value
         if get("USE_CUDA"):
             updates["use_cuda"] = str(get("USE_CUDA")).lower() in ("1", "true", "yes")
         for name, attr in (("WORKER_NAME", "worker_name"), ("NATS_USER", "nats_user"),
@@ -71,3 +71,27 @@ class Settings:
         if otlp:
             updates["otlp_endpoint"] = otlp
         return replace(base, **updates)  # type: ignore[arg-type]
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``AUDIOBOOK_*`` variables, so a child process builds the same ones.
+
+        The worker name is left out: every process names itself (or is named by its parent).
+        """
+        values: dict[str, object | None] = {
+            "NATS_URL": self.nats_url, "DATA_DIR": self.data_dir, "INPUT_DIR": self.input_dir,
+            "VOICE_DIRS": os.pathsep.join(str(p) for p in self.voice_dirs) or None,
+            "TTS_THREADS": self.tts_threads, "USE_CUDA": "1" if self.use_cuda else None,
+            "MAX_BOOK_MB": f"{self.max_book_bytes / (1024 * 1024):g}", "MAX_SEGMENT_CHARS": self.max_segment_chars,
+            "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
+            "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password,
+        }
+        return {PREFIX + name: str(value) for name, value in values.items() if value is not None}
+
+
+def child_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The environment for a child process (a service started by the CLI or the stack harness):
+    this process's environment, then ``settings``, then ``overrides`` (``AUDIOBOOK_`` added)."""
+    env = dict(os.environ)
+    env.update(settings.as_env())
+    env.update({PREFIX + name: value for name, value in overrides.items()})
+    return env

@@ -11,9 +11,9 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from services.embedded import start_nats_server, stop_process
+from services.app.stack import start_nats_server, stop_process
+from services.bus.topology import ensure_topology
 from services.settings import Settings
-from services.topology import ensure_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTBOOKS = ROOT.parent / "shared" / "testbooks"

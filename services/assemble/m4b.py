@@ -54,9 +54,6 @@ def iso639_2(language: str) -> str | None:
     return str(found.alpha_3) if found else None
 
 
-AAC_FRAME = 1024  # samples per AAC frame
-
-
 def adts_frames(stream: BinaryIO) -> int:
     """Number of AAC frames in an ADTS stream (each frame header carries its own length)."""
     frames = 0

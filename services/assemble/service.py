@@ -1,4 +1,10 @@
-"""Assemble service adapter: fold events into KV checkpoints; build the book when all is done."""
+"""Assemble service adapter: fold events into KV checkpoints; carry out ``decide.next_steps``.
+
+Events arrive in batches; each job's events are folded into its checkpoint with one
+expected-revision write, then the pure decisions say whether to start (or stop) the job's
+streaming build, report its failure or drop its queue. A build claim (a KV lease) makes
+racing assemblers build once.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +13,29 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable
 
-import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import names
 from events.codec import DecodeError, decode_event
-from events.projection import CANCELLED, FINAL, PARSED, JobState, apply, from_snapshot, to_snapshot
-from events.types import Event, JobCompleted, JobFailed
+from events.projection import JobState, apply, from_snapshot, to_snapshot
+from events.types import Event, JobCancelled, JobCompleted, JobFailed
+from services.assemble import decide
 from services.assemble.stream import StreamingBuild
-from services.bus import TRANSIENT, last_event, publish_event, pull_loop
-from services.jobstate import purge_job_queue, rebuild_state
+from services.bus import kv
+from services.bus.consume import TRANSIENT, Decision, consume_batches
+from services.bus.jobs import purge_job_queue, rebuild_state
+from services.bus.publish import last_event, publish_event
+from services.bus.topology import checkpoints, object_store
 from services.settings import Settings
-from services.topology import checkpoints, object_store
 
 log = logging.getLogger(__name__)
 ASSEMBLY_ATTEMPTS = 3
-LEASE_S = 30.0  # a build claim lasts this long unless its holder renews it
 CLAIM_PREFIX = "build."
 
 
@@ -50,7 +58,7 @@ class AssembleService:
         log.info("assemble service ready")
         rechecks = asyncio.create_task(self._recheck(stop))
         try:
-            await pull_loop(sub, self._handle_batch, stop, batch=256, timeout=0.5)
+            await consume_batches(self.js, sub, self.handle_batch, stop, batch=256, timeout=0.5)
         finally:
             rechecks.cancel()
             for task in [*self.building.values(), *self.chores.values()]:
@@ -59,7 +67,7 @@ class AssembleService:
     async def _recheck(self, stop: asyncio.Event) -> None:
         """Now and then, look again at unfinished jobs (a builder elsewhere may have died)."""
         while not stop.is_set():
-            await asyncio.sleep(LEASE_S / 2)
+            await asyncio.sleep(decide.LEASE_S / 2)
             try:
                 await self.recover()
             except TRANSIENT as exc:
@@ -75,35 +83,7 @@ class AssembleService:
             if key.startswith(CLAIM_PREFIX):
                 continue
             state, _ = await self.load(key)
-            self._decide(state)
-
-    async def _claim(self, job_id: str) -> int | None:
-        """Take (or take over an expired) build claim; the KV revision to renew it, or None."""
-        key = CLAIM_PREFIX + job_id
-        value = orjson.dumps({"by": self.name, "until": time.time() + LEASE_S})
-        try:
-            return await self.kv.create(key, value)
-        except Exception as exc:  # the key exists: someone claimed it
-            if "wrong last sequence" not in str(exc) and not isinstance(exc, KeyWrongLastSequenceError):
-                raise
-        try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError:
-            return None
-        holder = orjson.loads(entry.value or b"{}")
-        if holder.get("until", 0) > time.time() and holder.get("by") != self.name:
-            log.info("job %s is being built by %s", job_id, holder.get("by"))
-            return None
-        try:
-            return await self.kv.update(key, value, last=entry.revision)
-        except KeyWrongLastSequenceError:
-            return None
-
-    async def _renew(self, job_id: str, revision: int) -> None:
-        while True:
-            await asyncio.sleep(LEASE_S / 3)
-            value = orjson.dumps({"by": self.name, "until": time.time() + LEASE_S})
-            revision = await self.kv.update(CLAIM_PREFIX + job_id, value, last=revision)
+            self.act(state)
 
     async def load(self, job_id: str) -> tuple[JobState, int | None]:
         """The checkpoint and its revision; rebuilt from the log when missing."""
@@ -115,7 +95,8 @@ class AssembleService:
             pass
         return await rebuild_state(self.js, job_id), None
 
-    async def _handle_batch(self, msgs: list[Msg]) -> None:
+    async def handle_batch(self, msgs: list[Msg]) -> Decision:
+        """Fold a batch of events into their jobs' checkpoints, then act on each job's new state."""
         by_job: dict[str, list[tuple[int, Event]]] = defaultdict(list)
         for msg in msgs:
             try:
@@ -124,14 +105,11 @@ class AssembleService:
                 log.error("ignoring undecodable event on %s: %s", msg.subject, exc)
                 continue
             by_job[event.job_id].append((msg.metadata.sequence.stream, event))
-        try:
-            for job_id, items in by_job.items():
-                self._decide(await self._update(job_id, items))
-        except TRANSIENT as exc:
-            log.warning("checkpoint update failed (%s); events will be redelivered", exc)
-            await asyncio.gather(*(m.nak(delay=1.0) for m in msgs))
-            return
-        await asyncio.gather(*(m.ack() for m in msgs))
+        for job_id, items in by_job.items():
+            state = await self._update(job_id, items)
+            cancelled_now = any(isinstance(e, JobCancelled) and e.generation == state.generation for _, e in items)
+            self.act(state, cancelled_now)
+        return Decision()
 
     async def _update(self, job_id: str, items: list[tuple[int, Event]]) -> JobState:
         """Apply events to the checkpoint with an expected-revision write; retry on races."""
@@ -139,54 +117,64 @@ class AssembleService:
             state, revision = await self.load(job_id)
             for seq, event in items:
                 apply(state, event, seq)
-            try:
-                if revision is None:
-                    await self.kv.create(job_id, to_snapshot(state))
-                else:
-                    await self.kv.update(job_id, to_snapshot(state), last=revision)
+            snapshot = to_snapshot(state)
+            written = (await kv.create(self.kv, job_id, snapshot) if revision is None
+                       else await kv.update(self.kv, job_id, snapshot, revision))
+            if written is not None:
                 return state
-            except KeyWrongLastSequenceError:
-                continue  # someone else wrote first: reload and re-apply (apply is idempotent)
-            except Exception as exc:  # create() on an existing key raises a generic API error
-                if "wrong last sequence" in str(exc):
-                    continue
-                raise
+            # someone else wrote first: reload and re-apply (apply is idempotent)
 
-    def _decide(self, state: JobState) -> None:
-        """Start, stop or report, from the folded state alone."""
+    def act(self, state: JobState, cancelled_now: bool = False) -> None:
+        """Carry out the decided steps for a job (tasks of their own: the loop goes on)."""
         job_id = state.job_id
-        if state.status in FINAL and job_id in self.building:
-            self.building.pop(job_id).cancel()  # failed or cancelled while streaming
-        if job_id in self.chores or job_id in self.finished:
-            return
-        if state.status == CANCELLED:
-            self.chores[job_id] = asyncio.create_task(self._drop_queue(job_id))
-        elif state.stuck:
-            failures = tuple(state.failed_segments)
-            reason = f"{len(failures)} segment(s) could not be synthesized; first: {failures[0][2]}"
-            self.chores[job_id] = asyncio.create_task(
-                self._publish_failure(job_id, reason, failures, state.generation))
-        elif state.status == PARSED and job_id not in self.building:
-            self.building[job_id] = asyncio.create_task(self._assemble(job_id))
+        busy = job_id in self.chores or job_id in self.finished
+        steps = decide.next_steps(state, building=job_id in self.building, busy=busy, cancelled_now=cancelled_now)
+        for step in steps:
+            if isinstance(step, decide.StopBuild):
+                self.building.pop(job_id).cancel()
+            elif isinstance(step, decide.DropQueue):
+                self.chores[job_id] = asyncio.create_task(self._chore(job_id, self._drop_queue(job_id)))
+            elif isinstance(step, decide.ReportFailure):
+                self.chores[job_id] = asyncio.create_task(self._chore(job_id, publish_event(self.js, step.event)))
+            else:
+                self.building[job_id] = asyncio.create_task(self._assemble(job_id, step.generation))
+
+    async def _chore(self, job_id: str, work: Awaitable[object]) -> None:
+        try:
+            await work
+        finally:
+            self.chores.pop(job_id, None)
 
     async def _drop_queue(self, job_id: str) -> None:
-        try:
-            dropped = await purge_job_queue(self.js, job_id)
-            if dropped:
-                log.info("job %s cancelled: dropped %d queued segments", job_id, dropped)
-        finally:
-            self.chores.pop(job_id, None)
+        dropped = await purge_job_queue(self.js, job_id)
+        if dropped:
+            log.info("job %s cancelled: dropped %d queued segments", job_id, dropped)
 
-    async def _publish_failure(
-        self, job_id: str, reason: str, failures: tuple[tuple[int, int, str], ...], generation: int
-    ) -> None:
+    async def _claim(self, job_id: str) -> int | None:
+        """Take (or take over an expired) build claim; the KV revision to renew it, or None."""
+        key = CLAIM_PREFIX + job_id
+        revision = await kv.create(self.kv, key, decide.claim(self.name, time.time()))
+        if revision is not None:
+            return revision
         try:
-            await publish_event(self.js, JobFailed(job_id=job_id, reason=reason, failed_segments=failures,
-                                                   generation=generation))
-        finally:
-            self.chores.pop(job_id, None)
+            entry = await self.kv.get(key)
+        except KeyNotFoundError:
+            return None
+        if not decide.may_take_over(entry.value, self.name, time.time()):
+            log.info("job %s is being built by %s", job_id, decide.claimant(entry.value))
+            return None
+        return await kv.update(self.kv, key, decide.claim(self.name, time.time()), entry.revision or 0)
 
-    async def _assemble(self, job_id: str) -> None:
+    async def _renew(self, job_id: str, revision: int) -> None:
+        while True:
+            await asyncio.sleep(decide.LEASE_S / 3)
+            renewed = await kv.update(self.kv, CLAIM_PREFIX + job_id, decide.claim(self.name, time.time()), revision)
+            if renewed is None:
+                log.warning("job %s: lost the build claim", job_id)
+                return
+            revision = renewed
+
+    async def _assemble(self, job_id: str, generation: int) -> None:
         revision = await self._claim(job_id)
         if revision is None:
             if self.building.get(job_id) is asyncio.current_task():
@@ -209,7 +197,8 @@ class AssembleService:
                 except Exception as exc:
                     log.exception("job %s: assembly attempt %d failed", job_id, attempt)
                     if attempt == ASSEMBLY_ATTEMPTS:
-                        await publish_event(self.js, JobFailed(job_id=job_id, reason=f"assembly failed: {exc}"))
+                        await publish_event(self.js, JobFailed(job_id=job_id, reason=f"assembly failed: {exc}",
+                                                               generation=generation))
                     else:
                         await asyncio.sleep(2.0 * attempt)
         finally:

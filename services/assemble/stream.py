@@ -26,19 +26,21 @@ from nats.js.api import DeliverPolicy, ObjectMeta, ObjectMetaOptions
 from nats.js.object_store import ObjectStore
 
 from events import names
+from events.audio import AAC_FRAME, DEFAULT_SAMPLE_RATE
 from events.codec import decode_event
+from events.errors import PermanentError
 from events.types import BookParsed, JobCompleted, SegmentSynthesized
-from services.assemble.m4b import AAC_FRAME, adts_frames, chapter_marks, ffmetadata, remux_command
-from services.bus import last_event
-from services.ffmpeg import ffmpeg_exe
-from services.tracing import span
+from services.assemble.ffmpeg import ffmpeg_exe
+from services.assemble.m4b import adts_frames, chapter_marks, ffmetadata, remux_command
+from services.bus.publish import last_event
+from services.bus.tracing import span
 
 log = logging.getLogger(__name__)
 PREFETCH = 16  # segment downloads in flight ahead of the one being appended
 BIG_CHUNKS = ObjectMetaOptions(max_chunk_size=512 * 1024)  # a book is stored in fewer round trips
 
 
-class AssemblyError(RuntimeError):
+class AssemblyError(PermanentError):
     """The audiobook could not be built (missing audio, ffmpeg failure)."""
 
 
@@ -125,7 +127,7 @@ class StreamingBuild:
                 task.cancel()
         if len(rates) > 1:
             raise AssemblyError(f"the segments' audio has different sample rates: {sorted(rates)}")
-        return await self._finish(parsed, samples, rates.pop() if rates else 22050, audio, folder)
+        return await self._finish(parsed, samples, rates.pop() if rates else DEFAULT_SAMPLE_RATE, audio, folder)
 
     async def _finish(self, parsed: BookParsed, samples: dict[int, int], rate: int,
                       audio: Path, folder: Path) -> JobCompleted:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from events.errors import PermanentError
 
-class EbookError(ValueError):
+
+class EbookError(PermanentError):
     """An input that is not a readable ebook; the message is for a person."""
 
 

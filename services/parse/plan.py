@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from itertools import repeat
 
-import orjson
-
+from events.audio import cache_key
 from events.names import synth_subject
 from events.types import BookParsed, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
 from services.parse.segmenter import Segment, segment_chapter
-from services.tts.catalog import VoiceInfo
-
-RENDER_VERSION = 2  # bump when the worker's rendering (pauses, audio format) changes; 2: AAC segments
-
-
-def cache_key(paragraphs: tuple[str, ...], voice: VoiceInfo, speed: float, pause_after_ms: int) -> str:
-    """Content address of a segment's audio: same text, voice, model and settings, same audio."""
-    material = orjson.dumps({
-        "text": [" ".join(p.split()) for p in paragraphs], "engine": voice.engine, "voice": voice.voice,
-        "model": voice.model_version, "speed": round(speed, 3), "pause": pause_after_ms,
-        "render": RENDER_VERSION,
-    })
-    return hashlib.sha256(material).hexdigest()[:40]
+from services.voices import VoiceInfo
 
 
 @dataclass(frozen=True)
@@ -60,7 +46,8 @@ def plan_job(
                 job_id=job_id, chapter=number, index=index, paragraphs=segment.paragraphs,
                 engine=voice.engine, voice=voice.voice, speed=speed,
                 pause_after_ms=segment.pause_after_ms,
-                cache_key=cache_key(segment.paragraphs, voice, speed, segment.pause_after_ms),
+                cache_key=cache_key(segment.paragraphs, voice.engine, voice.voice, voice.model_version, speed,
+                                    segment.pause_after_ms),
                 generation=generation,
             )
             jobs.append((synth_subject(job_id, number, index), command))

@@ -12,9 +12,8 @@ from functools import lru_cache
 import pysbd
 from pysbd.languages import LANGUAGE_CODES
 
-SENTENCE_PAUSE_MS = 250
-PARAGRAPH_PAUSE_MS = 650
-CHAPTER_PAUSE_MS = 1800
+from events.audio import CHAPTER_PAUSE_MS, PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS
+
 DEFAULT_MAX_CHARS = 400
 
 

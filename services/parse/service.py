@@ -1,4 +1,11 @@
-"""Parse service adapter: convert.request -> job accepted, book parsed, one job per segment."""
+"""Parse service adapter: convert.request -> job accepted, book parsed, one job per segment.
+
+The handler gathers what the decisions need (the request, the source, the job's folded
+state, the queue) and returns the events and commands to publish; the kit's consume loop
+publishes them in order and acks the request only then. Every outcome is an event: a request
+that cannot be converted gets a ``job.rejected`` with its reason, and so does one that keeps
+failing for other reasons, once the delivery limit is reached.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -15,22 +23,23 @@ from nats.js import JetStreamContext
 from nats.js.object_store import ObjectStore
 
 from events import names
-from events.projection import CANCELLED, COMPLETED, FAILED
-from events.requests import ConvertRequest, RequestError, job_id_for, parse_request, request_ref
-from events.types import JobAccepted, JobRejected, JobResumed
-from services.bus import TRANSIENT, delivery_count, publish_command, publish_event, pull_loop
-from services.jobstate import queued_segments, rebuild_state
-from services.parse.book import EbookError
+from events.errors import PermanentError
+from events.projection import COMPLETED, JobState
+from events.requests import ConvertRequest, job_id_for, parse_request, request_ref
+from events.types import Event, JobAccepted
+from services.bus.consume import Consumer, Decision, Policy
+from services.bus.jobs import queued_segments, rebuild_state
+from services.bus.publish import Command
+from services.bus.topology import object_store
+from services.parse import decide
+from services.parse.book import Book
 from services.parse.epub import read_epub
 from services.parse.plan import plan_job
-from services.parse.source import SourceError, fetch_source
+from services.parse.source import LocalSource, fetch_source
 from services.settings import Settings
-from services.topology import object_store
-from services.tracing import process_span
-from services.tts.catalog import UnknownVoiceError, resolve_voice
+from services.voices import VoiceInfo, resolve_voice
 
 log = logging.getLogger(__name__)
-PUBLISH_WINDOW = 256
 PARALLEL_CHARS = 200_000  # books longer than this are split into sentences on every core
 
 
@@ -56,105 +65,79 @@ class ParseService:
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(durable=names.PARSE_CONSUMER, stream=names.REQUESTS_STREAM)
+        policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=min(15.0, self.settings.ack_wait_s / 2))
         log.info("parse service ready")
         try:
-            await pull_loop(sub, self._handle_batch, stop)
+            await Consumer(self.js, sub, self.handle, policy=policy, give_up=self.give_up).run(stop)
         finally:
             if self._splitters is not None:
                 self._splitters.shutdown(wait=False, cancel_futures=True)
 
-    async def _handle_batch(self, msgs: list[Msg]) -> None:
-        for msg in msgs:
-            with process_span(msg.subject, msg.headers):
-                await self.handle(msg)
+    def give_up(self, msg: Msg, reason: str) -> Sequence[Event]:
+        """A request that keeps failing is answered too, under its request reference."""
+        return [decide.rejected(request_ref(msg.data), f"could not process the request: {reason}", None,
+                                msg.metadata.sequence.stream)]
 
-    async def _reject(self, job_id: str, reason: str, request: ConvertRequest | None, seq: int) -> None:
-        log.warning("rejected %s: %s", job_id, reason)
-        await publish_event(self.js, JobRejected(job_id=job_id, reason=reason, request_seq=seq,
-                                                 request_id=request.request_id if request else None))
-
-    async def handle(self, msg: Msg) -> None:
-        """Handle one request; ack it only once its outcome is in the event log."""
-        ref = request_ref(msg.data)
-        heartbeat = asyncio.create_task(_keep_alive(msg, every=min(15.0, self.settings.ack_wait_s / 2)))
+    async def handle(self, msg: Msg) -> Decision:
+        """Decide what one request publishes."""
+        seq, ref = msg.metadata.sequence.stream, request_ref(msg.data)
+        request: ConvertRequest | None = None
         try:
-            await self._process(msg.data, ref, msg.metadata.sequence.stream)
-            await msg.ack()
-        except TRANSIENT as exc:
-            delay = min(30.0, 2.0 * delivery_count(msg))
-            log.warning("request %s: transient failure (%s); retry in %.0fs", ref, exc, delay)
-            await msg.nak(delay=delay)
-        finally:
-            heartbeat.cancel()
-
-    async def _process(self, raw: bytes, ref: str, seq: int) -> None:
-        try:
-            request = parse_request(raw)
-        except RequestError as exc:
-            await self._reject(ref, str(exc), None, seq)
-            return
-        try:
+            request = parse_request(msg.data)
             voice = resolve_voice(request.engine, request.voice, self.settings.voice_dirs)
-        except UnknownVoiceError as exc:
-            await self._reject(ref, str(exc), request, seq)
-            return
+        except PermanentError as exc:
+            log.warning("rejected request %s: %s", ref, exc)
+            return Decision([decide.rejected(ref, str(exc), request, seq)])
         with tempfile.TemporaryDirectory(prefix="audiobook-parse-") as tmp:
             try:
                 source = await fetch_source(request, self.store, Path(tmp) / "source",
                                             self.settings.input_dir, self.settings.max_book_bytes)
-            except SourceError as exc:
-                await self._reject(ref, str(exc), request, seq)
-                return
-            job_id = job_id_for(source.sha256, voice.engine, voice.voice, request.speed)
-            state = await rebuild_state(self.js, job_id)
-            stored = request.source_object or names.source_object(source.sha256, ".epub")
-            if request.source_path and state.status != COMPLETED:  # keep the source: resumable from anywhere
-                with open(source.path, "rb") as handle:
-                    await self.store.put(stored, handle)
-            await publish_event(self.js, JobAccepted(
-                job_id=job_id, source_sha256=source.sha256, source_name=source.name, source_object=stored,
-                engine=voice.engine, voice=voice.voice, speed=request.speed, request_id=request.request_id,
-                request_seq=seq,
-            ))
-            if state.status == COMPLETED:
-                log.info("job %s is already complete: %s", job_id, state.output_object)
-                return
-            try:
-                book = await asyncio.to_thread(read_epub, source.path, self.settings.max_book_bytes * 4)
-            except EbookError as exc:
-                await self._reject(job_id, str(exc), request, seq)
-                return
-            except Exception as exc:  # a parser bug on odd input must not stop the service
-                log.exception("job %s: unexpected error reading %s", job_id, source.name)
-                await self._reject(job_id, f"could not read the ebook ({type(exc).__name__}: {exc})", request, seq)
-                return
+            except PermanentError as exc:
+                log.warning("rejected request %s: %s", ref, exc)
+                return Decision([decide.rejected(ref, str(exc), request, seq)])
+            return await self._accept(request, voice, source, seq)
+
+    async def _accept(self, request: ConvertRequest, voice: VoiceInfo, source: LocalSource, seq: int) -> Decision:
+        job_id = job_id_for(source.sha256, voice.engine, voice.voice, request.speed)
+        state = await rebuild_state(self.js, job_id)
+        stored = request.source_object or names.source_object(source.sha256, ".epub")
+        if decide.keeps_source_copy(request, state):
+            with open(source.path, "rb") as handle:
+                await self.store.put(stored, handle)
+        accepted = JobAccepted(
+            job_id=job_id, source_sha256=source.sha256, source_name=source.name, source_object=stored,
+            engine=voice.engine, voice=voice.voice, speed=request.speed, request_id=request.request_id,
+            request_seq=seq,
+        )
+        if state.status == COMPLETED:
+            log.info("job %s is already complete: %s", job_id, state.output_object)
+            return Decision([accepted])
+        try:
+            book = await asyncio.to_thread(read_epub, source.path, self.settings.max_book_bytes * 4)
+        except PermanentError as exc:
+            log.warning("job %s rejected: %s", job_id, exc)
+            return Decision([accepted, decide.rejected(job_id, str(exc), request, seq)])
+        except Exception as exc:  # a parser bug on odd input must not stop the service
+            log.exception("job %s: unexpected error reading %s", job_id, source.name)
+            reason = f"could not read the ebook ({type(exc).__name__}: {exc})"
+            return Decision([accepted, decide.rejected(job_id, reason, request, seq)])
+        return Decision([accepted, *await self._plan(book, job_id, voice, request.speed, state)])
+
+    async def _plan(self, book: Book, job_id: str, voice: VoiceInfo, speed: float,
+                    state: JobState) -> list[Event | Command]:
+        """The resume event (if any), ``book.parsed`` and every segment job not yet done or queued."""
         cover = None
         if book.cover:
             cover = names.cover_object(job_id, book.cover.suffix)
             await self.store.put(cover, book.cover.data)
-        generation = state.generation
-        if state.status in (FAILED, CANCELLED):  # asked again: continue with a new generation
-            generation += 1
-            await publish_event(self.js, JobResumed(job_id=job_id, generation=generation))
+        generation, resumed = decide.continuation(state)
         pool = self._pool() if sum(len(p) for c in book.chapters for p in c.paragraphs) > PARALLEL_CHARS else None
         plan = await asyncio.to_thread(
-            plan_job, book, job_id, voice, request.speed, self.settings.max_segment_chars, cover, generation, pool
+            plan_job, book, job_id, voice, speed, self.settings.max_segment_chars, cover, generation, pool
         )
-        await publish_event(self.js, plan.parsed)
-        done = {(c, i) for c, chapter in enumerate(state.chapters) for i in chapter.done}
-        skip = done | await queued_segments(self.js, job_id)
-        todo = [(subject, job) for subject, job in plan.jobs
-                if (job.chapter, job.index) not in skip and not set(job.positions()) <= done]
-        for start in range(0, len(todo), PUBLISH_WINDOW):
-            window = todo[start:start + PUBLISH_WINDOW]
-            await asyncio.gather(*(publish_command(self.js, subject, job) for subject, job in window))
-        log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d queued now (%d done, %d already queued)",
-                 job_id, book.title, len(plan.parsed.chapters), sum(c.segments for c in plan.parsed.chapters),
-                 len(plan.jobs), len(todo), len(done), len(skip - done))
-
-
-async def _keep_alive(msg: Msg, every: float = 15.0) -> None:
-    """Tell JetStream we are still working on ``msg`` (parsing a big book takes a while)."""
-    while True:
-        await asyncio.sleep(every)
-        await msg.in_progress()
+        queued = await queued_segments(self.js, job_id)
+        todo = decide.to_queue(plan.jobs, state, queued)
+        log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue now (%d already queued)",
+                 job_id, book.title, len(plan.parsed.chapters), plan.parsed.total_segments, len(plan.jobs),
+                 len(todo), len(queued))
+        return [*([resumed] if resumed else []), plan.parsed, *todo]

@@ -11,11 +11,12 @@ from pathlib import Path
 from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
+from events.errors import PermanentError
 from events.names import OBJECT_BUCKET
 from events.requests import ConvertRequest
 
 
-class SourceError(ValueError):
+class SourceError(PermanentError):
     """The source cannot be read; the message says why, for a person."""
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from events.types import SynthesizeSegment
 from services.settings import Settings
-from services.tts.catalog import VoiceInfo
 from services.tts.engines import Engine, SynthesisError, load_engine
 from services.tts.render import render_each, to_aac
+from services.voices import VoiceInfo
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class EnginePool:
         key = (info.engine, info.voice)
         if key not in self._engines:
             started = time.perf_counter()
-            self._engines[key] = load_engine(info, self.settings.tts_threads, self.settings.use_cuda)
+            self._engines[key] = load_engine(info, self.settings.tts_threads or 1, self.settings.use_cuda)
             log.info("loaded %s/%s in %.2fs", info.engine, info.voice, time.perf_counter() - started)
         return self._engines[key]
 

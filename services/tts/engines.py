@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from services.tts.catalog import TEST_VOICES, VoiceInfo
+from events.errors import PermanentError
+from services.voices import TEST_VOICES, VoiceInfo
 
 
-class SynthesisError(ValueError):
+class SynthesisError(PermanentError):
     """The engine cannot speak this text (a permanent failure for this segment)."""
 
 

@@ -12,9 +12,8 @@ with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on P
     warnings.simplefilter("ignore", RuntimeWarning)
     from pydub import AudioSegment
 
+from events.audio import AAC_BITRATE, AAC_FRAME, PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS
 from events.types import SynthesizeSegment
-from services.assemble.m4b import AAC_FRAME
-from services.parse.segmenter import PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS
 from services.tts.engines import Engine, SynthesisError
 
 
@@ -73,7 +72,6 @@ def render_each(engine: Engine, jobs: list[SynthesizeSegment]) -> list[bytes | S
     return results
 
 
-AAC_BITRATE = 64_000  # mono speech
 # ffmpeg's "fast" AAC coder: on Piper speech 2.7x faster than the default "twoloop" at the same
 # size, and no worse (SNR 31.8 vs 28.2 dB on an 11 s Alice sentence; docs/performance.md)
 AAC_OPTIONS = {"aac_coder": "fast"}

@@ -16,8 +16,8 @@ from mutagen.mp4 import MP4
 from events import names
 from events.codec import decode_event
 from events.types import BookParsed, JobCompleted, SegmentSynthesized
-from services.bus import replay
-from services.embedded import start_nats_server, stop_process
+from services.app.stack import start_nats_server, stop_process
+from services.bus.publish import replay
 from services.parse.epub import read_epub
 from tests.conftest import ROOT, book
 

@@ -1,15 +1,12 @@
-"""Fault-test harness: real nats-server and service processes that tests kill with SIGKILL."""
+"""Fault-test helpers: read a job's log and its finished book. The processes that the tests kill
+with SIGKILL are started by the one stack harness, ``services.app.stack.Stack``."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nats
@@ -19,72 +16,8 @@ from events import names
 from events.codec import decode_event
 from events.projection import COMPLETED, JobState, fold
 from events.types import BookParsed, Event, JobAccepted, JobCompleted, SegmentSynthesized
-from services.bus import replay
-from services.embedded import free_port, nats_server_binary, wait_for_port
-from services.topology import object_store
-from tests.conftest import ROOT
-
-
-@dataclass
-class Cluster:
-    """A nats-server on a fixed port plus named service processes, all killable."""
-
-    root: Path
-    env_extra: dict[str, str]
-    port: int = field(default_factory=free_port)
-    server: subprocess.Popen[bytes] | None = None
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    @property
-    def env(self) -> dict[str, str]:
-        return dict(os.environ, AUDIOBOOK_NATS_URL=self.url, AUDIOBOOK_DATA_DIR=str(self.root / "data"),
-                    **self.env_extra)
-
-    def start_server(self) -> None:
-        store = self.root / "jetstream"
-        store.mkdir(parents=True, exist_ok=True)
-        log = open(self.root / "nats.log", "ab")  # noqa: SIM115
-        self.server = subprocess.Popen(
-            [nats_server_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        wait_for_port(self.port, proc=self.server)
-
-    def start(self, name: str, *args: str) -> None:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115
-        env = dict(self.env, AUDIOBOOK_WORKER_NAME=name)
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "services", "serve", *args],
-                                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-
-    def start_services(self, workers: int = 2) -> None:
-        self.start("parse", "parse")
-        self.start("assemble", "assemble")
-        for number in range(workers):
-            self.start(f"tts{number}", "tts", "--threads", "1")
-
-    def kill(self, name: str) -> None:
-        proc = self.server if name == "nats" else self.procs[name]
-        assert proc is not None and proc.poll() is None, f"{name} is not running"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if self.server and self.server.poll() is None:
-            self.server.terminate()
-            self.server.wait(15)
+from services.bus.publish import replay
+from services.bus.topology import object_store
 
 
 async def read_events(url: str, subject: str = names.all_events_filter()) -> list[Event]:

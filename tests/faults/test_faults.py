@@ -22,13 +22,13 @@ import pytest
 from mutagen.mp4 import MP4
 
 from events import names
-from services.embedded import start_nats_server, stop_process, store_lock
-from services.sample import write_sample_book
+from services.app.sample import write_sample_book
+from services.app.stack import Stack, start_nats_server, stop_process, store_lock
+from services.bus.topology import ensure_topology
 from services.settings import Settings
-from services.topology import ensure_topology
 from tests.conftest import ROOT, book
 from tests.e2e.test_cli import logged_segments
-from tests.faults.harness import Cluster, Result, completed, read_events, result, synthesized, wait_until
+from tests.faults.harness import Result, completed, read_events, result, synthesized, wait_until
 
 pytestmark = pytest.mark.slow
 SEEDS = [11, 22, 33]
@@ -46,17 +46,17 @@ def sample_epub(folder: Path) -> Path:
     return SAMPLE[0]
 
 
-def cluster_for(tmp: Path, env: dict[str, str]) -> Cluster:
+def cluster_for(tmp: Path, env: dict[str, str]) -> Stack:
     inbox = tmp / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     shutil.copy(sample_epub(tmp), inbox / "sample.epub")
     shutil.copy(book("epub/pg22367_die-verwandlung_de.epub"), inbox / "kafka.epub")
-    cluster = Cluster(tmp, dict(env, AUDIOBOOK_INPUT_DIR=str(inbox)))
+    cluster = Stack(tmp, env=dict(env, AUDIOBOOK_INPUT_DIR=str(inbox)))
     cluster.start_server()
     return cluster
 
 
-async def submit(cluster: Cluster, raw: bytes) -> None:
+async def submit(cluster: Stack, raw: bytes) -> None:
     nc = await nats.connect(cluster.url)
     await ensure_topology(nc.jetstream(), Settings(nats_url=cluster.url, ack_wait_s=float(SMALL["AUDIOBOOK_ACK_WAIT"])))
     await nc.publish(names.REQUEST_SUBJECT, raw)
@@ -107,7 +107,7 @@ def segments_done(count: int):  # type: ignore[no-untyped-def]
     return lambda events: done_count(events) >= count
 
 
-async def sample_job_part_done(cluster: Cluster, rng: random.Random, want: Result) -> None:
+async def sample_job_part_done(cluster: Stack, rng: random.Random, want: Result) -> None:
     """Start the services, submit the sample book, wait until a random number of segments is done."""
     cluster.start_services()
     await submit(cluster, SAMPLE_REQUEST)

@@ -12,8 +12,8 @@ from events import names
 from events.codec import decode_event
 from events.projection import JobState, fold
 from events.types import Event
-from services.bus import replay
-from services.runner import serve
+from services.app.serve import serve
+from services.bus.publish import replay
 from services.settings import Settings
 
 

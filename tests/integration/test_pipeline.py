@@ -8,7 +8,7 @@ from events import names
 from events.projection import COMPLETED, REJECTED
 from events.requests import request_ref
 from events.types import JobAccepted, JobCompleted, JobRejected, SegmentSynthesized
-from services.topology import object_store
+from services.bus.topology import object_store
 from tests.conftest import book, wait_for
 from tests.integration.helpers import all_events, job_events, job_state, running
 

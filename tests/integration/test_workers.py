@@ -61,8 +61,8 @@ async def test_busy_worker_answers_status_requests(js, client, settings) -> None
     import orjson
 
     from events import names
-    from services.sample import write_sample_book
-    from services.topology import workers_bucket
+    from services.app.sample import write_sample_book
+    from services.bus.topology import workers_bucket
 
     write_sample_book(settings.input_dir / "sample.epub")
     slow = dataclasses.replace(settings, worker_name="busy-worker")  # 400-char segments: ~1.6 s each

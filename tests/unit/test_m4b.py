@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from events.audio import AAC_FRAME
 from services.assemble.m4b import (
-    AAC_FRAME,
     ChapterMark,
     adts_frames,
     chapter_marks,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.parse.book import Book, Chapter
 from services.parse.plan import plan_job
-from services.tts.catalog import resolve_voice
+from services.voices import resolve_voice
 
 
 def test_repeated_text_is_synthesized_once_and_reported_everywhere() -> None:

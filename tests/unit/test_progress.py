@@ -2,7 +2,7 @@
 
 import io
 
-from services.progress import ProgressBar, Throughput, clock
+from services.app.progress import ProgressBar, Throughput, clock
 
 
 def test_no_eta_before_measurements() -> None:

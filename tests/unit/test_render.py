@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
+from events.audio import PARAGRAPH_PAUSE_MS
 from events.types import SynthesizeSegment
-from services.parse.segmenter import PARAGRAPH_PAUSE_MS
-from services.tts.catalog import resolve_voice
+from services.tts.decide import MAX_IN_HAND, in_hand
 from services.tts.engines import SynthesisError, TestEngine
 from services.tts.render import render_each, render_segments
-from services.tts.worker import MAX_IN_HAND, in_hand
+from services.voices import resolve_voice
 
 
 def job(index: int, *paragraphs: str, speed: float = 1.0, pause: int = 100) -> SynthesizeSegment:

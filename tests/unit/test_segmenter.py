@@ -2,14 +2,9 @@
 
 import pytest
 
+from events.audio import CHAPTER_PAUSE_MS, PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS
 from services.parse.epub import read_epub
-from services.parse.segmenter import (
-    CHAPTER_PAUSE_MS,
-    PARAGRAPH_PAUSE_MS,
-    SENTENCE_PAUSE_MS,
-    segment_chapter,
-    sentences,
-)
+from services.parse.segmenter import segment_chapter, sentences
 from tests.conftest import book
 
 

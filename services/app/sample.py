@@ -41,7 +41,7 @@ def _chapters(text: str) -> tuple[str, list[tuple[str, list[str]]]]:
 
 def write_sample_book(path: Path) -> Path:
     """Write the sample EPUB to ``path`` and return it."""
-    title, chapters = _chapters(files("services.data").joinpath("sample.txt").read_text(encoding="utf-8"))
+    title, chapters = _chapters(files("services.app.data").joinpath("sample.txt").read_text(encoding="utf-8"))
     book = epub.EpubBook()
     book.set_identifier("audiobook-pipeline-sample-1")
     book.set_title(title)

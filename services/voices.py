@@ -1,7 +1,8 @@
-"""Which engines and voices exist, without loading any model (pure lookups + metadata).
+"""The voice registry: which engines and voices exist, without loading any model.
 
-A voice is named ``VOICE`` within an engine. The parse service validates requests here;
-workers load the model itself (see ``services.tts.engines``).
+A voice is named ``VOICE`` within an engine. The CLI lists and checks voices here, the parse
+service validates requests here, and tts workers look up the model files here (they load the
+model itself in ``services.tts.engines``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from events.errors import PermanentError
+
 DEFAULT_ENGINE = "piper"
 PIPER_DEFAULT_VOICE = "en_US-joe-medium"
 # test engine voices: (ms of audio per character, ms of wall time per character it takes).
@@ -20,7 +23,7 @@ PIPER_DEFAULT_VOICE = "en_US-joe-medium"
 TEST_VOICES = {"default": (53, 0.0), "short": (8, 0.0), "slow": (8, 4.0)}
 
 
-class UnknownVoiceError(ValueError):
+class UnknownVoiceError(PermanentError):
     """The requested engine or voice does not exist here; the message lists what does."""
 
 

@@ -1,4 +1,4 @@
-"""OpenTelemetry: context travels in message headers; spans are named ``"{subject} process"``.
+"""OpenTelemetry: context travels in message headers; consumer spans are named ``"process {destination}"``.
 
 With no OTLP endpoint configured, the global no-op tracer is used and nothing is exported.
 """
@@ -47,7 +47,7 @@ def process_span(subject: str, headers: Mapping[str, str] | None, **attributes: 
     """A consumer span for one message, continuing the trace of whoever published it."""
     context = propagate.extract(dict(headers or {}))
     with trace.get_tracer("audiobook-pipeline").start_as_current_span(
-        f"{subject.split('.')[0]} process", context=context, kind=SpanKind.CONSUMER
+        f"process {subject.split('.')[0]}", context=context, kind=SpanKind.CONSUMER
     ) as span:
         span.set_attribute("messaging.system", "nats")
         span.set_attribute("messaging.destination.name", subject)

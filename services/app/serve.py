@@ -1,44 +1,38 @@
-"""Run service roles in this process (parse, assemble, one tts worker) or tts workers as children."""
+"""`audiobook serve`: run service roles in this process, or tts workers as supervised children."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from services.app.stack import default_threads, spawn_service, stop_process
 from services.assemble.service import AssembleService
-from services.bus import connect
-from services.embedded import die_with_parent
+from services.bus.connect import connect_service
+from services.bus.topology import ensure_topology
+from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.parse.service import ParseService
-from services.settings import Settings
-from services.topology import ensure_topology
-from services.tracing import setup_tracing, shutdown_tracing
+from services.settings import Settings, child_env
 from services.tts.worker import TtsWorker
 
 log = logging.getLogger(__name__)
 ROLES = ("parse", "tts", "assemble")
-Factory = Callable[[JetStreamContext, Settings], Awaitable[ParseService | AssembleService | TtsWorker]]
-FACTORIES: dict[str, Factory] = {
-    "parse": ParseService.create, "assemble": AssembleService.create, "tts": TtsWorker.create,
+Service = ParseService | AssembleService | TtsWorker
+FACTORIES: dict[str, Callable[[JetStreamContext, Settings, Client], Awaitable[Service]]] = {
+    "parse": lambda js, settings, nc: ParseService.create(js, settings),
+    "assemble": lambda js, settings, nc: AssembleService.create(js, settings),
+    "tts": TtsWorker.create,
 }
-
-
-def default_threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 async def _supervise_workers(count: int, settings: Settings, stop: asyncio.Event) -> None:
     """Keep ``count`` tts worker processes running until ``stop``; restart any that die."""
-    env = dict(os.environ, AUDIOBOOK_NATS_URL=str(settings.nats_url),
-               AUDIOBOOK_TTS_THREADS=str(settings.tts_threads))
-    cmd = [sys.executable, "-m", "services", "serve", "tts", "--workers", "1"]
     procs: list[subprocess.Popen[bytes] | None] = [None] * count
     try:
         while not stop.is_set():
@@ -46,8 +40,8 @@ async def _supervise_workers(count: int, settings: Settings, stop: asyncio.Event
                 if proc is None or proc.poll() is not None:
                     if proc is not None:
                         log.warning("tts worker %d exited with %s; restarting", slot, proc.returncode)
-                    worker_env = dict(env, AUDIOBOOK_WORKER_NAME=f"{settings.worker_name}-w{slot}")
-                    procs[slot] = subprocess.Popen(cmd, env=worker_env, preexec_fn=die_with_parent)
+                    env = child_env(settings, WORKER_NAME=f"{settings.worker_name}-w{slot}")
+                    procs[slot] = spawn_service(["tts", "--workers", "1"], env)
             await asyncio.sleep(0.5)
     finally:
         for proc in procs:
@@ -55,10 +49,7 @@ async def _supervise_workers(count: int, settings: Settings, stop: asyncio.Event
                 proc.terminate()
         for proc in procs:
             if proc is not None:
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop_process(proc)
 
 
 async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: asyncio.Event | None = None) -> None:
@@ -69,7 +60,7 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    nc = await connect(settings, name="audiobook-" + "-".join(roles))
+    nc = await connect_service(settings, name="audiobook-" + "-".join(roles))
     js = nc.jetstream()
     await ensure_topology(js, settings)
     tasks: list[asyncio.Task[None]] = []
@@ -77,7 +68,7 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         if role == "tts" and workers > 1:
             tasks.append(asyncio.create_task(_supervise_workers(workers, settings, stop)))
             continue
-        service = await (TtsWorker.create(js, settings, nc) if role == "tts" else FACTORIES[role](js, settings))
+        service = await FACTORIES[role](js, settings, nc)
         tasks.append(asyncio.create_task(service.run(stop), name=role))
     stopper = asyncio.create_task(stop.wait())
     try:
@@ -95,10 +86,8 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
 
 
 def run_serve(roles: list[str], settings: Settings, workers: int, threads: int | None) -> None:
+    """``audiobook serve``: roles in this process until SIGTERM/SIGINT."""
     if "all" in roles:
         roles = list(ROLES)
-    if threads is None and not os.environ.get("AUDIOBOOK_TTS_THREADS"):
-        threads = default_threads(workers)
-    if threads is not None:
-        settings = replace(settings, tts_threads=threads)
+    settings = replace(settings, tts_threads=threads or settings.tts_threads or default_threads(workers))
     asyncio.run(serve(sorted(set(roles), key=ROLES.index), settings, workers))

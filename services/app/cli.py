@@ -1,0 +1,88 @@
+"""The ``audiobook`` command: argument parsing and ``main`` only (the bodies are in ``commands``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from events.errors import PipelineError
+from services.app import commands
+from services.settings import Settings
+
+
+def _default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audiobook", description="Turn ebooks into audiobooks on NATS JetStream.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the services do")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    conv = sub.add_parser("convert", help="convert an EPUB to an M4B audiobook")
+    conv.add_argument("book", help="path to the .epub")
+    conv.add_argument("-o", "--output", help="output .m4b (default: next to the book)")
+    conv.add_argument("--engine", help="speech engine (default: piper)")
+    conv.add_argument("--voice", help="voice name (see `audiobook voices`)")
+    conv.add_argument("--speed", type=float, default=1.0, help="speaking speed, 0.25-4 (default 1)")
+    conv.add_argument("--workers", type=int, default=_default_workers(),
+                      help="tts worker processes in embedded mode (default: one per core, up to 8)")
+    conv.add_argument("--nats-url", help="submit to this server instead of starting an embedded one")
+    conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    conv.set_defaults(func=commands.convert)
+
+    srv = sub.add_parser("serve", help="run services against an existing NATS server")
+    srv.add_argument("roles", nargs="+", choices=["parse", "tts", "assemble", "all"])
+    srv.add_argument("--workers", type=int, default=1, help="tts worker processes (default 1)")
+    srv.add_argument("--threads", type=int, help="engine threads per tts worker (default: cores / workers)")
+    srv.add_argument("--nats-url", help="NATS server URL (or AUDIOBOOK_NATS_URL)")
+    srv.set_defaults(func=commands.serve)
+
+    for name, helptext in (("resume", "continue a job from its event log (after a crash or a cancel)"),
+                           ("retry", "queue a failed job's failed segments again and continue it")):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("job", help="job id (see `audiobook status`)")
+        cmd.add_argument("-o", "--output", help="output .m4b (default: the book's name in this folder)")
+        cmd.add_argument("--workers", type=int, default=_default_workers())
+        cmd.add_argument("--nats-url")
+        cmd.add_argument("-q", "--quiet", action="store_true")
+        cmd.set_defaults(func=commands.resume)
+
+    can = sub.add_parser("cancel", help="cancel a job: its queued segments are dropped")
+    can.add_argument("job")
+    can.add_argument("--reason", default="cancelled by the user")
+    can.add_argument("--nats-url")
+    can.set_defaults(func=commands.cancel)
+
+    st = sub.add_parser("status", help="show jobs and their progress")
+    st.add_argument("job", nargs="?")
+    st.add_argument("--nats-url")
+    st.set_defaults(func=commands.status)
+
+    vo = sub.add_parser("voices", help="list engines and voices")
+    vo.set_defaults(func=commands.voices)
+
+    sb = sub.add_parser("sample-book", help="write the bundled sample EPUB")
+    sb.add_argument("output", nargs="?", default="sample.epub")
+    sb.set_defaults(func=commands.sample_book)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, build the one Settings from the environment, run the command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings.from_env(os.environ)
+    try:
+        return int(args.func(args, settings))
+    except PipelineError as exc:
+        print(f"audiobook: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\naudiobook: interrupted; run the same command again to continue", file=sys.stderr)
+        return 130

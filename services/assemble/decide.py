@@ -1,0 +1,99 @@
+"""The assemble stage's decisions (pure): when to build, stop, report or clean up; who builds.
+
+The service folds events into checkpoints and carries out these steps; nothing here touches
+NATS, the object store or ffmpeg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from events.projection import CANCELLED, FINAL, PARSED, JobState
+from events.types import JobFailed
+
+LEASE_S = 30.0  # a build claim lasts this long unless its holder renews it
+
+
+@dataclass(frozen=True)
+class StartBuild:
+    """Claim the job and stream its audio into a book."""
+
+    generation: int
+
+
+@dataclass(frozen=True)
+class StopBuild:
+    """The job failed or was cancelled while its book was streaming: stop."""
+
+
+@dataclass(frozen=True)
+class DropQueue:
+    """The job was cancelled: purge what is still queued for it."""
+
+
+@dataclass(frozen=True)
+class ReportFailure:
+    """Every segment is done or failed, and some failed: the job fails, with the list."""
+
+    event: JobFailed
+
+
+Step = StartBuild | StopBuild | DropQueue | ReportFailure
+
+
+def next_steps(state: JobState, *, building: bool, busy: bool, cancelled_now: bool = False) -> list[Step]:
+    """What to do about a job after its state changed.
+
+    ``building``: a build of this job runs here. ``busy``: a chore for it is under way here, or
+    this instance already built it (its completion may still be in flight). ``cancelled_now``:
+    the events just folded hold the cancellation itself. Only then is the queue dropped: a
+    later event of a cancelled job (a resume's acceptance) must not purge the commands that
+    the resume is about to queue.
+    """
+    steps: list[Step] = []
+    if state.status in FINAL and building:
+        steps.append(StopBuild())
+        building = False
+    if busy:
+        return steps
+    if state.status == CANCELLED:
+        if cancelled_now:
+            steps.append(DropQueue())
+    elif state.stuck:
+        failures = tuple(state.failed_segments)
+        reason = f"{len(failures)} segment(s) could not be synthesized; first: {failures[0][2]}"
+        steps.append(ReportFailure(JobFailed(job_id=state.job_id, reason=reason, failed_segments=failures,
+                                             generation=state.generation)))
+    elif state.status == PARSED and not building:
+        steps.append(StartBuild(state.generation))
+    return steps
+
+
+def claim(holder: str, now: float) -> bytes:
+    """The KV value of a build claim held by ``holder`` until ``now + LEASE_S``."""
+    return orjson.dumps({"by": holder, "until": now + LEASE_S})
+
+
+def may_take_over(current: bytes | None, me: str, now: float) -> bool:
+    """Whether an existing claim may be taken: it expired, it is ours, or it is unreadable."""
+    try:
+        held = orjson.loads(current or b"{}")
+    except orjson.JSONDecodeError:
+        return True
+    if not isinstance(held, dict):
+        return True
+    until = held.get("until")
+    if not isinstance(until, int | float):
+        return True
+    return held.get("by") == me or until <= now
+
+
+def claimant(current: bytes | None) -> str:
+    """Who holds a claim, for a log line."""
+    try:
+        held = orjson.loads(current or b"{}")
+    except orjson.JSONDecodeError:
+        return "?"
+    return str(held.get("by", "?")) if isinstance(held, dict) else "?"

@@ -1,0 +1,80 @@
+"""Publishing with deterministic message ids, replaying a subject, reading the last event."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from events.codec import encode
+from events.names import EVENTS_STREAM, event_subject
+from events.types import Event, SynthesizeSegment
+from services.bus.tracing import inject_headers
+
+MSG_ID = "Nats-Msg-Id"
+COMMAND_WINDOW = 256  # synthesis commands published concurrently (one round trip per window)
+FETCH_TIMEOUTS = (asyncio.TimeoutError,)  # nats.errors.TimeoutError derives from it
+
+Command = tuple[str, SynthesizeSegment]  # (subject, command)
+
+
+async def publish_event(js: JetStreamContext, event: Event) -> None:
+    """Publish an event on its job's subject; a repeat of the same fact is deduplicated."""
+    subject = event_subject(event.job_id, event.KIND)
+    headers = inject_headers({MSG_ID: event.msg_id()})
+    await js.publish(subject, encode(event), headers=headers)
+
+
+async def publish_command(js: JetStreamContext, subject: str, command: SynthesizeSegment) -> None:
+    headers = inject_headers({MSG_ID: command.msg_id()})
+    await js.publish(subject, encode(command), headers=headers)
+
+
+async def publish_all(js: JetStreamContext, items: Iterable[Event | Command]) -> None:
+    """Publish events and commands in order; runs of commands go out in concurrent windows."""
+    window: list[Command] = []
+
+    async def flush() -> None:
+        await asyncio.gather(*(publish_command(js, subject, command) for subject, command in window))
+        window.clear()
+
+    for item in items:
+        if isinstance(item, tuple):
+            window.append(item)
+            if len(window) >= COMMAND_WINDOW:
+                await flush()
+            continue
+        await flush()
+        await publish_event(js, item)
+    await flush()
+
+
+async def last_event(js: JetStreamContext, job_id: str, kind: str) -> bytes | None:
+    """Payload of the latest event of ``kind`` for a job, or None."""
+    try:
+        msg = await js.get_last_msg(EVENTS_STREAM, event_subject(job_id, kind))
+    except NotFoundError:
+        return None
+    return msg.data
+
+
+async def replay(js: JetStreamContext, stream: str, subject: str, batch: int = 500) -> Sequence[Msg]:
+    """Every message on ``subject`` now in ``stream``, in order (an ephemeral pull consumer)."""
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
+                            filter_subject=subject, inactive_threshold=30.0)
+    sub = await js.pull_subscribe(subject, stream=stream, config=config)
+    try:
+        pending = (await sub.consumer_info()).num_pending or 0
+        out: list[Msg] = []
+        while len(out) < pending:
+            try:
+                out.extend(await sub.fetch(min(batch, pending - len(out)), timeout=2.0))
+            except FETCH_TIMEOUTS:
+                break
+        return out
+    finally:
+        await sub.unsubscribe()

@@ -1,0 +1,54 @@
+"""The parse stage's decisions (pure): which generation a request works in, what to queue.
+
+The service fetches what these need (the job's folded state, the queue's contents) and
+publishes what they return; nothing here touches NATS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from events.projection import CANCELLED, COMPLETED, FAILED, JobState
+from events.requests import ConvertRequest
+from events.types import JobRejected, JobResumed, SynthesizeSegment
+
+Command = tuple[str, SynthesizeSegment]
+
+
+def continuation(state: JobState) -> tuple[int, JobResumed | None]:
+    """The generation a new request for this job works in, and the event that opens it.
+
+    A failed or cancelled job asked again continues in the next generation: its failures are
+    forgotten and its done segments kept. Any other job continues where it is.
+    """
+    if state.status in (FAILED, CANCELLED):
+        generation = state.generation + 1
+        return generation, JobResumed(job_id=state.job_id, generation=generation)
+    return state.generation, None
+
+
+def keeps_source_copy(request: ConvertRequest, state: JobState) -> bool:
+    """A book read from a path is copied into the object store, so the job resumes from anywhere."""
+    return bool(request.source_path) and state.status != COMPLETED
+
+
+def done_positions(state: JobState) -> set[tuple[int, int]]:
+    return {(c, i) for c, chapter in enumerate(state.chapters) for i in chapter.done}
+
+
+def to_queue(jobs: Iterable[Command], state: JobState, queued: set[tuple[int, int]]) -> list[Command]:
+    """The commands still needed: some position not done, and not already in the queue.
+
+    A command speaks for every position with the same audio; it is needed again while any of
+    them is missing (resume after any crash), never while it is still queued.
+    """
+    done = done_positions(state)
+    return [(subject, job) for subject, job in jobs
+            if (job.chapter, job.index) not in queued and not set(job.positions()) <= done]
+
+
+def rejected(job_id: str, reason: str, request: ConvertRequest | None, seq: int) -> JobRejected:
+    """The answer to a request that cannot be converted, under the id its sender can compute."""
+    return JobRejected(job_id=job_id, reason=reason, request_seq=seq,
+                       request_id=request.request_id if request else None)
+

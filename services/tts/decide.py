@@ -1,0 +1,103 @@
+"""The tts stage's decisions (pure): skip, reuse or synthesize; what to report; how much to hold.
+
+The worker reads what these need (the job's checkpoint, the stored audio's description) and
+carries out what they return; nothing here touches NATS or a model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import orjson
+
+from events.projection import CANCELLED, JobState
+from events.types import SegmentFailed, SegmentSynthesized, SynthesizeSegment
+
+IO_COVER_S = 0.25  # keep enough segments in hand to cover this much round-trip time
+MAX_IN_HAND = 64
+
+
+@dataclass(frozen=True)
+class StoredAudio:
+    """What the object store says about a segment's audio: its exact length."""
+
+    samples: int
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The job was cancelled: drop the segment."""
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """The audio already exists: report it without running the model."""
+
+    audio: StoredAudio
+
+
+@dataclass(frozen=True)
+class Synthesize:
+    """Run the model."""
+
+
+Action = Skip | Reuse | Synthesize
+
+
+def cancelled(state: JobState | None, job: SynthesizeSegment) -> bool:
+    """Whether the checkpoint says this job was cancelled in the command's generation."""
+    return bool(state and state.status == CANCELLED and state.generation == job.generation)
+
+
+def stored_audio(description: str | None) -> StoredAudio | None:
+    """The stored object's description, if it is a complete segment's (else: synthesize again)."""
+    try:
+        meta = orjson.loads(description or "{}")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(meta, dict):
+        return None
+    samples, rate = meta.get("samples"), meta.get("sample_rate")
+    if type(samples) is not int or type(rate) is not int or samples <= 0 or rate <= 0:
+        return None
+    return StoredAudio(samples, rate)
+
+
+def action(is_cancelled: bool, stored: StoredAudio | None) -> Action:
+    """Cache first: a cancelled job is skipped, existing audio reused, anything else synthesized."""
+    if is_cancelled:
+        return Skip()
+    if stored is not None:
+        return Reuse(stored)
+    return Synthesize()
+
+
+def synthesized(job: SynthesizeSegment, audio_object: str, audio: StoredAudio, *, worker: str, delivery: int,
+                cache_hit: bool, synth_seconds: float = 0.0) -> list[SegmentSynthesized]:
+    """One event per position the audio is for: the command's own, then its duplicates (cache hits)."""
+    first = SegmentSynthesized(
+        job_id=job.job_id, chapter=job.chapter, index=job.index, audio_object=audio_object,
+        samples=audio.samples, sample_rate=audio.sample_rate, cache_hit=cache_hit, worker=worker,
+        synth_seconds=synth_seconds, generation=job.generation, delivery=delivery,
+    )
+    return [first, *(SegmentSynthesized(
+        job_id=job.job_id, chapter=chapter, index=index, audio_object=audio_object, samples=audio.samples,
+        sample_rate=audio.sample_rate, cache_hit=True, worker=worker, generation=job.generation, delivery=delivery,
+    ) for chapter, index in job.duplicates)]
+
+
+def failed(job: SynthesizeSegment, reason: str, worker: str) -> list[SegmentFailed]:
+    """One permanent failure per position the command was for."""
+    return [SegmentFailed(job_id=job.job_id, chapter=chapter, index=index, reason=reason, worker=worker,
+                          generation=job.generation) for chapter, index in job.positions()]
+
+
+def in_hand(seconds_per_segment: float | None, batch_size: int) -> int:
+    """How many messages to hold: one in the model plus enough to hide I/O."""
+    if seconds_per_segment is None:
+        wanted = 2
+    else:
+        wanted = 1 + math.ceil(IO_COVER_S / max(seconds_per_segment, IO_COVER_S / MAX_IN_HAND))
+    return max(2, 2 * batch_size, min(wanted, MAX_IN_HAND))

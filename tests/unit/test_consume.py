@@ -1,0 +1,53 @@
+"""The kit's one outcome policy (pure): which errors retry, which give up, how long to wait."""
+
+from __future__ import annotations
+
+import nats.errors
+import pytest
+
+from events.codec import DecodeError
+from events.errors import PermanentError, PipelineError, TransientError
+from events.requests import RequestError
+from services.app.commands import CliError
+from services.app.stack import StackError
+from services.assemble.stream import AssemblyError
+from services.bus.connect import NatsUnreachable
+from services.bus.consume import GiveUp, Policy, Retry, backoff, classify
+from services.parse.book import EbookError
+from services.parse.source import SourceError
+from services.tts.engines import SynthesisError
+from services.voices import UnknownVoiceError
+
+POLICY = Policy(max_deliver=5)
+
+
+def test_one_backoff_doubles_up_to_a_ceiling() -> None:
+    assert [backoff(n) for n in range(1, 7)] == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert backoff(0) == 2.0
+
+
+@pytest.mark.parametrize("error", [
+    EbookError("not an EPUB"), SourceError("missing"), UnknownVoiceError("no voice"), SynthesisError("NUL"),
+    DecodeError("not JSON"), RequestError("bad"), AssemblyError("ffmpeg"),
+])
+def test_permanent_errors_give_up_at_once_with_their_message(error: PermanentError) -> None:
+    assert classify(error, 1, POLICY) == GiveUp(str(error))
+
+
+@pytest.mark.parametrize("error", [
+    TimeoutError(), nats.errors.TimeoutError(), nats.errors.ConnectionClosedError(),
+    ConnectionResetError("reset"), TransientError("store away"),
+    KeyError("a bug on odd input"),  # bugs retry too, a bounded number of times
+])
+def test_other_errors_retry_with_backoff_then_give_up(error: Exception) -> None:
+    first = classify(error, 1, POLICY)
+    assert isinstance(first, Retry) and first.delay == 2.0
+    assert isinstance(classify(error, 4, POLICY), Retry)
+    last = classify(error, 5, POLICY)
+    assert isinstance(last, GiveUp) and last.reason.startswith("gave up after 5 attempts")
+
+
+def test_every_error_raised_on_purpose_shares_one_root() -> None:
+    for kind in (EbookError, SourceError, UnknownVoiceError, SynthesisError, DecodeError, RequestError,
+                 AssemblyError, StackError, NatsUnreachable, CliError, TransientError):
+        assert issubclass(kind, PipelineError), kind

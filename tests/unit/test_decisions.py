@@ -1,0 +1,171 @@
+"""Each stage's decisions, without a server: duplicates, resume, cancel, cache hit, the assembly claim."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from events.projection import CANCELLED, COMPLETED, FAILED, JobState, fold
+from events.requests import ConvertRequest
+from events.types import (
+    BookParsed,
+    ChapterInfo,
+    JobAccepted,
+    JobCancelled,
+    JobFailed,
+    JobResumed,
+    SegmentFailed,
+    SegmentSynthesized,
+    SynthesizeSegment,
+)
+from services.assemble import decide as assemble
+from services.parse import decide as parse
+from services.tts import decide as tts
+
+ACCEPT = JobAccepted("j", "s" * 64, "b.epub", "test", "short", 1.0)
+PARSE = BookParsed("j", "T", "A", "en", (ChapterInfo(0, "One", 2, 10), ChapterInfo(1, "Two", 2, 5)))
+
+
+def done(chapter: int, index: int) -> SegmentSynthesized:
+    return SegmentSynthesized("j", chapter, index, f"audio/{chapter}-{index}.aac", 1024, 22050)
+
+
+def command(chapter: int, index: int, generation: int = 0,
+            duplicates: tuple[tuple[int, int], ...] = ()) -> tuple[str, SynthesizeSegment]:
+    job = SynthesizeSegment("j", chapter, index, (f"text {chapter} {index}",), "test", "short", 1.0, 250,
+                            f"key-{chapter}-{index}", generation, duplicates)
+    return f"synth.j.{chapter}.{index}", job
+
+
+# parse ------------------------------------------------------------------------------------------
+
+def test_resume_queues_only_what_is_neither_done_nor_queued() -> None:
+    state = fold("j", [ACCEPT, PARSE, done(0, 0)])
+    jobs = [command(0, 0), command(0, 1), command(1, 0), command(1, 1)]
+    todo = parse.to_queue(jobs, state, queued={(1, 0)})
+    assert [(job.chapter, job.index) for _, job in todo] == [(0, 1), (1, 1)]
+
+
+def test_a_command_whose_positions_are_all_done_is_not_queued_again() -> None:
+    state = fold("j", [ACCEPT, PARSE, done(0, 1), done(1, 1)])
+    merged = command(0, 1, duplicates=((1, 1),))
+    assert parse.to_queue([merged], state, queued=set()) == []
+    state = fold("j", [ACCEPT, PARSE, done(0, 1)])  # one of its positions still missing
+    assert parse.to_queue([merged], state, queued=set()) == [merged]
+
+
+@pytest.mark.parametrize(("events", "generation", "resumes"), [
+    ([ACCEPT, PARSE], 0, False),  # still running: same generation
+    ([ACCEPT, PARSE, JobFailed("j", "gave up")], 1, True),
+    ([ACCEPT, PARSE, JobCancelled("j")], 1, True),
+    ([ACCEPT, PARSE, JobCancelled("j"), JobResumed("j", 1), JobFailed("j", "again", generation=1)], 2, True),
+])
+def test_a_failed_or_cancelled_job_asked_again_continues_in_a_new_generation(
+        events: list, generation: int, resumes: bool) -> None:  # type: ignore[type-arg]
+    got, resumed = parse.continuation(fold("j", events))
+    assert got == generation
+    assert (resumed == JobResumed("j", generation)) if resumes else resumed is None
+
+
+def test_only_path_sources_of_unfinished_jobs_are_copied_to_the_store() -> None:
+    running, finished = fold("j", [ACCEPT]), JobState("j", status=COMPLETED)
+    assert parse.keeps_source_copy(ConvertRequest(source_path="b.epub"), running)
+    assert not parse.keeps_source_copy(ConvertRequest(source_path="b.epub"), finished)
+    assert not parse.keeps_source_copy(ConvertRequest(source_object="sources/x.epub"), running)
+
+
+def test_a_rejection_echoes_the_request_id_and_its_sequence() -> None:
+    event = parse.rejected("r1", "not an EPUB", ConvertRequest(source_path="x", request_id="mine"), 7)
+    assert (event.job_id, event.reason, event.request_id, event.msg_id()) == ("r1", "not an EPUB", "mine",
+                                                                             "r1:job.rejected:7")
+
+
+# tts --------------------------------------------------------------------------------------------
+
+def test_cache_first_cancelled_first_of_all() -> None:
+    audio = tts.StoredAudio(2048, 22050)
+    assert tts.action(True, audio) == tts.Skip()
+    assert tts.action(False, audio) == tts.Reuse(audio)
+    assert tts.action(False, None) == tts.Synthesize()
+
+
+def test_cancelled_only_in_the_commands_generation() -> None:
+    _, job = command(0, 0, generation=0)
+    cancelled = JobState("j", status=CANCELLED, generation=0)
+    assert tts.cancelled(cancelled, job)
+    assert not tts.cancelled(JobState("j", status=CANCELLED, generation=1), job), "resumed since"
+    assert not tts.cancelled(JobState("j", status=FAILED), job)
+    assert not tts.cancelled(None, job)
+
+
+@pytest.mark.parametrize(("description", "expected"), [
+    ('{"samples": 2048, "sample_rate": 22050}', tts.StoredAudio(2048, 22050)),
+    (None, None), ("", None), ("not json", None), ("[1, 2]", None),
+    ('{"samples": "2048", "sample_rate": 22050}', None),  # a forged or broken description: synthesize again
+    ('{"samples": -1, "sample_rate": 22050}', None),
+    ('{"samples": 2048}', None),
+])
+def test_only_a_complete_description_counts_as_stored_audio(description: str | None,
+                                                             expected: tts.StoredAudio | None) -> None:
+    assert tts.stored_audio(description) == expected
+
+
+def test_one_event_per_position_duplicates_as_cache_hits() -> None:
+    _, job = command(0, 1, generation=2, duplicates=((1, 0), (1, 1)))
+    events = tts.synthesized(job, "audio/k.aac", tts.StoredAudio(4096, 22050), worker="w", delivery=3,
+                             cache_hit=False, synth_seconds=1.5)
+    assert [(e.chapter, e.index, e.cache_hit, e.synth_seconds) for e in events] == [
+        (0, 1, False, 1.5), (1, 0, True, 0.0), (1, 1, True, 0.0)]
+    assert {(e.generation, e.delivery, e.audio_object) for e in events} == {(2, 3, "audio/k.aac")}
+    failures = tts.failed(job, "engine refused", "w")
+    assert [(f.chapter, f.index, f.generation) for f in failures] == [(0, 1, 2), (1, 0, 2), (1, 1, 2)]
+    assert all(isinstance(f, SegmentFailed) and f.reason == "engine refused" for f in failures)
+
+
+# assemble ---------------------------------------------------------------------------------------
+
+def ready() -> JobState:
+    return fold("j", [ACCEPT, PARSE, done(0, 0), done(0, 1), done(1, 0), done(1, 1)])
+
+
+def test_a_parsed_job_is_built_once_per_instance() -> None:
+    state = fold("j", [ACCEPT, PARSE])
+    assert assemble.next_steps(state, building=False, busy=False) == [assemble.StartBuild(0)]
+    assert assemble.next_steps(state, building=True, busy=False) == []
+    assert assemble.next_steps(ready(), building=False, busy=True) == [], "built here already"
+
+
+def test_a_failed_or_cancelled_job_stops_its_build() -> None:
+    cancelled = fold("j", [ACCEPT, PARSE, JobCancelled("j")])
+    assert assemble.next_steps(cancelled, building=True, busy=False, cancelled_now=True) == [
+        assemble.StopBuild(), assemble.DropQueue()]
+    # later events of the cancelled job (a resume's acceptance) must not purge the resumed commands
+    assert assemble.next_steps(cancelled, building=False, busy=False) == []
+    failed = fold("j", [ACCEPT, PARSE, JobFailed("j", "x")])
+    assert assemble.next_steps(failed, building=True, busy=False) == [assemble.StopBuild()]
+
+
+def test_a_stuck_job_is_reported_in_its_generation() -> None:
+    state = fold("j", [ACCEPT, PARSE, JobCancelled("j"), JobResumed("j", 1), done(0, 0), done(0, 1), done(1, 0),
+                       SegmentFailed("j", 1, 1, "engine refused", generation=1)])
+    (step,) = assemble.next_steps(state, building=False, busy=False)
+    assert isinstance(step, assemble.ReportFailure)
+    assert step.event.generation == 1 and step.event.failed_segments == ((1, 1, "engine refused"),)
+    assert step.event.reason == "1 segment(s) could not be synthesized; first: engine refused"
+
+
+def test_nothing_to_do_for_finished_jobs() -> None:
+    completed = JobState("j", status=COMPLETED)
+    assert assemble.next_steps(completed, building=False, busy=False) == []
+
+
+@pytest.mark.parametrize(("current", "me", "now", "takes"), [
+    (assemble.claim("other", 100.0), "me", 110.0, False),  # held, not expired
+    (assemble.claim("other", 100.0), "me", 100.0 + assemble.LEASE_S, True),  # expired
+    (assemble.claim("me", 100.0), "me", 110.0, True),  # ours (a restarted assembler of the same name)
+    (b"garbage", "me", 0.0, True),
+    (orjson.dumps({"by": "x", "until": "soon"}), "me", 0.0, True),
+    (None, "me", 0.0, True),
+])
+def test_the_build_claim(current: bytes | None, me: str, now: float, takes: bool) -> None:
+    assert assemble.may_take_over(current, me, now) is takes
