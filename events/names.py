@@ -5,6 +5,7 @@ Subjects
     events.<job>.<kind>                  the event log of one job (EVENTS)
     synth.<job>.<chapter>.<segment>      one synthesis job per segment (SYNTH, a work queue)
     workers.status                       core request/reply: live status of every tts worker
+    deadletter.<stage>                   a message a stage gave up on, and why (DEADLETTERS)
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ REQUEST_SUBJECT = "convert.request"
 REQUESTS_STREAM = "REQUESTS"
 EVENTS_STREAM = "EVENTS"
 SYNTH_STREAM = "SYNTH"
+DEAD_STREAM = "DEADLETTERS"
 
 EVENTS_PREFIX = "events"
 SYNTH_PREFIX = "synth"
+DEAD_PREFIX = "deadletter"
 
 PARSE_CONSUMER = "parse"
 TTS_CONSUMER = "tts"
@@ -95,3 +98,12 @@ def book_object(job_id: str) -> str:
 
 def cover_object(job_id: str, suffix: str) -> str:
     return f"covers/{job_id}{suffix}"
+
+
+def dead_letter_subject(stage: str) -> str:
+    """Subject of the record of a message that ``stage`` gave up on."""
+    return f"{DEAD_PREFIX}.{_token(stage)}"
+
+
+def all_dead_letters_filter() -> str:
+    return f"{DEAD_PREFIX}.>"

@@ -43,12 +43,17 @@ class ConvertRequest:
         return orjson.dumps(self.as_dict())
 
 
+MAX_FIELD_CHARS = {"engine": 64, "voice": 200, "request_id": 200, "path": 1024, "object": 1024}
+
+
 def _opt_str(payload: dict[str, Any], key: str) -> str | None:
     value = payload.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise RequestError(f'"{key}" must be a non-empty string')
+    if len(value) > MAX_FIELD_CHARS[key]:
+        raise RequestError(f'"{key}" is {len(value)} characters long; the limit is {MAX_FIELD_CHARS[key]}')
     return value.strip()
 
 
@@ -75,6 +80,8 @@ def parse_request(raw: bytes) -> ConvertRequest:
     (kind, value), = source.items()
     if not isinstance(value, str) or not value.strip():
         raise RequestError(f'"source.{kind}" must be a non-empty string')
+    if len(value) > MAX_FIELD_CHARS[kind]:
+        raise RequestError(f'"source.{kind}" is {len(value)} characters long; the limit is {MAX_FIELD_CHARS[kind]}')
     speed = payload.get("speed", 1.0)
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.25 <= speed <= 4.0:
         raise RequestError('"speed" must be a number between 0.25 and 4')

@@ -260,3 +260,27 @@ class WorkerStatus:
     threads: int
     device: str
     voices_loaded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message a stage gave up on (not a job event: it may belong to no job at all).
+
+    ``subject``/``stream``/``seq`` locate the original message; ``excerpt`` is its start, for a
+    person looking at what came in.
+    """
+
+    KIND: ClassVar[str] = "dead.letter"
+    VERSION: ClassVar[int] = 1
+
+    stage: str
+    subject: str
+    stream: str
+    seq: int
+    delivery: int
+    reason: str
+    size: int
+    excerpt: str
+
+    def msg_id(self) -> str:
+        return f"dead:{self.stream}:{self.seq}"

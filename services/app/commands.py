@@ -29,7 +29,7 @@ from services.app.follow import Outcome, follow_job
 from services.app.progress import ProgressBar, clock
 from services.app.stack import embedded_stack
 from services.bus.connect import connect_client
-from services.bus.jobs import known_jobs, purge_job_queue, rebuild_state
+from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, rebuild_state
 from services.bus.publish import MSG_ID, publish_event
 from services.bus.topology import object_store
 from services.parse.source import sha256_file
@@ -180,6 +180,12 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{job_id}  {state.status:9}  {state.done_segments}/{state.total_segments} segments  "
                       f"{clock(state.audio_seconds)} audio  {title}"
                       + (f"  ({state.reason})" if state.reason else ""))
+            if not args.job:
+                count, latest = await dead_letters(js)
+                if count:
+                    print(f"\n{count} message(s) given up on (dead letters); the latest:")
+                    for letter in latest:
+                        print(f"  {letter.stage}: {letter.subject} (#{letter.seq}): {letter.reason}")
 
     run(body())
     return 0

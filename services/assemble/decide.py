@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from events.codec import DecodeError, decode_event
+from events.names import book_object
 from events.projection import CANCELLED, FINAL, PARSED, JobState
-from events.types import JobFailed
+from events.types import JobCompleted, JobFailed
 
 LEASE_S = 30.0  # a build claim lasts this long unless its holder renews it
 
@@ -97,3 +99,19 @@ def claimant(current: bytes | None) -> str:
     except orjson.JSONDecodeError:
         return "?"
     return str(held.get("by", "?")) if isinstance(held, dict) else "?"
+
+
+def is_completion(raw: bytes | None, job_id: str) -> bool:
+    """Whether the last ``job.completed`` record of a job is a real completion of that job.
+
+    Anything else on that subject (garbage, another job's record, a book stored elsewhere)
+    does not stop the job from being built.
+    """
+    if raw is None:
+        return False
+    try:
+        event = decode_event(raw)
+    except DecodeError:
+        return False
+    return (isinstance(event, JobCompleted) and event.job_id == job_id
+            and event.output_object == book_object(job_id))

@@ -22,14 +22,13 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import names
-from events.codec import DecodeError, decode_event
 from events.projection import JobState, apply, from_snapshot, to_snapshot
 from events.types import Event, JobCancelled, JobCompleted, JobFailed
 from services.assemble import decide
 from services.assemble.stream import StreamingBuild
 from services.bus import kv
 from services.bus.consume import TRANSIENT, Decision, consume_batches
-from services.bus.jobs import purge_job_queue, rebuild_state
+from services.bus.jobs import event_of, purge_job_queue, rebuild_state
 from services.bus.publish import last_event, publish_event
 from services.bus.topology import checkpoints, object_store
 from services.settings import Settings
@@ -58,7 +57,7 @@ class AssembleService:
         log.info("assemble service ready")
         rechecks = asyncio.create_task(self._recheck(stop))
         try:
-            await consume_batches(self.js, sub, self.handle_batch, stop, batch=256, timeout=0.5)
+            await consume_batches(self.js, sub, self.handle_batch, stop, stage="assemble", batch=256, timeout=0.5)
         finally:
             rechecks.cancel()
             for task in [*self.building.values(), *self.chores.values()]:
@@ -99,12 +98,9 @@ class AssembleService:
         """Fold a batch of events into their jobs' checkpoints, then act on each job's new state."""
         by_job: dict[str, list[tuple[int, Event]]] = defaultdict(list)
         for msg in msgs:
-            try:
-                event = decode_event(msg.data)
-            except DecodeError as exc:
-                log.error("ignoring undecodable event on %s: %s", msg.subject, exc)
-                continue
-            by_job[event.job_id].append((msg.metadata.sequence.stream, event))
+            event = event_of(msg)
+            if event is not None:
+                by_job[event.job_id].append((msg.metadata.sequence.stream, event))
         for job_id, items in by_job.items():
             state = await self._update(job_id, items)
             cancelled_now = any(isinstance(e, JobCancelled) and e.generation == state.generation for _, e in items)
@@ -184,7 +180,7 @@ class AssembleService:
         try:
             for attempt in range(1, ASSEMBLY_ATTEMPTS + 1):
                 try:
-                    if await last_event(self.js, job_id, JobCompleted.KIND):
+                    if decide.is_completion(await last_event(self.js, job_id, JobCompleted.KIND), job_id):
                         self.finished.add(job_id)
                         return  # someone finished it while we waited for the claim
                     self.builds += 1

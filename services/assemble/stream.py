@@ -32,6 +32,7 @@ from events.errors import PermanentError
 from events.types import BookParsed, JobCompleted, SegmentSynthesized
 from services.assemble.ffmpeg import ffmpeg_exe
 from services.assemble.m4b import adts_frames, chapter_marks, ffmetadata, remux_command
+from services.bus.jobs import event_of
 from services.bus.publish import last_event
 from services.bus.tracing import span
 
@@ -73,7 +74,7 @@ class StreamingBuild:
         self.wake = asyncio.Event()
 
     async def _on_event(self, msg: Msg) -> None:
-        event = decode_event(msg.data)
+        event = event_of(msg)
         if isinstance(event, SegmentSynthesized):
             self.ready[(event.chapter, event.index)] = event
             self.wake.set()
@@ -89,7 +90,8 @@ class StreamingBuild:
         if raw is None:
             raise AssemblyError(f"job {self.job_id} has no book.parsed event")
         parsed = decode_event(raw)
-        assert isinstance(parsed, BookParsed)
+        if not isinstance(parsed, BookParsed) or parsed.job_id != self.job_id:
+            raise AssemblyError(f"job {self.job_id}: its book.parsed record is not one")
         sub = await self.js.subscribe(names.event_subject(self.job_id, SegmentSynthesized.KIND), cb=self._on_event,
                                       ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
         try:

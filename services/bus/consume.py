@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 
 from events.errors import PermanentError, TransientError
 from events.types import Event
-from services.bus.publish import FETCH_TIMEOUTS, Command, publish_all
+from services.bus.publish import FETCH_TIMEOUTS, Command, publish_all, publish_dead_letter
 from services.bus.tracing import process_span
 
 log = logging.getLogger(__name__)
@@ -131,13 +131,15 @@ async def keep_alive(msg: Msg, every: float) -> None:
             await msg.in_progress()
 
 
-async def settle(js: JetStreamContext, msg: Msg, decision: Decision) -> None:
-    """Publish what was decided, then acknowledge accordingly."""
+async def settle(js: JetStreamContext, msg: Msg, decision: Decision, stage: str) -> None:
+    """Publish what was decided, then acknowledge accordingly; a message given up on is
+    recorded as a dead letter of ``stage`` (``audiobook status`` lists them)."""
     await publish_all(js, decision.publish)
     outcome = decision.outcome
     if isinstance(outcome, Retry):
         await msg.nak(delay=outcome.delay if outcome.delay is not None else backoff(delivery_count(msg)))
     elif isinstance(outcome, GiveUp):
+        await publish_dead_letter(js, stage, msg, outcome.reason)
         await msg.term()
     else:
         await msg.ack()
@@ -147,13 +149,13 @@ class Consumer:
     """Runs one stage's handler over a durable pull consumer, ``in_hand()`` messages at a time."""
 
     def __init__(
-        self, js: JetStreamContext, sub: JetStreamContext.PullSubscription, handle: Handler, *,
+        self, js: JetStreamContext, sub: JetStreamContext.PullSubscription, handle: Handler, *, stage: str,
         policy: Policy = Policy(), give_up: GiveUpEvents | None = None,
-        in_hand: Callable[[], int] = lambda: 1, operation: str = "process", attributes: dict[str, str] | None = None,
+        in_hand: Callable[[], int] = lambda: 1, attributes: dict[str, str] | None = None,
     ) -> None:
-        self.js, self.sub, self.handle, self.policy = js, sub, handle, policy
+        self.js, self.sub, self.handle, self.policy, self.stage = js, sub, handle, policy, stage
         self.give_up, self.in_hand = give_up, in_hand
-        self.operation, self.attributes = operation, attributes or {}
+        self.attributes = attributes or {}
 
     async def decide(self, msg: Msg) -> Decision:
         """The handler's decision, or the outcome its error calls for (never raises but to cancel)."""
@@ -181,7 +183,7 @@ class Consumer:
     async def one(self, msg: Msg) -> None:
         try:
             with process_span(msg.subject, msg.headers, **self.attributes):
-                await settle(self.js, msg, await self.decide(msg))
+                await settle(self.js, msg, await self.decide(msg), self.stage)
         except TRANSIENT as exc:  # e.g. the server restarting mid-message: it will be redelivered
             log.warning("lost contact while settling %s (%s); it will be redelivered", msg.subject, exc)
         except asyncio.CancelledError:
@@ -220,8 +222,8 @@ BatchHandler = Callable[[list[Msg]], Awaitable[Decision]]
 
 
 async def consume_batches(
-    js: JetStreamContext, sub: JetStreamContext.PullSubscription, handle: BatchHandler, stop: asyncio.Event,
-    batch: int = 256, timeout: float = 0.5,
+    js: JetStreamContext, sub: JetStreamContext.PullSubscription, handle: BatchHandler, stop: asyncio.Event, *,
+    stage: str, batch: int = 256, timeout: float = 0.5,
 ) -> None:
     """Fetch up to ``batch`` messages at a time; one decision (and outcome) for the whole batch.
 
@@ -232,10 +234,10 @@ async def consume_batches(
     while not stop.is_set():
         msgs = await fetched(sub.fetch(batch, timeout=timeout), stop)
         if msgs:
-            await _handle_batch(js, msgs, handle)
+            await _handle_batch(js, msgs, handle, stage)
 
 
-async def _handle_batch(js: JetStreamContext, msgs: list[Msg], handle: BatchHandler) -> None:
+async def _handle_batch(js: JetStreamContext, msgs: list[Msg], handle: BatchHandler, stage: str) -> None:
     try:
         decision = await handle(msgs)
     except TRANSIENT as exc:
@@ -244,13 +246,13 @@ async def _handle_batch(js: JetStreamContext, msgs: list[Msg], handle: BatchHand
     except Exception as exc:
         if len(msgs) > 1:
             for msg in msgs:  # find the one it cannot take
-                await _handle_batch(js, [msg], handle)
+                await _handle_batch(js, [msg], handle, stage)
             return
         log.exception("giving up on %s", msgs[0].subject)
         decision = Decision(outcome=GiveUp(f"internal error ({type(exc).__name__}: {exc})"))
     try:
         await publish_all(js, decision.publish)
-        await asyncio.gather(*(settle(js, m, Decision(outcome=decision.outcome)) for m in msgs))
+        await asyncio.gather(*(settle(js, m, Decision(outcome=decision.outcome), stage) for m in msgs))
     except TRANSIENT as exc:
         log.warning("lost contact while settling %d message(s) (%s); continuing", len(msgs), exc)
         await asyncio.sleep(0.5)

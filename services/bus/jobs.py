@@ -14,24 +14,41 @@ from collections.abc import AsyncGenerator
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from events import names
-from events.codec import DecodeError, decode_event
+from events.codec import DecodeError, decode_dead_letter, decode_event
 from events.projection import JobState, apply
-from events.types import Event
+from events.types import DeadLetter, Event
 from services.bus.publish import replay
 
 log = logging.getLogger(__name__)
+
+
+def event_of(msg: Msg) -> Event | None:
+    """The event a message carries, if it is a valid event on its own subject; else None (logged).
+
+    An event counts only where it belongs: ``events.<its job>.<its kind>``. A message on one
+    job's subject cannot change another job, and garbage is skipped, never folded.
+    """
+    try:
+        event = decode_event(msg.data)
+    except DecodeError as exc:
+        log.warning("skipping undecodable event on %s: %s", msg.subject, exc)
+        return None
+    if msg.subject != names.event_subject(event.job_id, event.KIND):
+        log.warning("skipping a %s event for job %s published on %s", event.KIND, event.job_id, msg.subject)
+        return None
+    return event
 
 
 async def rebuild_state(js: JetStreamContext, job_id: str) -> JobState:
     """A job's state from nothing but its event log."""
     state = JobState(job_id=job_id)
     for msg in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id)):
-        try:
-            apply(state, decode_event(msg.data), msg.metadata.sequence.stream)
-        except DecodeError as exc:
-            log.error("job %s: skipping undecodable event: %s", job_id, exc)
+        event = event_of(msg)
+        if event is not None:
+            apply(state, event, msg.metadata.sequence.stream)
     return state
 
 
@@ -74,12 +91,26 @@ async def job_events(js: JetStreamContext, *job_ids: str) -> AsyncGenerator[tupl
     try:
         while True:
             msg = await queue.get()
-            try:
-                event = decode_event(msg.data)
-            except DecodeError as exc:
-                log.warning("skipping undecodable event on %s: %s", msg.subject, exc)
-                continue
-            yield msg.metadata.sequence.stream, event
+            event = event_of(msg)
+            if event is not None:
+                yield msg.metadata.sequence.stream, event
     finally:
         for sub in subs:
             await sub.unsubscribe()
+
+
+async def dead_letters(js: JetStreamContext, latest: int = 5) -> tuple[int, list[DeadLetter]]:
+    """How many messages the stages gave up on, and the ``latest`` few records, oldest first."""
+    try:
+        state = (await js.stream_info(names.DEAD_STREAM)).state
+    except NotFoundError:
+        return 0, []
+    if not state.messages:
+        return 0, []
+    letters = []
+    for seq in range(max(state.first_seq, state.last_seq - latest + 1, 1), state.last_seq + 1):
+        try:
+            letters.append(decode_dead_letter((await js.get_msg(names.DEAD_STREAM, seq)).data or b""))
+        except (NotFoundError, DecodeError):
+            continue
+    return state.messages, letters

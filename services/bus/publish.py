@@ -11,8 +11,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from events.codec import encode
-from events.names import EVENTS_STREAM, event_subject
-from events.types import Event, SynthesizeSegment
+from events.names import EVENTS_STREAM, dead_letter_subject, event_subject
+from events.types import DeadLetter, Event, SynthesizeSegment
 from services.bus.tracing import inject_headers
 
 MSG_ID = "Nats-Msg-Id"
@@ -32,6 +32,15 @@ async def publish_event(js: JetStreamContext, event: Event) -> None:
 async def publish_command(js: JetStreamContext, subject: str, command: SynthesizeSegment) -> None:
     headers = inject_headers({MSG_ID: command.msg_id()})
     await js.publish(subject, encode(command), headers=headers)
+
+
+async def publish_dead_letter(js: JetStreamContext, stage: str, msg: Msg, reason: str) -> None:
+    """Record that ``stage`` gave up on ``msg``, and why (once per original message)."""
+    meta = msg.metadata
+    letter = DeadLetter(stage=stage, subject=msg.subject, stream=meta.stream or "", seq=meta.sequence.stream,
+                        delivery=meta.num_delivered or 1, reason=reason[:2000], size=len(msg.data),
+                        excerpt=msg.data[:200].decode("utf-8", errors="replace"))
+    await js.publish(dead_letter_subject(stage), encode(letter), headers={MSG_ID: letter.msg_id()})
 
 
 async def publish_all(js: JetStreamContext, items: Iterable[Event | Command]) -> None:

@@ -44,6 +44,11 @@ def stream_configs() -> list[StreamConfig]:
             retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
             duplicate_window=DEDUP_WINDOW_S,
         ),
+        StreamConfig(
+            name=names.DEAD_STREAM, subjects=[names.all_dead_letters_filter()],
+            retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, duplicate_window=DEDUP_WINDOW_S,
+            max_age=30 * 24 * 3600.0, max_msgs=100_000,
+        ),
     ]
 
 

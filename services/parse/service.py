@@ -68,7 +68,7 @@ class ParseService:
         policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=min(15.0, self.settings.ack_wait_s / 2))
         log.info("parse service ready")
         try:
-            await Consumer(self.js, sub, self.handle, policy=policy, give_up=self.give_up).run(stop)
+            await Consumer(self.js, sub, self.handle, stage="parse", policy=policy, give_up=self.give_up).run(stop)
         finally:
             if self._splitters is not None:
                 self._splitters.shutdown(wait=False, cancel_futures=True)

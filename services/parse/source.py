@@ -49,21 +49,33 @@ def sha256_file(path: Path) -> str:
 
 
 def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:
+    """The file a ``{"path": ...}`` source names, if it is a readable file inside ``input_dir``.
+
+    Reasons name the path as the request gave it, never the server's own directories.
+    """
     if input_dir is None:
         raise SourceError(
             "this server does not read local paths (AUDIOBOOK_INPUT_DIR is not set); "
             "upload the book to the object store and give {\"object\": NAME}"
         )
-    path = Path(raw)
-    if not path.is_absolute():
-        path = input_dir / path
-    path = path.resolve()
-    if not path.is_relative_to(input_dir):
-        raise SourceError(f"path {raw!r} is outside the allowed input directory {str(input_dir)!r}")
-    if not path.is_file():
-        raise SourceError(f"source file {raw!r} does not exist")
-    if path.stat().st_size > max_bytes:
-        raise too_big(path.stat().st_size, max_bytes)
+    shown = raw if len(raw) <= 80 else raw[:77] + "..."
+    if "\x00" in raw:
+        raise SourceError(f"source path {shown!r} contains a NUL character")
+    try:
+        path = Path(raw)
+        path = (path if path.is_absolute() else input_dir / path).resolve()
+        if not path.is_relative_to(input_dir):
+            raise SourceError(f"path {shown!r} is outside the allowed input directory")
+        if not path.is_file():
+            raise SourceError(f"source file {shown!r} does not exist")
+        size = path.stat().st_size
+    except RuntimeError:  # Path.resolve on a loop of symbolic links
+        raise SourceError(f"cannot read source path {shown!r} (a loop of symbolic links)") from None
+    except (OSError, ValueError) as exc:  # a name too long, permissions; never the server's paths
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise SourceError(f"cannot read source path {shown!r} ({reason})") from None
+    if size > max_bytes:
+        raise too_big(size, max_bytes)
     return path
 
 

@@ -89,8 +89,8 @@ class TtsWorker:
             responder = await self.nc.subscribe(names.WORKER_STATUS_SUBJECT, cb=reply)
         beat = asyncio.create_task(self._heartbeat(stop))
         policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=HEARTBEAT_S)
-        consumer = Consumer(self.js, sub, self.handle, policy=policy, give_up=self.give_up, in_hand=self.in_hand,
-                            attributes={"worker": self.name})
+        consumer = Consumer(self.js, sub, self.handle, stage="tts", policy=policy, give_up=self.give_up,
+                            in_hand=self.in_hand, attributes={"worker": self.name})
         log.info("tts worker %s ready (%d engine threads)", self.name, self.settings.tts_threads or 1)
         try:
             await consumer.run(stop)
@@ -121,6 +121,8 @@ class TtsWorker:
     async def handle(self, msg: Msg) -> Decision:
         """Skip, reuse or synthesize one segment; the events that report it."""
         job = decode_command(msg.data)
+        if msg.subject != names.synth_subject(job.job_id, job.chapter, job.index):
+            raise DecodeError(f"a command for job {job.job_id} segment {job.chapter}.{job.index} on {msg.subject}")
         where = f"job {job.job_id} chapter {job.chapter} segment {job.index}"
         self.current[id(msg)] = where
         try:

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from nats.js import JetStreamContext
 
 from events import names
-from events.codec import decode_event
 from events.projection import JobState, fold
 from events.types import Event
 from services.app.serve import serve
+from services.bus.jobs import event_of
 from services.bus.publish import replay
 from services.settings import Settings
 
@@ -30,7 +30,9 @@ async def running(roles: list[str], settings: Settings) -> AsyncIterator[asyncio
 
 
 async def job_events(js: JetStreamContext, job_id: str) -> list[Event]:
-    return [decode_event(m.data) for m in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id))]
+    """A job's valid events, read as the services read them (garbage and misplaced events skipped)."""
+    events = (event_of(m) for m in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id)))
+    return [e for e in events if e is not None]
 
 
 async def job_state(js: JetStreamContext, job_id: str) -> JobState:
@@ -38,4 +40,5 @@ async def job_state(js: JetStreamContext, job_id: str) -> JobState:
 
 
 async def all_events(js: JetStreamContext) -> list[Event]:
-    return [decode_event(m.data) for m in await replay(js, names.EVENTS_STREAM, names.all_events_filter())]
+    events = (event_of(m) for m in await replay(js, names.EVENTS_STREAM, names.all_events_filter()))
+    return [e for e in events if e is not None]

@@ -1,5 +1,7 @@
 """Codec: every event and command survives a round trip; bad payloads are refused clearly."""
 
+import re
+
 import orjson
 import pytest
 
@@ -92,3 +94,38 @@ def test_old_versions_are_upcast(monkeypatch) -> None:
 def test_command_decoder_refuses_events() -> None:
     with pytest.raises(DecodeError, match="not a synthesis job"):
         decode_command(encode(EXAMPLES[0]))
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b'{"type":"segment.synthesized","v":1,"job_id":"j1","chapter":"0","index":0,"audio_object":"a",'
+     b'"samples":1024,"sample_rate":22050}', "SegmentSynthesized.chapter"),
+    (b'{"type":"segment.synthesized","v":1,"job_id":"j1","chapter":-1,"index":0,"audio_object":"a",'
+     b'"samples":1024,"sample_rate":22050}', "SegmentSynthesized.chapter"),
+    (b'{"type":"segment.synthesized","v":1,"job_id":"j1","chapter":true,"index":0,"audio_object":"a",'
+     b'"samples":1024,"sample_rate":22050}', "SegmentSynthesized.chapter"),
+    (b'{"type":"segment.synthesized","v":1,"job_id":"j1","chapter":0,"index":0,"audio_object":["a"],'
+     b'"samples":1024,"sample_rate":22050}', "SegmentSynthesized.audio_object"),
+    (b'{"type":"book.parsed","v":1,"job_id":"j1","title":"T","author":"A","language":"en",'
+     b'"chapters":[{"index":0,"title":"x","segments":"many","chars":1}]}', "chapters[0].segments"),
+    (b'{"type":"book.parsed","v":1,"job_id":"j1","title":"T","author":"A","language":"en","chapters":{}}',
+     "BookParsed.chapters"),
+    (b'{"type":"job.failed","v":1,"job_id":"j1","reason":"r","failed_segments":[[0,"1","x"]]}',
+     "failed_segments[0][1]"),
+    (b'{"type":"job.completed","v":1,"job_id":"j1","output_object":"o","seconds":1e400,"size":1,"chapters":1}',
+     "not JSON"),
+    (b'{"type":"job.rejected","v":1,"job_id":"../etc","reason":"r"}', "bad job id"),
+    (b'{"type":"job.rejected","v":1,"job_id":"j1","reason":"r","colour":"red"}', "unknown field(s) colour"),
+])
+def test_wrong_types_and_ranges_are_decode_errors_not_crashes(raw: bytes, message: str) -> None:
+    with pytest.raises(DecodeError, match=re.escape(message)):
+        decode_event(raw)
+
+
+def test_command_fields_are_checked_too() -> None:
+    good = encode(SynthesizeSegment("j1", 0, 1, ("Hi.",), "test", "short", 1.0, 250, "k", 0, ((0, 2),)))
+    assert decode_command(good).duplicates == ((0, 2),)
+    for bad in (good.replace(b'"speed":1.0', b'"speed":"fast"'),
+                good.replace(b'"paragraphs":["Hi."]', b'"paragraphs":"Hi."'),
+                good.replace(b'"duplicates":[[0,2]]', b'"duplicates":[[0,2,3]]')):
+        with pytest.raises(DecodeError):
+            decode_command(bad)

@@ -169,3 +169,15 @@ def test_nothing_to_do_for_finished_jobs() -> None:
 ])
 def test_the_build_claim(current: bytes | None, me: str, now: float, takes: bool) -> None:
     assert assemble.may_take_over(current, me, now) is takes
+
+
+def test_only_a_real_completion_record_counts() -> None:
+    from events.codec import encode
+    from events.types import JobCompleted
+
+    real = encode(JobCompleted("j", "books/j.m4b", 10.0, 100, 1))
+    assert assemble.is_completion(real, "j")
+    assert not assemble.is_completion(None, "j")
+    assert not assemble.is_completion(b"not json at all", "j"), "garbage on the subject is not a completion"
+    assert not assemble.is_completion(encode(JobCompleted("k", "books/k.m4b", 1.0, 1, 1)), "j")
+    assert not assemble.is_completion(encode(JobCompleted("j", "books/other.m4b", 1.0, 1, 1)), "j")
