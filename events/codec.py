@@ -44,8 +44,8 @@ def _load(data: bytes) -> dict[str, Any]:
 
 def _upcast(kind: str, payload: dict[str, Any], current: int) -> dict[str, Any]:
     version = payload.pop("v", 1)
-    if type(version) is not int or version < 1:
-        raise DecodeError(f"{kind}: version {version!r:.20} is not a positive integer")
+    if type(version) is not int or version < 0:
+        raise DecodeError(f"{kind}: version {version!r:.20} is not a version number")
     while version < current:
         step = UPCASTERS.get((kind, version))
         if step is None:
