@@ -28,7 +28,8 @@ TTS_CONSUMER = "tts"
 ASSEMBLE_CONSUMER = "assemble"
 
 CHECKPOINT_BUCKET = "checkpoints"
-OBJECT_BUCKET = "audiobook"
+OBJECT_BUCKET = "audiobook"  # audio, covers, books and the sources of accepted jobs (services write)
+UPLOADS_BUCKET = "uploads"  # books clients upload for {"source": {"object": NAME}} (clients write)
 WORKERS_BUCKET = "workers"  # one heartbeat entry per tts worker, expires when it stops beating
 
 WORKER_STATUS_SUBJECT = "workers.status"  # core request: every live worker replies with its status

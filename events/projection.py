@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from events.names import book_object
 from events.types import (
     BookParsed,
     Event,
@@ -122,7 +123,8 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
             if event.index not in chapter.done:
                 chapter.failed[event.index] = event.reason
     elif isinstance(event, JobCompleted):
-        state.status, state.output_object = COMPLETED, event.output_object
+        if event.output_object == book_object(event.job_id):  # a completion names the job's own book
+            state.status, state.output_object = COMPLETED, event.output_object
     elif isinstance(event, JobFailed):
         if state.status != COMPLETED and event.generation == state.generation:
             state.status, state.reason = FAILED, event.reason

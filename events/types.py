@@ -143,6 +143,11 @@ class JobCompleted(Event):
     seconds: float
     size: int
     chapters: int
+    request_seq: int = 0  # 0: the build's own; N: re-announced for request N of a book already done
+
+    def msg_id(self) -> str:
+        """One for the build, one per later request for the finished book."""
+        return f"{self.job_id}:{self.KIND}" + (f":{self.request_seq}" if self.request_seq else "")
 
 
 @dataclass(frozen=True)

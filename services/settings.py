@@ -29,6 +29,12 @@ class Settings:
     tts_threads: int | None = None  # None: cores / workers
     use_cuda: bool = False
     max_book_bytes: int = 200 * 1024 * 1024
+    max_unpacked_bytes: int = 512 * 1024 * 1024
+    max_book_chars: int = 10_000_000
+    max_chapters: int = 2_000
+    max_segments: int = 100_000
+    max_audio_hours: float = 100.0
+    max_parse_s: float = 600.0
     max_segment_chars: int = 400
     ack_wait_s: float = 60.0
     max_deliver: int = 5
@@ -54,13 +60,16 @@ class Settings:
             updates["voice_dirs"] = tuple(Path(p) for p in str(get("VOICE_DIRS")).split(os.pathsep) if p)
         for name, attr, kind in (
             ("TTS_THREADS", "tts_threads", int), ("MAX_BOOK_MB", "max_book_bytes", float),
+            ("MAX_UNPACKED_MB", "max_unpacked_bytes", float), ("MAX_BOOK_CHARS", "max_book_chars", int),
+            ("MAX_CHAPTERS", "max_chapters", int), ("MAX_SEGMENTS", "max_segments", int),
+            ("MAX_AUDIO_HOURS", "max_audio_hours", float), ("MAX_PARSE_S", "max_parse_s", float),
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
             ("MAX_DELIVER", "max_deliver", int),
         ):
             raw = get(name)
             if raw is not None:
                 value = kind(raw)
-                updates[attr] = int(value * 1024 * 1024) if name == "MAX_BOOK_MB" else value
+                updates[attr] = int(value * 1024 * 1024) if name.endswith("_MB") else value
         if get("USE_CUDA"):
             updates["use_cuda"] = str(get("USE_CUDA")).lower() in ("1", "true", "yes")
         for name, attr in (("WORKER_NAME", "worker_name"), ("NATS_USER", "nats_user"),
@@ -82,6 +91,9 @@ class Settings:
             "VOICE_DIRS": os.pathsep.join(str(p) for p in self.voice_dirs) or None,
             "TTS_THREADS": self.tts_threads, "USE_CUDA": "1" if self.use_cuda else None,
             "MAX_BOOK_MB": f"{self.max_book_bytes / (1024 * 1024):g}", "MAX_SEGMENT_CHARS": self.max_segment_chars,
+            "MAX_UNPACKED_MB": f"{self.max_unpacked_bytes / (1024 * 1024):g}", "MAX_BOOK_CHARS": self.max_book_chars,
+            "MAX_CHAPTERS": self.max_chapters, "MAX_SEGMENTS": self.max_segments,
+            "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s,
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password,
         }

@@ -50,7 +50,8 @@ async def jetstream(args: argparse.Namespace, settings: Settings, services: bool
     url = getattr(args, "nats_url", None) or settings.nats_url
     async with contextlib.AsyncExitStack() as stack:
         if not url:
-            url = await stack.enter_async_context(embedded_stack(settings, getattr(args, "workers", 1), services))
+            settings = await stack.enter_async_context(embedded_stack(settings, getattr(args, "workers", 1), services))
+            url = str(settings.nats_url)
         nc = await connect_client(url, settings)
         stack.push_async_callback(nc.close)
         yield nc.jetstream()
@@ -62,11 +63,17 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except nats.errors.NoServersError:
         raise CliError("lost the connection to NATS and could not reconnect; run the command again") from None
+    except nats.js.errors.NotFoundError:
+        raise CliError("this NATS server has no audiobook pipeline yet (stream not found): "
+                       "start `audiobook serve all` against it first") from None
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        raise CliError("NATS did not answer; the server is overloaded, or these credentials may not do this "
+                       "(see docs/security.md)") from None
 
 
 async def upload_source(js: JetStreamContext, path: Path, sha: str) -> str:
-    """Put the ebook in the object store under its content hash (skipped if already there)."""
-    store = await object_store(js)
+    """Put the ebook in the uploads bucket under its content hash (skipped if already there)."""
+    store = await object_store(js, names.UPLOADS_BUCKET)
     name = names.source_object(sha, path.suffix.lower() or ".epub")
     try:
         info = await store.get_info(name)

@@ -60,7 +60,15 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    nc = await connect_service(settings, name="audiobook-" + "-".join(roles))
+    connecting = asyncio.create_task(connect_service(settings, name="audiobook-" + "-".join(roles)))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not connecting.done():  # asked to stop while the server was still away
+        connecting.cancel()
+        shutdown_tracing()
+        return
+    nc = connecting.result()
     js = nc.jetstream()
     await ensure_topology(js, settings)
     tasks: list[asyncio.Task[None]] = []

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,9 +20,11 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from events.errors import PermanentError
+from events.roles import ROLES, authorization_block
 from services.bus.connect import connect_client
 from services.bus.topology import ensure_topology
 from services.settings import Settings, child_env
@@ -96,13 +100,50 @@ def store_lock(store_dir: Path, wait_s: float = 15.0) -> Iterator[int]:
         yield handle.fileno()
 
 
-def server_command(store_dir: Path, port: int) -> list[str]:
-    """The one nats-server command line: JetStream, file store, loopback only."""
-    return [nats_server_binary(), "-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", str(port)]
+def private_dir(path: Path) -> Path:
+    """A directory only its owner can read (the embedded store, logs and credentials)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(0o600)
+
+
+def stack_credentials(data_dir: Path) -> dict[str, str]:
+    """Per-role passwords for the embedded stack: generated once per data directory, owner-only."""
+    path = private_dir(data_dir) / "credentials.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(saved, dict) and all(isinstance(saved.get(role), str) for role in ROLES):
+            return {role: saved[role] for role in ROLES}
+    except (OSError, ValueError):
+        pass
+    credentials = {role: secrets.token_urlsafe(24) for role in ROLES}
+    _write_private(path, json.dumps(credentials))
+    return credentials
+
+
+def server_config(store_dir: Path, credentials: Mapping[str, str]) -> Path:
+    """The embedded server's configuration: one user per role (events/roles.py), 1 MiB payloads."""
+    path = private_dir(store_dir) / "server.conf"
+    block = authorization_block({role: json.dumps(password) for role, password in credentials.items()})
+    _write_private(path, f"max_payload: 1MB\n{block}")
+    return path
+
+
+def server_command(store_dir: Path, port: int, config: Path | None = None) -> list[str]:
+    """The one nats-server command line: JetStream, file store, loopback only (and the config's users)."""
+    return [nats_server_binary(), *(["-c", str(config)] if config else []), "-js", "-sd", str(store_dir),
+            "-a", "127.0.0.1", "-p", str(port)]
 
 
 def start_nats_server(
-    store_dir: Path, port: int | None = None, hold: int | None = None
+    store_dir: Path, port: int | None = None, hold: int | None = None, config: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start nats-server with JetStream on loopback; returns the process and its URL.
 
@@ -111,7 +152,7 @@ def start_nats_server(
     port = port or free_port()
     store_dir.mkdir(parents=True, exist_ok=True)
     log_file = open(store_dir / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(server_command(store_dir, port), stdout=log_file, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(server_command(store_dir, port, config), stdout=log_file, stderr=subprocess.STDOUT,
                             preexec_fn=die_with_parent, pass_fds=(hold,) if hold is not None else ())
     log_file.close()
     wait_for_port(port, proc=proc)
@@ -161,11 +202,13 @@ class Stack:
     """
 
     def __init__(self, root: Path, settings: Settings | None = None, env: Mapping[str, str] | None = None, *,
-                 store: Path | None = None, logs: Path | None = None, hold: int | None = None) -> None:
+                 store: Path | None = None, logs: Path | None = None, hold: int | None = None,
+                 credentials: Mapping[str, str] | None = None) -> None:
         self.root = root
         self.store = store or root / "jetstream"
         self.logs = logs or root
         self.hold = hold
+        self.credentials = dict(credentials or {})  # role -> password; none: a server without users
         self.settings = settings or Settings(data_dir=root / "data")
         self.extra = dict(env or {})
         self.port = free_port()
@@ -176,21 +219,32 @@ class Stack:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def env(self, worker_name: str) -> dict[str, str]:
-        """The environment of a service process of this stack."""
+    def env(self, worker_name: str, role: str | None = None) -> dict[str, str]:
+        """The environment of a service process of this stack (with its role's credentials)."""
         env = child_env(self.settings, NATS_URL=self.url)
         env.update(self.extra)
         env["AUDIOBOOK_WORKER_NAME"] = worker_name
+        if self.credentials and role:
+            env.update(AUDIOBOOK_NATS_USER=role, AUDIOBOOK_NATS_PASSWORD=self.credentials[role])
         return env
+
+    def client_settings(self) -> Settings:
+        """Settings for this process to talk to the stack (as admin when the server has users)."""
+        admin = self.credentials.get("admin")
+        return replace(self.settings, nats_url=self.url, nats_user="admin" if admin else None, nats_password=admin)
 
     def start_server(self) -> None:
         """Start (or start again, on the same port and store) the nats-server."""
-        self.server, _ = start_nats_server(self.store, self.port, self.hold)
+        config = server_config(self.store, self.credentials) if self.credentials else None
+        self.server, _ = start_nats_server(self.store, self.port, self.hold, config)
 
     def start(self, name: str, *args: str, worker_name: str | None = None) -> subprocess.Popen[bytes]:
-        """Start ``audiobook serve ARGS`` as the process called ``name`` (its worker name too, by default)."""
+        """Start ``audiobook serve ARGS`` as the process called ``name`` (its worker name too, by default).
+
+        On a server with users, the process connects as the role it serves (``args[0]``).
+        """
         self.logs.mkdir(parents=True, exist_ok=True)
-        proc = spawn_service(list(args), self.env(worker_name or name), self.logs / f"{name}.log")
+        proc = spawn_service(list(args), self.env(worker_name or name, args[0]), self.logs / f"{name}.log")
         self.procs[name] = proc
         return proc
 
@@ -239,19 +293,23 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack(settings: Settings, workers: int, services: bool = True) -> AsyncIterator[str]:
-    """The embedded default: nats-server in the data directory plus (unless ``services`` is
-    False) parse+assemble in one process and ``workers`` tts processes; yields the URL."""
-    with store_lock(settings.data_dir / "nats") as lock:
+async def embedded_stack(settings: Settings, workers: int, services: bool = True) -> AsyncIterator[Settings]:
+    """The embedded default: nats-server in the data directory, with a user per role and
+    generated passwords, plus (unless ``services`` is False) parse, assemble and ``workers`` tts
+    processes, each connected as its role. Yields the settings to reach it as admin."""
+    data = private_dir(settings.data_dir)
+    with store_lock(private_dir(data / "nats")) as lock:
         threads = settings.tts_threads or default_threads(workers)
-        stack = Stack(settings.data_dir, settings, store=settings.data_dir / "nats", logs=settings.data_dir / "logs",
-                      hold=lock)
+        stack = Stack(data, settings, store=data / "nats", logs=private_dir(data / "logs"), hold=lock,
+                      credentials=stack_credentials(data))
         with stack:
-            nc = await connect_client(stack.url, settings)
+            admin = stack.client_settings()
+            nc = await connect_client(stack.url, admin)
             await ensure_topology(nc.jetstream(), settings)
             await nc.close()
             if services:  # a stable name: a re-run's assembler takes over its predecessor's build claim
                 name = f"{socket.gethostname()}-embedded"
-                stack.start("services", "parse", "assemble", worker_name=name)
+                stack.start("parse", "parse", worker_name=name)
+                stack.start("assemble", "assemble", worker_name=name)
                 stack.start("tts", "tts", "--workers", str(workers), "--threads", str(threads), worker_name=name)
-            yield stack.url
+            yield admin

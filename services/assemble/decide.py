@@ -12,8 +12,8 @@ import orjson
 
 from events.codec import DecodeError, decode_event
 from events.names import book_object
-from events.projection import CANCELLED, FINAL, PARSED, JobState
-from events.types import JobCompleted, JobFailed
+from events.projection import CANCELLED, COMPLETED, FINAL, PARSED, JobState
+from events.types import JobAccepted, JobCompleted, JobFailed
 
 LEASE_S = 30.0  # a build claim lasts this long unless its holder renews it
 
@@ -36,6 +36,13 @@ class DropQueue:
 
 
 @dataclass(frozen=True)
+class Reannounce:
+    """A request for a book already done: answer it with the book's completion."""
+
+    request_seq: int
+
+
+@dataclass(frozen=True)
 class ReportFailure:
     """Every segment is done or failed, and some failed: the job fails, with the list."""
 
@@ -43,6 +50,13 @@ class ReportFailure:
 
 
 Step = StartBuild | StopBuild | DropQueue | ReportFailure
+
+
+def reannouncements(before: str, event: object) -> list[Reannounce]:
+    """A ``job.accepted`` folded into a job that was already completed asks for its completion again."""
+    if before == COMPLETED and isinstance(event, JobAccepted) and event.request_seq:
+        return [Reannounce(event.request_seq)]
+    return []
 
 
 def next_steps(state: JobState, *, building: bool, busy: bool, cancelled_now: bool = False) -> list[Step]:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable
+from dataclasses import replace
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -22,6 +23,7 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import names
+from events.codec import decode_event
 from events.projection import JobState, apply, from_snapshot, to_snapshot
 from events.types import Event, JobCancelled, JobCompleted, JobFailed
 from services.assemble import decide
@@ -101,24 +103,43 @@ class AssembleService:
             event = event_of(msg)
             if event is not None:
                 by_job[event.job_id].append((msg.metadata.sequence.stream, event))
+        publish: list[Event] = []
         for job_id, items in by_job.items():
-            state = await self._update(job_id, items)
+            state, answers = await self._update(job_id, items)
             cancelled_now = any(isinstance(e, JobCancelled) and e.generation == state.generation for _, e in items)
             self.act(state, cancelled_now)
-        return Decision()
+            publish += await self._reannounce(job_id, answers)
+        return Decision(publish)
 
-    async def _update(self, job_id: str, items: list[tuple[int, Event]]) -> JobState:
-        """Apply events to the checkpoint with an expected-revision write; retry on races."""
+    async def _update(self, job_id: str, items: list[tuple[int, Event]]) -> tuple[JobState, list[decide.Reannounce]]:
+        """Apply events to the checkpoint with an expected-revision write; retry on races.
+
+        Also returns the requests for an already finished book found among the events applied.
+        """
         while True:
             state, revision = await self.load(job_id)
+            answers: list[decide.Reannounce] = []
             for seq, event in items:
+                if seq > state.applied_seq:
+                    answers += decide.reannouncements(state.status, event)
                 apply(state, event, seq)
             snapshot = to_snapshot(state)
             written = (await kv.create(self.kv, job_id, snapshot) if revision is None
                        else await kv.update(self.kv, job_id, snapshot, revision))
             if written is not None:
-                return state
+                return state, answers
             # someone else wrote first: reload and re-apply (apply is idempotent)
+
+    async def _reannounce(self, job_id: str, answers: list[decide.Reannounce]) -> list[Event]:
+        """The book's completion, once more for each request that asked for a finished book."""
+        if not answers:
+            return []
+        raw = await last_event(self.js, job_id, JobCompleted.KIND)
+        if not decide.is_completion(raw, job_id):
+            return []
+        completed = decode_event(raw or b"")
+        assert isinstance(completed, JobCompleted)
+        return [replace(completed, request_seq=answer.request_seq) for answer in answers]
 
     def act(self, state: JobState, cancelled_now: bool = False) -> None:
         """Carry out the decided steps for a job (tasks of their own: the loop goes on)."""

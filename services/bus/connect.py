@@ -30,13 +30,44 @@ async def _quiet(exc: Exception) -> None:
     log.debug("nats: %s", exc)
 
 
+class CredentialsRefused(NatsUnreachable):
+    """The server is there, and refuses these credentials: retrying cannot help."""
+
+
+async def _log_error(exc: Exception) -> None:
+    log.warning("nats: %s", exc or type(exc).__name__)
+
+
+async def check_credentials(url: str, settings: Settings, timeout: float = 5.0) -> None:
+    """One connection attempt without reconnects: CredentialsRefused if the server says no.
+
+    nats-py retries an authorization error like a network error; wrong credentials would
+    then loop forever. A server that is not up yet is not an answer: nothing is raised.
+    """
+    try:
+        nc = await asyncio.wait_for(nats.connect(
+            url, allow_reconnect=False, connect_timeout=timeout, error_cb=_quiet,
+            user=settings.nats_user, password=settings.nats_password), timeout + 1)
+    except (TimeoutError, OSError, nats.errors.Error) as exc:
+        # during the handshake nats-py reports a refusal as a plain Error with the server's words
+        if isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in str(exc).lower():
+            who = f"user {settings.nats_user!r}" if settings.nats_user else "no credentials"
+            raise CredentialsRefused(f"NATS at {url.split(',')[0]} refused the credentials ({who}); "
+                                     "check AUDIOBOOK_NATS_USER and AUDIOBOOK_NATS_PASSWORD") from None
+        return
+    await nc.close()
+
+
 async def connect_service(settings: Settings, name: str) -> Client:
-    """Connect for a long-running service: reconnect forever."""
+    """Connect for a long-running service: reconnect forever (but never with refused credentials)."""
+    url = settings.nats_url or DEFAULT_URL
+    await check_credentials(url, settings)
     return await nats.connect(
-        settings.nats_url or DEFAULT_URL,
+        url,
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
+        error_cb=_log_error,
         user=settings.nats_user,
         password=settings.nats_password,
     )
@@ -60,6 +91,7 @@ async def connect_client(url: str, settings: Settings, name: str = "audiobook-cl
     first = url.split(",")[0]
     try:
         await _probe(first)
+        await check_credentials(url, settings)
         return await asyncio.wait_for(nats.connect(
             url, name=name, max_reconnect_attempts=60, reconnect_time_wait=1.0, error_cb=_quiet,
             user=settings.nats_user, password=settings.nats_password), 15)

@@ -211,10 +211,11 @@ class Consumer:
                     handling.update(asyncio.create_task(self.one(m)) for m in msgs)
         finally:
             stopping.cancel()
-            if fetching is not None:
-                fetching.cancel()
             for task in handling:
                 task.cancel()
+            if fetching is not None:
+                fetching.cancel()
+                handling.add(fetching)  # type: ignore[arg-type]  # awaited below: its error is retrieved
             await asyncio.gather(*handling, return_exceptions=True)
 
 

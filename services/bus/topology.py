@@ -86,6 +86,7 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
     await checkpoints(js)
     await workers_bucket(js)
     await object_store(js)
+    await object_store(js, names.UPLOADS_BUCKET)
 
 
 async def checkpoints(js: JetStreamContext) -> KeyValue:
@@ -105,10 +106,9 @@ async def workers_bucket(js: JetStreamContext) -> KeyValue:
             bucket=names.WORKERS_BUCKET, history=1, ttl=WORKER_TTL_S, storage=StorageType.MEMORY))
 
 
-async def object_store(js: JetStreamContext) -> ObjectStore:
+async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET) -> ObjectStore:
+    """The object store ``bucket`` (audio and books by default; ``names.UPLOADS_BUCKET`` for uploads)."""
     try:
-        return await js.object_store(names.OBJECT_BUCKET)
+        return await js.object_store(bucket)
     except (BucketNotFoundError, NotFoundError):
-        return await js.create_object_store(
-            names.OBJECT_BUCKET, config=ObjectStoreConfig(storage=StorageType.FILE)
-        )
+        return await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE))

@@ -27,9 +27,10 @@ def continuation(state: JobState) -> tuple[int, JobResumed | None]:
     return state.generation, None
 
 
-def keeps_source_copy(request: ConvertRequest, state: JobState) -> bool:
-    """A book read from a path is copied into the object store, so the job resumes from anywhere."""
-    return bool(request.source_path) and state.status != COMPLETED
+def keeps_source_copy(state: JobState, already_kept: bool) -> bool:
+    """An unfinished job's source is kept in the services' store (from a path or the uploads), so
+    the job resumes from anywhere, even after the upload is gone."""
+    return state.status != COMPLETED and not already_kept
 
 
 def done_positions(state: JobState) -> set[tuple[int, int]]:

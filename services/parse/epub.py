@@ -5,7 +5,6 @@ from __future__ import annotations
 import posixpath
 import re
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,11 @@ from urllib.parse import unquote
 import ebooklib
 from ebooklib import epub
 
+from services.parse.archive import check_archive
 from services.parse.book import Book, Chapter, Cover, EbookError
+from services.parse.limits import BookLimits
 from services.parse.xhtml import Anchor, Block, flatten
 
-MAX_UNCOMPRESSED = 512 * 1024 * 1024
-MAX_ENTRIES = 20_000
 BOILERPLATE_TITLE = re.compile(
     r"^\W*(table of contents|contents|inhalt(sverzeichnis)?|table des mati[eè]res|sommaire|"
     r"title ?page|titlepage|cover|imprint|colophon|(un)?copyright|"
@@ -27,6 +26,7 @@ BOILERPLATE_TITLE = re.compile(
 )
 GUTENBERG_LINE = re.compile(r"\*\*\*\s*(START|END) OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
 PROSE_BLOCK_CHARS = 100
+MAX_TITLE_CHARS = 200  # a chapter title longer than this is not a title (and would bloat book.parsed)
 
 
 @dataclass
@@ -45,26 +45,6 @@ class _Draft:
     @property
     def mostly_links(self) -> bool:
         return self.chars > 0 and sum(b.link_chars for b in self.blocks) * 2 >= self.chars
-
-
-def check_archive(path: Path, max_uncompressed: int = MAX_UNCOMPRESSED) -> None:
-    """Refuse what is not a safe zip: not a zip, too many entries, zip bombs, escaping paths."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError):
-        raise EbookError("not an EPUB: the file is not a zip archive") from None
-    if len(infos) > MAX_ENTRIES:
-        raise EbookError(f"not a usable EPUB: {len(infos)} entries (limit {MAX_ENTRIES})")
-    if sum(i.file_size for i in infos) > max_uncompressed:
-        raise EbookError(f"refused: the EPUB unpacks to more than {max_uncompressed // 2**20} MiB")
-    for info in infos:
-        name = info.filename
-        if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
-            raise EbookError(f"refused: the EPUB holds an entry with an unsafe path ({name!r})")
-    names = {i.filename for i in infos}
-    if "META-INF/container.xml" not in names:
-        raise EbookError("not an EPUB: the zip has no META-INF/container.xml")
 
 
 def _meta(book: epub.EpubBook, name: str) -> str:
@@ -181,9 +161,9 @@ def _keep(drafts: list[_Draft]) -> list[_Draft]:
     return kept
 
 
-def read_epub(path: Path, max_uncompressed: int = MAX_UNCOMPRESSED) -> Book:
+def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
     """Parse an EPUB file into a Book; raises EbookError with a reason a person understands."""
-    check_archive(path, max_uncompressed)
+    check_archive(path, limits)
     book = _read(path)
     docs = _linear_documents(book)
     if not docs:
@@ -194,7 +174,7 @@ def read_epub(path: Path, max_uncompressed: int = MAX_UNCOMPRESSED) -> Book:
     if not drafts:
         raise EbookError("no readable text: the EPUB has no chapters with text to read")
     chapters = tuple(
-        Chapter(title=d.title or f"Chapter {n}", paragraphs=tuple(b.text for b in d.blocks))
+        Chapter(title=(d.title or f"Chapter {n}")[:MAX_TITLE_CHARS], paragraphs=tuple(b.text for b in d.blocks))
         for n, d in enumerate(drafts, start=1)
     )
     return Book(

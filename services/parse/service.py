@@ -10,6 +10,7 @@ failing for other reasons, once the delivery limit is reached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -20,9 +21,11 @@ from pathlib import Path
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
+from events.codec import encode
 from events.errors import PermanentError
 from events.projection import COMPLETED, JobState
 from events.requests import ConvertRequest, job_id_for, parse_request, request_ref
@@ -32,22 +35,25 @@ from services.bus.jobs import queued_segments, rebuild_state
 from services.bus.publish import Command
 from services.bus.topology import object_store
 from services.parse import decide
-from services.parse.book import Book
 from services.parse.epub import read_epub
-from services.parse.plan import plan_job
+from services.parse.limits import BookLimits, BookTooBig
+from services.parse.plan import JobPlan, plan_job
 from services.parse.source import LocalSource, fetch_source
 from services.settings import Settings
 from services.voices import VoiceInfo, resolve_voice
 
 log = logging.getLogger(__name__)
 PARALLEL_CHARS = 200_000  # books longer than this are split into sentences on every core
+CONCURRENT_REQUESTS = 2  # a big book being read does not keep the next request waiting
+MAX_EVENT_BYTES = 900 * 1024  # under the server's 1 MiB message limit, with room for headers
 
 
 class ParseService:
     """Consumes convert requests; every outcome is an event, never an exception to the loop."""
 
-    def __init__(self, js: JetStreamContext, store: ObjectStore, settings: Settings) -> None:
-        self.js, self.store, self.settings = js, store, settings
+    def __init__(self, js: JetStreamContext, store: ObjectStore, uploads: ObjectStore, settings: Settings) -> None:
+        self.js, self.store, self.uploads, self.settings = js, store, uploads, settings
+        self.limits = BookLimits.from_settings(settings)
         self._splitters: ProcessPoolExecutor | None = None
 
     def _pool(self) -> ProcessPoolExecutor | None:
@@ -61,14 +67,15 @@ class ParseService:
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings) -> ParseService:
-        return cls(js, await object_store(js), settings)
+        return cls(js, await object_store(js), await object_store(js, names.UPLOADS_BUCKET), settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(durable=names.PARSE_CONSUMER, stream=names.REQUESTS_STREAM)
         policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=min(15.0, self.settings.ack_wait_s / 2))
         log.info("parse service ready")
         try:
-            await Consumer(self.js, sub, self.handle, stage="parse", policy=policy, give_up=self.give_up).run(stop)
+            await Consumer(self.js, sub, self.handle, stage="parse", policy=policy, give_up=self.give_up,
+                           in_hand=lambda: CONCURRENT_REQUESTS).run(stop)
         finally:
             if self._splitters is not None:
                 self._splitters.shutdown(wait=False, cancel_futures=True)
@@ -90,7 +97,7 @@ class ParseService:
             return Decision([decide.rejected(ref, str(exc), request, seq)])
         with tempfile.TemporaryDirectory(prefix="audiobook-parse-") as tmp:
             try:
-                source = await fetch_source(request, self.store, Path(tmp) / "source",
+                source = await fetch_source(request, self.uploads, self.store, Path(tmp) / "source",
                                             self.settings.input_dir, self.settings.max_book_bytes)
             except PermanentError as exc:
                 log.warning("rejected request %s: %s", ref, exc)
@@ -100,8 +107,8 @@ class ParseService:
     async def _accept(self, request: ConvertRequest, voice: VoiceInfo, source: LocalSource, seq: int) -> Decision:
         job_id = job_id_for(source.sha256, voice.engine, voice.voice, request.speed)
         state = await rebuild_state(self.js, job_id)
-        stored = request.source_object or names.source_object(source.sha256, ".epub")
-        if decide.keeps_source_copy(request, state):
+        stored = names.source_object(source.sha256, ".epub")
+        if decide.keeps_source_copy(state, await self._kept(stored)):
             with open(source.path, "rb") as handle:
                 await self.store.put(stored, handle)
         accepted = JobAccepted(
@@ -113,31 +120,61 @@ class ParseService:
             log.info("job %s is already complete: %s", job_id, state.output_object)
             return Decision([accepted])
         try:
-            book = await asyncio.to_thread(read_epub, source.path, self.settings.max_book_bytes * 4)
-        except PermanentError as exc:
-            log.warning("job %s rejected: %s", job_id, exc)
-            return Decision([accepted, decide.rejected(job_id, str(exc), request, seq)])
+            plan = await asyncio.wait_for(self._read_and_plan(source.path, job_id, voice, request.speed, state),
+                                          self.limits.max_parse_s)
+        except (PermanentError, TimeoutError) as exc:
+            reason = str(exc) if isinstance(exc, PermanentError) else (
+                f"reading the book took longer than {self.limits.max_parse_s:g} s (AUDIOBOOK_MAX_PARSE_S)")
+            return await self._reject_book(accepted, reason, request, seq)
         except Exception as exc:  # a parser bug on odd input must not stop the service
             log.exception("job %s: unexpected error reading %s", job_id, source.name)
-            reason = f"could not read the ebook ({type(exc).__name__}: {exc})"
-            return Decision([accepted, decide.rejected(job_id, reason, request, seq)])
-        return Decision([accepted, *await self._plan(book, job_id, voice, request.speed, state)])
+            return await self._reject_book(accepted, f"could not read the ebook ({type(exc).__name__}: {exc})",
+                                           request, seq)
+        return Decision([accepted, *await self._to_publish(plan, job_id, state)])
 
-    async def _plan(self, book: Book, job_id: str, voice: VoiceInfo, speed: float,
-                    state: JobState) -> list[Event | Command]:
-        """The resume event (if any), ``book.parsed`` and every segment job not yet done or queued."""
+    async def _kept(self, name: str) -> bool:
+        try:
+            await self.store.get_info(name)
+        except ObjectNotFoundError:
+            return False
+        return True
+
+    async def _reject_book(self, accepted: JobAccepted, reason: str, request: ConvertRequest, seq: int) -> Decision:
+        """A book that cannot be converted: its source leaves the store, its request gets the reason."""
+        log.warning("job %s rejected: %s", accepted.job_id, reason)
+        with contextlib.suppress(ObjectNotFoundError, NotFoundError):
+            await self.store.delete(accepted.source_object)
+        if request.source_object:
+            with contextlib.suppress(ObjectNotFoundError, NotFoundError):
+                await self.uploads.delete(request.source_object)
+        return Decision([accepted, decide.rejected(accepted.job_id, reason, request, seq)])
+
+    async def _read_and_plan(self, path: Path, job_id: str, voice: VoiceInfo, speed: float,
+                             state: JobState) -> JobPlan:
+        """Read the book and plan its segments, within the book limits."""
+        book = await asyncio.to_thread(read_epub, path, self.limits)
+        self.limits.check_book(sum(len(p) for c in book.chapters for p in c.paragraphs), len(book.chapters), speed)
         cover = None
         if book.cover:
             cover = names.cover_object(job_id, book.cover.suffix)
             await self.store.put(cover, book.cover.data)
-        generation, resumed = decide.continuation(state)
+        generation, _ = decide.continuation(state)
         pool = self._pool() if sum(len(p) for c in book.chapters for p in c.paragraphs) > PARALLEL_CHARS else None
         plan = await asyncio.to_thread(
             plan_job, book, job_id, voice, speed, self.settings.max_segment_chars, cover, generation, pool
         )
+        self.limits.check_plan(plan.parsed.total_segments)
+        if len(encode(plan.parsed)) > MAX_EVENT_BYTES:
+            raise BookTooBig(f"the book's table of contents is too large to announce ({len(plan.parsed.chapters):,} "
+                             "chapters with long titles)")
+        return plan
+
+    async def _to_publish(self, plan: JobPlan, job_id: str, state: JobState) -> list[Event | Command]:
+        """The resume event (if any), ``book.parsed`` and every segment job not yet done or queued."""
+        _, resumed = decide.continuation(state)
+        book = plan.parsed
         queued = await queued_segments(self.js, job_id)
         todo = decide.to_queue(plan.jobs, state, queued)
         log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue now (%d already queued)",
-                 job_id, book.title, len(plan.parsed.chapters), plan.parsed.total_segments, len(plan.jobs),
-                 len(todo), len(queued))
+                 job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(queued))
         return [*([resumed] if resumed else []), plan.parsed, *todo]

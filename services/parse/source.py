@@ -12,8 +12,11 @@ from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events.errors import PermanentError
-from events.names import OBJECT_BUCKET
+from events.names import UPLOADS_BUCKET
 from events.requests import ConvertRequest
+from services.parse.limits import BookTooBig
+
+SOURCES_PREFIX = "sources/"
 
 
 class SourceError(PermanentError):
@@ -36,8 +39,9 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def too_big(size: int, limit: int) -> SourceError:
-    return SourceError(f"the book is {human_size(size)}; this server accepts up to {human_size(limit)}")
+def too_big(size: int, limit: int) -> BookTooBig:
+    return BookTooBig(f"the book is {human_size(size)}; this server accepts up to {human_size(limit)} "
+                      "(AUDIOBOOK_MAX_BOOK_MB)")
 
 
 def sha256_file(path: Path) -> str:
@@ -56,7 +60,7 @@ def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:
     if input_dir is None:
         raise SourceError(
             "this server does not read local paths (AUDIOBOOK_INPUT_DIR is not set); "
-            "upload the book to the object store and give {\"object\": NAME}"
+            f"upload the book to the object store {UPLOADS_BUCKET!r} and give {{\"object\": NAME}}"
         )
     shown = raw if len(raw) <= 80 else raw[:77] + "..."
     if "\x00" in raw:
@@ -79,17 +83,27 @@ def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:
     return path
 
 
+async def _locate(name: str, uploads: ObjectStore, kept: ObjectStore) -> tuple[ObjectStore, int]:
+    """Where a source object is: clients' uploads, or a source kept for an earlier job (resume)."""
+    for store, allowed in ((uploads, True), (kept, name.startswith(SOURCES_PREFIX))):
+        if not allowed:
+            continue
+        try:
+            info = await store.get_info(name)
+        except ObjectNotFoundError:
+            continue
+        return store, info.size or 0
+    raise SourceError(f"source object {name!r} is not in the object store {UPLOADS_BUCKET!r}")
+
+
 async def fetch_source(
-    request: ConvertRequest, store: ObjectStore, dest: Path, input_dir: Path | None, max_bytes: int
+    request: ConvertRequest, uploads: ObjectStore, kept: ObjectStore, dest: Path, input_dir: Path | None,
+    max_bytes: int,
 ) -> LocalSource:
     """Copy the source to ``dest`` (a file path) and hash it."""
     if request.source_object:
         name = request.source_object
-        try:
-            info = await store.get_info(name)
-        except ObjectNotFoundError:
-            raise SourceError(f"source object {name!r} is not in the object store {OBJECT_BUCKET!r}") from None
-        size = info.size or 0
+        store, size = await _locate(name, uploads, kept)
         if size > max_bytes:
             raise too_big(size, max_bytes)
         with open(dest, "wb") as handle:

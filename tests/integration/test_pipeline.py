@@ -33,14 +33,22 @@ async def test_plain_client_request_is_converted(js, client, settings) -> None:
             return (await job_state(js, job_id)).status == COMPLETED
 
         await wait_for(completed, timeout=60)
-        # the same book again: answered at once under the same job, nothing is redone
+        # the same book again: answered at once under the same job, nothing is redone, and the
+        # request gets a terminal event of its own: the completion, re-announced
         again = dict(request, request_id="plain-2")
         await client.publish(names.REQUEST_SUBJECT, orjson.dumps(again))
         assert await wait_for(lambda: _accepted_job(js, "plain-2")) == job_id
+
+        async def reannounced():
+            return [e for e in await job_events(js, job_id) if isinstance(e, JobCompleted) and e.request_seq]
+
+        (answer,) = await wait_for(reannounced, timeout=30)
     events = await job_events(js, job_id)
     done = [e for e in events if isinstance(e, SegmentSynthesized)]
-    finished = [e for e in events if isinstance(e, JobCompleted)]
+    finished = [e for e in events if isinstance(e, JobCompleted) and not e.request_seq]
     assert len(finished) == 1 and finished[0].chapters == 1
+    second = next(e for e in events if isinstance(e, JobAccepted) and e.request_id == "plain-2")
+    assert answer.request_seq == second.request_seq and answer.output_object == finished[0].output_object
     assert len({(e.chapter, e.index) for e in done}) == (await job_state(js, job_id)).total_segments
     store = await object_store(js)
     info = await store.get_info(finished[0].output_object)

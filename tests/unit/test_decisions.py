@@ -67,11 +67,11 @@ def test_a_failed_or_cancelled_job_asked_again_continues_in_a_new_generation(
     assert (resumed == JobResumed("j", generation)) if resumes else resumed is None
 
 
-def test_only_path_sources_of_unfinished_jobs_are_copied_to_the_store() -> None:
+def test_the_source_of_an_unfinished_job_is_kept_once() -> None:
     running, finished = fold("j", [ACCEPT]), JobState("j", status=COMPLETED)
-    assert parse.keeps_source_copy(ConvertRequest(source_path="b.epub"), running)
-    assert not parse.keeps_source_copy(ConvertRequest(source_path="b.epub"), finished)
-    assert not parse.keeps_source_copy(ConvertRequest(source_object="sources/x.epub"), running)
+    assert parse.keeps_source_copy(running, already_kept=False)
+    assert not parse.keeps_source_copy(running, already_kept=True)
+    assert not parse.keeps_source_copy(finished, already_kept=False)
 
 
 def test_a_rejection_echoes_the_request_id_and_its_sequence() -> None:
@@ -181,3 +181,18 @@ def test_only_a_real_completion_record_counts() -> None:
     assert not assemble.is_completion(b"not json at all", "j"), "garbage on the subject is not a completion"
     assert not assemble.is_completion(encode(JobCompleted("k", "books/k.m4b", 1.0, 1, 1)), "j")
     assert not assemble.is_completion(encode(JobCompleted("j", "books/other.m4b", 1.0, 1, 1)), "j")
+
+
+def test_a_request_for_a_finished_book_is_answered_with_its_completion() -> None:
+    again = JobAccepted("j", "s" * 64, "b.epub", "test", "short", 1.0, request_seq=9)
+    assert assemble.reannouncements(COMPLETED, again) == [assemble.Reannounce(9)]
+    assert assemble.reannouncements("parsed", again) == [], "a running job completes on its own"
+    assert assemble.reannouncements(COMPLETED, done(0, 0)) == []
+
+
+def test_a_reannounced_completion_has_its_own_message_id() -> None:
+    from events.types import JobCompleted
+
+    first = JobCompleted("j", "books/j.m4b", 1.0, 1, 1)
+    assert first.msg_id() == "j:job.completed"
+    assert JobCompleted("j", "books/j.m4b", 1.0, 1, 1, request_seq=9).msg_id() == "j:job.completed:9"

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from services.parse.archive import check_archive
 from services.parse.book import EbookError
-from services.parse.epub import check_archive, read_epub
+from services.parse.epub import read_epub
+from services.parse.limits import BookLimits
 from tests.conftest import book
 
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV"]
@@ -108,7 +110,7 @@ def _zip(path: Path, entries: dict[str, bytes]) -> Path:
 def test_zip_bomb_is_refused(tmp_path: Path) -> None:
     bomb = _zip(tmp_path / "bomb.epub", {"META-INF/container.xml": b"<x/>", "big.xhtml": b"\0" * (3 * 2**20)})
     with pytest.raises(EbookError, match="unpacks to more than 2 MiB"):
-        check_archive(bomb, max_uncompressed=2 * 2**20)
+        check_archive(bomb, BookLimits(max_unpacked_bytes=2 * 2**20))
 
 
 def test_escaping_entry_names_are_refused(tmp_path: Path) -> None:
@@ -133,6 +135,7 @@ def test_zip_that_understates_its_size_is_refused(tmp_path: Path) -> None:
     real = struct.pack("<I", 5 * 2**20)
     assert data.count(real) == 2  # local header and central directory
     path.write_bytes(data.replace(real, struct.pack("<I", 100)))
-    check_archive(path)  # declared sizes are small: the archive check passes ...
+    with pytest.raises(EbookError, match="not a readable EPUB: the zip archive is damaged"):
+        check_archive(path)  # inflating stops at the declared 100 bytes and the CRC fails
     with pytest.raises(EbookError, match="not a readable EPUB"):
-        read_epub(path)  # ... and the real data is never inflated past the declared 100 bytes
+        read_epub(path)

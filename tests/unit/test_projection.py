@@ -84,8 +84,10 @@ def test_terminal_states() -> None:
     assert fold("r", [JobRejected("r", "not an EPUB")]).status == REJECTED
     failed = fold("j", [ACCEPT, PARSE, JobFailed("j", "gave up")])
     assert failed.status == FAILED and failed.reason == "gave up"
-    completed = fold("j", [ACCEPT, PARSE, JobCompleted("j", "o", 1, 1, 1), JobFailed("j", "late")])
+    completed = fold("j", [ACCEPT, PARSE, JobCompleted("j", "books/j.m4b", 1, 1, 1), JobFailed("j", "late")])
     assert completed.status == COMPLETED
+    forged = fold("j", [ACCEPT, PARSE, JobCompleted("j", "books/someone-else.m4b", 1, 1, 1)])
+    assert forged.status == PARSED, "a completion that names another book is not this job's"
 
 
 def test_snapshot_round_trip() -> None:

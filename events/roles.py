@@ -1,0 +1,93 @@
+"""Who may publish what: per-role NATS permissions, defined once (pure).
+
+Only the service that owns a fact can publish it: parse announces jobs and queues segments,
+tts reports segments and writes audio, assemble completes or fails jobs. A client (the CLI, a
+script, the dashboard) may request conversions, upload books into the ``uploads`` bucket and
+read everything it needs to follow a job and fetch its book; it can write no event, no command
+and no audio. ``admin`` may do anything (the embedded stack's own CLI: cancel, purge).
+
+``authorization_block`` renders the table as nats-server configuration, so the embedded
+stack (generated passwords) and the compose stack (passwords from the environment) enforce the
+same rules; docs/security.md explains them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from events import names
+
+ROLES = ("client", "parse", "tts", "assemble", "admin")
+SERVICE_ROLES = ("parse", "tts", "assemble")
+
+
+def _event(kind: str) -> str:
+    return f"{names.EVENTS_PREFIX}.*.{kind}"
+
+
+def _read_stream(stream: str) -> list[str]:
+    """JetStream API calls that read a stream: info, message get, ephemeral consumers and their pulls."""
+    return [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>",
+            f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.>",
+            f"$JS.API.CONSUMER.INFO.{stream}.*", f"$JS.API.CONSUMER.DELETE.{stream}.*",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*"]
+
+
+_OBJ = f"OBJ_{names.OBJECT_BUCKET}"
+_UPLOADS = f"OBJ_{names.UPLOADS_BUCKET}"
+_SERVICE_COMMON = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"]
+
+PUBLISH: dict[str, list[str]] = {
+    "client": [
+        names.REQUEST_SUBJECT, "$JS.API.INFO", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>",
+        *_read_stream(names.EVENTS_STREAM), *_read_stream(names.DEAD_STREAM), *_read_stream(_OBJ),
+        *_read_stream(_UPLOADS), f"$JS.API.STREAM.INFO.{names.SYNTH_STREAM}", "$JS.API.STREAM.NAMES",
+        f"$JS.API.STREAM.PURGE.{_UPLOADS}", f"$O.{names.UPLOADS_BUCKET}.>",
+        f"$JS.API.STREAM.INFO.KV_{names.CHECKPOINT_BUCKET}", f"$JS.API.STREAM.INFO.KV_{names.WORKERS_BUCKET}",
+        f"$JS.API.DIRECT.GET.KV_{names.CHECKPOINT_BUCKET}.>", f"$JS.API.DIRECT.GET.KV_{names.WORKERS_BUCKET}.>",
+        names.WORKER_STATUS_SUBJECT,
+    ],
+    "parse": [
+        *_SERVICE_COMMON, _event("job.accepted"), _event("job.rejected"), _event("job.resumed"),
+        _event("book.parsed"), names.all_synth_filter(), names.dead_letter_subject("parse"),
+        f"$O.{names.OBJECT_BUCKET}.>",
+    ],
+    "tts": [
+        *_SERVICE_COMMON, _event("segment.synthesized"), _event("segment.failed"),
+        names.dead_letter_subject("tts"), f"$O.{names.OBJECT_BUCKET}.>", f"$KV.{names.WORKERS_BUCKET}.>",
+    ],
+    "assemble": [
+        *_SERVICE_COMMON, _event("job.completed"), _event("job.failed"), names.dead_letter_subject("assemble"),
+        f"$O.{names.OBJECT_BUCKET}.>", f"$KV.{names.CHECKPOINT_BUCKET}.>",
+    ],
+    "admin": [">"],
+}
+SUBSCRIBE: dict[str, list[str]] = {
+    "client": ["_INBOX.>"],
+    "parse": ["_INBOX.>"],
+    "tts": ["_INBOX.>", names.WORKER_STATUS_SUBJECT],
+    "assemble": ["_INBOX.>"],
+    "admin": [">"],
+}
+
+
+def _quoted(subjects: list[str]) -> str:
+    return ", ".join(f'"{s}"' for s in subjects)
+
+
+def authorization_block(passwords: Mapping[str, str]) -> str:
+    """nats-server ``authorization`` configuration: one user per role, with its permissions.
+
+    ``passwords`` maps a role to its password as it should appear in the file: a quoted
+    literal, or ``$VARIABLE`` for one the server reads from its environment.
+    """
+    users = []
+    for role in ROLES:
+        users.append(
+            f"    {{ user: {role}, password: {passwords[role]},\n"
+            f"      permissions: {{\n"
+            f"        publish: {{ allow: [{_quoted(PUBLISH[role])}] }}\n"
+            f"        subscribe: {{ allow: [{_quoted(SUBSCRIBE[role])}] }}\n"
+            f"      }} }}"
+        )
+    return "authorization {\n  users = [\n" + "\n".join(users) + "\n  ]\n}\n"

@@ -1,0 +1,89 @@
+"""Per-role permissions on a real nats-server: a client converts a book with client rights only,
+and every forgery from the hostile-bus issue is refused by the server itself."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nats
+import orjson
+import pytest
+from mutagen.mp4 import MP4
+
+from events import names
+from events.codec import encode
+from events.projection import COMPLETED
+from events.types import JobCompleted, SegmentSynthesized, SynthesizeSegment
+from services.app.sample import write_sample_book
+from services.app.stack import Stack, stack_credentials
+from services.bus.jobs import rebuild_state
+from services.bus.topology import ensure_topology, object_store
+from services.settings import Settings
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+async def refused(nc: nats.NATS, subject: str, payload: bytes) -> bool:
+    """Publish through JetStream; True if the server refused it (no acknowledgement comes back)."""
+    try:
+        await nc.jetstream().publish(subject, payload, timeout=1.0)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        return True
+    return False
+
+
+async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
+    credentials = stack_credentials(tmp_path / "data")
+    stack = Stack(tmp_path, credentials=credentials, env={"AUDIOBOOK_MAX_SEGMENT_CHARS": "200"})
+    book = write_sample_book(tmp_path / "sample.epub")
+    errors: list[str] = []
+
+    async def collect(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    with stack:
+        admin = await nats.connect(stack.url, user="admin", password=credentials["admin"])
+        await ensure_topology(admin.jetstream(), Settings())
+        stack.start("parse", "parse")
+        stack.start("assemble", "assemble")
+        stack.start("tts", "tts")
+        env = dict(os.environ, AUDIOBOOK_NATS_USER="client", AUDIOBOOK_NATS_PASSWORD=credentials["client"])
+        result = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "services", "convert", str(book), "-o", str(tmp_path / "out.m4b"), "--engine",
+            "test", "--voice", "short", "--nats-url", stack.url, "-q"], cwd=ROOT, env=env, capture_output=True,
+            text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert len(MP4(str(tmp_path / "out.m4b")).chapters) == 3
+
+        client = await nats.connect(stack.url, user="client", password=credentials["client"], error_cb=collect)
+        job = result.stdout.rsplit("job ", 1)[1].strip(" )\n")
+        forged = {
+            names.event_subject(job, "job.completed"): encode(JobCompleted(job, "books/other.m4b", 1.0, 1, 1, 7)),
+            names.event_subject(job, "segment.synthesized"): encode(SegmentSynthesized(job, 0, 0, "audio/x.aac",
+                                                                                       1024, 22050, delivery=9)),
+            names.synth_subject(job, 0, 0): encode(SynthesizeSegment(job, 0, 0, ("Other text.",), "test", "short",
+                                                                     1.0, 250, "k", generation=5)),
+            names.event_subject(job, "job.cancelled"): orjson.dumps({"type": "job.cancelled", "v": 1,
+                                                                     "job_id": job, "generation": 0}),
+            names.dead_letter_subject("tts"): b"{}",
+        }
+        for subject, payload in forged.items():
+            assert await refused(client, subject, payload), f"the server accepted a client's {subject}"
+        with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
+            store = await object_store(client.jetstream())
+            await asyncio.wait_for(store.put("audio/forged.aac", io.BytesIO(b"x")), 3)
+        await asyncio.sleep(0.2)
+        assert any("permissions violation" in e.lower() for e in errors), errors
+
+        state = await rebuild_state(admin.jetstream(), job)
+        assert state.status == COMPLETED and state.output_object == names.book_object(job)
+        events = await admin.jetstream().stream_info(names.EVENTS_STREAM, subjects_filter=f"events.{job}.>")
+        assert names.event_subject(job, "job.cancelled") not in (events.state.subjects or {})
+        await client.close()
+        await admin.close()
