@@ -38,8 +38,8 @@ _UPLOADS = f"OBJ_{names.UPLOADS_BUCKET}"
 _SERVICE_COMMON = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"]
 
 PUBLISH: dict[str, list[str]] = {
-    "client": [
-        names.REQUEST_SUBJECT, "$JS.API.INFO", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>",
+    "client": [  # no $JS.ACK: a client's own consumers never ack, and it must not ack the services' work
+        names.REQUEST_SUBJECT, "$JS.API.INFO", "$JS.FC.>", "_INBOX.>",
         *_read_stream(names.EVENTS_STREAM), *_read_stream(names.DEAD_STREAM), *_read_stream(_OBJ),
         *_read_stream(_UPLOADS), f"$JS.API.STREAM.INFO.{names.SYNTH_STREAM}", "$JS.API.STREAM.NAMES",
         f"$JS.API.STREAM.PURGE.{_UPLOADS}", f"$O.{names.UPLOADS_BUCKET}.>",
@@ -62,6 +62,14 @@ PUBLISH: dict[str, list[str]] = {
     ],
     "admin": [">"],
 }
+# The services' durable consumer on EVENTS lives where a client may read: a client must not pull
+# from it, redefine it (create is create-or-update) or delete it.
+_DURABLE = f"{names.EVENTS_STREAM}.{names.ASSEMBLE_CONSUMER}"
+DENY_PUBLISH: dict[str, list[str]] = {
+    "client": [f"$JS.API.CONSUMER.CREATE.{_DURABLE}", f"$JS.API.CONSUMER.CREATE.{_DURABLE}.>",
+               f"$JS.API.CONSUMER.DURABLE.CREATE.{_DURABLE}", f"$JS.API.CONSUMER.DELETE.{_DURABLE}",
+               f"$JS.API.CONSUMER.MSG.NEXT.{_DURABLE}", f"$JS.API.CONSUMER.INFO.{_DURABLE}"],
+}
 SUBSCRIBE: dict[str, list[str]] = {
     "client": ["_INBOX.>"],
     "parse": ["_INBOX.>"],
@@ -75,6 +83,10 @@ def _quoted(subjects: list[str]) -> str:
     return ", ".join(f'"{s}"' for s in subjects)
 
 
+def deny(role: str) -> str:
+    return f", deny: [{_quoted(DENY_PUBLISH[role])}]" if role in DENY_PUBLISH else ""
+
+
 def authorization_block(passwords: Mapping[str, str]) -> str:
     """nats-server ``authorization`` configuration: one user per role, with its permissions.
 
@@ -86,8 +98,20 @@ def authorization_block(passwords: Mapping[str, str]) -> str:
         users.append(
             f"    {{ user: {role}, password: {passwords[role]},\n"
             f"      permissions: {{\n"
-            f"        publish: {{ allow: [{_quoted(PUBLISH[role])}] }}\n"
+            f"        publish: {{ allow: [{_quoted(PUBLISH[role])}]{deny(role)} }}\n"
             f"        subscribe: {{ allow: [{_quoted(SUBSCRIBE[role])}] }}\n"
             f"      }} }}"
         )
     return "authorization {\n  users = [\n" + "\n".join(users) + "\n  ]\n}\n"
+
+
+def password_variable(role: str) -> str:
+    """The environment variable that holds ``role``'s password in the compose stack."""
+    return f"NATS_{role.upper()}_PASSWORD"
+
+
+def compose_roles_conf() -> str:
+    """``nats/roles.conf``: the compose stack's users, passwords read from the server's environment."""
+    header = ("# Generated from events/roles.py (tests/unit/test_roles.py keeps it in sync): one user per role.\n"
+              "# Passwords come from the environment; there is no default credential.\n")
+    return header + authorization_block({role: f"${password_variable(role)}" for role in ROLES})

@@ -123,14 +123,6 @@ async def fetched(fetch: Awaitable[list[Msg]], stop: asyncio.Event) -> list[Msg]
         return []
 
 
-async def keep_alive(msg: Msg, every: float) -> None:
-    """Tell JetStream we are still working on ``msg`` until cancelled."""
-    while True:
-        await asyncio.sleep(every)
-        with contextlib.suppress(*TRANSIENT):
-            await msg.in_progress()
-
-
 async def settle(js: JetStreamContext, msg: Msg, decision: Decision, stage: str) -> None:
     """Publish what was decided, then acknowledge accordingly; a message given up on is
     recorded as a dead letter of ``stage`` (``audiobook status`` lists them)."""
@@ -156,10 +148,23 @@ class Consumer:
         self.js, self.sub, self.handle, self.policy, self.stage = js, sub, handle, policy, stage
         self.give_up, self.in_hand = give_up, in_hand
         self.attributes = attributes or {}
+        self.held: dict[int, tuple[Msg, float]] = {}  # id -> a message being handled, and since when
+
+    async def heartbeat(self) -> None:
+        """The one heartbeat: every message held longer than ``heartbeat_s`` gets an in-progress ack."""
+        every = self.policy.heartbeat_s
+        while True:
+            await asyncio.sleep(every / 2)
+            due = asyncio.get_running_loop().time() - every
+            for key, (msg, since) in [(k, v) for k, v in self.held.items() if v[1] <= due]:
+                with contextlib.suppress(*TRANSIENT):
+                    await msg.in_progress()
+                if key in self.held:
+                    self.held[key] = (msg, since + every)
 
     async def decide(self, msg: Msg) -> Decision:
         """The handler's decision, or the outcome its error calls for (never raises but to cancel)."""
-        heartbeat = asyncio.create_task(keep_alive(msg, self.policy.heartbeat_s))
+        self.held[id(msg)] = (msg, asyncio.get_running_loop().time())
         try:
             return await self.handle(msg)
         except asyncio.CancelledError:
@@ -178,7 +183,7 @@ class Consumer:
                     log.exception("cannot build the failure report for %s", msg.subject)
             return Decision(events, outcome)
         finally:
-            heartbeat.cancel()
+            self.held.pop(id(msg), None)
 
     async def one(self, msg: Msg) -> None:
         try:
@@ -194,6 +199,7 @@ class Consumer:
     async def run(self, stop: asyncio.Event, timeout: float = 1.0) -> None:
         """Keep ``in_hand()`` messages in progress until ``stop``; fetch more as they finish."""
         stopping = asyncio.create_task(stop.wait())
+        heartbeat = asyncio.create_task(self.heartbeat())
         fetching: asyncio.Task[list[Msg]] | None = None
         handling: set[asyncio.Task[None]] = set()
         try:
@@ -211,6 +217,7 @@ class Consumer:
                     handling.update(asyncio.create_task(self.one(m)) for m in msgs)
         finally:
             stopping.cancel()
+            heartbeat.cancel()
             for task in handling:
                 task.cancel()
             if fetching is not None:

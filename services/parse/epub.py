@@ -15,7 +15,7 @@ from ebooklib import epub
 
 from services.parse.archive import check_archive
 from services.parse.book import Book, Chapter, Cover, EbookError
-from services.parse.limits import BookLimits
+from services.parse.limits import BookLimits, BookTooBig
 from services.parse.xhtml import Anchor, Block, flatten
 
 BOILERPLATE_TITLE = re.compile(
@@ -114,21 +114,25 @@ def _linear_documents(book: epub.EpubBook) -> list[tuple[str, bytes]]:
 def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[_Draft]:
     """Cut the spine's text at TOC targets; text before the first target is not a chapter."""
     starts: dict[tuple[str, str | None], list[str]] = {}
+    pending: dict[str, set[str | None]] = {}  # per document, the targets not reached yet (linear, not n^2)
     for title, href in toc:
-        starts.setdefault(_split_href(href), []).append(title)
+        key = _split_href(href)
+        starts.setdefault(key, []).append(title)
+        pending.setdefault(key[0], set()).add(key[1])
     drafts: list[_Draft] = []
     current: _Draft | None = None
 
     def open_chapters(key: tuple[str, str | None]) -> None:
         nonlocal current
+        pending.get(key[0], set()).discard(key[1])
         for title in starts.pop(key, []):
             current = _Draft(title=title.strip())
             drafts.append(current)
 
     for name, content in docs:
         open_chapters((name, None))
-        targets = {frag for (doc, frag) in starts if doc == name and frag}
-        if not targets and current is None and not any(doc == name for doc, _ in starts):
+        targets = {frag for frag in pending.get(name, ()) if frag}
+        if not targets and current is None and not pending.get(name):
             continue  # front matter before the first TOC target: nothing to read
         for piece in flatten(content, targets):
             if isinstance(piece, Anchor):
@@ -168,7 +172,12 @@ def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
     docs = _linear_documents(book)
     if not docs:
         raise EbookError("no readable text: the EPUB's reading order (spine) is empty")
-    drafts = _keep(_drafts(docs, _toc_entries(book.toc)))
+    toc = _toc_entries(book.toc)
+    limits = limits or BookLimits()
+    if len(toc) > limits.max_toc_entries:
+        raise BookTooBig(f"the table of contents has {len(toc):,} entries; this server accepts up to "
+                         f"{limits.max_toc_entries:,}")
+    drafts = _keep(_drafts(docs, toc))
     if not drafts:
         drafts = _keep(_fallback_drafts(docs))
     if not drafts:

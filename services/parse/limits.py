@@ -26,6 +26,7 @@ class BookLimits:
     max_entries: int = 20_000
     max_chars: int = 10_000_000  # readable characters (about 1.7 million words)
     max_chapters: int = 2_000
+    max_toc_entries: int = 20_000  # refused before any chapter is cut (a 100,000-entry TOC took 16 minutes)
     max_segments: int = 100_000
     max_audio_hours: float = 100.0  # estimated at the default voice's rate
     max_parse_s: float = 600.0

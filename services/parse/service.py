@@ -44,7 +44,7 @@ from services.voices import VoiceInfo, resolve_voice
 
 log = logging.getLogger(__name__)
 PARALLEL_CHARS = 200_000  # books longer than this are split into sentences on every core
-CONCURRENT_REQUESTS = 2  # a big book being read does not keep the next request waiting
+CONCURRENT_REQUESTS = 4  # big books being read do not keep the next request waiting
 MAX_EVENT_BYTES = 900 * 1024  # under the server's 1 MiB message limit, with room for headers
 
 

@@ -6,8 +6,11 @@ and a good book must still convert while they are sent.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import subprocess
+import sys
 
 import orjson
 
@@ -71,3 +74,8 @@ async def test_malformed_and_misplaced_messages_stop_nothing(js, client, setting
     assert state.reason == "", "the forged rejection of another job did not touch this one"
     count, letters = await dead_letters(js)
     assert count >= 1 and any(letter.subject == f"synth.{job}.x.y" and letter.stage == "tts" for letter in letters)
+    status = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services", "status", "--nats-url",
+                                                      settings.nats_url], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert f"{job}  completed" in status.stdout
+    assert "message(s) given up on (dead letters)" in status.stdout and f"tts: synth.{job}.x.y" in status.stdout

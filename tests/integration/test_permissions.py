@@ -78,6 +78,9 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
         with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
             store = await object_store(client.jetstream())
             await asyncio.wait_for(store.put("audio/forged.aac", io.BytesIO(b"x")), 3)
+        with pytest.raises(nats.errors.Error):  # the assembler's durable: no pulling, no redefining
+            stolen = await client.jetstream().pull_subscribe_bind(names.ASSEMBLE_CONSUMER, names.EVENTS_STREAM)
+            await stolen.fetch(1, timeout=1.0)
         await asyncio.sleep(0.2)
         assert any("permissions violation" in e.lower() for e in errors), errors
 

@@ -96,3 +96,8 @@ def test_real_books_pass_the_default_limits() -> None:
                  "edge/se_jane-austen_unknown-novel_advanced_svg-cover.epub"):
         parsed = read_epub(book(name), limits)
         limits.check_book(sum(len(p) for c in parsed.chapters for p in c.paragraphs), len(parsed.chapters), 1.0)
+
+
+def test_a_huge_table_of_contents_is_refused_before_any_chapter_work() -> None:
+    with pytest.raises(BookTooBig, match="table of contents has 32 entries; this server accepts up to 10"):
+        read_epub(book("epub/pg84_frankenstein_epub2-ncx.epub"), BookLimits(max_toc_entries=10))
