@@ -108,3 +108,13 @@ def dead_letter_subject(stage: str) -> str:
 
 def all_dead_letters_filter() -> str:
     return f"{DEAD_PREFIX}.>"
+
+
+def destination_template(subject: str) -> str:
+    """The low-cardinality name of a subject for traces and metrics (no job ids, no positions)."""
+    head, _, rest = subject.partition(".")
+    if head == EVENTS_PREFIX:
+        return f"{EVENTS_PREFIX}.{rest.partition('.')[2]}"
+    if head in (SYNTH_PREFIX, DEAD_PREFIX):
+        return head
+    return subject if subject == REQUEST_SUBJECT else head

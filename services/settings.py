@@ -39,7 +39,8 @@ class Settings:
     ack_wait_s: float = 60.0
     max_deliver: int = 5
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    otlp_endpoint: str | None = None
+    otlp_endpoint: str | None = None  # traces over OTLP/HTTP; None: no tracing at all
+    service_name: str | None = None  # OTEL_SERVICE_NAME; default audiobook-<roles>
     nats_user: str | None = None
     nats_password: str | None = None
 
@@ -76,9 +77,12 @@ class Settings:
                            ("NATS_PASSWORD", "nats_password")):
             if get(name):
                 updates[attr] = get(name)
-        otlp = get("OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
-        if otlp:
+        otlp = (get("OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None)
+        if otlp and env.get("OTEL_SDK_DISABLED", "").lower() != "true" and env.get("OTEL_TRACES_EXPORTER") != "none":
             updates["otlp_endpoint"] = otlp
+        if env.get("OTEL_SERVICE_NAME"):
+            updates["service_name"] = env["OTEL_SERVICE_NAME"]
         return replace(base, **updates)  # type: ignore[arg-type]
 
     def as_env(self) -> dict[str, str]:

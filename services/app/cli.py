@@ -9,6 +9,7 @@ import sys
 
 from events.errors import PipelineError
 from services.app import commands
+from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.settings import Settings
 
 
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings.from_env(os.environ)
+    if args.command != "serve":  # serve sets up its own, named after its roles
+        setup_tracing(settings.service_name or "audiobook-cli", settings.otlp_endpoint)
     try:
         return int(args.func(args, settings))
     except PipelineError as exc:
@@ -86,3 +89,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\naudiobook: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
+    finally:
+        shutdown_tracing()

@@ -30,8 +30,9 @@ from services.app.progress import ProgressBar, clock
 from services.app.stack import embedded_stack
 from services.bus.connect import connect_client
 from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, rebuild_state
-from services.bus.publish import MSG_ID, publish_event
+from services.bus.publish import publish_event
 from services.bus.topology import object_store
+from services.bus.tracing import send_span
 from services.parse.source import sha256_file
 from services.settings import Settings
 from services.voices import list_voices, resolve_voice
@@ -92,7 +93,8 @@ async def submit_and_follow(
     """Publish a request (fresh Msg-Id per invocation) and follow the job to its end."""
     raw = request.encode()
     since = (await js.stream_info(names.EVENTS_STREAM)).state.last_seq
-    await js.publish(names.REQUEST_SUBJECT, raw, headers={MSG_ID: f"cli:{uuid.uuid4()}"})
+    with send_span(names.REQUEST_SUBJECT, f"cli:{uuid.uuid4()}") as headers:  # the book's trace starts here
+        await js.publish(names.REQUEST_SUBJECT, raw, headers=headers)
     progress = None if quiet else ProgressBar()
     return await follow_job(js, job_id, request_ref(raw), since, output, progress)
 

@@ -54,7 +54,7 @@ async def _supervise_workers(count: int, settings: Settings, stop: asyncio.Event
 
 async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: asyncio.Event | None = None) -> None:
     """Run the given roles until ``stop`` (default: SIGTERM/SIGINT); a failing role raises."""
-    setup_tracing("audiobook-" + "-".join(roles), settings.otlp_endpoint)
+    setup_tracing(settings.service_name or "audiobook-" + "-".join(roles), settings.otlp_endpoint)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -59,7 +59,8 @@ class AssembleService:
         log.info("assemble service ready")
         rechecks = asyncio.create_task(self._recheck(stop))
         try:
-            await consume_batches(self.js, sub, self.handle_batch, stop, stage="assemble", batch=256, timeout=0.5)
+            await consume_batches(self.js, sub, self.handle_batch, stop, stage="assemble",
+                                  destination=names.EVENTS_PREFIX, batch=256, timeout=0.5)
         finally:
             rechecks.cancel()
             for task in [*self.building.values(), *self.chores.values()]:
@@ -205,8 +206,7 @@ class AssembleService:
                         self.finished.add(job_id)
                         return  # someone finished it while we waited for the claim
                     self.builds += 1
-                    completed = await StreamingBuild(self.js, self.store, job_id).run()
-                    await publish_event(self.js, completed)
+                    await StreamingBuild(self.js, self.store, job_id).run(lambda done: publish_event(self.js, done))
                     self.finished.add(job_id)
                     return
                 except asyncio.CancelledError:

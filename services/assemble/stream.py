@@ -18,6 +18,7 @@ import io
 import logging
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from nats.aio.msg import Msg
@@ -33,8 +34,8 @@ from events.types import BookParsed, JobCompleted, SegmentSynthesized
 from services.assemble.ffmpeg import ffmpeg_exe
 from services.assemble.m4b import adts_frames, chapter_marks, ffmetadata, remux_command
 from services.bus.jobs import event_of
-from services.bus.publish import last_event
-from services.bus.tracing import span
+from services.bus.publish import last_message
+from services.bus.tracing import context_of, span
 
 log = logging.getLogger(__name__)
 PREFETCH = 16  # segment downloads in flight ahead of the one being appended
@@ -85,20 +86,31 @@ class StreamingBuild:
             await self.wake.wait()
         return self.ready.pop(key)
 
-    async def run(self) -> JobCompleted:
-        raw = await last_event(self.js, self.job_id, BookParsed.KIND)
-        if raw is None:
+    async def run(self, announce: Callable[[JobCompleted], Awaitable[None]]) -> JobCompleted:
+        """Build and store the book, then ``announce`` its completion, all in the book's trace.
+
+        The build's span continues the trace of the job's ``book.parsed`` event, so the
+        streaming assembly, the remux and the completion join the request's trace.
+        """
+        message = await last_message(self.js, self.job_id, BookParsed.KIND)
+        if message is None:
             raise AssemblyError(f"job {self.job_id} has no book.parsed event")
-        parsed = decode_event(raw)
+        parsed = decode_event(message.data or b"")
         if not isinstance(parsed, BookParsed) or parsed.job_id != self.job_id:
             raise AssemblyError(f"job {self.job_id}: its book.parsed record is not one")
-        sub = await self.js.subscribe(names.event_subject(self.job_id, SegmentSynthesized.KIND), cb=self._on_event,
-                                      ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-        try:
-            with tempfile.TemporaryDirectory(prefix="audiobook-assemble-") as tmp:
-                return await self._build(parsed, Path(tmp))
-        finally:
-            await sub.unsubscribe()
+        attributes: dict[str, str | int] = {"audiobook.job_id": self.job_id,
+                                            "audiobook.segments": parsed.total_segments,
+                                            "audiobook.chapters": len(parsed.chapters)}
+        with span("assemble book", attributes, parent=context_of(message.headers)):
+            sub = await self.js.subscribe(names.event_subject(self.job_id, SegmentSynthesized.KIND),
+                                          cb=self._on_event, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+            try:
+                with tempfile.TemporaryDirectory(prefix="audiobook-assemble-") as tmp:
+                    completed = await self._build(parsed, Path(tmp))
+            finally:
+                await sub.unsubscribe()
+            await announce(completed)
+            return completed
 
     async def _build(self, parsed: BookParsed, folder: Path) -> JobCompleted:
         order = [(c.index, i) for c in parsed.chapters for i in range(c.segments)]
@@ -140,7 +152,7 @@ class StreamingBuild:
         cover = await _download(self.store, parsed.cover_object, folder) if parsed.cover_object else None
         output = folder / "book.m4b"
         started = time.perf_counter()
-        with span("assemble remux", job=self.job_id, chapters=len(marks)):
+        with span("remux", {"audiobook.job_id": self.job_id, "audiobook.chapters": len(marks)}):
             await _run(remux_command(ffmpeg_exe(), audio, meta, cover, output, parsed.language))
         audio.unlink()
         remuxed = time.perf_counter()

@@ -27,7 +27,7 @@ from nats.js import JetStreamContext
 from events.errors import PermanentError, TransientError
 from events.types import Event
 from services.bus.publish import FETCH_TIMEOUTS, Command, publish_all, publish_dead_letter
-from services.bus.tracing import process_span
+from services.bus.tracing import batch_span, process_span
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class Consumer:
 
     async def one(self, msg: Msg) -> None:
         try:
-            with process_span(msg.subject, msg.headers, **self.attributes):
+            with process_span(msg, self.stage, **self.attributes):
                 await settle(self.js, msg, await self.decide(msg), self.stage)
         except TRANSIENT as exc:  # e.g. the server restarting mid-message: it will be redelivered
             log.warning("lost contact while settling %s (%s); it will be redelivered", msg.subject, exc)
@@ -231,7 +231,7 @@ BatchHandler = Callable[[list[Msg]], Awaitable[Decision]]
 
 async def consume_batches(
     js: JetStreamContext, sub: JetStreamContext.PullSubscription, handle: BatchHandler, stop: asyncio.Event, *,
-    stage: str, batch: int = 256, timeout: float = 0.5,
+    stage: str, destination: str, batch: int = 256, timeout: float = 0.5,
 ) -> None:
     """Fetch up to ``batch`` messages at a time; one decision (and outcome) for the whole batch.
 
@@ -242,7 +242,8 @@ async def consume_batches(
     while not stop.is_set():
         msgs = await fetched(sub.fetch(batch, timeout=timeout), stop)
         if msgs:
-            await _handle_batch(js, msgs, handle, stage)
+            with batch_span(msgs, stage, destination):
+                await _handle_batch(js, msgs, handle, stage)
 
 
 async def _handle_batch(js: JetStreamContext, msgs: list[Msg], handle: BatchHandler, stage: str) -> None:

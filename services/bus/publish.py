@@ -7,15 +7,16 @@ from collections.abc import Iterable, Sequence
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from events.codec import encode
 from events.names import EVENTS_STREAM, dead_letter_subject, event_subject
 from events.types import DeadLetter, Event, SynthesizeSegment
-from services.bus.tracing import inject_headers
+from services.bus.tracing import MSG_ID, send_span
 
-MSG_ID = "Nats-Msg-Id"
+__all__ = ["MSG_ID", "Command", "last_event", "last_message", "publish_all", "publish_command",
+           "publish_dead_letter", "publish_event", "replay"]
 COMMAND_WINDOW = 256  # synthesis commands published concurrently (one round trip per window)
 FETCH_TIMEOUTS = (asyncio.TimeoutError,)  # nats.errors.TimeoutError derives from it
 
@@ -25,13 +26,14 @@ Command = tuple[str, SynthesizeSegment]  # (subject, command)
 async def publish_event(js: JetStreamContext, event: Event) -> None:
     """Publish an event on its job's subject; a repeat of the same fact is deduplicated."""
     subject = event_subject(event.job_id, event.KIND)
-    headers = inject_headers({MSG_ID: event.msg_id()})
-    await js.publish(subject, encode(event), headers=headers)
+    with send_span(subject, event.msg_id()) as headers:
+        await js.publish(subject, encode(event), headers=headers)
 
 
 async def publish_command(js: JetStreamContext, subject: str, command: SynthesizeSegment) -> None:
-    headers = inject_headers({MSG_ID: command.msg_id()})
-    await js.publish(subject, encode(command), headers=headers)
+    """Queue one synthesis command (deduplicated by its deterministic id)."""
+    with send_span(subject, command.msg_id()) as headers:
+        await js.publish(subject, encode(command), headers=headers)
 
 
 async def publish_dead_letter(js: JetStreamContext, stage: str, msg: Msg, reason: str) -> None:
@@ -40,7 +42,9 @@ async def publish_dead_letter(js: JetStreamContext, stage: str, msg: Msg, reason
     letter = DeadLetter(stage=stage, subject=msg.subject, stream=meta.stream or "", seq=meta.sequence.stream,
                         delivery=meta.num_delivered or 1, reason=reason[:2000], size=len(msg.data),
                         excerpt=msg.data[:200].decode("utf-8", errors="replace"))
-    await js.publish(dead_letter_subject(stage), encode(letter), headers={MSG_ID: letter.msg_id()})
+    subject = dead_letter_subject(stage)
+    with send_span(subject, letter.msg_id()) as headers:
+        await js.publish(subject, encode(letter), headers=headers)
 
 
 async def publish_all(js: JetStreamContext, items: Iterable[Event | Command]) -> None:
@@ -62,13 +66,18 @@ async def publish_all(js: JetStreamContext, items: Iterable[Event | Command]) ->
     await flush()
 
 
-async def last_event(js: JetStreamContext, job_id: str, kind: str) -> bytes | None:
-    """Payload of the latest event of ``kind`` for a job, or None."""
+async def last_message(js: JetStreamContext, job_id: str, kind: str) -> RawStreamMsg | None:
+    """The latest event message of ``kind`` for a job (payload and headers), or None."""
     try:
-        msg = await js.get_last_msg(EVENTS_STREAM, event_subject(job_id, kind))
+        return await js.get_last_msg(EVENTS_STREAM, event_subject(job_id, kind))
     except NotFoundError:
         return None
-    return msg.data
+
+
+async def last_event(js: JetStreamContext, job_id: str, kind: str) -> bytes | None:
+    """Payload of the latest event of ``kind`` for a job, or None."""
+    msg = await last_message(js, job_id, kind)
+    return msg.data if msg is not None else None
 
 
 async def replay(js: JetStreamContext, stream: str, subject: str, batch: int = 500) -> Sequence[Msg]:

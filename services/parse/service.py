@@ -34,6 +34,7 @@ from services.bus.consume import Consumer, Decision, Policy
 from services.bus.jobs import queued_segments, rebuild_state
 from services.bus.publish import Command
 from services.bus.topology import object_store
+from services.bus.tracing import annotate, span
 from services.parse import decide
 from services.parse.epub import read_epub
 from services.parse.limits import BookLimits, BookTooBig
@@ -88,6 +89,7 @@ class ParseService:
     async def handle(self, msg: Msg) -> Decision:
         """Decide what one request publishes."""
         seq, ref = msg.metadata.sequence.stream, request_ref(msg.data)
+        annotate({"audiobook.request_ref": ref})
         request: ConvertRequest | None = None
         try:
             request = parse_request(msg.data)
@@ -106,6 +108,7 @@ class ParseService:
 
     async def _accept(self, request: ConvertRequest, voice: VoiceInfo, source: LocalSource, seq: int) -> Decision:
         job_id = job_id_for(source.sha256, voice.engine, voice.voice, request.speed)
+        annotate({"audiobook.job_id": job_id, "audiobook.engine": voice.engine, "audiobook.voice": voice.voice})
         state = await rebuild_state(self.js, job_id)
         stored = names.source_object(source.sha256, ".epub")
         if decide.keeps_source_copy(state, await self._kept(stored)):
@@ -152,7 +155,9 @@ class ParseService:
     async def _read_and_plan(self, path: Path, job_id: str, voice: VoiceInfo, speed: float,
                              state: JobState) -> JobPlan:
         """Read the book and plan its segments, within the book limits."""
-        book = await asyncio.to_thread(read_epub, path, self.limits)
+        with span("read book", {"audiobook.job_id": job_id}) as reading:
+            book = await asyncio.to_thread(read_epub, path, self.limits)
+            reading.set_attributes({"audiobook.chapters": len(book.chapters), "audiobook.title": book.title})
         self.limits.check_book(sum(len(p) for c in book.chapters for p in c.paragraphs), len(book.chapters), speed)
         cover = None
         if book.cover:
@@ -160,9 +165,11 @@ class ParseService:
             await self.store.put(cover, book.cover.data)
         generation, _ = decide.continuation(state)
         pool = self._pool() if sum(len(p) for c in book.chapters for p in c.paragraphs) > PARALLEL_CHARS else None
-        plan = await asyncio.to_thread(
-            plan_job, book, job_id, voice, speed, self.settings.max_segment_chars, cover, generation, pool
-        )
+        with span("plan segments", {"audiobook.job_id": job_id}) as planning:
+            plan = await asyncio.to_thread(
+                plan_job, book, job_id, voice, speed, self.settings.max_segment_chars, cover, generation, pool
+            )
+            planning.set_attribute("audiobook.segments", plan.parsed.total_segments)
         self.limits.check_plan(plan.parsed.total_segments)
         if len(encode(plan.parsed)) > MAX_EVENT_BYTES:
             raise BookTooBig(f"the book's table of contents is too large to announce ({len(plan.parsed.chapters):,} "

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from events.types import SynthesizeSegment
 from services.settings import Settings
@@ -28,6 +28,8 @@ class Rendered:
     samples: int  # decoded length (a whole number of AAC frames)
     sample_rate: int
     seconds: float  # this segment's share of the engine call
+    model_ns: tuple[int, int] = (0, 0)  # wall-clock start and end of the engine call (for traces)
+    encode_ns: tuple[int, int] = (0, 0)  # and of this segment's AAC encoding
 
 
 @dataclass
@@ -61,11 +63,19 @@ class EnginePool:
 
 def _render(engine: Engine, jobs: list[SynthesizeSegment]) -> list[Rendered | SynthesisError]:
     """Engine thread: one engine call for the batch, then AAC per segment."""
-    started = time.perf_counter()
-    encoded = [r if isinstance(r, SynthesisError) else to_aac(r, engine.sample_rate)
-               for r in render_each(engine, jobs)]
+    started, began = time.perf_counter(), time.time_ns()
+    spoken = render_each(engine, jobs)
+    model = (began, time.time_ns())
+    out: list[Rendered | SynthesisError] = []
+    for pcm in spoken:
+        if isinstance(pcm, SynthesisError):
+            out.append(pcm)
+            continue
+        encode_start = time.time_ns()
+        aac, samples = to_aac(pcm, engine.sample_rate)
+        out.append(Rendered(aac, samples, engine.sample_rate, 0.0, model, (encode_start, time.time_ns())))
     share = (time.perf_counter() - started) / len(jobs)
-    return [r if isinstance(r, SynthesisError) else Rendered(*r, engine.sample_rate, share) for r in encoded]
+    return [r if isinstance(r, SynthesisError) else replace(r, seconds=share) for r in out]
 
 
 class Batcher:

@@ -34,7 +34,7 @@ from events.projection import from_snapshot
 from events.types import Event, SynthesizeSegment, WorkerStatus, as_payload
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy, delivery_count
 from services.bus.topology import checkpoints, object_store, workers_bucket
-from services.bus.tracing import span
+from services.bus.tracing import annotate, span, timed_span
 from services.settings import Settings
 from services.tts import decide
 from services.tts.batcher import Batcher, EnginePool
@@ -124,6 +124,9 @@ class TtsWorker:
         if msg.subject != names.synth_subject(job.job_id, job.chapter, job.index):
             raise DecodeError(f"a command for job {job.job_id} segment {job.chapter}.{job.index} on {msg.subject}")
         where = f"job {job.job_id} chapter {job.chapter} segment {job.index}"
+        annotate({"audiobook.job_id": job.job_id, "audiobook.chapter": job.chapter, "audiobook.index": job.index,
+                    "audiobook.characters": sum(map(len, job.paragraphs)), "audiobook.engine": job.engine,
+                    "audiobook.voice": job.voice, "audiobook.worker": self.name})
         self.current[id(msg)] = where
         try:
             info = resolve_voice(job.engine, job.voice, self.settings.voice_dirs)
@@ -133,21 +136,29 @@ class TtsWorker:
                 log.warning("%s: the command's cache key is not its content's; using %s", where, key)
             name = names.audio_object(key)
             is_cancelled = await self._cancelled(job)
-            todo = decide.action(is_cancelled, None if is_cancelled else await self._stored(name))
+            with span("cache lookup", {"audiobook.cache_key": key}):
+                stored = None if is_cancelled else await self._stored(name)
+            todo = decide.action(is_cancelled, stored)
             if isinstance(todo, decide.Skip):
                 log.info("%s: job cancelled; dropping the segment", where)
+                annotate({"audiobook.skipped": "cancelled"})
                 return Decision()
             if isinstance(todo, decide.Reuse):
                 self.cache_hits += 1
                 self._measured(0.0)
+                annotate({"audiobook.cache_hit": True,
+                            "audiobook.audio_seconds": todo.audio.samples / todo.audio.sample_rate})
                 return Decision(decide.synthesized(job, name, todo.audio, worker=self.name,
                                                    delivery=delivery_count(msg), cache_hit=True))
-            with span("tts synthesize", engine=job.engine, voice=job.voice, chars=sum(map(len, job.paragraphs))):
-                rendered = await self.batcher.render(info, job)
+            rendered = await self.batcher.render(info, job)
+            timed_span("synthesize", *rendered.model_ns, {"audiobook.engine": job.engine})
+            timed_span("encode", *rendered.encode_ns, {"audiobook.codec": "aac"})
             self.model_runs += 1
             self._measured(rendered.seconds)
             audio = decide.StoredAudio(rendered.samples, rendered.sample_rate)
-            await self._store(name, rendered.aac, audio)
+            annotate({"audiobook.cache_hit": False, "audiobook.audio_seconds": audio.samples / audio.sample_rate})
+            with span("store", {"audiobook.bytes": len(rendered.aac)}):
+                await self._store(name, rendered.aac, audio)
             return Decision(decide.synthesized(job, name, audio, worker=self.name, delivery=delivery_count(msg),
                                                cache_hit=False, synth_seconds=rendered.seconds))
         finally:
