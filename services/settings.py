@@ -43,6 +43,7 @@ class Settings:
     service_name: str | None = None  # OTEL_SERVICE_NAME; default audiobook-<roles>
     nats_user: str | None = None
     nats_password: str | None = None
+    nats_tls_ca: Path | None = None  # CA that signed the server's certificate (implies TLS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -57,6 +58,8 @@ class Settings:
             updates["nats_url"] = get("NATS_URL")
         if get("INPUT_DIR"):
             updates["input_dir"] = Path(str(get("INPUT_DIR"))).resolve()
+        if get("NATS_TLS_CA"):
+            updates["nats_tls_ca"] = Path(str(get("NATS_TLS_CA")))
         if get("VOICE_DIRS"):
             updates["voice_dirs"] = tuple(Path(p) for p in str(get("VOICE_DIRS")).split(os.pathsep) if p)
         for name, attr, kind in (
@@ -99,7 +102,7 @@ class Settings:
             "MAX_CHAPTERS": self.max_chapters, "MAX_SEGMENTS": self.max_segments,
             "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s,
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
-            "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password,
+            "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
         }
         return {PREFIX + name: str(value) for name, value in values.items() if value is not None}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from urllib.parse import urlparse
 
 import nats
@@ -34,6 +35,22 @@ class CredentialsRefused(NatsUnreachable):
     """The server is there, and refuses these credentials: retrying cannot help."""
 
 
+def tls_context(url: str, settings: Settings) -> ssl.SSLContext | None:
+    """TLS for ``tls://`` URLs or a configured CA: the server's certificate is always verified."""
+    if settings.nats_tls_ca is None and not url.startswith("tls://"):
+        return None
+    return ssl.create_default_context(cafile=str(settings.nats_tls_ca) if settings.nats_tls_ca else None)
+
+
+def _options(url: str, settings: Settings) -> dict[str, object]:
+    """What every connection of this process shares: credentials and TLS."""
+    options: dict[str, object] = {"user": settings.nats_user, "password": settings.nats_password}
+    context = tls_context(url, settings)
+    if context is not None:
+        options["tls"] = context
+    return options
+
+
 async def _log_error(exc: Exception) -> None:
     log.warning("nats: %s", exc or type(exc).__name__)
 
@@ -47,8 +64,11 @@ async def check_credentials(url: str, settings: Settings, timeout: float = 5.0) 
     try:
         nc = await asyncio.wait_for(nats.connect(
             url, allow_reconnect=False, connect_timeout=timeout, error_cb=_quiet,
-            user=settings.nats_user, password=settings.nats_password), timeout + 1)
+            **_options(url, settings)), timeout + 1)  # type: ignore[arg-type]
     except (TimeoutError, OSError, nats.errors.Error) as exc:
+        if isinstance(exc, ssl.SSLError):  # an untrusted certificate does not become trusted by retrying
+            raise NatsUnreachable(f"NATS at {url.split(',')[0]}: TLS failed ({exc.reason or exc}); "
+                                  "give the CA that signed the server's certificate in AUDIOBOOK_NATS_TLS_CA") from None
         # during the handshake nats-py reports a refusal as a plain Error with the server's words
         if isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in str(exc).lower():
             who = f"user {settings.nats_user!r}" if settings.nats_user else "no credentials"
@@ -68,8 +88,7 @@ async def connect_service(settings: Settings, name: str) -> Client:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         error_cb=_log_error,
-        user=settings.nats_user,
-        password=settings.nats_password,
+        **_options(url, settings),  # type: ignore[arg-type]
     )
 
 
@@ -94,7 +113,7 @@ async def connect_client(url: str, settings: Settings, name: str = "audiobook-cl
         await check_credentials(url, settings)
         return await asyncio.wait_for(nats.connect(
             url, name=name, max_reconnect_attempts=60, reconnect_time_wait=1.0, error_cb=_quiet,
-            user=settings.nats_user, password=settings.nats_password), 15)
+            **_options(url, settings)), 15)  # type: ignore[arg-type]
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         reason = str(exc) or type(exc).__name__
         raise NatsUnreachable(f"cannot reach NATS at {first} ({reason})") from None

@@ -10,7 +10,6 @@ failing for other reasons, once the delivery limit is reached.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -30,7 +29,7 @@ from events.errors import PermanentError
 from events.projection import COMPLETED, JobState
 from events.requests import ConvertRequest, job_id_for, parse_request, request_ref
 from events.types import Event, JobAccepted
-from services.bus.consume import Consumer, Decision, Policy
+from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
 from services.bus.jobs import queued_segments, rebuild_state
 from services.bus.publish import Command
 from services.bus.topology import object_store
@@ -145,11 +144,9 @@ class ParseService:
     async def _reject_book(self, accepted: JobAccepted, reason: str, request: ConvertRequest, seq: int) -> Decision:
         """A book that cannot be converted: its source leaves the store, its request gets the reason."""
         log.warning("job %s rejected: %s", accepted.job_id, reason)
-        with contextlib.suppress(ObjectNotFoundError, NotFoundError):
-            await self.store.delete(accepted.source_object)
+        await _forget(self.store, accepted.source_object)
         if request.source_object:
-            with contextlib.suppress(ObjectNotFoundError, NotFoundError):
-                await self.uploads.delete(request.source_object)
+            await _forget(self.uploads, request.source_object)
         return Decision([accepted, decide.rejected(accepted.job_id, reason, request, seq)])
 
     async def _read_and_plan(self, path: Path, job_id: str, voice: VoiceInfo, speed: float,
@@ -185,3 +182,13 @@ class ParseService:
         log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue now (%d already queued)",
                  job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(queued))
         return [*([resumed] if resumed else []), plan.parsed, *todo]
+
+
+async def _forget(store: ObjectStore, name: str) -> None:
+    """Remove a rejected book's source; best effort: the rejection is the answer, not the clean-up."""
+    try:
+        await store.delete(name)
+    except (ObjectNotFoundError, NotFoundError):
+        pass
+    except TRANSIENT as exc:
+        log.warning("could not remove the rejected source %s: %s", name, exc)

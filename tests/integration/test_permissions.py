@@ -23,8 +23,10 @@ from services.app.sample import write_sample_book
 from services.app.stack import Stack, stack_credentials
 from services.bus.jobs import rebuild_state
 from services.bus.topology import ensure_topology, object_store
+from services.parse.source import sha256_file
 from services.settings import Settings
 from tests.conftest import ROOT
+from tests.conftest import book as book_path
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +62,13 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
             text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert len(MP4(str(tmp_path / "out.m4b")).chapters) == 3
+        bad = await asyncio.to_thread(subprocess.run, [  # a bad book is rejected, and its upload removed
+            sys.executable, "-m", "services", "convert", str(book_path("edge/not-an-epub.epub")), "-o",
+            str(tmp_path / "bad.m4b"), "--nats-url", stack.url, "-q"], cwd=ROOT, env=env, capture_output=True,
+            text=True, timeout=60)
+        assert bad.returncode == 1 and "not a zip archive" in bad.stderr, bad.stderr
+        uploads = await object_store(admin.jetstream(), names.UPLOADS_BUCKET)
+        assert [o.name for o in await uploads.list(ignore_deletes=True)] == [f"sources/{sha256_file(book)}.epub"]
 
         client = await nats.connect(stack.url, user="client", password=credentials["client"], error_cb=collect)
         job = result.stdout.rsplit("job ", 1)[1].strip(" )\n")
