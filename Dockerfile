@@ -5,5 +5,6 @@ COPY pyproject.toml README.md ./
 COPY events ./events
 COPY services ./services
 COPY tui ./tui
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . && useradd --create-home --uid 10001 audiobook
+USER audiobook
 ENTRYPOINT ["audiobook"]
