@@ -191,6 +191,8 @@ class Consumer:
                 await settle(self.js, msg, await self.decide(msg), self.stage)
         except TRANSIENT as exc:  # e.g. the server restarting mid-message: it will be redelivered
             log.warning("lost contact while settling %s (%s); it will be redelivered", msg.subject, exc)
+        except Exception:  # publishing what was decided failed: unacked, the message comes back
+            log.exception("could not settle %s; it will be redelivered", msg.subject)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):  # unstarted or unfinished: back to the queue at once
                 await asyncio.wait_for(msg.nak(), timeout=1.0)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError, ObjectNotFoundError
@@ -124,10 +125,13 @@ class ParseService:
         try:
             plan = await asyncio.wait_for(self._read_and_plan(source.path, job_id, voice, request.speed, state),
                                           self.limits.max_parse_s)
-        except (PermanentError, TimeoutError) as exc:
-            reason = str(exc) if isinstance(exc, PermanentError) else (
-                f"reading the book took longer than {self.limits.max_parse_s:g} s (AUDIOBOOK_MAX_PARSE_S)")
-            return await self._reject_book(accepted, reason, request, seq)
+        except TRANSIENT as exc:
+            if isinstance(exc, nats.errors.Error) or not isinstance(exc, TimeoutError):
+                raise  # the server, not the book: the kit retries the request
+            return await self._reject_book(accepted, f"reading the book took longer than "
+                                           f"{self.limits.max_parse_s:g} s (AUDIOBOOK_MAX_PARSE_S)", request, seq)
+        except PermanentError as exc:
+            return await self._reject_book(accepted, str(exc), request, seq)
         except Exception as exc:  # a parser bug on odd input must not stop the service
             log.exception("job %s: unexpected error reading %s", job_id, source.name)
             return await self._reject_book(accepted, f"could not read the ebook ({type(exc).__name__}: {exc})",
@@ -155,13 +159,14 @@ class ParseService:
         with span("read book", {"audiobook.job_id": job_id}) as reading:
             book = await asyncio.to_thread(read_epub, path, self.limits)
             reading.set_attributes({"audiobook.chapters": len(book.chapters), "audiobook.title": book.title})
-        self.limits.check_book(sum(len(p) for c in book.chapters for p in c.paragraphs), len(book.chapters), speed)
+        chars = sum(len(p) for c in book.chapters for p in c.paragraphs)
+        self.limits.check_book(chars, len(book.chapters), speed)
         cover = None
         if book.cover:
             cover = names.cover_object(job_id, book.cover.suffix)
             await self.store.put(cover, book.cover.data)
         generation, _ = decide.continuation(state)
-        pool = self._pool() if sum(len(p) for c in book.chapters for p in c.paragraphs) > PARALLEL_CHARS else None
+        pool = self._pool() if chars > PARALLEL_CHARS else None
         with span("plan segments", {"audiobook.job_id": job_id}) as planning:
             plan = await asyncio.to_thread(
                 plan_job, book, job_id, voice, speed, self.settings.max_segment_chars, cover, generation, pool
