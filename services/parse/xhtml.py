@@ -8,6 +8,7 @@ or Project Gutenberg boilerplate.
 
 from __future__ import annotations
 
+import html.entities
 import re
 from dataclasses import dataclass
 
@@ -94,7 +95,7 @@ class _Flattener:
         self.heading = False
 
     def flush(self) -> None:
-        text = SPACE.sub(" ", "".join(self.parts)).strip()
+        text = SPACE.sub(" ", INVISIBLE.sub("", "".join(self.parts))).strip()
         if text and not ILLUSTRATION.match(text):
             self.out.append(Block(text=text, heading=self.heading, link_chars=self.link_chars))
         self.parts, self.link_chars, self.heading = [], 0, False
@@ -131,14 +132,40 @@ class _Flattener:
                 self.link_chars += len(text.strip())
 
 
+XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+NAMED_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
+INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")  # soft hyphen, zero-width characters
+
+
+def _numeric(match: re.Match[bytes]) -> bytes:
+    name = match.group(1)
+    if name in XML_ENTITIES:
+        return match.group(0)
+    text = html.entities.html5.get(name.decode("ascii") + ";")
+    if text is None:
+        return match.group(0)  # unknown: left to the parser (which drops it)
+    return b"".join(b"&#%d;" % ord(char) for char in text)
+
+
+def named_entities_as_numbers(content: bytes) -> bytes:
+    """``&nbsp;``, ``&mdash;``, ``&eacute;``... as numeric references, which any XML parser reads.
+
+    EPUB 2 books declare the XHTML 1.1 DOCTYPE and use HTML's named entities; an XML parser
+    that does not load that DTD (we never fetch or expand DTDs) would drop them, and with them
+    letters of words. Numeric references are the same characters, whatever the file's encoding.
+    """
+    return NAMED_ENTITY.sub(_numeric, content) if b"&" in content else content
+
+
 def parse_document(content: bytes) -> etree._Element:
-    """Parse XHTML leniently (broken markup is common); never resolves entities or fetches."""
+    """Parse XHTML leniently (broken markup is common); never resolves external entities or fetches."""
     parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    content = named_entities_as_numbers(content)
     root = etree.fromstring(content, parser=parser)
     if root is None:
-        from lxml import html
+        from lxml import html as lxml_html
 
-        root = html.document_fromstring(content)
+        root = lxml_html.document_fromstring(content)
     return root
 
 

@@ -139,3 +139,26 @@ def test_zip_that_understates_its_size_is_refused(tmp_path: Path) -> None:
         check_archive(path)  # inflating stops at the declared 100 bytes and the CRC fails
     with pytest.raises(EbookError, match="not a readable EPUB"):
         read_epub(path)
+
+
+XHTML11 = (b'<?xml version="1.0" encoding="%s"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" '
+           b'"http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">\n<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+           b"<p>%s</p></body></html>")
+
+
+@pytest.mark.parametrize(("markup", "read"), [
+    (b"Hello&nbsp;world &mdash; it&rsquo;s", "Hello world \u2014 it\u2019s"),  # the case from the issue
+    (b"caf&eacute; na&iuml;ve &AElig;sop", "caf\u00e9 na\u00efve \u00c6sop"),
+    (b"&ldquo;Quoted&rdquo; &lsquo;single&rsquo; &laquo;guillemets&raquo;",
+     "\u201cQuoted\u201d \u2018single\u2019 \u00abguillemets\u00bb"),
+    (b"Wait&hellip; &ndash; then", "Wait\u2026 \u2013 then"),
+    (b"extra&shy;ordinary zero&#8203;width", "extraordinary zerowidth"),  # soft hyphens and zero-width spaces vanish
+    # XML's own and numeric references are kept; an unknown name is dropped
+    (b"&amp; &lt;tag&gt; &#233; &#x263A; &unknownentity;", "& <tag> \u00e9 \u263a"),
+])
+def test_every_character_of_the_text_survives(markup: bytes, read: str) -> None:
+    from services.parse.xhtml import Block, flatten
+
+    for encoding in (b"utf-8", b"iso-8859-1"):
+        blocks = [b for b in flatten(XHTML11 % (encoding, markup), set()) if isinstance(b, Block)]
+        assert [b.text for b in blocks] == [read], encoding
