@@ -4,7 +4,8 @@ Subjects
     convert.request                      command: start a conversion (captured by REQUESTS)
     events.<job>.<kind>                  the event log of one job (EVENTS)
     synth.<job>.<chapter>.<segment>      one synthesis job per segment (SYNTH, a work queue)
-    workers.status                       core request/reply: live status of every tts worker
+    audiobook.<role>.<id>.<verb>         core request/reply: one service instance's status and controls
+                                         (nats micro; discovery on $SRV.PING|INFO|STATS)
     deadletter.<stage>                   a message a stage gave up on, and why (DEADLETTERS)
 """
 
@@ -30,9 +31,7 @@ ASSEMBLE_CONSUMER = "assemble"
 CHECKPOINT_BUCKET = "checkpoints"
 OBJECT_BUCKET = "audiobook"  # audio, covers, books and the sources of accepted jobs (services write)
 UPLOADS_BUCKET = "uploads"  # books clients upload for {"source": {"object": NAME}} (clients write)
-WORKERS_BUCKET = "workers"  # one heartbeat entry per tts worker, expires when it stops beating
-
-WORKER_STATUS_SUBJECT = "workers.status"  # core request: every live worker replies with its status
+CONTROL_PREFIX = "audiobook"  # nats micro endpoints of every service instance
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -118,3 +117,13 @@ def destination_template(subject: str) -> str:
     if head in (SYNTH_PREFIX, DEAD_PREFIX):
         return head
     return subject if subject == REQUEST_SUBJECT else head
+
+
+def service_name(role: str) -> str:
+    """The nats micro service name of a role (``nats micro ls``)."""
+    return f"audiobook-{_token(role)}"
+
+
+def control_subject(role: str, instance: str, verb: str) -> str:
+    """The subject of one service instance's control endpoint (``status``, ``drain``)."""
+    return f"{CONTROL_PREFIX}.{_token(role)}.{_token(instance)}.{_token(verb)}"

@@ -43,9 +43,8 @@ PUBLISH: dict[str, list[str]] = {
         *_read_stream(names.EVENTS_STREAM), *_read_stream(names.DEAD_STREAM), *_read_stream(_OBJ),
         *_read_stream(_UPLOADS), f"$JS.API.STREAM.INFO.{names.SYNTH_STREAM}", "$JS.API.STREAM.NAMES",
         f"$JS.API.STREAM.PURGE.{_UPLOADS}", f"$O.{names.UPLOADS_BUCKET}.>",
-        f"$JS.API.STREAM.INFO.KV_{names.CHECKPOINT_BUCKET}", f"$JS.API.STREAM.INFO.KV_{names.WORKERS_BUCKET}",
-        f"$JS.API.DIRECT.GET.KV_{names.CHECKPOINT_BUCKET}.>", f"$JS.API.DIRECT.GET.KV_{names.WORKERS_BUCKET}.>",
-        names.WORKER_STATUS_SUBJECT,
+        f"$JS.API.STREAM.INFO.KV_{names.CHECKPOINT_BUCKET}", f"$JS.API.DIRECT.GET.KV_{names.CHECKPOINT_BUCKET}.>",
+        "$SRV.>", f"{names.CONTROL_PREFIX}.*.*.status",  # discovery and status; controls (drain) are admin's
     ],
     "parse": [
         *_SERVICE_COMMON, _event("job.accepted"), _event("job.rejected"), _event("job.resumed"),
@@ -54,7 +53,7 @@ PUBLISH: dict[str, list[str]] = {
     ],
     "tts": [
         *_SERVICE_COMMON, _event("segment.synthesized"), _event("segment.failed"),
-        names.dead_letter_subject("tts"), f"$O.{names.OBJECT_BUCKET}.>", f"$KV.{names.WORKERS_BUCKET}.>",
+        names.dead_letter_subject("tts"), f"$O.{names.OBJECT_BUCKET}.>",
     ],
     "assemble": [
         *_SERVICE_COMMON, _event("job.completed"), _event("job.failed"), names.dead_letter_subject("assemble"),
@@ -72,9 +71,7 @@ DENY_PUBLISH: dict[str, list[str]] = {
 }
 SUBSCRIBE: dict[str, list[str]] = {
     "client": ["_INBOX.>"],
-    "parse": ["_INBOX.>"],
-    "tts": ["_INBOX.>", names.WORKER_STATUS_SUBJECT],
-    "assemble": ["_INBOX.>"],
+    **{role: ["_INBOX.>", "$SRV.>", f"{names.CONTROL_PREFIX}.{role}.>"] for role in SERVICE_ROLES},
     "admin": [">"],
 }
 

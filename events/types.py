@@ -250,24 +250,6 @@ def as_payload(obj: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class WorkerStatus:
-    """A tts worker's live status (not an event: it is answered on request and heartbeated to KV)."""
-
-    KIND: ClassVar[str] = "worker.status"
-    VERSION: ClassVar[int] = 1
-
-    name: str
-    state: str  # "idle" or "busy"
-    current: str | None
-    model_runs: int
-    cache_hits: int
-    uptime_s: float
-    threads: int
-    device: str
-    voices_loaded: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class DeadLetter:
     """A message a stage gave up on (not a job event: it may belong to no job at all).
 

@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--nats-url")
     st.set_defaults(func=commands.status)
 
+    wk = sub.add_parser("workers", help="every service instance (nats micro) and what it is doing")
+    wk.add_argument("--json", action="store_true", help="machine-readable output")
+    wk.add_argument("--nats-url")
+    wk.set_defaults(func=commands.workers)
+
+    dr = sub.add_parser("drain", help="a tts worker finishes what it holds, takes no more, and exits")
+    dr.add_argument("worker", help="its name (see `audiobook workers`)")
+    dr.add_argument("--nats-url")
+    dr.set_defaults(func=commands.drain)
+
     vo = sub.add_parser("voices", help="list engines and voices")
     vo.set_defaults(func=commands.voices)
 

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import nats
+import orjson
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import ObjectNotFoundError
 
 from events import names
 from events.errors import PipelineError
+from events.names import control_subject, service_name
 from events.projection import COMPLETED, FINAL, JobState
 from events.requests import ConvertRequest, job_id_for, request_ref
 from events.types import JobCancelled
@@ -29,6 +32,7 @@ from services.app.follow import Outcome, follow_job
 from services.app.progress import ProgressBar, clock
 from services.app.stack import embedded_stack
 from services.bus.connect import connect_client
+from services.bus.control import fleet, status_of
 from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, rebuild_state
 from services.bus.publish import publish_event
 from services.bus.topology import object_store
@@ -45,9 +49,8 @@ class CliError(PipelineError):
 
 
 @contextlib.asynccontextmanager
-async def jetstream(args: argparse.Namespace, settings: Settings, services: bool = True
-                    ) -> AsyncIterator[JetStreamContext]:
-    """A JetStream context on the given server, or on an embedded stack started for this command."""
+async def connection(args: argparse.Namespace, settings: Settings, services: bool = True) -> AsyncIterator[Client]:
+    """A connection to the given server, or to an embedded stack started for this command."""
     url = getattr(args, "nats_url", None) or settings.nats_url
     async with contextlib.AsyncExitStack() as stack:
         if not url:
@@ -55,6 +58,14 @@ async def jetstream(args: argparse.Namespace, settings: Settings, services: bool
             url = str(settings.nats_url)
         nc = await connect_client(url, settings)
         stack.push_async_callback(nc.close)
+        yield nc
+
+
+@contextlib.asynccontextmanager
+async def jetstream(args: argparse.Namespace, settings: Settings, services: bool = True
+                    ) -> AsyncIterator[JetStreamContext]:
+    """A JetStream context on the given server, or on an embedded stack started for this command."""
+    async with connection(args, settings, services) as nc:
         yield nc.jetstream()
 
 
@@ -224,4 +235,41 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     if not url:
         raise CliError("serve needs a server: --nats-url URL or AUDIOBOOK_NATS_URL")
     run_serve(args.roles, replace(settings, nats_url=url), args.workers, args.threads)
+    return 0
+
+
+def workers(args: argparse.Namespace, settings: Settings) -> int:
+    """Every service instance answering nats micro, and what it is doing."""
+    async def body() -> list[dict[str, Any]]:
+        async with connection(args, settings, services=False) as nc:
+            return [status_of(reply) for reply in await fleet(nc)]
+
+    found = run(body())
+    if args.json:
+        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    if not found:
+        print("no service answers (start `audiobook serve ...`)")
+    for item in found:
+        rtf = item.get("real_time_factor")
+        print(f"{item.get('role', '?'):9} {item.get('name', '?'):28} {item.get('state', '?'):9} "
+              f"done {item.get('segments_done', item.get('requests', item.get('builds', 0)))!s:>6}  "
+              f"audio {clock(float(item.get('audio_seconds') or 0))}  rtf {rtf if rtf is not None else '-'}  "
+              f"up {clock(float(item.get('uptime_s') or 0))}  {item.get('current') or ''}")
+    return 0
+
+
+def drain(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask a tts worker to finish the segments in its hands, take no more, and exit."""
+    async def body() -> None:
+        async with connection(args, settings, services=False) as nc:
+            targets = [r for r in await fleet(nc) if r.get("name") == service_name("tts")
+                       and r.get("metadata", {}).get("worker") == args.worker]
+            if not targets:
+                raise CliError(f"no tts worker named {args.worker!r} answers (see `audiobook workers`)")
+            for target in targets:
+                await nc.request(control_subject("tts", str(target["id"]), "drain"), b"", timeout=5)
+            print(f"draining {args.worker}: it finishes the segments in its hands, then exits")
+
+    run(body())
     return 0

@@ -25,9 +25,7 @@ log = logging.getLogger(__name__)
 ROLES = ("parse", "tts", "assemble")
 Service = ParseService | AssembleService | TtsWorker
 FACTORIES: dict[str, Callable[[JetStreamContext, Settings, Client], Awaitable[Service]]] = {
-    "parse": lambda js, settings, nc: ParseService.create(js, settings),
-    "assemble": lambda js, settings, nc: AssembleService.create(js, settings),
-    "tts": TtsWorker.create,
+    "parse": ParseService.create, "assemble": AssembleService.create, "tts": TtsWorker.create,
 }
 
 
@@ -37,6 +35,8 @@ async def _supervise_workers(count: int, settings: Settings, stop: asyncio.Event
     try:
         while not stop.is_set():
             for slot, proc in enumerate(procs):
+                if proc is not None and proc.poll() == 0:
+                    continue  # drained on request: its slot stays empty
                 if proc is None or proc.poll() is not None:
                     if proc is not None:
                         log.warning("tts worker %d exited with %s; restarting", slot, proc.returncode)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import replace
 
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NoKeysError
@@ -30,6 +31,7 @@ from services.assemble import decide
 from services.assemble.stream import StreamingBuild
 from services.bus import kv
 from services.bus.consume import TRANSIENT, Decision, consume_batches
+from services.bus.control import ControlPlane
 from services.bus.jobs import event_of, purge_job_queue, rebuild_state
 from services.bus.publish import last_event, publish_event
 from services.bus.topology import checkpoints, object_store
@@ -41,8 +43,9 @@ CLAIM_PREFIX = "build."
 
 
 class AssembleService:
-    def __init__(self, js: JetStreamContext, kv: KeyValue, store: ObjectStore, settings: Settings) -> None:
-        self.js, self.kv, self.store, self.settings = js, kv, store, settings
+    def __init__(self, js: JetStreamContext, kv: KeyValue, store: ObjectStore, settings: Settings,
+                 nc: Client | None = None) -> None:
+        self.js, self.kv, self.store, self.settings, self.nc = js, kv, store, settings, nc
         self.building: dict[str, asyncio.Task[None]] = {}  # one streaming build per job
         self.chores: dict[str, asyncio.Task[None]] = {}  # failure reports, queue purges
         self.finished: set[str] = set()  # built here; their completed event may still be in flight
@@ -50,18 +53,23 @@ class AssembleService:
         self.name = settings.worker_name
 
     @classmethod
-    async def create(cls, js: JetStreamContext, settings: Settings) -> AssembleService:
-        return cls(js, await checkpoints(js), await object_store(js), settings)
+    async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> AssembleService:
+        return cls(js, await checkpoints(js), await object_store(js), settings, nc)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.recover()
         sub = await self.js.pull_subscribe_bind(durable=names.ASSEMBLE_CONSUMER, stream=names.EVENTS_STREAM)
+        control = ControlPlane("assemble", self.name, lambda: {
+            "state": "busy" if self.building else "idle", "building": sorted(self.building), "builds": self.builds})
+        if self.nc is not None:
+            await control.start(self.nc)
         log.info("assemble service ready")
         rechecks = asyncio.create_task(self._recheck(stop))
         try:
             await consume_batches(self.js, sub, self.handle_batch, stop, stage="assemble",
                                   destination=names.EVENTS_PREFIX, batch=256, timeout=0.5)
         finally:
+            await control.stop()
             rechecks.cancel()
             for task in [*self.building.values(), *self.chores.values()]:
                 task.cancel()

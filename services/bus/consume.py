@@ -149,6 +149,11 @@ class Consumer:
         self.give_up, self.in_hand = give_up, in_hand
         self.attributes = attributes or {}
         self.held: dict[int, tuple[Msg, float]] = {}  # id -> a message being handled, and since when
+        self.draining = False  # take no more messages; run() returns once those in hand are done
+
+    def drain(self) -> None:
+        """Finish the messages in hand, fetch no more, then return from ``run``."""
+        self.draining = True
 
     async def heartbeat(self) -> None:
         """The one heartbeat: every message held longer than ``heartbeat_s`` gets an in-progress ack."""
@@ -206,7 +211,9 @@ class Consumer:
         handling: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                room = self.in_hand() - len(handling)
+                if self.draining and not handling and fetching is None:
+                    return
+                room = 0 if self.draining else self.in_hand() - len(handling)
                 if room > 0 and fetching is None:
                     fetching = asyncio.create_task(self.sub.fetch(room, timeout=timeout))
                 waits: set[asyncio.Future[Any]] = {stopping, *handling}

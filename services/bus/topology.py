@@ -24,7 +24,6 @@ from services.settings import Settings
 
 log = logging.getLogger(__name__)
 DEDUP_WINDOW_S = 600.0
-WORKER_TTL_S = 30.0  # a worker that has not beaten for this long disappears from the bucket
 
 
 def stream_configs() -> list[StreamConfig]:
@@ -84,7 +83,6 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
     for stream, consumer in consumer_configs(settings):
         await js.add_consumer(stream, config=consumer)
     await checkpoints(js)
-    await workers_bucket(js)
     await object_store(js)
     await object_store(js, names.UPLOADS_BUCKET)
 
@@ -96,14 +94,6 @@ async def checkpoints(js: JetStreamContext) -> KeyValue:
         return await js.create_key_value(
             config=KeyValueConfig(bucket=names.CHECKPOINT_BUCKET, history=1, storage=StorageType.FILE)
         )
-
-
-async def workers_bucket(js: JetStreamContext) -> KeyValue:
-    try:
-        return await js.key_value(names.WORKERS_BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(config=KeyValueConfig(
-            bucket=names.WORKERS_BUCKET, history=1, ttl=WORKER_TTL_S, storage=StorageType.MEMORY))
 
 
 async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET) -> ObjectStore:

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nats.errors
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError, ObjectNotFoundError
@@ -31,6 +32,7 @@ from events.projection import COMPLETED, JobState
 from events.requests import ConvertRequest, job_id_for, parse_request, request_ref
 from events.types import Event, JobAccepted
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
+from services.bus.control import ControlPlane
 from services.bus.jobs import queued_segments, rebuild_state
 from services.bus.publish import Command
 from services.bus.topology import object_store
@@ -52,8 +54,10 @@ MAX_EVENT_BYTES = 900 * 1024  # under the server's 1 MiB message limit, with roo
 class ParseService:
     """Consumes convert requests; every outcome is an event, never an exception to the loop."""
 
-    def __init__(self, js: JetStreamContext, store: ObjectStore, uploads: ObjectStore, settings: Settings) -> None:
-        self.js, self.store, self.uploads, self.settings = js, store, uploads, settings
+    def __init__(self, js: JetStreamContext, store: ObjectStore, uploads: ObjectStore, settings: Settings,
+                 nc: Client | None = None) -> None:
+        self.js, self.store, self.uploads, self.settings, self.nc = js, store, uploads, settings, nc
+        self.requests = 0  # requests answered by this process
         self.limits = BookLimits.from_settings(settings)
         self._splitters: ProcessPoolExecutor | None = None
 
@@ -67,17 +71,23 @@ class ParseService:
         return self._splitters
 
     @classmethod
-    async def create(cls, js: JetStreamContext, settings: Settings) -> ParseService:
-        return cls(js, await object_store(js), await object_store(js, names.UPLOADS_BUCKET), settings)
+    async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> ParseService:
+        return cls(js, await object_store(js), await object_store(js, names.UPLOADS_BUCKET), settings, nc)
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(durable=names.PARSE_CONSUMER, stream=names.REQUESTS_STREAM)
         policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=min(15.0, self.settings.ack_wait_s / 2))
+        consumer = Consumer(self.js, sub, self.handle, stage="parse", policy=policy, give_up=self.give_up,
+                            in_hand=lambda: CONCURRENT_REQUESTS)
+        control = ControlPlane("parse", self.settings.worker_name, lambda: {
+            "state": "busy" if consumer.held else "idle", "in_hand": len(consumer.held), "requests": self.requests})
+        if self.nc is not None:
+            await control.start(self.nc)
         log.info("parse service ready")
         try:
-            await Consumer(self.js, sub, self.handle, stage="parse", policy=policy, give_up=self.give_up,
-                           in_hand=lambda: CONCURRENT_REQUESTS).run(stop)
+            await consumer.run(stop)
         finally:
+            await control.stop()
             if self._splitters is not None:
                 self._splitters.shutdown(wait=False, cancel_futures=True)
 
@@ -90,6 +100,7 @@ class ParseService:
         """Decide what one request publishes."""
         seq, ref = msg.metadata.sequence.stream, request_ref(msg.data)
         annotate({"audiobook.request_ref": ref})
+        self.requests += 1
         request: ConvertRequest | None = None
         try:
             request = parse_request(msg.data)

@@ -12,7 +12,6 @@ event loop keeps heart-beating and answering status requests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import time
@@ -31,9 +30,10 @@ from events import names
 from events.audio import cache_key
 from events.codec import DecodeError, decode_command
 from events.projection import from_snapshot
-from events.types import Event, SynthesizeSegment, WorkerStatus, as_payload
+from events.types import Event, SynthesizeSegment
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy, delivery_count
-from services.bus.topology import checkpoints, object_store, workers_bucket
+from services.bus.control import ControlPlane
+from services.bus.topology import checkpoints, object_store
 from services.bus.tracing import annotate, span, timed_span
 from services.settings import Settings
 from services.tts import decide
@@ -48,9 +48,10 @@ STORE_RETRY_S = 30.0  # how long fresh audio is kept trying to reach the object 
 
 class TtsWorker:
     def __init__(self, js: JetStreamContext, store: ObjectStore, kv: KeyValue, settings: Settings,
-                 nc: Client | None = None, workers: KeyValue | None = None) -> None:
+                 nc: Client | None = None) -> None:
         self.js, self.store, self.kv, self.settings = js, store, kv, settings
-        self.nc, self.workers = nc, workers
+        self.nc = nc
+        self.consumer: Consumer | None = None
         self.started = time.monotonic()
         self.engines = EnginePool(settings)
         self.batcher = Batcher(self.engines)
@@ -59,56 +60,51 @@ class TtsWorker:
         self.model_runs = 0  # segments this worker actually synthesized
         self.cache_hits = 0  # segments answered from existing audio
         self.seconds_per_segment: float | None = None  # moving average of model time per segment
+        self.audio_seconds = 0.0  # audio this worker synthesized
+        self.model_seconds = 0.0  # model (and encoder) time it took
         self._not_cancelled: dict[tuple[str, int], float] = {}
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> TtsWorker:
-        return cls(js, await object_store(js), await checkpoints(js), settings, nc, await workers_bucket(js))
+        return cls(js, await object_store(js), await checkpoints(js), settings, nc)
 
-    def status(self) -> WorkerStatus:
+    def status(self) -> dict[str, object]:
         """What this worker is doing now; answered from the event loop, even mid-synthesis."""
         current = next(iter(self.current.values()), None)
-        return WorkerStatus(
-            name=self.name, state="busy" if current else "idle", current=current,
-            model_runs=self.model_runs, cache_hits=self.cache_hits,
-            uptime_s=round(time.monotonic() - self.started, 1), threads=self.settings.tts_threads or 1,
-            device="cuda" if self.settings.use_cuda else "cpu",
-            voices_loaded=tuple(f"{e}/{v}" for e, v in self.engines.loaded()),
-        )
+        state = "draining" if self.consumer is not None and self.consumer.draining else ("busy" if current else "idle")
+        return {
+            "state": state, "current": current, "in_hand": len(self.current),
+            "model_runs": self.model_runs, "cache_hits": self.cache_hits,
+            "segments_done": self.model_runs + self.cache_hits, "audio_seconds": round(self.audio_seconds, 1),
+            "model_seconds": round(self.model_seconds, 1),
+            "real_time_factor": round(self.model_seconds / self.audio_seconds, 4) if self.audio_seconds else None,
+            "threads": self.settings.tts_threads or 1, "device": "cuda" if self.settings.use_cuda else "cpu",
+            "gpu_free_bytes": None, "voices_loaded": [f"{e}/{v}" for e, v in self.engines.loaded()],
+        }
 
     def in_hand(self) -> int:
         return decide.in_hand(self.seconds_per_segment, self.engines.largest_batch())
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume synthesis commands until ``stop`` (or until drained), answering nats micro meanwhile."""
         sub = await self.js.pull_subscribe_bind(durable=names.TTS_CONSUMER, stream=names.SYNTH_STREAM)
-        responder = None
-        if self.nc is not None:
-            async def reply(msg: Msg) -> None:
-                await msg.respond(orjson.dumps(as_payload(self.status())))
-
-            responder = await self.nc.subscribe(names.WORKER_STATUS_SUBJECT, cb=reply)
-        beat = asyncio.create_task(self._heartbeat(stop))
         policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=HEARTBEAT_S)
-        consumer = Consumer(self.js, sub, self.handle, stage="tts", policy=policy, give_up=self.give_up,
-                            in_hand=self.in_hand, attributes={"worker": self.name})
+        self.consumer = Consumer(self.js, sub, self.handle, stage="tts", policy=policy, give_up=self.give_up,
+                                 in_hand=self.in_hand, attributes={"worker": self.name})
+        control = ControlPlane("tts", self.name, self.status, verbs={"drain": self._drain})
+        if self.nc is not None:
+            await control.start(self.nc)
         log.info("tts worker %s ready (%d engine threads)", self.name, self.settings.tts_threads or 1)
         try:
-            await consumer.run(stop)
+            await self.consumer.run(stop)
         finally:
-            beat.cancel()
-            if responder is not None:
-                await responder.unsubscribe()
-            if self.workers is not None:
-                with contextlib.suppress(*TRANSIENT):
-                    await self.workers.delete(self.name)
+            await control.stop()
             self.batcher.close()
 
-    async def _heartbeat(self, stop: asyncio.Event, every: float = 5.0) -> None:
-        """Keep this worker's entry in the workers bucket fresh (it expires 30 s after the last beat)."""
-        while not stop.is_set() and self.workers is not None:
-            with contextlib.suppress(*TRANSIENT):
-                await self.workers.put(self.name, orjson.dumps(as_payload(self.status())))
-            await asyncio.sleep(every)
+    async def _drain(self) -> None:
+        log.info("tts worker %s draining: finishing %d segment(s) in hand", self.name, len(self.current))
+        if self.consumer is not None:
+            self.consumer.drain()
 
     def give_up(self, msg: Msg, reason: str) -> Sequence[Event]:
         """Every position of a segment given up on is reported failed, with the reason."""
@@ -155,6 +151,8 @@ class TtsWorker:
             timed_span("encode", *rendered.encode_ns, {"audiobook.codec": "aac"})
             self.model_runs += 1
             self._measured(rendered.seconds)
+            self.model_seconds += rendered.seconds
+            self.audio_seconds += rendered.samples / rendered.sample_rate
             audio = decide.StoredAudio(rendered.samples, rendered.sample_rate)
             annotate({"audiobook.cache_hit": False, "audiobook.audio_seconds": audio.samples / audio.sample_rate})
             with span("store", {"audiobook.bytes": len(rendered.aac)}):

@@ -16,11 +16,13 @@ import pytest
 from mutagen.mp4 import MP4
 
 from events import names
+from events.names import control_subject
 from events.codec import encode
 from events.projection import COMPLETED
 from events.types import JobCompleted, SegmentSynthesized, SynthesizeSegment
 from services.app.sample import write_sample_book
 from services.app.stack import Stack, stack_credentials
+from services.bus.control import fleet
 from services.bus.jobs import rebuild_state
 from services.bus.topology import ensure_topology, object_store
 from services.parse.source import sha256_file
@@ -87,6 +89,11 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
         with pytest.raises((nats.errors.Error, asyncio.TimeoutError)):
             store = await object_store(client.jetstream())
             await asyncio.wait_for(store.put("audio/forged.aac", io.BytesIO(b"x")), 3)
+        tts = [r for r in await fleet(admin) if r["name"] == "audiobook-tts"]
+        assert len(tts) == 1, "the worker answers nats micro on a secured server"
+        assert orjson.loads((await client.request(control_subject("tts", tts[0]["id"], "status"), b"")).data)
+        with pytest.raises(nats.errors.Error):  # status yes, drain no
+            await client.request(control_subject("tts", tts[0]["id"], "drain"), b"", timeout=1.0)
         with pytest.raises(nats.errors.Error):  # the assembler's durable: no pulling, no redefining
             stolen = await client.jetstream().pull_subscribe_bind(names.ASSEMBLE_CONSUMER, names.EVENTS_STREAM)
             await stolen.fetch(1, timeout=1.0)

@@ -5,6 +5,7 @@ import dataclasses
 import shutil
 
 import nats
+import orjson
 
 from events.projection import COMPLETED
 from events.types import JobAccepted, SegmentSynthesized
@@ -55,14 +56,14 @@ async def test_two_workers_share_the_queue(js, client, settings) -> None:
 
 
 async def test_busy_worker_answers_status_requests(js, client, settings) -> None:
-    """The model runs in its own thread: the worker's event loop answers while it is busy."""
+    """The model runs in its own thread: the worker's event loop answers nats micro while it is busy."""
     import time
 
     import orjson
 
     from events import names
     from services.app.sample import write_sample_book
-    from services.bus.topology import workers_bucket
+    from services.bus.control import fleet, status_of
 
     write_sample_book(settings.input_dir / "sample.epub")
     slow = dataclasses.replace(settings, worker_name="busy-worker")  # 400-char segments: ~1.6 s each
@@ -70,23 +71,62 @@ async def test_busy_worker_answers_status_requests(js, client, settings) -> None
         await client.publish("convert.request", b'{"source": "sample.epub", "engine": "test", "voice": "slow"}')
 
         async def busy():
-            try:
-                reply = await client.request(names.WORKER_STATUS_SUBJECT, b"", timeout=1.0)
-            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-                return None  # the worker has not subscribed yet
-            status = orjson.loads(reply.data)
-            return status if status["state"] == "busy" else None
+            workers = [status_of(r) for r in await fleet(client, wait=0.3) if r["name"] == "audiobook-tts"]
+            return workers[0] if workers and workers[0]["state"] == "busy" else None
 
         status = await wait_for(busy, timeout=30)
         assert status["name"] == "busy-worker" and status["current"].startswith("job j")
-        assert status["voices_loaded"] == ["test/slow"]
+        assert status["voices_loaded"] == ["test/slow"] and status["role"] == "tts"
+        subject = names.control_subject("tts", status["id"], "status")
         latencies = []
         for _ in range(5):  # while the model is running
             started = time.perf_counter()
-            reply = await client.request(names.WORKER_STATUS_SUBJECT, b"", timeout=1.0)
+            reply = await client.request(subject, b"", timeout=1.0)
             latencies.append(time.perf_counter() - started)
             assert orjson.loads(reply.data)["state"] == "busy"
             await asyncio.sleep(0.05)
         assert max(latencies) < 0.5, latencies
-        heartbeat = orjson.loads((await (await workers_bucket(js)).get("busy-worker")).value)
-        assert heartbeat["name"] == "busy-worker" and heartbeat["type"] == "worker.status"
+        roles = {r["name"] for r in await fleet(client)}
+        assert roles == {"audiobook-parse", "audiobook-tts"}
+
+
+async def test_a_drained_worker_finishes_its_segments_and_leaves_the_rest(js, client, settings) -> None:
+    from events import names
+    from services.app.sample import write_sample_book
+    from services.bus.control import fleet, status_of
+
+    write_sample_book(settings.input_dir / "sample.epub")
+    small = dataclasses.replace(settings, max_segment_chars=100)
+    stop = asyncio.Event()
+    drained = TtsWorker(js, *(await _stores(js)), dataclasses.replace(small, worker_name="leaver"), client)
+    leaving = asyncio.create_task(drained.run(stop))
+    try:
+        async with running(["parse", "assemble", "tts"], dataclasses.replace(small, worker_name="stayer")):
+            await client.publish("convert.request", b'{"source": "sample.epub", "engine": "test", "voice": "slow"}')
+
+            async def leaver():
+                found = [status_of(r) for r in await fleet(client, wait=0.3) if r["metadata"]["worker"] == "leaver"]
+                return found[0] if found and found[0]["segments_done"] >= 1 else None
+
+            status = await wait_for(leaver, timeout=60)
+            reply = await client.request(names.control_subject("tts", status["id"], "drain"), b"", timeout=5)
+            assert orjson.loads(reply.data)["state"] == "draining"
+            await asyncio.wait_for(leaving, 30)  # it finished what it held and returned
+            done_by_leaver = drained.model_runs
+
+            async def completed():
+                return [e for e in await all_events(js) if type(e).__name__ == "JobCompleted"]
+
+            await wait_for(completed, timeout=120)
+    finally:
+        stop.set()
+        await asyncio.gather(leaving, return_exceptions=True)
+    events = [e for e in await all_events(js) if isinstance(e, SegmentSynthesized)]
+    assert sum(1 for e in events if e.worker == "leaver") == done_by_leaver >= 1
+    assert any(e.worker == "stayer" for e in events), "the other worker did the rest"
+
+
+async def _stores(js):  # type: ignore[no-untyped-def]
+    from services.bus.topology import checkpoints, object_store
+
+    return await object_store(js), await checkpoints(js)
