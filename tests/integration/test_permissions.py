@@ -16,8 +16,8 @@ import pytest
 from mutagen.mp4 import MP4
 
 from events import names
-from events.names import control_subject
 from events.codec import encode
+from events.names import control_subject
 from events.projection import COMPLETED
 from events.types import JobCompleted, SegmentSynthesized, SynthesizeSegment
 from services.app.sample import write_sample_book
