@@ -35,7 +35,7 @@ def _read_stream(stream: str) -> list[str]:
 
 _OBJ = f"OBJ_{names.OBJECT_BUCKET}"
 _UPLOADS = f"OBJ_{names.UPLOADS_BUCKET}"
-_SERVICE_COMMON = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"]
+_SERVICE_COMMON = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>", "$SRV.>"]  # $SRV: health checks
 
 PUBLISH: dict[str, list[str]] = {
     "client": [  # no $JS.ACK: a client's own consumers never ack, and it must not ack the services' work

@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--nats-url")
     dr.set_defaults(func=commands.drain)
 
+    he = sub.add_parser("health", help="exit 0 if a service of ROLE on this host answers (container health check)")
+    he.add_argument("--role", required=True, choices=["parse", "tts", "assemble"])
+    he.add_argument("--wait", type=float, default=1.0, help="seconds to wait for answers")
+    he.add_argument("--nats-url")
+    he.set_defaults(func=commands.health)
+
     vo = sub.add_parser("voices", help="list engines and voices")
     vo.set_defaults(func=commands.voices)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -272,4 +273,17 @@ def drain(args: argparse.Namespace, settings: Settings) -> int:
             print(f"draining {args.worker}: it finishes the segments in its hands, then exits")
 
     run(body())
+    return 0
+
+
+def health(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 if a service of ``--role`` on this host answers nats micro (a container health check)."""
+    async def body() -> bool:
+        async with connection(args, settings, services=False) as nc:
+            host = socket.gethostname()
+            return any(r.get("name") == service_name(args.role) and r.get("metadata", {}).get("host") == host
+                       for r in await fleet(nc, wait=args.wait))
+
+    if not run(body()):
+        raise CliError(f"no {args.role} service on {socket.gethostname()} answers nats micro")
     return 0

@@ -63,3 +63,25 @@ async def test_discovery_replies_have_the_micro_v1_shapes(js, client, settings) 
                 for counter in ("num_requests", "num_errors", "processing_time", "average_processing_time"):
                     assert isinstance(endpoint[counter], int)
                 assert endpoint["data"]["role"] == "tts" and endpoint["data"]["state"] in ("idle", "busy")
+
+
+async def test_health_check_answers_for_the_roles_running_here(js, client, settings) -> None:
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    async with running(["parse", "tts"], settings):
+        async def answers(role: str) -> subprocess.CompletedProcess[str]:
+            return await asyncio.to_thread(subprocess.run, [
+                sys.executable, "-m", "services", "health", "--role", role, "--nats-url", settings.nats_url],
+                capture_output=True, text=True, timeout=60, env=dict(os.environ))
+
+        await wait_for(lambda: _ok(answers("tts")), timeout=30)
+        assert (await answers("parse")).returncode == 0
+        missing = await answers("assemble")
+        assert missing.returncode == 1 and "no assemble service" in missing.stderr
+
+
+async def _ok(result) -> bool:  # type: ignore[no-untyped-def]
+    return (await result).returncode == 0

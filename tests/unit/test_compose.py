@@ -32,6 +32,7 @@ def test_services_roles_and_credentials() -> None:
         assert env["AUDIOBOOK_NATS_URL"] == "nats://nats:4222"
         assert env["AUDIOBOOK_OTLP_ENDPOINT"] == "http://jaeger:4318"
         assert service["depends_on"] == {"nats": {"condition": "service_healthy"}}
+        assert service["healthcheck"]["test"] == ["CMD", "audiobook", "health", "--role", role]
         assert "container_name" not in service and "ports" not in service, "scalable: no fixed names or ports"
     nats_env = services["nats"]["environment"]
     assert {password_variable(role) for role in ROLES} == set(nats_env)
