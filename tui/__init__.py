@@ -1,1 +1,1 @@
-"""Textual dashboard (read-only projection of the event log and checkpoints)."""
+"""The Textual dashboard: a read-only projection of the bus; actions are commands on the bus."""

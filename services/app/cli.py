@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--nats-url")
     dr.set_defaults(func=commands.drain)
 
+    db = sub.add_parser("dashboard", help="the live dashboard: jobs, chapters, workers, queue")
+    db.add_argument("--nats-url")
+    db.set_defaults(func=commands.dashboard)
+
     he = sub.add_parser("health", help="exit 0 if a service of ROLE on this host answers (container health check)")
     he.add_argument("--role", required=True, choices=["parse", "tts", "assemble"])
     he.add_argument("--wait", type=float, default=1.0, help="seconds to wait for answers")

@@ -287,3 +287,14 @@ def health(args: argparse.Namespace, settings: Settings) -> int:
     if not run(body()):
         raise CliError(f"no {args.role} service on {socket.gethostname()} answers nats micro")
     return 0
+
+
+def dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    """The live dashboard against a server (``--nats-url`` or AUDIOBOOK_NATS_URL)."""
+    from tui.app import Dashboard
+
+    url = args.nats_url or settings.nats_url
+    if not url:
+        raise CliError("dashboard needs a server: --nats-url URL or AUDIOBOOK_NATS_URL")
+    Dashboard(lambda: connect_client(url, settings, name="audiobook-dashboard")).run()
+    return 0

@@ -81,19 +81,25 @@ async def job_events(js: JetStreamContext, *job_ids: str) -> AsyncGenerator[tupl
     Undecodable messages are skipped. The read side of every live view: fold what it yields
     with ``events.projection.apply``.
     """
+    async for seq, _, event in events_on(js, [names.job_events_filter(job) for job in job_ids]):
+        yield seq, event
+
+
+async def events_on(js: JetStreamContext, subjects: list[str]) -> AsyncGenerator[tuple[int, float, Event], None]:
+    """Every valid event on ``subjects`` as (stream sequence, server time, event): history, then live."""
     queue: asyncio.Queue[Msg] = asyncio.Queue()
 
     async def on_message(msg: Msg) -> None:
         await queue.put(msg)
 
-    subs = [await js.subscribe(names.job_events_filter(job), cb=on_message, ordered_consumer=True,
-                               deliver_policy=DeliverPolicy.ALL) for job in job_ids]
+    subs = [await js.subscribe(subject, cb=on_message, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+            for subject in subjects]
     try:
         while True:
             msg = await queue.get()
             event = event_of(msg)
             if event is not None:
-                yield msg.metadata.sequence.stream, event
+                yield msg.metadata.sequence.stream, msg.metadata.timestamp.timestamp(), event
     finally:
         for sub in subs:
             await sub.unsubscribe()

@@ -1,0 +1,110 @@
+"""The dashboard, driven by Pilot against a real nats-server and a real pipeline (instant engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import nats
+import pytest
+from textual.widgets import DataTable
+
+from events.projection import CANCELLED, COMPLETED
+from services.app.sample import write_sample_book
+from services.bus.jobs import rebuild_state
+from services.bus.topology import checkpoints, object_store
+from services.tts.worker import TtsWorker
+from tests.integration.helpers import running
+from tui.app import Dashboard
+
+pytestmark = pytest.mark.slow
+
+
+def cells(table: DataTable, key: str) -> list[str]:  # type: ignore[type-arg]
+    return [str(c) for c in table.get_row(key)]
+
+
+async def until(pilot, check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    """Let the app run until ``check()`` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (found := check()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the dashboard did not show it in time")
+        await pilot.pause(0.2)
+    return found
+
+
+async def test_jobs_chapters_workers_and_actions(js, client, settings, tmp_path: Path) -> None:
+    write_sample_book(settings.input_dir / "sample.epub")
+    slow = dataclasses.replace(settings, max_segment_chars=100)
+    stop = asyncio.Event()
+    worker = TtsWorker(js, await object_store(js), await checkpoints(js),
+                       dataclasses.replace(slow, worker_name="dash-worker"), client)
+    working = asyncio.create_task(worker.run(stop))
+    app = Dashboard(lambda: nats.connect(settings.nats_url), tick=0.3)
+    async with running(["parse", "assemble"], slow), app.run_test(size=(120, 36)) as pilot:
+        await client.publish("convert.request", b'{"source": "sample.epub", "engine": "test", "voice": "slow"}')
+        jobs = app.query_one("#job-table", DataTable)
+        job = await until(pilot, lambda: next(iter(jobs.rows), None))
+        job_id = str(job.value)
+        row = await until(pilot, lambda: cells(jobs, job_id)[1] == "parsed" and cells(jobs, job_id))
+        assert row[0] == "The Lantern Keeper" and row[-1] == job_id
+        chapters = app.query_one("#chapter-table", DataTable)
+        await until(pilot, lambda: chapters.row_count == 3)
+        assert "The Lantern Keeper" in cells(chapters, "0")[1]
+
+        await pilot.press("2")  # workers: the tts worker answers the control plane, busy
+        table = app.query_one("#worker-table", DataTable)
+        await until(pilot, lambda: any(cells(table, k)[1] == "dash-worker" and cells(table, k)[2] == "busy"
+                                       for k in table.rows))
+        app.save_screenshot(str(tmp_path / "workers.svg"))
+
+        await pilot.press("1", "c")  # cancel the running job, after a confirmation
+        await pilot.press("y")
+
+        async def cancelled() -> bool:
+            return (await rebuild_state(js, job_id)).status == CANCELLED
+
+        for _ in range(100):
+            if await cancelled():
+                break
+            await pilot.pause(0.1)
+        assert await cancelled()
+        await until(pilot, lambda: cells(jobs, job_id)[1] == "cancelled")
+
+        stop.set()  # the worker goes away: it shows as lost within seconds
+        await working
+        await pilot.press("2")
+        await until(pilot, lambda: any(cells(table, k)[2] == "LOST" for k in table.rows), timeout=20)
+        app.save_screenshot(str(tmp_path / "lost.svg"))
+    svg = (tmp_path / "workers.svg").read_text(encoding="utf-8")
+    assert "dash-worker" in svg and "busy" in svg
+
+
+async def test_a_finished_book_reopens_with_the_same_picture(js, client, settings) -> None:
+    """Closing and reopening shows the same state: it is all rebuilt from the log."""
+    write_sample_book(settings.input_dir / "sample.epub")
+    async with running(["parse", "tts", "assemble"], settings):
+        await client.publish("convert.request", b'{"source": "sample.epub", "engine": "test", "voice": "short"}')
+        for _ in range(300):
+            jobs = [k for k in (await js.stream_info("EVENTS", subjects_filter="events.*.job.completed")).state.subjects
+                    or {}]
+            if jobs:
+                break
+            await asyncio.sleep(0.1)
+    job_id = jobs[0].split(".")[1]
+    assert (await rebuild_state(js, job_id)).status == COMPLETED
+    pictures = [await _completed_row(settings.nats_url, job_id) for _ in range(2)]
+    assert pictures[0] == pictures[1]
+    assert pictures[0][5] == "done" and pictures[0][2].endswith("5/5"), pictures[0]
+
+
+async def _completed_row(url: str, job_id: str) -> list[str]:
+    """Open the dashboard at 80x24, read the finished job's row (all but "elapsed"), close it."""
+    app = Dashboard(lambda: nats.connect(url), tick=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one("#job-table", DataTable)
+        row = await until(pilot, lambda: job_id in table.rows and cells(table, job_id)[1] == "completed"
+                          and cells(table, job_id))
+    return [value for index, value in enumerate(row) if index != 5]

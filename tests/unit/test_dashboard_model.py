@@ -1,0 +1,45 @@
+"""The dashboard's view model (pure): rows, chapter bars, and an ETA that counts only real work."""
+
+from __future__ import annotations
+
+from events.types import BookParsed, ChapterInfo, JobAccepted, JobCompleted, SegmentSynthesized
+from tui.model import Board, bar
+
+ACCEPT = JobAccepted("j", "s" * 64, "book.epub", "test", "short", 1.0)
+PARSED = BookParsed("j", "The Book", "An Author", "en", (ChapterInfo(0, "One", 10, 100), ChapterInfo(1, "Two", 10, 90)))
+
+
+def synthesized(chapter: int, index: int, cache_hit: bool = False) -> SegmentSynthesized:
+    return SegmentSynthesized("j", chapter, index, "audio/x.aac", 22050, 22050, cache_hit=cache_hit)
+
+
+def test_bar() -> None:
+    assert bar(0, 10, 4) == "░░░░" and bar(5, 10, 4) == "██░░" and bar(10, 10, 4) == "████" and bar(1, 0, 4) == "░░░░"
+
+
+def test_eta_from_measured_model_work_only() -> None:
+    board = Board()
+    board.apply(1, 100.0, ACCEPT)
+    board.apply(2, 100.0, PARSED)
+    for index in range(5):  # five cache hits at once: not speed
+        board.apply(3 + index, 101.0, synthesized(0, index, cache_hit=True))
+    assert board.row("j", 101.0).eta == "--:--"
+    for step, index in enumerate(range(5, 10)):  # then one synthesized segment every 2 s
+        board.apply(10 + step, 102.0 + 2 * step, synthesized(0, index))
+    row = board.row("j", 110.0)
+    assert (row.done, row.total, row.cache_hits) == (10, 20, 5)
+    assert row.eta == "00:20", "10 left at 0.5 segments/s"
+    assert row.expected == "00:20" and row.audio == "00:10", "20 segments of 1 s expected, 10 done"
+    assert row.elapsed == "00:10" and row.status == "parsed" and row.title == "The Book"
+
+
+def test_history_is_measured_by_its_own_times_and_a_finished_job_stops_its_clock() -> None:
+    board = Board()
+    for seq, (at, event) in enumerate([(0.0, ACCEPT), (0.0, PARSED)] + [
+            (float(i), synthesized(i // 10, i % 10)) for i in range(20)], start=1):
+        board.apply(seq, at, event)
+    board.apply(30, 25.0, JobCompleted("j", "books/j.m4b", 20.0, 1, 2))
+    row = board.row("j", 1000.0)
+    assert row.status == "completed" and row.eta == "done" and row.elapsed == "00:25"
+    assert [c.cells()[2] for c in board.chapters("j")] == [f"{bar(10, 10)} 10/10"] * 2
+    assert board.take_dirty() == {"j"} and board.take_dirty() == set()

@@ -1,0 +1,223 @@
+"""The live dashboard: jobs, chapters, workers and the queue, read from the bus; actions are commands.
+
+It holds nothing the log cannot rebuild: every job's state is the fold of its events (history,
+then live), workers come from the control plane, the queue from consumer info. Updates are
+merged and the tables rewritten in place on a one-second tick, rows keyed by id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+import orjson
+from nats.aio.client import Client
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static, TabbedContent, TabPane
+
+from events import names
+from events.projection import FINAL
+from events.types import JobCancelled
+from services.bus.control import fleet, status_of
+from services.bus.jobs import events_on, purge_job_queue
+from services.bus.publish import publish_event
+from tui.model import Board
+
+Connect = Callable[[], Awaitable[Client]]
+JOB_COLUMNS = ("book", "state", "segments", "audio", "expected", "elapsed", "ETA", "failed", "cached", "job")
+WORKER_COLUMNS = ("role", "name", "state", "done", "audio", "rtf", "up", "current")
+LOST_AFTER_S = 6.0  # a worker that stops answering for this long is shown as lost
+
+
+class Confirm(ModalScreen[bool]):
+    """Ask before doing something that cannot be undone."""
+
+    BINDINGS: ClassVar = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.question)
+            yield Label("[b]y[/b] yes   [b]n[/b] no")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class Help(ModalScreen[None]):
+    BINDINGS: ClassVar = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("[b]audiobook dashboard[/b]\n\n"
+                        "tab / shift+tab   next / previous table\n"
+                        "up / down         choose a job (its chapters show below) or a worker\n"
+                        "c                 cancel the chosen job (asks first)\n"
+                        "d                 drain the chosen tts worker (asks first)\n"
+                        "1 2 3             jobs, workers, queue\n"
+                        "?                 this help      q  quit")
+
+
+class Dashboard(App[None]):
+    """``audiobook dashboard``: the pipeline, live."""
+
+    CSS_PATH = "dashboard.tcss"
+    TITLE = "audiobook"
+    BINDINGS: ClassVar = [
+        Binding("q", "quit", "Quit"), Binding("c", "cancel", "Cancel job"), Binding("d", "drain", "Drain worker"),
+        Binding("1", "show('jobs')", "Jobs"), Binding("2", "show('workers')", "Workers"),
+        Binding("3", "show('queue')", "Queue"), Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, connect: Connect, tick: float = 1.0) -> None:
+        super().__init__()
+        self.connect, self.tick = connect, tick
+        self.board = Board()
+        self.nc: Client | None = None
+        self.instances: dict[str, tuple[float, dict[str, object]]] = {}  # instance id -> (last seen, status)
+        self.rates: deque[float] = deque([0.0] * 60, maxlen=60)  # segments per second, last minute
+        self._last_done = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial="jobs"):
+            with TabPane("Jobs", id="jobs"):
+                yield DataTable(id="job-table", cursor_type="row")
+                yield DataTable(id="chapter-table", cursor_type="row")
+            with TabPane("Workers", id="workers"):
+                yield DataTable(id="worker-table", cursor_type="row")
+            with TabPane("Queue", id="queue"):
+                yield Static("waiting for the server...", id="queue-text")
+                yield Sparkline(list(self.rates), id="rate")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#job-table", DataTable).add_columns(*JOB_COLUMNS)
+        self.query_one("#chapter-table", DataTable).add_columns("#", "chapter", "segments", "failed")
+        self.query_one("#worker-table", DataTable).add_columns(*WORKER_COLUMNS)
+        self.run_worker(self.follow(), exclusive=True, group="feed")
+        self.set_interval(self.tick, self.refresh_jobs)
+        self.set_interval(2 * self.tick, self.poll)
+
+    async def follow(self) -> None:
+        """Fold every job's events into the board: the history, then live."""
+        self.nc = await self.connect()
+        async for seq, at, event in events_on(self.nc.jetstream(), [names.all_events_filter()]):
+            self.board.apply(seq, at, event)
+
+    def selected_job(self) -> str | None:
+        table = self.query_one("#job-table", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def refresh_jobs(self) -> None:
+        """Rewrite only the rows of jobs that changed (and the running ones' clocks)."""
+        table, now = self.query_one("#job-table", DataTable), time.time()
+        changed = self.board.take_dirty() | {j for j, s in self.board.jobs.items() if s.status not in FINAL}
+        for job_id in sorted(changed):
+            cells = self.board.row(job_id, now).cells()
+            if job_id in table.rows:
+                for column, value in zip(table.columns, cells, strict=True):
+                    table.update_cell(job_id, column, value)
+            else:
+                table.add_row(*cells, key=job_id)
+        self.show_chapters()
+        done = sum(s.done_segments - s.cache_hits for s in self.board.jobs.values())
+        self.rates.append(max(0.0, (done - self._last_done) / self.tick) if self._last_done else 0.0)
+        self._last_done = done
+        self.query_one("#rate", Sparkline).data = list(self.rates)
+
+    def show_chapters(self) -> None:
+        job_id = self.selected_job()
+        table = self.query_one("#chapter-table", DataTable)
+        rows = self.board.chapters(job_id) if job_id else []
+        if table.row_count != len(rows):
+            table.clear()
+            for row in rows:
+                table.add_row(*row.cells(), key=str(row.index))
+            return
+        for row in rows:
+            for column, value in zip(table.columns, row.cells(), strict=True):
+                table.update_cell(str(row.index), column, value)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "job-table":
+            self.query_one("#chapter-table", DataTable).clear()
+            self.show_chapters()
+
+    async def poll(self) -> None:
+        """Workers from the control plane, the queue from consumer info."""
+        if self.nc is None:
+            return
+        now = time.monotonic()
+        for reply in await fleet(self.nc, wait=0.4):
+            status = status_of(reply)
+            self.instances[str(status["id"])] = (now, status)
+        table = self.query_one("#worker-table", DataTable)
+        for instance, (seen, status) in sorted(self.instances.items(), key=lambda w: str(w[1][1].get("name"))):
+            lost = now - seen > LOST_AFTER_S
+            rtf = status.get("real_time_factor")
+            cells = (str(status.get("role", "?")), str(status.get("name", "?")),
+                     "LOST" if lost else str(status.get("state", "?")),
+                     str(status.get("segments_done", status.get("requests", status.get("builds", "")))),
+                     f"{float(str(status.get('audio_seconds') or 0)) / 3600:.2f} h", "-" if rtf is None else str(rtf),
+                     f"{float(str(status.get('uptime_s') or 0)):.0f} s", str(status.get("current") or ""))
+            if instance in table.rows:
+                for column, value in zip(table.columns, cells, strict=True):
+                    table.update_cell(instance, column, value)
+            else:
+                table.add_row(*cells, key=instance)
+        info = await self.nc.jetstream().consumer_info(names.SYNTH_STREAM, names.TTS_CONSUMER)
+        self.query_one("#queue-text", Static).update(
+            f"queued segments: {info.num_pending}   in flight: {info.num_ack_pending}   "
+            f"redelivered: {info.num_redelivered}   segments/s now: {self.rates[-1]:.1f}")
+
+    def action_show(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_help(self) -> None:
+        self.push_screen(Help())
+
+    def action_cancel(self) -> None:
+        job_id = self.selected_job()
+        state = self.board.jobs.get(job_id or "")
+        if job_id is None or state is None or state.status in FINAL:
+            self.notify("choose a running job first", severity="warning")
+            return
+
+        async def cancel(yes: bool | None) -> None:
+            if yes and self.nc is not None:
+                js = self.nc.jetstream()
+                await publish_event(js, JobCancelled(job_id=job_id, reason="cancelled from the dashboard",
+                                                     generation=state.generation))
+                dropped = await purge_job_queue(js, job_id)
+                self.notify(f"cancelled {job_id}: {dropped} queued segment(s) dropped")
+
+        self.push_screen(Confirm(f"Cancel {state.title or job_id}?"), cancel)
+
+    def action_drain(self) -> None:
+        table = self.query_one("#worker-table", DataTable)
+        if self.query_one(TabbedContent).active != "workers" or not table.row_count:
+            self.notify("choose a tts worker on the Workers tab first", severity="warning")
+            return
+        instance = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        status = self.instances[instance][1]
+        if status.get("role") != "tts":
+            self.notify("only tts workers drain", severity="warning")
+            return
+
+        async def drain(yes: bool | None) -> None:
+            if yes and self.nc is not None:
+                reply = await self.nc.request(names.control_subject("tts", instance, "drain"), b"", timeout=5)
+                self.notify(f"{status.get('name')}: {orjson.loads(reply.data).get('state')}")
+
+        self.push_screen(Confirm(f"Drain {status.get('name')}? It finishes its segments and exits."), drain)
