@@ -83,8 +83,8 @@ class Dashboard(App[None]):
         self.board = Board()
         self.nc: Client | None = None
         self.instances: dict[str, tuple[float, dict[str, object]]] = {}  # instance id -> (last seen, status)
-        self.rates: deque[float] = deque([0.0] * 60, maxlen=60)  # segments per second, last minute
-        self._last_done = 0
+        self.rates: deque[float] = deque([0.0] * 60, maxlen=60)  # segments per second, one per tick
+        self._done: deque[tuple[float, int]] = deque(maxlen=max(2, round(10 / tick) + 1))
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -127,13 +127,14 @@ class Dashboard(App[None]):
             cells = self.board.row(job_id, now).cells()
             if job_id in table.rows:
                 for column, value in zip(table.columns, cells, strict=True):
-                    table.update_cell(job_id, column, value)
+                    table.update_cell(job_id, column, value, update_width=True)
             else:
                 table.add_row(*cells, key=job_id)
         self.show_chapters()
         done = sum(s.done_segments - s.cache_hits for s in self.board.jobs.values())
-        self.rates.append(max(0.0, (done - self._last_done) / self.tick) if self._last_done else 0.0)
-        self._last_done = done
+        self._done.append((time.monotonic(), done))
+        (t0, d0), (t1, d1) = self._done[0], self._done[-1]
+        self.rates.append((d1 - d0) / (t1 - t0) if t1 > t0 else 0.0)  # model work over the last ~10 s
         self.query_one("#rate", Sparkline).data = list(self.rates)
 
     def show_chapters(self) -> None:
@@ -147,7 +148,7 @@ class Dashboard(App[None]):
             return
         for row in rows:
             for column, value in zip(table.columns, row.cells(), strict=True):
-                table.update_cell(str(row.index), column, value)
+                table.update_cell(str(row.index), column, value, update_width=True)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "job-table":
@@ -173,7 +174,7 @@ class Dashboard(App[None]):
                      f"{float(str(status.get('uptime_s') or 0)):.0f} s", str(status.get("current") or ""))
             if instance in table.rows:
                 for column, value in zip(table.columns, cells, strict=True):
-                    table.update_cell(instance, column, value)
+                    table.update_cell(instance, column, value, update_width=True)
             else:
                 table.add_row(*cells, key=instance)
         info = await self.nc.jetstream().consumer_info(names.SYNTH_STREAM, names.TTS_CONSUMER)
