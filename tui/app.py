@@ -7,6 +7,7 @@ merged and the tables rewritten in place on a one-second tick, rows keyed by id.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -110,8 +111,10 @@ class Dashboard(App[None]):
     async def follow(self) -> None:
         """Fold every job's events into the board: the history, then live."""
         self.nc = await self.connect()
-        async for seq, at, event in events_on(self.nc.jetstream(), [names.all_events_filter()]):
-            self.board.apply(seq, at, event)
+        feed = events_on(self.nc.jetstream(), [names.all_events_filter()])
+        async with contextlib.aclosing(feed):
+            async for seq, at, event in feed:
+                self.board.apply(seq, at, event)
 
     def selected_job(self) -> str | None:
         table = self.query_one("#job-table", DataTable)

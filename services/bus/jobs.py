@@ -8,6 +8,7 @@ truth and the readers never disagree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator
 
@@ -81,8 +82,10 @@ async def job_events(js: JetStreamContext, *job_ids: str) -> AsyncGenerator[tupl
     Undecodable messages are skipped. The read side of every live view: fold what it yields
     with ``events.projection.apply``.
     """
-    async for seq, _, event in events_on(js, [names.job_events_filter(job) for job in job_ids]):
-        yield seq, event
+    inner = events_on(js, [names.job_events_filter(job) for job in job_ids])
+    async with contextlib.aclosing(inner):  # its subscriptions end with this generator, not at GC
+        async for seq, _, event in inner:
+            yield seq, event
 
 
 async def events_on(js: JetStreamContext, subjects: list[str]) -> AsyncGenerator[tuple[int, float, Event], None]:
