@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="show jobs and their progress")
     st.add_argument("job", nargs="?")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
     st.add_argument("--nats-url")
     st.set_defaults(func=commands.status)
 

@@ -28,7 +28,7 @@ from events.errors import PipelineError
 from events.names import control_subject, service_name
 from events.projection import COMPLETED, FINAL, JobState
 from events.requests import ConvertRequest, job_id_for, request_ref
-from events.types import JobCancelled
+from events.types import DeadLetter, JobCancelled, as_payload
 from services.app.follow import Outcome, follow_job
 from services.app.progress import ProgressBar, clock
 from services.app.stack import embedded_stack
@@ -192,24 +192,44 @@ def cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the state of one job, or of every job in the store."""
-    async def body() -> None:
+    """Print the state of one job (with its chapters and failures), or of every job in the store."""
+    async def body() -> tuple[list[JobState], int, list[DeadLetter]]:
         async with jetstream(args, settings, services=False) as js:
-            for job_id in [args.job] if args.job else await known_jobs(js):
-                state = await known_job(js, job_id)
-                title = state.title or state.source_name or "-"
-                print(f"{job_id}  {state.status:9}  {state.done_segments}/{state.total_segments} segments  "
-                      f"{clock(state.audio_seconds)} audio  {title}"
-                      + (f"  ({state.reason})" if state.reason else ""))
-            if not args.job:
-                count, latest = await dead_letters(js)
-                if count:
-                    print(f"\n{count} message(s) given up on (dead letters); the latest:")
-                    for letter in latest:
-                        print(f"  {letter.stage}: {letter.subject} (#{letter.seq}): {letter.reason}")
+            states = [await known_job(js, job_id) for job_id in ([args.job] if args.job else await known_jobs(js))]
+            count, latest = (0, []) if args.job else await dead_letters(js)
+            return states, count, latest
 
-    run(body())
+    states, count, latest = run(body())
+    if args.json:
+        print(orjson.dumps({"jobs": [job_summary(s) for s in states], "dead_letters": count,
+                            "latest_dead_letters": [as_payload(letter) for letter in latest]},
+                           option=orjson.OPT_INDENT_2).decode())
+        return 0
+    for state in states:
+        title = state.title or state.source_name or "-"
+        print(f"{state.job_id}  {state.status:9}  {state.done_segments}/{state.total_segments} segments  "
+              f"{clock(state.audio_seconds)} audio  {title}" + (f"  ({state.reason})" if state.reason else ""))
+        if args.job:
+            for number, part in enumerate(state.chapters, start=1):
+                print(f"  {number:3}  {len(part.done):4}/{part.total:<4} {part.title}")
+            for chapter, index, reason in state.failed_segments:
+                print(f"  failed: chapter {chapter + 1}, segment {index + 1}: {reason}")
+    if count:
+        print(f"\n{count} message(s) given up on (dead letters); the latest:")
+        for letter in latest:
+            print(f"  {letter.stage}: {letter.subject} (#{letter.seq}): {letter.reason}")
     return 0
+
+
+def job_summary(state: JobState) -> dict[str, Any]:
+    """A job as ``status --json`` gives it: the fold, in plain values."""
+    return {"job_id": state.job_id, "status": state.status, "title": state.title, "author": state.author,
+            "engine": state.engine, "voice": state.voice, "generation": state.generation, "reason": state.reason,
+            "segments_done": state.done_segments, "segments_total": state.total_segments,
+            "audio_seconds": round(state.audio_seconds, 3), "cache_hits": state.cache_hits,
+            "output_object": state.output_object or None,
+            "chapters": [{"title": c.title, "done": len(c.done), "total": c.total} for c in state.chapters],
+            "failed_segments": [{"chapter": c, "index": i, "reason": r} for c, i, r in state.failed_segments]}
 
 
 def voices(args: argparse.Namespace, settings: Settings) -> int:

@@ -79,3 +79,10 @@ async def test_malformed_and_misplaced_messages_stop_nothing(js, client, setting
     assert status.returncode == 0, status.stderr
     assert f"{job}  completed" in status.stdout
     assert "message(s) given up on (dead letters)" in status.stdout and f"tts: synth.{job}.x.y" in status.stdout
+    scripted = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services", "status", "--json",
+                                                        "--nats-url", settings.nats_url],
+                                       capture_output=True, text=True, timeout=60)
+    report = orjson.loads(scripted.stdout)
+    (mine,) = [j for j in report["jobs"] if j["job_id"] == job]
+    assert mine["status"] == "completed" and mine["segments_done"] == mine["segments_total"] == state.total_segments
+    assert mine["chapters"][0]["done"] == mine["chapters"][0]["total"] and report["dead_letters"] == count
