@@ -115,17 +115,18 @@ def claimant(current: bytes | None) -> str:
     return str(held.get("by", "?")) if isinstance(held, dict) else "?"
 
 
-def is_completion(raw: bytes | None, job_id: str) -> bool:
-    """Whether the last ``job.completed`` record of a job is a real completion of that job.
+def completion_of(raw: bytes | None, job_id: str) -> JobCompleted | None:
+    """The last ``job.completed`` record of a job, if it is a real completion of that job.
 
     Anything else on that subject (garbage, another job's record, a book stored elsewhere)
     does not stop the job from being built.
     """
     if raw is None:
-        return False
+        return None
     try:
         event = decode_event(raw)
     except DecodeError:
-        return False
-    return (isinstance(event, JobCompleted) and event.job_id == job_id
-            and event.output_object == book_object(job_id))
+        return None
+    if isinstance(event, JobCompleted) and event.job_id == job_id and event.output_object == book_object(job_id):
+        return event
+    return None

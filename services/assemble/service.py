@@ -24,7 +24,6 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import names
-from events.codec import decode_event
 from events.projection import JobState, apply, from_snapshot, to_snapshot
 from events.types import Event, JobCancelled, JobCompleted, JobFailed
 from services.assemble import decide
@@ -143,11 +142,9 @@ class AssembleService:
         """The book's completion, once more for each request that asked for a finished book."""
         if not answers:
             return []
-        raw = await last_event(self.js, job_id, JobCompleted.KIND)
-        if not decide.is_completion(raw, job_id):
+        completed = decide.completion_of(await last_event(self.js, job_id, JobCompleted.KIND), job_id)
+        if completed is None:
             return []
-        completed = decode_event(raw or b"")
-        assert isinstance(completed, JobCompleted)
         return [replace(completed, request_seq=answer.request_seq) for answer in answers]
 
     def act(self, state: JobState, cancelled_now: bool = False) -> None:
@@ -210,7 +207,7 @@ class AssembleService:
         try:
             for attempt in range(1, ASSEMBLY_ATTEMPTS + 1):
                 try:
-                    if decide.is_completion(await last_event(self.js, job_id, JobCompleted.KIND), job_id):
+                    if decide.completion_of(await last_event(self.js, job_id, JobCompleted.KIND), job_id):
                         self.finished.add(job_id)
                         return  # someone finished it while we waited for the claim
                     self.builds += 1

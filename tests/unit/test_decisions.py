@@ -175,12 +175,12 @@ def test_only_a_real_completion_record_counts() -> None:
     from events.codec import encode
     from events.types import JobCompleted
 
-    real = encode(JobCompleted("j", "books/j.m4b", 10.0, 100, 1))
-    assert assemble.is_completion(real, "j")
-    assert not assemble.is_completion(None, "j")
-    assert not assemble.is_completion(b"not json at all", "j"), "garbage on the subject is not a completion"
-    assert not assemble.is_completion(encode(JobCompleted("k", "books/k.m4b", 1.0, 1, 1)), "j")
-    assert not assemble.is_completion(encode(JobCompleted("j", "books/other.m4b", 1.0, 1, 1)), "j")
+    real = JobCompleted("j", "books/j.m4b", 10.0, 100, 1)
+    assert assemble.completion_of(encode(real), "j") == real
+    assert assemble.completion_of(None, "j") is None
+    assert assemble.completion_of(b"not json at all", "j") is None, "garbage on the subject is not a completion"
+    assert assemble.completion_of(encode(JobCompleted("k", "books/k.m4b", 1.0, 1, 1)), "j") is None
+    assert assemble.completion_of(encode(JobCompleted("j", "books/other.m4b", 1.0, 1, 1)), "j") is None
 
 
 def test_a_request_for_a_finished_book_is_answered_with_its_completion() -> None:
