@@ -133,8 +133,9 @@ class ParseService:
         if state.status == COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
             return Decision([accepted])
+        generation, resumed = decide.continuation(state)
         try:
-            plan = await asyncio.wait_for(self._read_and_plan(source.path, job_id, voice, request.speed, state),
+            plan = await asyncio.wait_for(self._read_and_plan(source.path, job_id, voice, request.speed, generation),
                                           self.limits.max_parse_s)
         except TRANSIENT as exc:
             if isinstance(exc, nats.errors.Error) or not isinstance(exc, TimeoutError):
@@ -147,7 +148,7 @@ class ParseService:
             log.exception("job %s: unexpected error reading %s", job_id, source.name)
             return await self._reject_book(accepted, f"could not read the ebook ({type(exc).__name__}: {exc})",
                                            request, seq)
-        return Decision([accepted, *await self._to_publish(plan, job_id, state)])
+        return Decision([accepted, *([resumed] if resumed else []), *await self._to_publish(plan, job_id, state)])
 
     async def _kept(self, name: str) -> bool:
         try:
@@ -165,7 +166,7 @@ class ParseService:
         return Decision([accepted, decide.rejected(accepted.job_id, reason, request, seq)])
 
     async def _read_and_plan(self, path: Path, job_id: str, voice: VoiceInfo, speed: float,
-                             state: JobState) -> JobPlan:
+                             generation: int) -> JobPlan:
         """Read the book and plan its segments, within the book limits."""
         with span("read book", {"audiobook.job_id": job_id}) as reading:
             book = await asyncio.to_thread(read_epub, path, self.limits)
@@ -176,7 +177,6 @@ class ParseService:
         if book.cover:
             cover = names.cover_object(job_id, book.cover.suffix)
             await self.store.put(cover, book.cover.data)
-        generation, _ = decide.continuation(state)
         pool = self._pool() if chars > PARALLEL_CHARS else None
         with span("plan segments", {"audiobook.job_id": job_id}) as planning:
             plan = await asyncio.to_thread(
@@ -190,14 +190,13 @@ class ParseService:
         return plan
 
     async def _to_publish(self, plan: JobPlan, job_id: str, state: JobState) -> list[Event | Command]:
-        """The resume event (if any), ``book.parsed`` and every segment job not yet done or queued."""
-        _, resumed = decide.continuation(state)
+        """``book.parsed`` and every segment job not yet done or queued."""
         book = plan.parsed
         queued = await queued_segments(self.js, job_id)
         todo = decide.to_queue(plan.jobs, state, queued)
         log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue now (%d already queued)",
                  job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(queued))
-        return [*([resumed] if resumed else []), plan.parsed, *todo]
+        return [plan.parsed, *todo]
 
 
 async def _forget(store: ObjectStore, name: str) -> None:
