@@ -73,7 +73,7 @@ class Settings:
             raw = get(name)
             if raw is not None:
                 value = kind(raw)
-                updates[attr] = int(value * 1024 * 1024) if name.endswith("_MB") else value
+                updates[attr] = round(value * 1024 * 1024) if name.endswith("_MB") else value
         if get("USE_CUDA"):
             updates["use_cuda"] = str(get("USE_CUDA")).lower() in ("1", "true", "yes")
         for name, attr in (("WORKER_NAME", "worker_name"), ("NATS_USER", "nats_user"),
@@ -97,8 +97,8 @@ class Settings:
             "NATS_URL": self.nats_url, "DATA_DIR": self.data_dir, "INPUT_DIR": self.input_dir,
             "VOICE_DIRS": os.pathsep.join(str(p) for p in self.voice_dirs) or None,
             "TTS_THREADS": self.tts_threads, "USE_CUDA": "1" if self.use_cuda else None,
-            "MAX_BOOK_MB": f"{self.max_book_bytes / (1024 * 1024):g}", "MAX_SEGMENT_CHARS": self.max_segment_chars,
-            "MAX_UNPACKED_MB": f"{self.max_unpacked_bytes / (1024 * 1024):g}", "MAX_BOOK_CHARS": self.max_book_chars,
+            "MAX_BOOK_MB": repr(self.max_book_bytes / (1024 * 1024)), "MAX_SEGMENT_CHARS": self.max_segment_chars,
+            "MAX_UNPACKED_MB": repr(self.max_unpacked_bytes / (1024 * 1024)), "MAX_BOOK_CHARS": self.max_book_chars,
             "MAX_CHAPTERS": self.max_chapters, "MAX_SEGMENTS": self.max_segments,
             "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s,
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
