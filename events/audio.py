@@ -28,12 +28,17 @@ RENDER_VERSION = 2  # bump when the worker's rendering (pauses, audio format) ch
 
 
 def cache_key(
-    paragraphs: Sequence[str], engine: str, voice: str, model_version: str, speed: float, pause_after_ms: int
+    paragraphs: Sequence[str], engine: str, voice: str, model_version: str, speed: float, pause_after_ms: int,
+    language: str = "",
 ) -> str:
-    """Content address of a segment's audio: same text, voice, model and settings, same audio."""
-    material = orjson.dumps({
+    """Content address of a segment's audio: same text, voice, model and settings, same audio.
+
+    ``language`` counts only for voices that speak several (one-language voices keep their keys).
+    """
+    fields = {
         "text": [" ".join(p.split()) for p in paragraphs], "engine": engine, "voice": voice,
         "model": model_version, "speed": round(speed, 3), "pause": pause_after_ms,
         "render": RENDER_VERSION,
-    })
+    }
+    material = orjson.dumps({**fields, "language": language} if language else fields)
     return hashlib.sha256(material).hexdigest()[:40]

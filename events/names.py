@@ -3,7 +3,9 @@
 Subjects
     convert.request                      command: start a conversion (captured by REQUESTS)
     events.<job>.<kind>                  the event log of one job (EVENTS)
-    synth.<job>.<chapter>.<segment>      one synthesis job per segment (SYNTH, a work queue)
+    synth.<engine>.<job>.<ch>.<seg>      one synthesis job per segment (SYNTH, a work queue); one
+                                         durable consumer per engine, so a job reaches only workers
+                                         that run its engine
     audiobook.<role>.<id>.<verb>         core request/reply: one service instance's status and controls
                                          (nats micro; discovery on $SRV.PING|INFO|STATS)
     deadletter.<stage>                   a message a stage gave up on, and why (DEADLETTERS)
@@ -25,7 +27,8 @@ SYNTH_PREFIX = "synth"
 DEAD_PREFIX = "deadletter"
 
 PARSE_CONSUMER = "parse"
-TTS_CONSUMER = "tts"
+TTS_CONSUMER = "tts"  # prefix of the per-engine consumers: tts-piper, tts-coqui, ...
+ENGINES = ("piper", "espeak", "coqui", "test")  # every engine a synthesis job can name
 ASSEMBLE_CONSUMER = "assemble"
 
 CHECKPOINT_BUCKET = "checkpoints"
@@ -56,26 +59,40 @@ def all_events_filter() -> str:
     return f"{EVENTS_PREFIX}.>"
 
 
-def synth_subject(job_id: str, chapter: int, segment: int) -> str:
-    """Subject of the synthesis job for one segment."""
-    return f"{SYNTH_PREFIX}.{_token(job_id)}.{chapter}.{segment}"
+def synth_subject(engine: str, job_id: str, chapter: int, segment: int) -> str:
+    """Subject of the synthesis job for one segment, on its engine's queue."""
+    return f"{SYNTH_PREFIX}.{_token(engine)}.{_token(job_id)}.{chapter}.{segment}"
 
 
 def all_synth_filter() -> str:
     return f"{SYNTH_PREFIX}.>"
 
 
+def engine_synth_filter(engine: str) -> str:
+    """Filter of one engine's synthesis jobs: what its workers' consumer delivers."""
+    return f"{SYNTH_PREFIX}.{_token(engine)}.>"
+
+
+def engine_consumer(engine: str) -> str:
+    """The durable consumer that the workers of one engine share."""
+    if engine not in ENGINES:
+        raise ValueError(f"no engine {engine!r}")
+    return f"{TTS_CONSUMER}-{engine}"
+
+
 def job_synth_filter(job_id: str) -> str:
-    """Filter that selects every queued synthesis job of one job."""
-    return f"{SYNTH_PREFIX}.{_token(job_id)}.>"
+    """Filter that selects every queued synthesis job of one job (whatever its engine)."""
+    return f"{SYNTH_PREFIX}.*.{_token(job_id)}.>"
 
 
 def synth_position(subject: str, job_id: str) -> tuple[int, int] | None:
     """(chapter, index) of a synthesis subject of ``job_id``; None for anything malformed."""
-    prefix = f"{SYNTH_PREFIX}.{job_id}."
-    if not subject.startswith(prefix):
+    head, _, rest = subject.partition(".")
+    engine, _, rest = rest.partition(".")
+    prefix = f"{job_id}."
+    if head != SYNTH_PREFIX or engine not in ENGINES or not rest.startswith(prefix):
         return None
-    chapter, _, index = subject[len(prefix):].partition(".")
+    chapter, _, index = rest[len(prefix):].partition(".")
     if not (chapter.isdigit() and index.isdigit() and chapter.isascii() and index.isascii()):
         return None
     return int(chapter), int(index)
@@ -114,7 +131,9 @@ def destination_template(subject: str) -> str:
     head, _, rest = subject.partition(".")
     if head == EVENTS_PREFIX:
         return f"{EVENTS_PREFIX}.{rest.partition('.')[2]}"
-    if head in (SYNTH_PREFIX, DEAD_PREFIX):
+    if head == SYNTH_PREFIX:
+        return f"{SYNTH_PREFIX}.{rest.partition('.')[0]}"
+    if head == DEAD_PREFIX:
         return head
     return subject if subject == REQUEST_SUBJECT else head
 

@@ -47,8 +47,12 @@ class JobState:
     status: str = ""
     title: str = ""
     author: str = ""
-    engine: str = ""
+    engine: str = ""  # the voice reading the book (book.parsed), else the one requested
     voice: str = ""
+    language: str = ""  # the language it is read in (book.parsed)
+    requested_engine: str = ""  # what the request named ("" = chosen by language): a resume repeats it
+    requested_voice: str = ""
+    requested_language: str = ""
     chapters: list[ChapterState] = field(default_factory=list)
     cache_hits: int = 0
     synth_seconds: float = 0.0
@@ -99,13 +103,18 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
     if isinstance(event, JobAccepted):
         if not state.status or state.status == REJECTED:
             state.status = ACCEPTED
-        state.engine, state.voice, state.speed = event.engine, event.voice, event.speed
+        state.requested_engine, state.requested_voice = event.engine, event.voice
+        state.requested_language, state.speed = event.language, event.speed
+        if not state.voice:
+            state.engine, state.voice = event.engine, event.voice
         state.source_sha256, state.source_name = event.source_sha256, event.source_name
         state.source_object = event.source_object
     elif isinstance(event, BookParsed):
         if state.status in ("", ACCEPTED):
             state.status = PARSED
-        state.title, state.author = event.title, event.author
+        state.title, state.author, state.language = event.title, event.author, event.language
+        if event.voice and not state.chapters:
+            state.engine, state.voice = event.engine, event.voice
         if not state.chapters:
             state.chapters = [ChapterState(title=c.title, total=c.segments) for c in event.chapters]
     elif isinstance(event, SegmentSynthesized):
@@ -171,3 +180,10 @@ def from_snapshot(data: bytes) -> JobState:
         for c in raw.pop("chapters")
     ]
     return replace(JobState(job_id=raw.pop("job_id")), chapters=chapters, **raw)
+
+
+def waiting_for(state: JobState, served: set[str] | frozenset[str]) -> str:
+    """Why an unfinished job makes no progress, if no live worker runs its engine ("" otherwise)."""
+    if state.status not in (ACCEPTED, PARSED) or not state.engine or state.engine in served:
+        return ""
+    return f"waiting for a {state.engine} worker"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +12,10 @@ import orjson
 from events.errors import PermanentError
 
 MAX_REQUEST_BYTES = 64 * 1024
-_FIELDS = {"source", "engine", "voice", "speed", "request_id"}
+_FIELDS = {"source", "engine", "voice", "language", "speed", "request_id"}
 _SOURCE_FIELDS = {"object", "path"}
-JOB_FORMAT_VERSION = 1  # bump when parsing/segmenting changes what a job produces
+JOB_FORMAT_VERSION = 2  # bump when parsing/segmenting changes what a job produces (2: voice by language)
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}$")  # BCP 47, as far as we need it
 
 
 class RequestError(PermanentError):
@@ -28,13 +30,14 @@ class ConvertRequest:
     source_path: str | None = None
     engine: str | None = None
     voice: str | None = None
+    language: str | None = None  # read the book as this language; None: the book's own
     speed: float = 1.0
     request_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         source = {"object": self.source_object} if self.source_object else {"path": self.source_path}
         out: dict[str, Any] = {"source": source, "speed": self.speed}
-        for key in ("engine", "voice", "request_id"):
+        for key in ("engine", "voice", "language", "request_id"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -43,7 +46,7 @@ class ConvertRequest:
         return orjson.dumps(self.as_dict())
 
 
-MAX_FIELD_CHARS = {"engine": 64, "voice": 200, "request_id": 200, "path": 1024, "object": 1024}
+MAX_FIELD_CHARS = {"engine": 64, "language": 35, "voice": 200, "request_id": 200, "path": 1024, "object": 1024}
 
 
 def _opt_str(payload: dict[str, Any], key: str) -> str | None:
@@ -55,6 +58,13 @@ def _opt_str(payload: dict[str, Any], key: str) -> str | None:
     if len(value) > MAX_FIELD_CHARS[key]:
         raise RequestError(f'"{key}" is {len(value)} characters long; the limit is {MAX_FIELD_CHARS[key]}')
     return value.strip()
+
+
+def _language(payload: dict[str, Any]) -> str | None:
+    language = _opt_str(payload, "language")
+    if language is not None and not LANGUAGE_TAG.match(language):
+        raise RequestError(f'"language" must be a language tag such as "fr" or "de-AT", not {language!r}')
+    return language
 
 
 def parse_request(raw: bytes) -> ConvertRequest:
@@ -90,14 +100,20 @@ def parse_request(raw: bytes) -> ConvertRequest:
         source_path=value if kind == "path" else None,
         engine=_opt_str(payload, "engine"),
         voice=_opt_str(payload, "voice"),
+        language=_language(payload),
         speed=float(speed),
         request_id=_opt_str(payload, "request_id"),
     )
 
 
-def job_id_for(source_sha256: str, engine: str, voice: str, speed: float) -> str:
-    """Deterministic job id: the same book with the same settings is the same job."""
-    key = f"{JOB_FORMAT_VERSION}|{source_sha256}|{engine}|{voice}|{speed:.3f}"
+def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed: float,
+               language: str | None = None) -> str:
+    """Deterministic job id: the same book asked for with the same choices is the same job.
+
+    It follows what the request names (an unnamed voice is the one the book's language picks),
+    so a client computes it before the book is read, and a resume names the same job.
+    """
+    key = f"{JOB_FORMAT_VERSION}|{source_sha256}|{engine or ''}|{voice or ''}|{speed:.3f}|{language or ''}"
     return "j" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 

@@ -42,6 +42,7 @@ PUBLISH: dict[str, list[str]] = {
         names.REQUEST_SUBJECT, "$JS.API.INFO", "$JS.FC.>", "_INBOX.>",
         *_read_stream(names.EVENTS_STREAM), *_read_stream(names.DEAD_STREAM), *_read_stream(_OBJ),
         *_read_stream(_UPLOADS), f"$JS.API.STREAM.INFO.{names.SYNTH_STREAM}", "$JS.API.STREAM.NAMES",
+        f"$JS.API.CONSUMER.INFO.{names.SYNTH_STREAM}.*",  # queue depths per engine (status, dashboard)
         f"$JS.API.STREAM.PURGE.{_UPLOADS}", f"$O.{names.UPLOADS_BUCKET}.>",
         f"$JS.API.STREAM.INFO.KV_{names.CHECKPOINT_BUCKET}", f"$JS.API.DIRECT.GET.KV_{names.CHECKPOINT_BUCKET}.>",
         "$SRV.>", f"{names.CONTROL_PREFIX}.*.*.status",  # discovery and status; controls (drain) are admin's

@@ -37,7 +37,11 @@ class Event:
 
 @dataclass(frozen=True)
 class JobAccepted(Event):
-    """The parse service took a request and read its source."""
+    """The parse service took a request and read its source.
+
+    ``engine``, ``voice`` and ``language`` are what the request named ("" for "choose by the
+    book's language"); the voice actually chosen is in ``book.parsed``.
+    """
 
     KIND: ClassVar[str] = "job.accepted"
 
@@ -49,6 +53,7 @@ class JobAccepted(Event):
     request_id: str | None = None
     source_object: str = ""
     request_seq: int = 0
+    language: str = ""
 
     def msg_id(self) -> str:
         """One per request: a repeated request for a finished book is answered too."""
@@ -81,9 +86,11 @@ class BookParsed(Event):
 
     title: str
     author: str
-    language: str
+    language: str  # the language the book is read in
     chapters: tuple[ChapterInfo, ...]
     cover_object: str | None = None
+    engine: str = ""  # the voice that reads it (chosen once per job: a resume keeps it)
+    voice: str = ""
 
     @property
     def total_segments(self) -> int:
@@ -233,6 +240,7 @@ class SynthesizeSegment:
     cache_key: str
     generation: int = 0
     duplicates: tuple[tuple[int, int], ...] = ()
+    language: str = ""  # for a voice that speaks several (XTTS); "" for one-language voices
 
     def msg_id(self) -> str:
         return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}"

@@ -28,6 +28,8 @@ class Settings:
     voice_dirs: tuple[Path, ...] = ()
     tts_threads: int | None = None  # None: cores / workers
     use_cuda: bool = False
+    device: str = ""  # torch engines: cpu, cuda, cuda:1 ("" = cuda if use_cuda, else cpu)
+    engines: tuple[str, ...] = ()  # engines a tts worker serves (); () = every engine this machine runs
     max_book_bytes: int = 200 * 1024 * 1024
     max_unpacked_bytes: int = 512 * 1024 * 1024
     max_book_chars: int = 10_000_000
@@ -74,6 +76,10 @@ class Settings:
             if raw is not None:
                 value = kind(raw)
                 updates[attr] = round(value * 1024 * 1024) if name.endswith("_MB") else value
+        if get("ENGINES"):
+            updates["engines"] = tuple(e.strip() for e in str(get("ENGINES")).split(",") if e.strip())
+        if get("DEVICE"):
+            updates["device"] = get("DEVICE")
         if get("USE_CUDA"):
             updates["use_cuda"] = str(get("USE_CUDA")).lower() in ("1", "true", "yes")
         for name, attr in (("WORKER_NAME", "worker_name"), ("NATS_USER", "nats_user"),
@@ -97,6 +103,7 @@ class Settings:
             "NATS_URL": self.nats_url, "DATA_DIR": self.data_dir, "INPUT_DIR": self.input_dir,
             "VOICE_DIRS": os.pathsep.join(str(p) for p in self.voice_dirs) or None,
             "TTS_THREADS": self.tts_threads, "USE_CUDA": "1" if self.use_cuda else None,
+            "ENGINES": ",".join(self.engines) or None, "DEVICE": self.device or None,
             "MAX_BOOK_MB": repr(self.max_book_bytes / (1024 * 1024)), "MAX_SEGMENT_CHARS": self.max_segment_chars,
             "MAX_UNPACKED_MB": repr(self.max_unpacked_bytes / (1024 * 1024)), "MAX_BOOK_CHARS": self.max_book_chars,
             "MAX_CHAPTERS": self.max_chapters, "MAX_SEGMENTS": self.max_segments,

@@ -25,7 +25,7 @@ from events import names
 from events.projection import FINAL
 from events.types import JobCancelled
 from services.bus.control import fleet, status_of
-from services.bus.jobs import events_on, purge_job_queue
+from services.bus.jobs import events_on, purge_job_queue, queue_depths, served_engines
 from services.bus.publish import publish_event
 from tui.model import Board
 
@@ -84,6 +84,7 @@ class Dashboard(App[None]):
         self.board = Board()
         self.nc: Client | None = None
         self.instances: dict[str, tuple[float, dict[str, object]]] = {}  # instance id -> (last seen, status)
+        self.polled = False
         self.rates: deque[float] = deque([0.0] * 60, maxlen=60)  # segments per second, one per tick
         self._done: deque[tuple[float, int]] = deque(maxlen=max(2, round(10 / tick) + 1))
 
@@ -127,7 +128,7 @@ class Dashboard(App[None]):
         table, now = self.query_one("#job-table", DataTable), time.time()
         changed = self.board.take_dirty() | {j for j, s in self.board.jobs.items() if s.status not in FINAL}
         for job_id in sorted(changed):
-            cells = self.board.row(job_id, now).cells()
+            cells = self.board.row(job_id, now, self.served).cells()
             if job_id in table.rows:
                 for column, value in zip(table.columns, cells, strict=True):
                     table.update_cell(job_id, column, value, update_width=True)
@@ -158,6 +159,14 @@ class Dashboard(App[None]):
             self.query_one("#chapter-table", DataTable).clear()
             self.show_chapters()
 
+    @property
+    def served(self) -> set[str] | None:
+        """Engines that live tts workers run (None before the first look at the control plane)."""
+        if not self.polled:
+            return None
+        now = time.monotonic()
+        return served_engines([status for seen, status in self.instances.values() if now - seen <= LOST_AFTER_S])
+
     async def poll(self) -> None:
         """Workers from the control plane, the queue from consumer info."""
         if self.nc is None:
@@ -166,6 +175,7 @@ class Dashboard(App[None]):
         for reply in await fleet(self.nc, wait=0.4):
             status = status_of(reply)
             self.instances[str(status["id"])] = (now, status)
+        self.polled = True
         table = self.query_one("#worker-table", DataTable)
         for instance, (seen, status) in sorted(self.instances.items(), key=lambda w: str(w[1][1].get("name"))):
             lost = now - seen > LOST_AFTER_S
@@ -180,10 +190,12 @@ class Dashboard(App[None]):
                     table.update_cell(instance, column, value, update_width=True)
             else:
                 table.add_row(*cells, key=instance)
-        info = await self.nc.jetstream().consumer_info(names.SYNTH_STREAM, names.TTS_CONSUMER)
+        depths = await queue_depths(self.nc.jetstream())
+        busy = "   ".join(f"{d.engine}: {d.pending} queued" for d in depths if d.pending or d.in_flight)
         self.query_one("#queue-text", Static).update(
-            f"queued segments: {info.num_pending}   in flight: {info.num_ack_pending}   "
-            f"redelivered: {info.num_redelivered}   segments/s now: {self.rates[-1]:.1f}")
+            f"queued segments: {sum(d.pending for d in depths)}   in flight: {sum(d.in_flight for d in depths)}   "
+            f"redelivered: {sum(d.redelivered for d in depths)}   segments/s now: {self.rates[-1]:.1f}"
+            + (f"\n{busy}" if busy else ""))
 
     def action_show(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from events.progress import Throughput, clock
-from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, JobState, apply
+from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, JobState, apply, waiting_for
 from events.types import Event, JobAccepted, SegmentSynthesized
 
 BAR = 12
@@ -87,8 +87,10 @@ class Board:
             times.throughput.record(at, state.done_segments - state.cache_hits)
         self.dirty.add(event.job_id)
 
-    def row(self, job_id: str, now: float) -> JobRow:
+    def row(self, job_id: str, now: float, served: set[str] | None = None) -> JobRow:
+        """One job's row; with ``served`` (engines live workers run), a job nobody serves says so."""
         state, times = self.jobs[job_id], self.clocks[job_id]
+        waiting = waiting_for(state, served) if served is not None else ""
         done, total = state.done_segments, state.total_segments
         expected = state.audio_seconds / done * total if done else None
         end = times.finished if times.finished is not None else now
@@ -97,7 +99,7 @@ class Board:
             eta = times.throughput.eta(total - done)
         return JobRow(
             job_id=job_id, title=state.title or state.source_name or job_id, author=state.author,
-            status=state.status or "-", done=done, total=total, audio=clock(state.audio_seconds),
+            status=waiting or state.status or "-", done=done, total=total, audio=clock(state.audio_seconds),
             expected=clock(expected) if expected is not None else "--:--", elapsed=clock(end - times.first),
             eta="done" if state.status == COMPLETED else clock(eta), failures=len(state.failed_segments),
             cache_hits=state.cache_hits,

@@ -25,8 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     conv = sub.add_parser("convert", help="convert an EPUB to an M4B audiobook")
     conv.add_argument("book", help="path to the .epub")
     conv.add_argument("-o", "--output", help="output .m4b (default: next to the book)")
-    conv.add_argument("--engine", help="speech engine (default: piper)")
-    conv.add_argument("--voice", help="voice name (see `audiobook voices`)")
+    conv.add_argument("--engine", help="speech engine: piper, coqui, espeak, test (default: the best one "
+                                       "for the book's language)")
+    conv.add_argument("--voice", help="voice name (see `audiobook voices`; default: chosen by the book's language)")
+    conv.add_argument("--language", help="read the book as this language, e.g. fr or de-AT (default: the "
+                                         "book's own, checked against its text)")
     conv.add_argument("--speed", type=float, default=1.0, help="speaking speed, 0.25-4 (default 1)")
     conv.add_argument("--workers", type=int, default=_default_workers(),
                       help="tts worker processes in embedded mode (default: one per core, up to 8)")
@@ -83,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     he.add_argument("--nats-url")
     he.set_defaults(func=commands.health)
 
-    vo = sub.add_parser("voices", help="list engines and voices")
+    vo = sub.add_parser("voices", help="list engines, voices and languages here and on the connected workers")
+    vo.add_argument("--nats-url", help="also list what the tts workers of this stack serve")
+    vo.add_argument("--language", help="only voices that speak this language (and the one a book in it gets)")
     vo.set_defaults(func=commands.voices)
 
     sb = sub.add_parser("sample-book", help="write the bundled sample EPUB")

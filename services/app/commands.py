@@ -26,21 +26,21 @@ from nats.js.errors import ObjectNotFoundError
 from events import names
 from events.errors import PipelineError
 from events.names import control_subject, service_name
-from events.projection import COMPLETED, FINAL, JobState
-from events.requests import ConvertRequest, job_id_for, request_ref
+from events.projection import COMPLETED, FINAL, JobState, waiting_for
+from events.requests import ConvertRequest, RequestError, job_id_for, parse_request, request_ref
 from events.types import DeadLetter, JobCancelled, as_payload
 from services.app.follow import Outcome, follow_job
 from services.app.progress import ProgressBar, clock
 from services.app.stack import embedded_stack
 from services.bus.connect import connect_client
 from services.bus.control import fleet, status_of
-from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, rebuild_state
+from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, rebuild_state, served_engines
 from services.bus.publish import publish_event
 from services.bus.topology import object_store
 from services.bus.tracing import send_span
 from services.parse.source import sha256_file
 from services.settings import Settings
-from services.voices import list_voices, resolve_voice
+from services.voices import check_requested_voice, choose_voice, list_voices, runnable_engines, speaks
 
 T = TypeVar("T")
 
@@ -134,18 +134,23 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
     book = Path(args.book)
     if not book.is_file():
         raise CliError(f"{book}: no such file")
-    voice = resolve_voice(args.engine, args.voice, settings.voice_dirs)
+    try:
+        request = parse_request(orjson.dumps({"source": {"path": str(book)}, "engine": args.engine,
+                                              "voice": args.voice, "language": args.language, "speed": args.speed}))
+    except RequestError as exc:
+        raise CliError(str(exc)) from None
+    if args.nats_url is None and not settings.nats_url:  # embedded: this machine's voices are the stack's
+        check_requested_voice(request, settings.voice_dirs)
     output = Path(args.output) if args.output else book.with_suffix(".m4b")
     sha = sha256_file(book)
-    job_id = job_id_for(sha, voice.engine, voice.voice, args.speed)
+    job_id = job_id_for(sha, request.engine, request.voice, request.speed, request.language)
     started = time.monotonic()
 
     async def body() -> Outcome:
         async with jetstream(args, settings) as js:
             source = await upload_source(js, book, sha)
-            request = ConvertRequest(source_object=source, engine=voice.engine, voice=voice.voice,
-                                     speed=args.speed, request_id=job_id)
-            return await submit_and_follow(js, request, job_id, output, args.quiet)
+            submitted = replace(request, source_path=None, source_object=source, request_id=job_id)
+            return await submit_and_follow(js, submitted, job_id, output, args.quiet)
 
     return report(run(body()), output, book.name, started)
 
@@ -167,8 +172,9 @@ def resume(args: argparse.Namespace, settings: Settings) -> int:
             if not state.source_object:
                 raise CliError(f"job {args.job} was never accepted ({state.status}: {state.reason})")
             output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
-            request = ConvertRequest(source_object=state.source_object, engine=state.engine,
-                                     voice=state.voice, speed=state.speed, request_id=args.job)
+            request = ConvertRequest(source_object=state.source_object, engine=state.requested_engine or None,
+                                     voice=state.requested_voice or None, language=state.requested_language or None,
+                                     speed=state.speed, request_id=args.job)
             return await submit_and_follow(js, request, args.job, output, args.quiet), output
 
     outcome, output = run(body())
@@ -200,6 +206,8 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             return states, count, latest
 
     states, count, latest = run(body())
+    remote = getattr(args, "nats_url", None) or settings.nats_url  # embedded: no workers run between commands
+    served = run(_served(args, settings)) if remote and any(s.status not in FINAL for s in states) else None
     if args.json:
         print(orjson.dumps({"jobs": [job_summary(s) for s in states], "dead_letters": count,
                             "latest_dead_letters": [as_payload(letter) for letter in latest]},
@@ -207,7 +215,8 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for state in states:
         title = state.title or state.source_name or "-"
-        print(f"{state.job_id}  {state.status:9}  {state.done_segments}/{state.total_segments} segments  "
+        shown = (waiting_for(state, served) if served is not None else "") or state.status
+        print(f"{state.job_id}  {shown:9}  {state.done_segments}/{state.total_segments} segments  "
               f"{clock(state.audio_seconds)} audio  {title}" + (f"  ({state.reason})" if state.reason else ""))
         if args.job:
             for number, part in enumerate(state.chapters, start=1):
@@ -221,10 +230,20 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _served(args: argparse.Namespace, settings: Settings) -> set[str] | None:
+    """Engines the live tts workers run; None when no control plane answers the question."""
+    try:
+        async with connection(args, settings, services=False) as nc:
+            return served_engines([status_of(reply) for reply in await fleet(nc)])
+    except PipelineError:
+        return None
+
+
 def job_summary(state: JobState) -> dict[str, Any]:
     """A job as ``status --json`` gives it: the fold, in plain values."""
     return {"job_id": state.job_id, "status": state.status, "title": state.title, "author": state.author,
-            "engine": state.engine, "voice": state.voice, "generation": state.generation, "reason": state.reason,
+            "engine": state.engine, "voice": state.voice, "language": state.language,
+            "generation": state.generation, "reason": state.reason,
             "segments_done": state.done_segments, "segments_total": state.total_segments,
             "audio_seconds": round(state.audio_seconds, 3), "cache_hits": state.cache_hits,
             "output_object": state.output_object or None,
@@ -233,10 +252,35 @@ def job_summary(state: JobState) -> dict[str, Any]:
 
 
 def voices(args: argparse.Namespace, settings: Settings) -> int:
-    """List engines and voices installed here."""
-    for engine, voice_names in list_voices(settings.voice_dirs).items():
-        for name in voice_names:
-            print(f"{engine}\t{name}")
+    """List engines, voices and their languages here, and what the connected tts workers serve."""
+    runnable = set(runnable_engines(settings.voice_dirs))
+    for engine, infos in list_voices(settings.voice_dirs).items():
+        shown = [info for info in infos if not args.language or speaks(info, args.language) or engine == "test"]
+        if not shown:
+            continue
+        note = "" if engine in runnable else "  (listed from its files; this machine cannot run it)"
+        print(f"{engine}: {len(shown)} voice(s){note}")
+        for info in shown:
+            print(f"  {info.voice:32} {', '.join(info.languages) or '?'}")
+    if args.language:
+        try:
+            best = choose_voice(args.language, None, settings.voice_dirs)
+            print(f"\na book in {args.language} is read by {best.engine}/{best.voice} unless you name a voice")
+        except PipelineError as exc:
+            print(f"\n{exc}")
+    url = args.nats_url or settings.nats_url
+    if url:
+        async def body() -> list[dict[str, Any]]:
+            async with connection(args, replace(settings, nats_url=url), services=False) as nc:
+                return [status_of(reply) for reply in await fleet(nc)]
+
+        workers = [item for item in run(body()) if item.get("role") == "tts"]
+        print(f"\n{len(workers)} tts worker(s) at {url}")
+        for item in workers:
+            listed = item.get("voices")
+            voices_by_engine: dict[str, list[str]] = listed if isinstance(listed, dict) else {}
+            counts = ", ".join(f"{engine} ({len(names_)} voices)" for engine, names_ in voices_by_engine.items())
+            print(f"  {item.get('name', '?'):28} {item.get('device', '?'):6} {counts}")
     return 0
 
 

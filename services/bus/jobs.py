@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -58,6 +59,38 @@ async def queued_segments(js: JetStreamContext, job_id: str) -> set[tuple[int, i
     info = await js.stream_info(names.SYNTH_STREAM, subjects_filter=names.job_synth_filter(job_id))
     positions = (names.synth_position(subject, job_id) for subject in (info.state.subjects or {}))
     return {p for p in positions if p is not None}
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """One engine's work queue, from its consumer: waiting, in a worker's hands, delivered again."""
+
+    engine: str
+    pending: int
+    in_flight: int
+    redelivered: int
+
+
+async def queue_depths(js: JetStreamContext) -> list[QueueDepth]:
+    """Every engine's queue (engines whose consumer does not exist yet are left out)."""
+    out = []
+    for engine in names.ENGINES:
+        try:
+            info = await js.consumer_info(names.SYNTH_STREAM, names.engine_consumer(engine))
+        except NotFoundError:
+            continue
+        out.append(QueueDepth(engine, info.num_pending or 0, info.num_ack_pending or 0, info.num_redelivered or 0))
+    return out
+
+
+def served_engines(fleet_status: list[dict[str, object]]) -> set[str]:
+    """Engines that at least one live tts worker serves, from the control plane's status replies."""
+    served: set[str] = set()
+    for item in fleet_status:
+        engines = item.get("engines")
+        if item.get("role") == "tts" and isinstance(engines, list):
+            served.update(str(engine) for engine in engines)
+    return served
 
 
 async def purge_job_queue(js: JetStreamContext, job_id: str) -> int:

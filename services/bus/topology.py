@@ -58,12 +58,12 @@ def consumer_configs(settings: Settings) -> list[tuple[str, ConsumerConfig]]:
             ack_wait=2 * settings.ack_wait_s, max_deliver=settings.max_deliver,
             filter_subject=names.REQUEST_SUBJECT, deliver_policy=DeliverPolicy.ALL,
         )),
-        (names.SYNTH_STREAM, ConsumerConfig(
-            durable_name=names.TTS_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+        *((names.SYNTH_STREAM, ConsumerConfig(
+            durable_name=names.engine_consumer(engine), ack_policy=AckPolicy.EXPLICIT,
             ack_wait=settings.ack_wait_s, max_deliver=settings.max_deliver,
-            filter_subject=names.all_synth_filter(), deliver_policy=DeliverPolicy.ALL,
+            filter_subject=names.engine_synth_filter(engine), deliver_policy=DeliverPolicy.ALL,
             max_ack_pending=10_000,
-        )),
+        )) for engine in names.ENGINES),
         (names.EVENTS_STREAM, ConsumerConfig(
             durable_name=names.ASSEMBLE_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
             ack_wait=60.0, max_deliver=-1, filter_subject=names.all_events_filter(),
@@ -80,11 +80,27 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
             await js.update_stream(config)
         except NotFoundError:
             await js.add_stream(config)
+    await _retire_shared_tts_consumer(js)
     for stream, consumer in consumer_configs(settings):
         await js.add_consumer(stream, config=consumer)
     await checkpoints(js)
     await object_store(js)
     await object_store(js, names.UPLOADS_BUCKET)
+
+
+async def _retire_shared_tts_consumer(js: JetStreamContext) -> None:
+    """A store from before per-engine queues has one ``tts`` consumer over every synthesis job.
+
+    A work queue allows no overlapping consumers, so it goes, with the commands queued in the old
+    subject layout that no worker would read; ``audiobook resume JOB`` queues them again.
+    """
+    try:
+        await js.consumer_info(names.SYNTH_STREAM, names.TTS_CONSUMER)
+    except NotFoundError:
+        return
+    log.warning("removing the single tts consumer of an older version; resume unfinished jobs to queue them again")
+    await js.delete_consumer(names.SYNTH_STREAM, names.TTS_CONSUMER)
+    await js.purge_stream(names.SYNTH_STREAM)
 
 
 async def checkpoints(js: JetStreamContext) -> KeyValue:

@@ -189,7 +189,7 @@ def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
     return Book(
         title=_meta(book, "title") or path.stem,
         author=_meta(book, "creator"),
-        language=_meta(book, "language") or "en",
+        language=_meta(book, "language"),  # "" if undeclared: services.parse.language decides
         chapters=chapters,
         cover=_cover(book),
     )

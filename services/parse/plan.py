@@ -11,7 +11,7 @@ from events.names import synth_subject
 from events.types import BookParsed, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
 from services.parse.segmenter import Segment, segment_chapter
-from services.voices import VoiceInfo
+from services.voices import VoiceInfo, voice_language
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ def plan_job(
     chapters: list[ChapterInfo] = []
     jobs: list[tuple[str, SynthesizeSegment]] = []
     segmented = segment_book(book, max_chars, pool)
+    spoken = voice_language(voice, book.language)
     for number, (chapter, segments) in enumerate(zip(book.chapters, segmented, strict=True)):
         chapters.append(ChapterInfo(number, chapter.title, len(segments), sum(len(s.text) for s in segments)))
         for index, segment in enumerate(segments):
@@ -47,13 +48,13 @@ def plan_job(
                 engine=voice.engine, voice=voice.voice, speed=speed,
                 pause_after_ms=segment.pause_after_ms,
                 cache_key=cache_key(segment.paragraphs, voice.engine, voice.voice, voice.model_version, speed,
-                                    segment.pause_after_ms),
-                generation=generation,
+                                    segment.pause_after_ms, spoken),
+                generation=generation, language=spoken,
             )
-            jobs.append((synth_subject(job_id, number, index), command))
+            jobs.append((synth_subject(voice.engine, job_id, number, index), command))
     parsed = BookParsed(
         job_id=job_id, title=book.title, author=book.author, language=book.language,
-        chapters=tuple(chapters), cover_object=cover_object,
+        chapters=tuple(chapters), cover_object=cover_object, engine=voice.engine, voice=voice.voice,
     )
     return JobPlan(parsed=parsed, jobs=tuple(merge_duplicates(jobs)))
 

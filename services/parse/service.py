@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import nats.errors
@@ -38,12 +39,14 @@ from services.bus.publish import Command
 from services.bus.topology import object_store
 from services.bus.tracing import annotate, span
 from services.parse import decide
+from services.parse.book import Book
 from services.parse.epub import read_epub
+from services.parse.language import book_language
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.plan import JobPlan, plan_job
 from services.parse.source import LocalSource, fetch_source
 from services.settings import Settings
-from services.voices import VoiceInfo, resolve_voice
+from services.voices import VoiceInfo, check_requested_voice, choose_voice, resolve_voice
 
 log = logging.getLogger(__name__)
 PARALLEL_CHARS = 200_000  # books longer than this are split into sentences on every core
@@ -104,7 +107,7 @@ class ParseService:
         request: ConvertRequest | None = None
         try:
             request = parse_request(msg.data)
-            voice = resolve_voice(request.engine, request.voice, self.settings.voice_dirs)
+            check_requested_voice(request, self.settings.voice_dirs)
         except PermanentError as exc:
             log.warning("rejected request %s: %s", ref, exc)
             return Decision([decide.rejected(ref, str(exc), request, seq)])
@@ -115,11 +118,11 @@ class ParseService:
             except PermanentError as exc:
                 log.warning("rejected request %s: %s", ref, exc)
                 return Decision([decide.rejected(ref, str(exc), request, seq)])
-            return await self._accept(request, voice, source, seq)
+            return await self._accept(request, source, seq)
 
-    async def _accept(self, request: ConvertRequest, voice: VoiceInfo, source: LocalSource, seq: int) -> Decision:
-        job_id = job_id_for(source.sha256, voice.engine, voice.voice, request.speed)
-        annotate({"audiobook.job_id": job_id, "audiobook.engine": voice.engine, "audiobook.voice": voice.voice})
+    async def _accept(self, request: ConvertRequest, source: LocalSource, seq: int) -> Decision:
+        job_id = job_id_for(source.sha256, request.engine, request.voice, request.speed, request.language)
+        annotate({"audiobook.job_id": job_id})
         state = await rebuild_state(self.js, job_id)
         stored = names.source_object(source.sha256, ".epub")
         if decide.keeps_source_copy(state, await self._kept(stored)):
@@ -127,15 +130,15 @@ class ParseService:
                 await self.store.put(stored, handle)
         accepted = JobAccepted(
             job_id=job_id, source_sha256=source.sha256, source_name=source.name, source_object=stored,
-            engine=voice.engine, voice=voice.voice, speed=request.speed, request_id=request.request_id,
-            request_seq=seq,
+            engine=request.engine or "", voice=request.voice or "", speed=request.speed,
+            request_id=request.request_id, request_seq=seq, language=request.language or "",
         )
         if state.status == COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
             return Decision([accepted])
         generation, resumed = decide.continuation(state)
         try:
-            plan = await asyncio.wait_for(self._read_and_plan(source.path, job_id, voice, request.speed, generation),
+            plan = await asyncio.wait_for(self._read_and_plan(source.path, job_id, request, state, generation),
                                           self.limits.max_parse_s)
         except TRANSIENT as exc:
             if isinstance(exc, nats.errors.Error) or not isinstance(exc, TimeoutError):
@@ -165,12 +168,17 @@ class ParseService:
             await _forget(self.uploads, request.source_object)
         return Decision([accepted, decide.rejected(accepted.job_id, reason, request, seq)])
 
-    async def _read_and_plan(self, path: Path, job_id: str, voice: VoiceInfo, speed: float,
+    async def _read_and_plan(self, path: Path, job_id: str, request: ConvertRequest, state: JobState,
                              generation: int) -> JobPlan:
-        """Read the book and plan its segments, within the book limits."""
+        """Read the book, pick its language and voice, and plan its segments, within the book limits."""
+        speed = request.speed
         with span("read book", {"audiobook.job_id": job_id}) as reading:
             book = await asyncio.to_thread(read_epub, path, self.limits)
             reading.set_attributes({"audiobook.chapters": len(book.chapters), "audiobook.title": book.title})
+        with span("choose voice", {"audiobook.job_id": job_id}) as choosing:
+            book, voice = await asyncio.to_thread(self._voice_for, book, request, state)
+            choosing.set_attributes({"audiobook.language": book.language, "audiobook.engine": voice.engine,
+                                     "audiobook.voice": voice.voice})
         chars = sum(len(p) for c in book.chapters for p in c.paragraphs)
         self.limits.check_book(chars, len(book.chapters), speed)
         cover = None
@@ -188,6 +196,31 @@ class ParseService:
             raise BookTooBig(f"the book's table of contents is too large to announce ({len(plan.parsed.chapters):,} "
                              "chapters with long titles)")
         return plan
+
+    def _voice_for(self, book: Book, request: ConvertRequest, state: JobState) -> tuple[Book, VoiceInfo]:
+        """The book in the language it is read in, and the voice reading it.
+
+        A job keeps the voice it was first parsed with (a resume never mixes voices); otherwise a
+        named voice wins, then the best voice here for the language (the request's ``language``,
+        else the book's, checked against its text).
+        """
+        dirs = self.settings.voice_dirs
+        if state.voice and state.chapters:
+            return replace(book, language=state.language or book.language), resolve_voice(state.engine, state.voice,
+                                                                                            dirs)
+        if request.language:
+            language = request.language
+        else:
+            choice = book_language(book)
+            language = choice.language
+            if choice.overruled or not choice.declared:
+                log.info("book %r: declared language %r, its text reads as %r (%.2f): reading it as %r",
+                         book.title, choice.declared, choice.detected, choice.score, language)
+        if request.voice:
+            voice = resolve_voice(request.engine, request.voice, dirs)
+        else:
+            voice = choose_voice(language, request.engine, dirs)
+        return replace(book, language=language), voice
 
     async def _to_publish(self, plan: JobPlan, job_id: str, state: JobState) -> list[Event | Command]:
         """``book.parsed`` and every segment job not yet done or queued."""

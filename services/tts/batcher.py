@@ -50,9 +50,13 @@ class EnginePool:
         key = (info.engine, info.voice)
         if key not in self._engines:
             started = time.perf_counter()
-            self._engines[key] = load_engine(info, self.settings.tts_threads or 1, self.settings.use_cuda)
+            self._engines[key] = load_engine(info, self.settings.tts_threads or 1, self.settings.use_cuda,
+                                             self.settings.device)
             log.info("loaded %s/%s in %.2fs", info.engine, info.voice, time.perf_counter() - started)
         return self._engines[key]
+
+    def devices(self) -> list[str]:
+        return sorted({engine.device for engine in self._engines.values()})
 
     def loaded(self) -> list[tuple[str, str]]:
         return list(self._engines)

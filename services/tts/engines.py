@@ -1,18 +1,26 @@
-"""Speech engines. Each is loaded once per worker by :func:`load_engine` and then reused.
+"""Speech engines behind one interface. Each is loaded once per worker by :func:`load_engine`.
 
-An engine speaks a batch of paragraphs and returns, per paragraph, PCM chunks (16-bit mono)
-one per sentence. ``batch_size`` says how many segments it wants at once: 1 for engines that
-gain nothing from batching (Piper on CPU), more for engines that do (Coqui on a GPU).
-Engines are not thread-safe: a worker owns one instance and calls it from one thread.
+An engine speaks a batch of paragraphs and returns, per paragraph, PCM chunks (16-bit mono at
+``sample_rate``), one per sentence or one per paragraph. ``batch_size`` says how many segments
+it wants at once: 1 for engines that gain nothing from batching (Piper on CPU, espeak-ng), more
+for engines that do (Coqui VITS on a GPU). ``device`` says where it runs. Engines are not
+thread-safe: a worker owns one instance and calls it from one thread.
 """
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
 import time
+import wave
+from pathlib import Path
 from typing import Protocol
 
 from events.errors import PermanentError
 from services.voices import TEST_VOICES, VoiceInfo
+
+ESPEAK_WORDS_PER_MINUTE = 165  # espeak-ng's own default (175) is brisk for a book
+ESPEAK_TIMEOUT_S = 120.0
 
 
 class SynthesisError(PermanentError):
@@ -22,9 +30,13 @@ class SynthesisError(PermanentError):
 class Engine(Protocol):
     sample_rate: int
     batch_size: int
+    device: str
 
-    def speak(self, paragraphs: list[str], speed: float) -> list[list[bytes]]:
-        """For each paragraph, PCM (int16 mono, ``sample_rate``) of each of its sentences."""
+    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
+        """For each paragraph, PCM (int16 mono, ``sample_rate``) of each of its sentences.
+
+        ``language`` is for voices that speak several languages; others ignore it.
+        """
         ...
 
 
@@ -49,8 +61,9 @@ class PiperEngine:
             config = PiperConfig.from_dict(json.load(handle))
         self._voice = PiperVoice(session=session, config=config)
         self.sample_rate = config.sample_rate
+        self.device = "cuda" if use_cuda else "cpu"
 
-    def speak(self, paragraphs: list[str], speed: float) -> list[list[bytes]]:
+    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
         from piper import SynthesisConfig
 
         config = SynthesisConfig(length_scale=1.0 / speed)
@@ -61,6 +74,44 @@ class PiperEngine:
             raise SynthesisError(f"piper could not speak this text: {exc}") from exc
 
 
+class EspeakEngine:
+    """espeak-ng (the program): every language it knows, on the CPU, no model files."""
+
+    batch_size = 1
+    device = "cpu"
+
+    def __init__(self, info: VoiceInfo) -> None:
+        self.program, self.voice = info.model_path, info.voice
+        self.sample_rate = 22050
+        self.sample_rate = self._wav("a", 1.0)[1]
+
+    def _wav(self, text: str, speed: float) -> tuple[bytes, int]:
+        with tempfile.NamedTemporaryFile(suffix=".wav") as out:
+            command = [self.program, "-v", self.voice, "-s", str(round(ESPEAK_WORDS_PER_MINUTE * speed)),
+                       "-b", "1", "-w", out.name]
+            try:
+                done = subprocess.run(command, input=text.encode(), capture_output=True, timeout=ESPEAK_TIMEOUT_S)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise SynthesisError(f"espeak-ng failed: {exc}") from exc
+            if done.returncode != 0:
+                raise SynthesisError(f"espeak-ng failed: {done.stderr.decode(errors='replace').strip()[:300]}")
+            with wave.open(str(Path(out.name)), "rb") as audio:
+                if audio.getsampwidth() != 2 or audio.getnchannels() != 1:
+                    raise SynthesisError("espeak-ng wrote audio that is not 16-bit mono")
+                return audio.readframes(audio.getnframes()), audio.getframerate()
+
+    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
+        if any("\x00" in text for text in paragraphs):
+            raise SynthesisError("text contains a NUL character")
+        out = []
+        for text in paragraphs:
+            pcm, rate = self._wav(text, speed)
+            if rate != self.sample_rate:
+                raise SynthesisError(f"espeak-ng changed its sample rate ({rate} Hz, not {self.sample_rate})")
+            out.append([pcm])
+        return out
+
+
 class TestEngine:
     """Instant engine for tests and benchmarks: silence whose length follows the text."""
 
@@ -68,11 +119,12 @@ class TestEngine:
 
     sample_rate = 22050
     batch_size = 1
+    device = "cpu"
 
     def __init__(self, info: VoiceInfo) -> None:
         self.ms_per_char, self.wait_ms_per_char = TEST_VOICES[info.voice]
 
-    def speak(self, paragraphs: list[str], speed: float) -> list[list[bytes]]:
+    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
         if any("\x00" in text for text in paragraphs):
             raise SynthesisError("text contains a NUL character")
         chars = sum(map(len, paragraphs))
@@ -82,10 +134,20 @@ class TestEngine:
                 for text in paragraphs]
 
 
-def load_engine(info: VoiceInfo, threads: int = 1, use_cuda: bool = False) -> Engine:
-    """Load the model behind ``info`` (the only place that touches model files)."""
+def load_engine(info: VoiceInfo, threads: int = 1, use_cuda: bool = False, device: str = "") -> Engine:
+    """Load the model behind ``info`` (the only place that touches model files).
+
+    ``device`` is for torch engines (``cpu``, ``cuda``, ``cuda:1``); empty: CUDA when
+    ``use_cuda`` and a GPU is there, else the CPU.
+    """
     if info.engine == "piper":
         return PiperEngine(info, threads=threads, use_cuda=use_cuda)
+    if info.engine == "espeak":
+        return EspeakEngine(info)
+    if info.engine == "coqui":
+        from services.tts.coqui import CoquiEngine
+
+        return CoquiEngine(info, threads=threads, device=device or ("cuda" if use_cuda else "cpu"))
     if info.engine == "test":
         return TestEngine(info)
     raise ValueError(f"no engine {info.engine!r}")

@@ -38,7 +38,7 @@ from services.bus.tracing import annotate, span, timed_span
 from services.settings import Settings
 from services.tts import decide
 from services.tts.batcher import Batcher, EnginePool
-from services.voices import resolve_voice
+from services.voices import engine_voices, resolve_voice, runnable_engines
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
@@ -46,12 +46,34 @@ CANCEL_CHECK_S = 1.0  # how long a "not cancelled" answer is trusted
 STORE_RETRY_S = 30.0  # how long fresh audio is kept trying to reach the object store
 
 
+def served_engines(settings: Settings) -> tuple[str, ...]:
+    """The engines this worker serves: ``AUDIOBOOK_ENGINES``, else every engine this machine runs."""
+    wanted = settings.engines or tuple(runnable_engines(settings.voice_dirs))
+    unknown = [engine for engine in wanted if engine not in names.ENGINES]
+    if unknown:
+        raise ValueError(f"unknown engine(s) {', '.join(unknown)} in AUDIOBOOK_ENGINES; known: "
+                         f"{', '.join(names.ENGINES)}")
+    return tuple(wanted)
+
+
+def gpu_free_bytes() -> int | None:
+    """Free memory of the current CUDA device, when torch is loaded and sees one (never imports torch)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    free, _total = torch.cuda.mem_get_info()
+    return int(free)
+
+
 class TtsWorker:
     def __init__(self, js: JetStreamContext, store: ObjectStore, kv: KeyValue, settings: Settings,
                  nc: Client | None = None) -> None:
         self.js, self.store, self.kv, self.settings = js, store, kv, settings
         self.nc = nc
-        self.consumer: Consumer | None = None
+        self.consumers: list[Consumer] = []
+        self.served = served_engines(settings)
         self.started = time.monotonic()
         self.engines = EnginePool(settings)
         self.batcher = Batcher(self.engines)
@@ -71,15 +93,20 @@ class TtsWorker:
     def status(self) -> dict[str, object]:
         """What this worker is doing now; answered from the event loop, even mid-synthesis."""
         current = next(iter(self.current.values()), None)
-        state = "draining" if self.consumer is not None and self.consumer.draining else ("busy" if current else "idle")
+        draining = any(consumer.draining for consumer in self.consumers)
+        state = "draining" if draining else ("busy" if current else "idle")
         return {
             "state": state, "current": current, "in_hand": len(self.current),
             "model_runs": self.model_runs, "cache_hits": self.cache_hits,
             "segments_done": self.model_runs + self.cache_hits, "audio_seconds": round(self.audio_seconds, 1),
             "model_seconds": round(self.model_seconds, 1),
             "real_time_factor": round(self.model_seconds / self.audio_seconds, 4) if self.audio_seconds else None,
-            "threads": self.settings.tts_threads or 1, "device": "cuda" if self.settings.use_cuda else "cpu",
-            "gpu_free_bytes": None, "voices_loaded": [f"{e}/{v}" for e, v in self.engines.loaded()],
+            "threads": self.settings.tts_threads or 1,
+            "device": ",".join(self.engines.devices()) or self.settings.device or (
+                "cuda" if self.settings.use_cuda else "cpu"),
+            "gpu_free_bytes": gpu_free_bytes(), "voices_loaded": [f"{e}/{v}" for e, v in self.engines.loaded()],
+            "engines": list(self.served),
+            "voices": {engine: sorted(engine_voices(engine, self.settings.voice_dirs)) for engine in self.served},
         }
 
     def in_hand(self) -> int:
@@ -87,24 +114,27 @@ class TtsWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume synthesis commands until ``stop`` (or until drained), answering nats micro meanwhile."""
-        sub = await self.js.pull_subscribe_bind(durable=names.TTS_CONSUMER, stream=names.SYNTH_STREAM)
         policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=HEARTBEAT_S)
-        self.consumer = Consumer(self.js, sub, self.handle, stage="tts", policy=policy, give_up=self.give_up,
-                                 in_hand=self.in_hand, attributes={"worker": self.name})
+        for engine in self.served:  # one queue per engine: a job reaches only workers that run it
+            sub = await self.js.pull_subscribe_bind(durable=names.engine_consumer(engine), stream=names.SYNTH_STREAM)
+            self.consumers.append(Consumer(self.js, sub, self.handle, stage="tts", policy=policy,
+                                           give_up=self.give_up, in_hand=self.in_hand,
+                                           attributes={"worker": self.name, "engine": engine}))
         control = ControlPlane("tts", self.name, self.status, verbs={"drain": self._drain})
         if self.nc is not None:
             await control.start(self.nc)
-        log.info("tts worker %s ready (%d engine threads)", self.name, self.settings.tts_threads or 1)
+        log.info("tts worker %s ready: engines %s (%d engine threads)", self.name, ", ".join(self.served),
+                 self.settings.tts_threads or 1)
         try:
-            await self.consumer.run(stop)
+            await asyncio.gather(*(consumer.run(stop) for consumer in self.consumers))
         finally:
             await control.stop()
             self.batcher.close()
 
     async def _drain(self) -> None:
         log.info("tts worker %s draining: finishing %d segment(s) in hand", self.name, len(self.current))
-        if self.consumer is not None:
-            self.consumer.drain()
+        for consumer in self.consumers:
+            consumer.drain()
 
     def give_up(self, msg: Msg, reason: str) -> Sequence[Event]:
         """Every position of a segment given up on is reported failed, with the reason."""
@@ -117,7 +147,8 @@ class TtsWorker:
     async def handle(self, msg: Msg) -> Decision:
         """Skip, reuse or synthesize one segment; the events that report it."""
         job = decode_command(msg.data)
-        if msg.subject != names.synth_subject(job.job_id, job.chapter, job.index):
+        if job.engine not in names.ENGINES or msg.subject != names.synth_subject(job.engine, job.job_id, job.chapter,
+                                                                                   job.index):
             raise DecodeError(f"a command for job {job.job_id} segment {job.chapter}.{job.index} on {msg.subject}")
         where = f"job {job.job_id} chapter {job.chapter} segment {job.index}"
         annotate({"audiobook.job_id": job.job_id, "audiobook.chapter": job.chapter, "audiobook.index": job.index,
@@ -127,7 +158,7 @@ class TtsWorker:
         try:
             info = resolve_voice(job.engine, job.voice, self.settings.voice_dirs)
             key = cache_key(job.paragraphs, info.engine, info.voice, info.model_version, job.speed,
-                            job.pause_after_ms)
+                            job.pause_after_ms, job.language)
             if key != job.cache_key:
                 log.warning("%s: the command's cache key is not its content's; using %s", where, key)
             name = names.audio_object(key)

@@ -70,7 +70,7 @@ def subjects(job: str) -> st.SearchStrategy[str]:
     return st.one_of(
         st.just(names.REQUEST_SUBJECT),
         st.builds(lambda t, k: f"{names.EVENTS_PREFIX}.{t}.{k}", tokens, kinds),
-        st.builds(lambda t, a, b: f"{names.SYNTH_PREFIX}.{t}.{a}.{b}", tokens, parts, parts),
+        st.builds(lambda t, a, b: f"{names.SYNTH_PREFIX}.test.{t}.{a}.{b}", tokens, parts, parts),
     )
 
 

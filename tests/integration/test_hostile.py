@@ -45,7 +45,7 @@ async def test_malformed_and_misplaced_messages_stop_nothing(js, client, setting
              "audio_object": "audio/x.aac", "samples": 1024, "sample_rate": 22050}))
         await client.publish(names.event_subject(job, "job.rejected"), orjson.dumps(
             {"type": "job.rejected", "v": 1, "job_id": "jsomeoneelse", "reason": "forged"}))
-        await client.publish(f"{names.SYNTH_PREFIX}.{job}.x.y", b"{}")
+        await client.publish(f"{names.SYNTH_PREFIX}.test.{job}.x.y", b"{}")
         for raw in requests:
             await client.publish(names.REQUEST_SUBJECT, raw)
         await client.publish(names.REQUEST_SUBJECT, orjson.dumps(GOOD))
@@ -73,12 +73,12 @@ async def test_malformed_and_misplaced_messages_stop_nothing(js, client, setting
     assert state.status == COMPLETED and state.done_segments == state.total_segments
     assert state.reason == "", "the forged rejection of another job did not touch this one"
     count, letters = await dead_letters(js)
-    assert count >= 1 and any(letter.subject == f"synth.{job}.x.y" and letter.stage == "tts" for letter in letters)
+    assert count >= 1 and any(letter.subject == f"synth.test.{job}.x.y" and letter.stage == "tts" for letter in letters)
     status = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services", "status", "--nats-url",
                                                       settings.nats_url], capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr
     assert f"{job}  completed" in status.stdout
-    assert "message(s) given up on (dead letters)" in status.stdout and f"tts: synth.{job}.x.y" in status.stdout
+    assert "message(s) given up on (dead letters)" in status.stdout and f"tts: synth.test.{job}.x.y" in status.stdout
     scripted = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services", "status", "--json",
                                                         "--nats-url", settings.nats_url],
                                        capture_output=True, text=True, timeout=60)

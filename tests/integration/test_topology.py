@@ -28,7 +28,7 @@ async def test_topology_is_idempotent_across_restarts(store_dir, settings) -> No
         assert {names.REQUESTS_STREAM, names.EVENTS_STREAM, names.SYNTH_STREAM} <= streams
         assert (await js.stream_info(names.EVENTS_STREAM)).state.messages == 1
         for stream, durable in ((names.REQUESTS_STREAM, names.PARSE_CONSUMER),
-                                (names.SYNTH_STREAM, names.TTS_CONSUMER),
+                                *((names.SYNTH_STREAM, names.engine_consumer(e)) for e in names.ENGINES),
                                 (names.EVENTS_STREAM, names.ASSEMBLE_CONSUMER)):
             info = await js.consumer_info(stream, durable)
             assert info.config.durable_name == durable

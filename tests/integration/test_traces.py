@@ -128,12 +128,12 @@ async def test_one_trace_per_book_across_processes(tmp_path: Path, receiver: Rec
     assert request.attributes["audiobook.job_id"] == job_id
 
     sends = {r.span.span_id: r for r in receiver.spans if r.span.name.startswith("send ")}
-    segments = [r for r in receiver.named("process synth") if r.attributes.get("audiobook.job_id") == job_id]
+    segments = [r for r in receiver.named("process synth.test") if r.attributes.get("audiobook.job_id") == job_id]
     assert len(segments) == state.total_segments
     for segment in segments:
         assert segment.service == "audiobook-tts" and segment.span.trace_id == trace
         parent = sends[segment.span.parent_span_id]
-        assert parent.span.name == "send synth" and parent.span.kind == PRODUCER and parent.service == "audiobook-parse"
+        assert parent.span.name == "send synth.test" and parent.span.kind == PRODUCER and parent.service == "audiobook-parse"
         assert parent.span.parent_span_id == request.span.span_id
         attributes = segment.attributes
         assert attributes["messaging.consumer.group.name"] == "tts"

@@ -24,9 +24,9 @@ class CountingEngine(TestEngine):
         super().__init__(resolve_voice("test", "short"))
         self.calls: list[list[str]] = []
 
-    def speak(self, paragraphs: list[str], speed: float) -> list[list[bytes]]:
+    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
         self.calls.append(list(paragraphs))
-        return super().speak(paragraphs, speed)
+        return super().speak(paragraphs, speed, language)
 
 
 def test_a_batch_is_one_engine_call_and_matches_one_by_one() -> None:

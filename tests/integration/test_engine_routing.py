@@ -1,0 +1,77 @@
+"""Engines share one stack: a job reaches only workers that run its engine; until one is there it waits.
+
+A CPU worker (piper, test) and a Coqui worker (a tiny VITS built at test time, loaded through
+Coqui's real loader) serve one stack. A request naming Coqui waits, not failed, while only the
+CPU worker runs; once the Coqui worker starts, it does every segment and the CPU worker none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from events.projection import COMPLETED, PARSED, waiting_for
+from events.types import JobAccepted, SegmentFailed, SegmentSynthesized
+from services.app.sample import write_sample_book
+from services.bus.control import fleet, status_of
+from services.bus.jobs import queue_depths, served_engines
+from tests.conftest import wait_for
+from tests.integration.helpers import all_events, job_events, job_state, running
+
+
+@pytest.fixture
+def coqui_voices_dir(tmp_path: Path) -> Path:
+    pytest.importorskip("TTS", reason="coqui-tts is not installed (pip install .[coqui])")
+    from tests.coqui_models import build_tiny_vits
+
+    build_tiny_vits(tmp_path / "voices" / "tiny-vits")
+    return tmp_path / "voices"
+
+
+async def test_a_coqui_job_reaches_only_the_coqui_worker(js, client, settings, coqui_voices_dir) -> None:
+    settings = dataclasses.replace(settings, voice_dirs=(coqui_voices_dir,))
+    write_sample_book(settings.input_dir / "sample.epub")
+    cpu = dataclasses.replace(settings, engines=("piper", "test"), worker_name="cpu-worker")
+    gpu = dataclasses.replace(settings, engines=("coqui",), worker_name="coqui-worker", device="cpu")
+    async with running(["parse", "assemble"], settings), running(["tts"], cpu):
+        await client.publish("convert.request", b'{"source": "sample.epub", "engine": "coqui", "voice": "tiny-vits"}')
+        await client.publish("convert.request", b'{"source": "sample.epub", "engine": "test", "voice": "short"}')
+
+        async def accepted() -> dict[str, str] | None:
+            found = {e.engine: e.job_id for e in await all_events(js) if isinstance(e, JobAccepted)}
+            return found if len(found) == 2 else None
+
+        jobs = await wait_for(accepted)
+
+        async def test_job_done() -> bool:
+            return (await job_state(js, jobs["test"])).status == COMPLETED
+
+        await wait_for(test_job_done, timeout=60)
+        await asyncio.sleep(1.0)  # time for a wrongly routed coqui segment to show up
+        waiting = await job_state(js, jobs["coqui"])
+        served = served_engines([status_of(reply) for reply in await fleet(client)])
+        assert served == {"piper", "test"}
+        assert waiting.status == PARSED and waiting.done_segments == 0 and not waiting.failed_segments
+        assert waiting_for(waiting, served) == "waiting for a coqui worker"
+        depths = {d.engine: d for d in await queue_depths(js)}
+        assert depths["coqui"].pending == waiting.total_segments > 0 and depths["piper"].pending == 0
+
+        async with running(["tts"], gpu):
+            async def coqui_done() -> bool:
+                return (await job_state(js, jobs["coqui"])).status == COMPLETED
+
+            await wait_for(coqui_done, timeout=180)
+            status = {s["name"]: s for s in map(status_of, await fleet(client)) if s.get("role") == "tts"}
+
+    events = await job_events(js, jobs["coqui"])
+    done = [e for e in events if isinstance(e, SegmentSynthesized)]
+    assert done and {e.worker for e in done} == {"coqui-worker"}, "the CPU worker never got a Coqui job"
+    assert not [e for e in events if isinstance(e, SegmentFailed)]
+    assert {e.worker for e in await job_events(js, jobs["test"]) if isinstance(e, SegmentSynthesized)} == {"cpu-worker"}
+    coqui_worker = next(s for s in status.values() if s.get("engines") == ["coqui"])
+    assert coqui_worker["voices"] == {"coqui": ["tiny-vits"]} and coqui_worker["voices_loaded"] == ["coqui/tiny-vits"]
+    state = await job_state(js, jobs["coqui"])
+    assert (state.engine, state.voice) == ("coqui", "tiny-vits")
