@@ -78,8 +78,8 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
             names.event_subject(job, "job.completed"): encode(JobCompleted(job, "books/other.m4b", 1.0, 1, 1, 7)),
             names.event_subject(job, "segment.synthesized"): encode(SegmentSynthesized(job, 0, 0, "audio/x.aac",
                                                                                        1024, 22050, delivery=9)),
-            names.synth_subject("test", job, 0, 0): encode(SynthesizeSegment(job, 0, 0, ("Other text.",), "test", "short",
-                                                                     1.0, 250, "k", generation=5)),
+            names.synth_subject("test", job, 0, 0): encode(SynthesizeSegment(
+                job, 0, 0, ("Other text.",), "test", "short", 1.0, 250, "k", generation=5)),
             names.event_subject(job, "job.cancelled"): orjson.dumps({"type": "job.cancelled", "v": 1,
                                                                      "job_id": job, "generation": 0}),
             names.dead_letter_subject("tts"): b"{}",

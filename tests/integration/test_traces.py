@@ -133,7 +133,8 @@ async def test_one_trace_per_book_across_processes(tmp_path: Path, receiver: Rec
     for segment in segments:
         assert segment.service == "audiobook-tts" and segment.span.trace_id == trace
         parent = sends[segment.span.parent_span_id]
-        assert parent.span.name == "send synth.test" and parent.span.kind == PRODUCER and parent.service == "audiobook-parse"
+        assert parent.span.name == "send synth.test" and parent.span.kind == PRODUCER
+        assert parent.service == "audiobook-parse"
         assert parent.span.parent_span_id == request.span.span_id
         attributes = segment.attributes
         assert attributes["messaging.consumer.group.name"] == "tts"

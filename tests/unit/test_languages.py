@@ -56,8 +56,8 @@ def test_a_mislabelled_book_is_read_in_the_language_of_its_text() -> None:
     french = read_epub(book("epub/pg14155_madame-bovary_fr.epub"), BookLimits())
     mislabelled = Book(title=french.title, author=french.author, language="en", chapters=french.chapters)
     assert book_language(mislabelled).language == "fr" and book_language(mislabelled).overruled
-    undeclared = Book(title="x", author="", language="", chapters=(Chapter("1", ("Guten Tag, wie geht es Ihnen heute?",)),
-                                                                    Chapter("2", ("Das Wetter ist schön und warm.",))))
+    chapters = (Chapter("1", ("Guten Tag, wie geht es Ihnen heute?",)), Chapter("2", ("Das Wetter ist schön.",)))
+    undeclared = Book(title="x", author="", language="", chapters=chapters)
     assert book_language(undeclared).language == "de"
 
 
