@@ -12,15 +12,19 @@ import json
 from pathlib import Path
 
 
-def build_tiny_vits(folder: Path, language: str = "en-us", sample_rate: int = 16000) -> Path:
-    """A single-speaker VITS (phonemes by espeak-ng in ``language``), about 1.5 M parameters."""
+def build_tiny_vits(folder: Path, language: str = "en-us", sample_rate: int = 16000, full_size: bool = False) -> Path:
+    """A single-speaker VITS (phonemes by espeak-ng in ``language``), about 1.5 M parameters.
+
+    ``full_size``: Coqui's default VITS dimensions (what a real single-speaker model computes),
+    still random weights, for benchmarks.
+    """
     import torch
     from TTS.tts.configs.vits_config import VitsConfig
     from TTS.tts.models.vits import Vits, VitsArgs
 
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
-    args = VitsArgs(
+    args = VitsArgs(init_discriminator=False) if full_size else VitsArgs(
         hidden_channels=32, hidden_channels_ffn_text_encoder=64, num_heads_text_encoder=2,
         num_layers_text_encoder=2, num_layers_flow=1, num_layers_posterior_encoder=2, use_sdp=False,
         resblock_kernel_sizes_decoder=[3], resblock_dilation_sizes_decoder=[[1, 3, 5]],
@@ -29,7 +33,7 @@ def build_tiny_vits(folder: Path, language: str = "en-us", sample_rate: int = 16
     )
     config = VitsConfig(model_args=args, use_phonemes=True, phonemizer="espeak", phoneme_language=language,
                         text_cleaner="multilingual_cleaners")
-    config.audio.sample_rate = sample_rate
+    config.audio.sample_rate = 22050 if full_size else sample_rate
     model = Vits.init_from_config(config)  # builds the tokenizer and audio processor from the config
     torch.save({"model": model.state_dict()}, folder / "model.pth")
     config.save_json(str(folder / "config.json"))

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import socket
+import textwrap
 import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
@@ -260,6 +261,10 @@ def voices(args: argparse.Namespace, settings: Settings) -> int:
             continue
         note = "" if engine in runnable else "  (listed from its files; this machine cannot run it)"
         print(f"{engine}: {len(shown)} voice(s){note}")
+        if engine == "espeak":  # one voice per language, named by it
+            print(textwrap.fill(" ".join(info.voice for info in shown), width=100, initial_indent="  ",
+                                subsequent_indent="  "))
+            continue
         for info in shown:
             print(f"  {info.voice:32} {', '.join(info.languages) or '?'}")
     if args.language:

@@ -22,7 +22,7 @@ def compose() -> dict[str, Any]:
 
 def test_services_roles_and_credentials() -> None:
     services = compose()["services"]
-    assert set(services) == {"nats", "parse", "tts", "assemble", "jaeger"}
+    assert set(services) == {"nats", "parse", "tts", "tts-gpu", "assemble", "jaeger"}
     for role in SERVICE_ROLES:
         service = services[role]
         assert service["command"] == ["serve", role]
@@ -39,6 +39,21 @@ def test_services_roles_and_credentials() -> None:
     assert all(value.endswith(":?set " + name + "}") for name, value in nats_env.items())
 
 
+def test_cpu_and_gpu_workers_split_the_engines() -> None:
+    services = compose()["services"]
+    cpu, gpu = services["tts"], services["tts-gpu"]
+    assert set(cpu["environment"]["AUDIOBOOK_ENGINES"].split(",")) == {"piper", "espeak", "test"}
+    assert gpu["environment"]["AUDIOBOOK_ENGINES"] == "coqui" and gpu["environment"]["AUDIOBOOK_DEVICE"] == "cuda"
+    assert gpu["environment"]["AUDIOBOOK_NATS_USER"] == "tts" and gpu["command"] == ["serve", "tts"]
+    assert gpu["build"]["args"]["EXTRAS"] == "coqui" and gpu["profiles"] == ["gpu"]
+    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["count"] == 1 and device["capabilities"] == ["gpu"], "one GPU per replica: --scale tts-gpu=N"
+    for name in ("parse", "tts", "tts-gpu"):  # parse picks voices from the same folder the workers load
+        assert "./voices:/voices:ro" in services[name]["volumes"]
+        assert services[name]["environment"]["AUDIOBOOK_VOICE_DIRS"] == "/voices"
+    assert 'ARG EXTRAS=""' in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
 def test_ports_are_published_on_loopback_only() -> None:
     for name, service in compose()["services"].items():
         for port in service.get("ports", []):
@@ -51,11 +66,12 @@ def test_every_mounted_file_and_build_context_exists() -> None:
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("."):
-                if source == "./books":
-                    continue  # the user's books folder, created by docker on first use
+                if source in ("./books", "./voices"):
+                    continue  # the user's books and voices folders, created by docker on first use
                 assert (ROOT / source).exists(), (name, source)
         if "build" in service:
-            assert (ROOT / service["build"] / "Dockerfile").exists()
+            context = service["build"]["context"] if isinstance(service["build"], dict) else service["build"]
+            assert (ROOT / context / "Dockerfile").exists()
     mounted = {v.split(":")[0] for v in services["nats"]["volumes"]}
     assert {"./nats/server.conf", "./nats/roles.conf"} <= mounted, "the nats config the security tests check"
     assert 'include "roles.conf"' in (ROOT / "nats" / "server.conf").read_text(encoding="utf-8")
