@@ -103,6 +103,11 @@ def source_object(sha256: str, suffix: str) -> str:
     return f"sources/{sha256}{suffix}"
 
 
+def speaker_object(sha256: str) -> str:
+    """Object name of a reference recording a cloning voice speaks as (content-addressed)."""
+    return f"speakers/{_token(sha256)}.wav"
+
+
 def audio_object(cache_key: str) -> str:
     """Object name of one segment's audio, AAC in ADTS (content-addressed by the synthesis cache key)."""
     return f"audio/{cache_key}.aac"

@@ -12,7 +12,7 @@ import orjson
 from events.errors import PermanentError
 
 MAX_REQUEST_BYTES = 64 * 1024
-_FIELDS = {"source", "engine", "voice", "language", "speed", "request_id"}
+_FIELDS = {"source", "engine", "voice", "language", "speaker", "speed", "request_id"}
 _SOURCE_FIELDS = {"object", "path"}
 JOB_FORMAT_VERSION = 2  # bump when parsing/segmenting changes what a job produces (2: voice by language)
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}$")  # BCP 47, as far as we need it
@@ -31,6 +31,7 @@ class ConvertRequest:
     engine: str | None = None
     voice: str | None = None
     language: str | None = None  # read the book as this language; None: the book's own
+    speaker_object: str | None = None  # a reference recording in the uploads store, for a cloning voice
     speed: float = 1.0
     request_id: str | None = None
 
@@ -40,13 +41,16 @@ class ConvertRequest:
         for key in ("engine", "voice", "language", "request_id"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.speaker_object is not None:
+            out["speaker"] = {"object": self.speaker_object}
         return out
 
     def encode(self) -> bytes:
         return orjson.dumps(self.as_dict())
 
 
-MAX_FIELD_CHARS = {"engine": 64, "language": 35, "voice": 200, "request_id": 200, "path": 1024, "object": 1024}
+MAX_FIELD_CHARS = {"engine": 64, "language": 35, "speaker": 1024, "voice": 200, "request_id": 200, "path": 1024,
+                   "object": 1024}
 
 
 def _opt_str(payload: dict[str, Any], key: str) -> str | None:
@@ -65,6 +69,19 @@ def _language(payload: dict[str, Any]) -> str | None:
     if language is not None and not LANGUAGE_TAG.match(language):
         raise RequestError(f'"language" must be a language tag such as "fr" or "de-AT", not {language!r}')
     return language
+
+
+def _speaker(payload: dict[str, Any]) -> str | None:
+    speaker = payload.get("speaker")
+    if speaker is None:
+        return None
+    if isinstance(speaker, dict) and set(speaker) == {"object"}:
+        speaker = speaker["object"]
+    if not isinstance(speaker, str) or not speaker.strip():
+        raise RequestError('"speaker" must be {"object": NAME}: a reference recording (WAV) in the uploads store')
+    if len(speaker) > MAX_FIELD_CHARS["speaker"]:
+        raise RequestError(f'"speaker" is {len(speaker)} characters long; the limit is {MAX_FIELD_CHARS["speaker"]}')
+    return speaker.strip()
 
 
 def parse_request(raw: bytes) -> ConvertRequest:
@@ -101,19 +118,23 @@ def parse_request(raw: bytes) -> ConvertRequest:
         engine=_opt_str(payload, "engine"),
         voice=_opt_str(payload, "voice"),
         language=_language(payload),
+        speaker_object=_speaker(payload),
         speed=float(speed),
         request_id=_opt_str(payload, "request_id"),
     )
 
 
 def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed: float,
-               language: str | None = None) -> str:
+               language: str | None = None, speaker_sha256: str | None = None) -> str:
     """Deterministic job id: the same book asked for with the same choices is the same job.
 
-    It follows what the request names (an unnamed voice is the one the book's language picks),
-    so a client computes it before the book is read, and a resume names the same job.
+    It follows what the request names (an unnamed voice is the one the book's language picks;
+    a reference recording counts by its content), so a client computes it before the book is
+    read, and a resume names the same job.
     """
     key = f"{JOB_FORMAT_VERSION}|{source_sha256}|{engine or ''}|{voice or ''}|{speed:.3f}|{language or ''}"
+    if speaker_sha256:
+        key += f"|{speaker_sha256}"
     return "j" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 

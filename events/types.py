@@ -54,6 +54,7 @@ class JobAccepted(Event):
     source_object: str = ""
     request_seq: int = 0
     language: str = ""
+    speaker_sha256: str = ""  # the reference recording a cloning voice speaks as ("" for none)
 
     def msg_id(self) -> str:
         """One per request: a repeated request for a finished book is answered too."""

@@ -24,7 +24,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -39,6 +39,8 @@ PIPER_DEFAULT_VOICE = "en_US-joe-medium"
 # of speech, measured on Frankenstein), so instant-engine books have realistic lengths.
 TEST_VOICES = {"default": (53, 0.0), "short": (8, 0.0), "slow": (8, 4.0)}
 ENGINE_PREFERENCE = ("piper", "coqui", "espeak")  # for a language: a neural voice first, espeak-ng last
+CLONING_MODELS = ("xtts",)  # Coqui models that speak as the person in a reference recording
+CLONED = "/@"  # a voice cloned from an uploaded recording: MODEL/@<sha256 of the WAV>
 COQUI_WEIGHTS = ("model.pth", "model_file.pth", "best_model.pth", "checkpoint.pth", "model.safetensors")
 
 
@@ -136,13 +138,9 @@ def _coqui_languages(config: dict[str, object]) -> tuple[str, ...]:
     return ()
 
 
-def coqui_voices(voice_dirs: Iterable[Path] = ()) -> dict[str, VoiceInfo]:
-    """Coqui models: folders in ``voice_dirs`` with a ``config.json`` naming a model, and weights.
-
-    Listed from their files alone, so a CPU-only parse service can accept jobs for GPU workers;
-    :func:`runnable_engines` says whether this machine can run them.
-    """
-    voices: dict[str, VoiceInfo] = {}
+def coqui_models(voice_dirs: Iterable[Path] = ()) -> list[tuple[VoiceInfo, str]]:
+    """Every Coqui model folder in ``voice_dirs`` (no speaker), with its model kind (``xtts``, ``vits``)."""
+    found: list[tuple[VoiceInfo, str]] = []
     for directory in voice_dirs:
         for config_path in sorted(Path(directory).glob("*/config.json")):
             folder = config_path.parent
@@ -154,14 +152,49 @@ def coqui_voices(voice_dirs: Iterable[Path] = ()) -> dict[str, VoiceInfo]:
             if weights is None or not isinstance(config, dict) or not isinstance(config.get("model"), str):
                 continue
             version = f"{config['model']}:{file_version(config_path)}:{file_version(weights)}"
-            info = VoiceInfo("coqui", folder.name, version, str(weights), str(config_path), _coqui_languages(config))
-            if config["model"] != "xtts":  # XTTS speaks only as someone: one voice per reference recording
-                voices[folder.name] = info
-            for wav in sorted((folder / "speakers").glob("*.wav")):
-                name = f"{folder.name}/{wav.stem}"
-                voices[name] = VoiceInfo("coqui", name, f"{version}:{file_version(wav)}", str(weights),
-                                         str(config_path), info.languages, str(wav))
+            found.append((VoiceInfo("coqui", folder.name, version, str(weights), str(config_path),
+                                    _coqui_languages(config)), config["model"]))
+    return found
+
+
+def coqui_voices(voice_dirs: Iterable[Path] = ()) -> dict[str, VoiceInfo]:
+    """Coqui voices: each single-speaker model, and each reference recording of a cloning model.
+
+    Listed from their files alone, so a CPU-only parse service can accept jobs for GPU workers;
+    :func:`runnable_engines` says whether this machine can run them.
+    """
+    voices: dict[str, VoiceInfo] = {}
+    for info, kind in coqui_models(voice_dirs):
+        if kind not in CLONING_MODELS:  # XTTS speaks only as someone: one voice per recording
+            voices[info.voice] = info
+        for wav in sorted((Path(info.config_path).parent / "speakers").glob("*.wav")):
+            name = f"{info.voice}/{wav.stem}"
+            voices[name] = replace(info, voice=name, model_version=f"{info.model_version}:{file_version(wav)}",
+                                   speaker_wav=str(wav))
     return voices
+
+
+def cloning_models(voice_dirs: Iterable[Path] = ()) -> dict[str, VoiceInfo]:
+    """Coqui models that clone a voice (XTTS), by folder name, without a speaker."""
+    return {info.voice: info for info, kind in coqui_models(voice_dirs) if kind in CLONING_MODELS}
+
+
+def cloned_voice(model: VoiceInfo, speaker_sha256: str, speaker_wav: str = "") -> VoiceInfo:
+    """``model`` speaking as the uploaded recording whose content hash is ``speaker_sha256``.
+
+    The recording's hash is in the name and the model version, so it keys the cache; a worker
+    fills in ``speaker_wav`` once it has the file.
+    """
+    return replace(model, voice=f"{model.voice}{CLONED}{speaker_sha256}",
+                   model_version=f"{model.model_version}:sha256:{speaker_sha256[:16]}", speaker_wav=speaker_wav)
+
+
+def cloned_parts(voice: str) -> tuple[str, str] | None:
+    """(model, recording sha256) of a cloned voice's name, else None."""
+    model, mark, sha = voice.partition(CLONED)
+    if not mark or len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
+        return None
+    return model, sha
 
 
 @lru_cache(maxsize=1)
@@ -227,8 +260,14 @@ def list_voices(voice_dirs: Iterable[Path] = ()) -> dict[str, list[VoiceInfo]]:
 
 
 def resolve_voice(engine: str | None, voice: str | None, voice_dirs: Iterable[Path] = ()) -> VoiceInfo:
-    """The voice a request names, with defaults filled in; UnknownVoiceError if absent."""
+    """The voice a request names, with defaults filled in; UnknownVoiceError if absent.
+
+    A cloned voice (``MODEL/@<sha256>``) resolves without its recording (``speaker_wav`` empty).
+    """
     engine = engine or DEFAULT_ENGINE
+    cloned = cloned_parts(voice or "") if engine == "coqui" else None
+    if cloned is not None:
+        return cloned_voice(cloning_model(cloned[0], voice_dirs), cloned[1])
     voices = engine_voices(engine, voice_dirs)
     default = {"piper": PIPER_DEFAULT_VOICE, "test": "default", "espeak": "en-us"}.get(engine)
     name = voice or default or next(iter(sorted(voices)), "")
@@ -248,10 +287,26 @@ def voice_language(info: VoiceInfo, language: str) -> str:
     return next((tag for tag in info.languages if primary_language(tag) == primary_language(language)), language)
 
 
+def cloning_model(name: str | None, voice_dirs: Iterable[Path] = ()) -> VoiceInfo:
+    """The cloning model named ``name`` (or the only one there is); UnknownVoiceError otherwise."""
+    models = cloning_models(voice_dirs)
+    if name is None and len(models) == 1:
+        return next(iter(models.values()))
+    if name in models:
+        return models[name]
+    known = ", ".join(sorted(models)) or "none installed (an XTTS model folder in AUDIOBOOK_VOICE_DIRS)"
+    raise UnknownVoiceError(f"a reference recording needs a cloning model (coqui XTTS) as the voice; "
+                            f"{'name one' if name is None else f'{name!r} is not one'}: {known}")
+
+
 def check_requested_voice(request: ConvertRequest, voice_dirs: Iterable[Path] = ()) -> None:
     """UnknownVoiceError now, before the book is read, if the request names a voice or engine not here."""
     engine, voice = request.engine, request.voice
-    if voice:
+    if request.speaker_object:
+        if engine not in (None, "coqui"):
+            raise UnknownVoiceError(f"a reference recording needs the coqui engine (a cloning model), not {engine}")
+        cloning_model(voice, voice_dirs)
+    elif voice:
         resolve_voice(engine, voice, voice_dirs)
     elif engine and not engine_voices(engine, voice_dirs):
         raise UnknownVoiceError(f"engine {engine!r} has no voices here; available: "

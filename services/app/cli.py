@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--engine", help="speech engine: piper, coqui, espeak, test (default: the best one "
                                        "for the book's language)")
     conv.add_argument("--voice", help="voice name (see `audiobook voices`; default: chosen by the book's language)")
+    conv.add_argument("--speaker", metavar="WAV",
+                      help="a recording of the reader (WAV, 2 s to 2 min) for a cloning voice (coqui XTTS)")
     conv.add_argument("--language", help="read the book as this language, e.g. fr or de-AT (default: the "
                                          "book's own, checked against its text)")
     conv.add_argument("--speed", type=float, default=1.0, help="speaking speed, 0.25-4 (default 1)")

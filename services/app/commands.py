@@ -85,10 +85,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
                        "(see docs/security.md)") from None
 
 
-async def upload_source(js: JetStreamContext, path: Path, sha: str) -> str:
-    """Put the ebook in the uploads bucket under its content hash (skipped if already there)."""
+async def upload_source(js: JetStreamContext, path: Path, sha: str, name: str | None = None) -> str:
+    """Put a file (the ebook, a reference recording) in the uploads bucket under its content hash
+    (skipped if already there)."""
     store = await object_store(js, names.UPLOADS_BUCKET)
-    name = names.source_object(sha, path.suffix.lower() or ".epub")
+    name = name or names.source_object(sha, path.suffix.lower() or ".epub")
     try:
         info = await store.get_info(name)
         if info.size == path.stat().st_size:
@@ -135,21 +136,28 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
     book = Path(args.book)
     if not book.is_file():
         raise CliError(f"{book}: no such file")
+    speaker = Path(args.speaker) if args.speaker else None
+    if speaker is not None and not speaker.is_file():
+        raise CliError(f"{speaker}: no such file")
+    speaker_sha = sha256_file(speaker) if speaker else None
     try:
-        request = parse_request(orjson.dumps({"source": {"path": str(book)}, "engine": args.engine,
-                                              "voice": args.voice, "language": args.language, "speed": args.speed}))
+        request = parse_request(orjson.dumps({
+            "source": {"path": str(book)}, "engine": args.engine, "voice": args.voice, "language": args.language,
+            "speed": args.speed, "speaker": f"speaker-{speaker_sha}.wav" if speaker_sha else None}))
     except RequestError as exc:
         raise CliError(str(exc)) from None
     if args.nats_url is None and not settings.nats_url:  # embedded: this machine's voices are the stack's
         check_requested_voice(request, settings.voice_dirs)
     output = Path(args.output) if args.output else book.with_suffix(".m4b")
     sha = sha256_file(book)
-    job_id = job_id_for(sha, request.engine, request.voice, request.speed, request.language)
+    job_id = job_id_for(sha, request.engine, request.voice, request.speed, request.language, speaker_sha)
     started = time.monotonic()
 
     async def body() -> Outcome:
         async with jetstream(args, settings) as js:
             source = await upload_source(js, book, sha)
+            if speaker is not None and speaker_sha is not None:
+                await upload_source(js, speaker, speaker_sha, str(request.speaker_object))
             submitted = replace(request, source_path=None, source_object=source, request_id=job_id)
             return await submit_and_follow(js, submitted, job_id, output, args.quiet)
 
@@ -175,6 +183,8 @@ def resume(args: argparse.Namespace, settings: Settings) -> int:
             output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
             request = ConvertRequest(source_object=state.source_object, engine=state.requested_engine or None,
                                      voice=state.requested_voice or None, language=state.requested_language or None,
+                                     speaker_object=names.speaker_object(state.requested_speaker)
+                                     if state.requested_speaker else None,
                                      speed=state.speed, request_id=args.job)
             return await submit_and_follow(js, request, args.job, output, args.quiet), output
 

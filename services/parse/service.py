@@ -45,8 +45,16 @@ from services.parse.language import book_language
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.plan import JobPlan, plan_job
 from services.parse.source import LocalSource, fetch_source
+from services.parse.speaker import fetch_speaker
 from services.settings import Settings
-from services.voices import VoiceInfo, check_requested_voice, choose_voice, resolve_voice
+from services.voices import (
+    VoiceInfo,
+    check_requested_voice,
+    choose_voice,
+    cloned_voice,
+    cloning_model,
+    resolve_voice,
+)
 
 log = logging.getLogger(__name__)
 PARALLEL_CHARS = 200_000  # books longer than this are split into sentences on every core
@@ -115,13 +123,15 @@ class ParseService:
             try:
                 source = await fetch_source(request, self.uploads, self.store, Path(tmp) / "source",
                                             self.settings.input_dir, self.settings.max_book_bytes)
+                speaker = (await fetch_speaker(request.speaker_object, self.uploads, self.store)
+                           if request.speaker_object else None)
             except PermanentError as exc:
                 log.warning("rejected request %s: %s", ref, exc)
                 return Decision([decide.rejected(ref, str(exc), request, seq)])
-            return await self._accept(request, source, seq)
+            return await self._accept(request, source, seq, speaker)
 
-    async def _accept(self, request: ConvertRequest, source: LocalSource, seq: int) -> Decision:
-        job_id = job_id_for(source.sha256, request.engine, request.voice, request.speed, request.language)
+    async def _accept(self, request: ConvertRequest, source: LocalSource, seq: int, speaker: str | None) -> Decision:
+        job_id = job_id_for(source.sha256, request.engine, request.voice, request.speed, request.language, speaker)
         annotate({"audiobook.job_id": job_id})
         state = await rebuild_state(self.js, job_id)
         stored = names.source_object(source.sha256, ".epub")
@@ -132,14 +142,15 @@ class ParseService:
             job_id=job_id, source_sha256=source.sha256, source_name=source.name, source_object=stored,
             engine=request.engine or "", voice=request.voice or "", speed=request.speed,
             request_id=request.request_id, request_seq=seq, language=request.language or "",
+            speaker_sha256=speaker or "",
         )
         if state.status == COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
             return Decision([accepted])
         generation, resumed = decide.continuation(state)
         try:
-            plan = await asyncio.wait_for(self._read_and_plan(source.path, job_id, request, state, generation),
-                                          self.limits.max_parse_s)
+            plan = await asyncio.wait_for(self._read_and_plan(source.path, job_id, request, state, generation,
+                                                              speaker), self.limits.max_parse_s)
         except TRANSIENT as exc:
             if isinstance(exc, nats.errors.Error) or not isinstance(exc, TimeoutError):
                 raise  # the server, not the book: the kit retries the request
@@ -169,14 +180,14 @@ class ParseService:
         return Decision([accepted, decide.rejected(accepted.job_id, reason, request, seq)])
 
     async def _read_and_plan(self, path: Path, job_id: str, request: ConvertRequest, state: JobState,
-                             generation: int) -> JobPlan:
+                             generation: int, speaker: str | None = None) -> JobPlan:
         """Read the book, pick its language and voice, and plan its segments, within the book limits."""
         speed = request.speed
         with span("read book", {"audiobook.job_id": job_id}) as reading:
             book = await asyncio.to_thread(read_epub, path, self.limits)
             reading.set_attributes({"audiobook.chapters": len(book.chapters), "audiobook.title": book.title})
         with span("choose voice", {"audiobook.job_id": job_id}) as choosing:
-            book, voice = await asyncio.to_thread(self._voice_for, book, request, state)
+            book, voice = await asyncio.to_thread(self._voice_for, book, request, state, speaker)
             choosing.set_attributes({"audiobook.language": book.language, "audiobook.engine": voice.engine,
                                      "audiobook.voice": voice.voice})
         chars = sum(len(p) for c in book.chapters for p in c.paragraphs)
@@ -197,12 +208,14 @@ class ParseService:
                              "chapters with long titles)")
         return plan
 
-    def _voice_for(self, book: Book, request: ConvertRequest, state: JobState) -> tuple[Book, VoiceInfo]:
+    def _voice_for(self, book: Book, request: ConvertRequest, state: JobState,
+                   speaker: str | None = None) -> tuple[Book, VoiceInfo]:
         """The book in the language it is read in, and the voice reading it.
 
         A job keeps the voice it was first parsed with (a resume never mixes voices); otherwise a
-        named voice wins, then the best voice here for the language (the request's ``language``,
-        else the book's, checked against its text).
+        cloning model speaking as the uploaded ``speaker`` recording, or a named voice, or the best
+        voice here for the language (the request's ``language``, else the book's, checked against
+        its text).
         """
         dirs = self.settings.voice_dirs
         if state.voice and state.chapters:
@@ -216,7 +229,9 @@ class ParseService:
             if choice.overruled or not choice.declared:
                 log.info("book %r: declared language %r, its text reads as %r (%.2f): reading it as %r",
                          book.title, choice.declared, choice.detected, choice.score, language)
-        if request.voice:
+        if speaker:
+            voice = cloned_voice(cloning_model(request.voice, dirs), speaker)
+        elif request.voice:
             voice = resolve_voice(request.engine, request.voice, dirs)
         else:
             voice = choose_voice(language, request.engine, dirs)

@@ -47,13 +47,18 @@ class EnginePool:
         self._engines: dict[tuple[str, str], Engine] = {}
 
     def get(self, info: VoiceInfo) -> Engine:
-        key = (info.engine, info.voice)
+        """The engine for ``info``, loaded on first use. A cloning model is loaded once for all its
+        speakers: it is told whose recording to speak as before each batch."""
+        key = (info.engine, info.model_path if info.speaker_wav else info.voice)
         if key not in self._engines:
             started = time.perf_counter()
             self._engines[key] = load_engine(info, self.settings.tts_threads or 1, self.settings.use_cuda,
                                              self.settings.device)
             log.info("loaded %s/%s in %.2fs", info.engine, info.voice, time.perf_counter() - started)
-        return self._engines[key]
+        engine = self._engines[key]
+        if info.speaker_wav:
+            engine.speaker_wav = info.speaker_wav  # type: ignore[attr-defined]
+        return engine
 
     def devices(self) -> list[str]:
         return sorted({engine.device for engine in self._engines.values()})

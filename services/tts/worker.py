@@ -12,10 +12,13 @@ event loop keeps heart-beating and answering status requests.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
+import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import orjson
 from nats.aio.client import Client
@@ -38,7 +41,8 @@ from services.bus.tracing import annotate, span, timed_span
 from services.settings import Settings
 from services.tts import decide
 from services.tts.batcher import Batcher, EnginePool
-from services.voices import engine_voices, resolve_voice, runnable_engines
+from services.tts.engines import SynthesisError
+from services.voices import VoiceInfo, cloned_parts, engine_voices, resolve_voice, runnable_engines
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
@@ -156,7 +160,7 @@ class TtsWorker:
                     "audiobook.voice": job.voice, "audiobook.worker": self.name})
         self.current[id(msg)] = where
         try:
-            info = resolve_voice(job.engine, job.voice, self.settings.voice_dirs)
+            info = await self._recording(resolve_voice(job.engine, job.voice, self.settings.voice_dirs))
             key = cache_key(job.paragraphs, info.engine, info.voice, info.model_version, job.speed,
                             job.pause_after_ms, job.language)
             if key != job.cache_key:
@@ -192,6 +196,32 @@ class TtsWorker:
                                                cache_hit=False, synth_seconds=rendered.seconds))
         finally:
             self.current.pop(id(msg), None)
+
+    async def _recording(self, info: VoiceInfo) -> VoiceInfo:
+        """A cloned voice with its reference recording, fetched once from the store and checked."""
+        parts = cloned_parts(info.voice)
+        if parts is None:
+            return info
+        sha = parts[1]
+        path = self.settings.data_dir / "speakers" / f"{sha}.wav"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{sha}.{os.getpid()}.part")
+            try:
+                with open(partial, "wb") as handle:
+                    await self.store.get(names.speaker_object(sha), writeinto=handle)
+                with open(partial, "rb") as handle:
+                    digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            except ObjectNotFoundError:
+                partial.unlink(missing_ok=True)
+                raise SynthesisError(f"the reference recording {names.speaker_object(sha)} is not in the store") \
+                    from None
+            if digest != sha:
+                partial.unlink(missing_ok=True)
+                raise SynthesisError(f"the stored reference recording {names.speaker_object(sha)} is not what "
+                                     "its name says")
+            partial.replace(path)
+        return replace(info, speaker_wav=str(path))
 
     async def _cancelled(self, job: SynthesizeSegment) -> bool:
         """Whether the job's checkpoint says it was cancelled (in this generation).

@@ -75,3 +75,56 @@ async def test_a_coqui_job_reaches_only_the_coqui_worker(js, client, settings, c
     assert coqui_worker["voices"] == {"coqui": ["tiny-vits"]} and coqui_worker["voices_loaded"] == ["coqui/tiny-vits"]
     state = await job_state(js, jobs["coqui"])
     assert (state.engine, state.voice) == ("coqui", "tiny-vits")
+
+
+async def test_a_voice_cloned_from_an_uploaded_recording(js, client, settings, tmp_path) -> None:
+    pytest.importorskip("TTS", reason="coqui-tts is not installed (pip install .[coqui])")
+    import hashlib
+    import subprocess
+
+    from events import names
+    from events.projection import REJECTED
+    from events.requests import request_ref
+    from services.bus.topology import object_store
+    from services.voices import espeak_program
+    from tests.coqui_models import build_tiny_xtts
+
+    reference = tmp_path / "me.wav"
+    subprocess.run([espeak_program() or "espeak-ng", "-w", str(reference),
+                    "This is how I sound when I read a book aloud."], check=True)
+    build_tiny_xtts(tmp_path / "voices" / "tiny-xtts", reference)
+    settings = dataclasses.replace(settings, voice_dirs=(tmp_path / "voices",), engines=("coqui",),
+                                   worker_name="cloning-worker")
+    write_sample_book(settings.input_dir / "sample.epub")
+    uploads = await object_store(js, names.UPLOADS_BUCKET)
+    await uploads.put("me.wav", reference.read_bytes())
+    await uploads.put("noise.wav", b"RIFF but not really a WAV file")
+    sha = hashlib.sha256(reference.read_bytes()).hexdigest()
+    bad = [b'{"source": "sample.epub", "engine": "coqui", "voice": "tiny-xtts", "speaker": {"object": "noise.wav"}}',
+           b'{"source": "sample.epub", "engine": "piper", "speaker": {"object": "me.wav"}}']
+    async with running(["parse", "tts", "assemble"], settings):
+        await client.publish("convert.request", b'{"source": "sample.epub", "engine": "coqui", "voice": "tiny-xtts", '
+                                                b'"speaker": {"object": "me.wav"}}')
+        for raw in bad:
+            await client.publish("convert.request", raw)
+
+        async def accepted() -> str | None:
+            found = [e.job_id for e in await all_events(js) if isinstance(e, JobAccepted) and e.speaker_sha256 == sha]
+            return found[0] if found else None
+
+        job = await wait_for(accepted)
+
+        async def done() -> bool:
+            return (await job_state(js, job)).status == COMPLETED
+
+        await wait_for(done, timeout=240)
+        rejected = [await job_state(js, request_ref(raw)) for raw in bad]
+    state = await job_state(js, job)
+    assert (state.engine, state.voice) == ("coqui", f"tiny-xtts/@{sha}") and state.requested_speaker == sha
+    kept = await (await object_store(js)).get_info(names.speaker_object(sha))
+    assert kept.size == reference.stat().st_size, "the recording is kept where every worker finds it"
+    assert (settings.data_dir / "speakers" / f"{sha}.wav").read_bytes() == reference.read_bytes()
+    assert {e.worker for e in await job_events(js, job) if isinstance(e, SegmentSynthesized)} == {"cloning-worker"}
+    assert all(r.status == REJECTED for r in rejected)
+    assert "not a readable WAV" in rejected[0].reason
+    assert "needs the coqui engine" in rejected[1].reason

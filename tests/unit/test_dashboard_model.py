@@ -43,3 +43,13 @@ def test_history_is_measured_by_its_own_times_and_a_finished_job_stops_its_clock
     assert row.status == "completed" and row.eta == "done" and row.elapsed == "00:25"
     assert [c.cells()[2] for c in board.chapters("j")] == [f"{bar(10, 10)} 10/10"] * 2
     assert board.take_dirty() == {"j"} and board.take_dirty() == set()
+
+
+def test_a_job_whose_engine_no_live_worker_runs_shows_as_waiting() -> None:
+    board = Board()
+    board.apply(1, 0.0, JobAccepted("j", "s" * 64, "book.epub", "coqui", "xtts/reader", 1.0))
+    board.apply(2, 0.0, BookParsed("j", "The Book", "", "fr", (ChapterInfo(0, "One", 3, 30),), engine="coqui",
+                                   voice="xtts/reader"))
+    assert board.row("j", 1.0, served={"piper", "test"}).status == "waiting for a coqui worker"
+    assert board.row("j", 1.0, served={"coqui"}).status == "parsed"
+    assert board.row("j", 1.0).status == "parsed", "before the first look at the workers, no claim"

@@ -1,0 +1,73 @@
+"""Fetch a request's reference recording (for a cloning voice), check it, keep it by content.
+
+The recording is a WAV in the clients' ``uploads`` store. It is checked (a readable WAV of 2 s
+to 2 minutes, at most 20 MB) and copied to the services' store as ``speakers/<sha256>.wav``,
+where every tts worker finds it: the job's voice is then ``MODEL/@<sha256>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import tempfile
+import wave
+from pathlib import Path
+
+from nats.js.errors import ObjectNotFoundError
+from nats.js.object_store import ObjectStore
+
+from events import names
+from events.errors import PermanentError
+from services.parse.source import human_size, sha256_file
+
+MAX_SPEAKER_BYTES = 20 * 10**6
+MIN_SPEAKER_S, MAX_SPEAKER_S = 2.0, 120.0
+
+
+class SpeakerError(PermanentError):
+    """The reference recording cannot be used; the message says why, for a person."""
+
+
+def check_recording(path: Path) -> float:
+    """The recording's length in seconds, if it is a WAV a cloning model can listen to."""
+    try:
+        with wave.open(str(path), "rb") as audio:
+            frames, rate, channels = audio.getnframes(), audio.getframerate(), audio.getnchannels()
+    except (wave.Error, EOFError, OSError) as exc:
+        raise SpeakerError(f"the reference recording is not a readable WAV file ({exc})") from None
+    seconds = frames / rate if rate else 0.0
+    if channels not in (1, 2) or not MIN_SPEAKER_S <= seconds <= MAX_SPEAKER_S:
+        raise SpeakerError(f"the reference recording must be mono or stereo speech of {MIN_SPEAKER_S:g} s to "
+                           f"{MAX_SPEAKER_S / 60:g} minutes; it is {seconds:.1f} s with {channels} channel(s)")
+    return seconds
+
+
+async def _locate(name: str, uploads: ObjectStore, store: ObjectStore) -> tuple[ObjectStore, int]:
+    """The clients' uploads, or a recording kept for an earlier job (``speakers/<sha256>.wav``: resume)."""
+    for where in (uploads, store) if name.startswith("speakers/") else (uploads,):
+        try:
+            info = await where.get_info(name)
+        except ObjectNotFoundError:
+            continue
+        return where, info.size or 0
+    raise SpeakerError(f"reference recording {name!r} is not in the object store {names.UPLOADS_BUCKET!r}")
+
+
+async def fetch_speaker(name: str, uploads: ObjectStore, store: ObjectStore) -> str:
+    """Check the uploaded recording ``name`` and keep it as ``speakers/<sha256>.wav``; its sha256."""
+    source, size = await _locate(name, uploads, store)
+    if size > MAX_SPEAKER_BYTES:
+        raise SpeakerError(f"the reference recording is {human_size(size)}; the limit is "
+                           f"{human_size(MAX_SPEAKER_BYTES)} (a minute of speech is plenty)")
+    with tempfile.TemporaryDirectory(prefix="audiobook-speaker-") as tmp:
+        path = Path(tmp) / "speaker.wav"
+        with open(path, "wb") as handle:
+            await source.get(name, writeinto=handle)
+        await asyncio.to_thread(check_recording, path)
+        sha = await asyncio.to_thread(sha256_file, path)
+        kept = names.speaker_object(sha)
+        try:
+            await store.get_info(kept)
+        except ObjectNotFoundError:
+            await store.put(kept, io.BytesIO(path.read_bytes()))
+    return sha
