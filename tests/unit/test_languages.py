@@ -137,3 +137,33 @@ def test_a_job_nobody_serves_is_waiting_not_failed() -> None:
     assert waiting_for(state, {"piper", "test"}) == "waiting for a coqui worker"
     assert waiting_for(state, {"coqui"}) == ""
     assert waiting_for(JobState(job_id="j", status="completed", engine="coqui"), set()) == ""
+
+
+def test_a_reference_recording_in_the_request() -> None:
+    request = parse_request(orjson.dumps({"source": "a.epub", "engine": "coqui", "speaker": {"object": "me.wav"}}))
+    assert request.speaker_object == "me.wav" and parse_request(request.encode()) == request
+    with pytest.raises(RequestError, match='"speaker" must be'):
+        parse_request(orjson.dumps({"source": "a.epub", "speaker": {"path": "/etc/passwd"}}))
+    assert job_id_for("ab" * 32, "coqui", "x", 1.0, None, "cd" * 32) != job_id_for("ab" * 32, "coqui", "x", 1.0)
+
+
+def test_a_recording_must_be_a_short_wav(tmp_path: Path) -> None:
+    import wave
+
+    from services.parse.speaker import SpeakerError, check_recording
+
+    def wav(name: str, seconds: float) -> Path:
+        path = tmp_path / name
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(16000)
+            out.writeframes(bytes(2 * int(16000 * seconds)))
+        return path
+
+    assert check_recording(wav("ok.wav", 5.0)) == 5.0
+    with pytest.raises(SpeakerError, match="2 s to 2 minutes; it is 0.5 s"):
+        check_recording(wav("short.wav", 0.5))
+    (tmp_path / "text.wav").write_text("hello")
+    with pytest.raises(SpeakerError, match="not a readable WAV"):
+        check_recording(tmp_path / "text.wav")
