@@ -22,7 +22,9 @@ from services.tts.chunks import fit
 from services.tts.engines import SynthesisError
 from services.voices import VoiceInfo, primary_language
 
-BATCH_SIZE = {"cpu": 4, "cuda": 16}  # VITS sentences per forward pass
+# VITS sentences per forward pass. On a CPU batching loses (0.8x one at a time for a full-size VITS,
+# bench/coqui_engine.py: the cores are already busy and padding is wasted work); on a GPU it pays.
+BATCH_SIZE = {"cpu": 1, "cuda": 16}
 XTTS_DEFAULT_LIMIT = 250
 
 
@@ -58,6 +60,7 @@ class CoquiEngine:
                                  f"the recording in {Path(info.model_path).parent / 'speakers'}/SPEAKER.wav")
         self.batchable = self.kind == "vits" and not self.tts.is_multi_speaker and not self.tts.is_multi_lingual
         self.batch_size = BATCH_SIZE["cuda" if device.startswith("cuda") else "cpu"] if self.batchable else 1
+        self.sentences_per_pass = self.batch_size
         limits = getattr(getattr(self.model, "tokenizer", None), "char_limits", None)
         self.char_limits: dict[str, int] = dict(limits) if isinstance(limits, dict) else {}
 
@@ -114,8 +117,9 @@ class CoquiEngine:
             if self.batchable:
                 flat = [s for group in sentences for s in group]
                 spoken: list[bytes] = []
-                for start in range(0, len(flat), self.batch_size):
-                    spoken.extend(self._batch(flat[start:start + self.batch_size], speed))
+                step = max(1, self.sentences_per_pass)
+                for start in range(0, len(flat), step):
+                    spoken.extend(self._batch(flat[start:start + step], speed))
                 out, position = [], 0
                 for group in sentences:
                     out.append(spoken[position:position + len(group)])

@@ -162,7 +162,7 @@ def test_a_recording_must_be_a_short_wav(tmp_path: Path) -> None:
         return path
 
     assert check_recording(wav("ok.wav", 5.0)) == 5.0
-    with pytest.raises(SpeakerError, match="2 s to 2 minutes; it is 0.5 s"):
+    with pytest.raises(SpeakerError, match=r"2 s to 2 minutes; it is 0\.5 s"):
         check_recording(wav("short.wav", 0.5))
     (tmp_path / "text.wav").write_text("hello")
     with pytest.raises(SpeakerError, match="not a readable WAV"):
