@@ -54,6 +54,7 @@ class JobState:
     requested_voice: str = ""
     requested_language: str = ""
     requested_speaker: str = ""  # sha256 of the request's reference recording
+    requested_chapters: str = ""  # the chapters asked for ("1-5,8"; "" = all)
     chapters: list[ChapterState] = field(default_factory=list)
     cache_hits: int = 0
     synth_seconds: float = 0.0
@@ -106,7 +107,7 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
             state.status = ACCEPTED
         state.requested_engine, state.requested_voice = event.engine, event.voice
         state.requested_language, state.speed = event.language, event.speed
-        state.requested_speaker = event.speaker_sha256
+        state.requested_speaker, state.requested_chapters = event.speaker_sha256, event.chapters
         if not state.voice:
             state.engine, state.voice = event.engine, event.voice
         state.source_sha256, state.source_name = event.source_sha256, event.source_name

@@ -12,7 +12,7 @@ import orjson
 from events.errors import PermanentError
 
 MAX_REQUEST_BYTES = 64 * 1024
-_FIELDS = {"source", "engine", "voice", "language", "speaker", "speed", "request_id"}
+_FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id"}
 _SOURCE_FIELDS = {"object", "path"}
 JOB_FORMAT_VERSION = 2  # bump when parsing/segmenting changes what a job produces (2: voice by language)
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}$")  # BCP 47, as far as we need it
@@ -32,13 +32,14 @@ class ConvertRequest:
     voice: str | None = None
     language: str | None = None  # read the book as this language; None: the book's own
     speaker_object: str | None = None  # a reference recording in the uploads store, for a cloning voice
+    chapters: str | None = None  # the chapters to read, "1-5,8" (1-based, normalized); None: all
     speed: float = 1.0
     request_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         source = {"object": self.source_object} if self.source_object else {"path": self.source_path}
         out: dict[str, Any] = {"source": source, "speed": self.speed}
-        for key in ("engine", "voice", "language", "request_id"):
+        for key in ("engine", "voice", "language", "chapters", "request_id"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.speaker_object is not None:
@@ -49,8 +50,8 @@ class ConvertRequest:
         return orjson.dumps(self.as_dict())
 
 
-MAX_FIELD_CHARS = {"engine": 64, "language": 35, "speaker": 1024, "voice": 200, "request_id": 200, "path": 1024,
-                   "object": 1024}
+MAX_FIELD_CHARS = {"engine": 64, "language": 35, "speaker": 1024, "chapters": 200, "voice": 200, "request_id": 200,
+                   "path": 1024, "object": 1024}
 
 
 def _opt_str(payload: dict[str, Any], key: str) -> str | None:
@@ -82,6 +83,36 @@ def _speaker(payload: dict[str, Any]) -> str | None:
     if len(speaker) > MAX_FIELD_CHARS["speaker"]:
         raise RequestError(f'"speaker" is {len(speaker)} characters long; the limit is {MAX_FIELD_CHARS["speaker"]}')
     return speaker.strip()
+
+
+def chapter_numbers(spec: str) -> list[int]:
+    """The 1-based chapter numbers a selection like ``1-5,8`` names, ascending, each once."""
+    numbers: set[int] = set()
+    for part in spec.replace(" ", "").split(","):
+        first, dash, last = part.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()) or not first.isascii() or not last.isascii():
+            raise RequestError(f'"chapters" must look like "1-5,8" (chapter numbers and ranges), not {spec!r}')
+        low, high = int(first), int(last) if dash else int(first)
+        if low < 1 or high < low or high > 100_000:
+            raise RequestError(f'"chapters": {part!r} is not a range of chapter numbers from 1')
+        numbers.update(range(low, high + 1))
+    return sorted(numbers)
+
+
+def chapter_spec(numbers: list[int]) -> str:
+    """The shortest selection naming ``numbers``: ``[1, 2, 3, 5]`` is ``1-3,5``."""
+    runs: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _chapters(payload: dict[str, Any]) -> str | None:
+    spec = _opt_str(payload, "chapters")
+    return None if spec is None else chapter_spec(chapter_numbers(spec))
 
 
 def parse_request(raw: bytes) -> ConvertRequest:
@@ -119,13 +150,14 @@ def parse_request(raw: bytes) -> ConvertRequest:
         voice=_opt_str(payload, "voice"),
         language=_language(payload),
         speaker_object=_speaker(payload),
+        chapters=_chapters(payload),
         speed=float(speed),
         request_id=_opt_str(payload, "request_id"),
     )
 
 
 def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed: float,
-               language: str | None = None, speaker_sha256: str | None = None) -> str:
+               language: str | None = None, speaker_sha256: str | None = None, chapters: str | None = None) -> str:
     """Deterministic job id: the same book asked for with the same choices is the same job.
 
     It follows what the request names (an unnamed voice is the one the book's language picks;
@@ -135,6 +167,8 @@ def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed:
     key = f"{JOB_FORMAT_VERSION}|{source_sha256}|{engine or ''}|{voice or ''}|{speed:.3f}|{language or ''}"
     if speaker_sha256:
         key += f"|{speaker_sha256}"
+    if chapters:
+        key += f"|chapters={chapters}"
     return "j" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 

@@ -55,6 +55,7 @@ class JobAccepted(Event):
     request_seq: int = 0
     language: str = ""
     speaker_sha256: str = ""  # the reference recording a cloning voice speaks as ("" for none)
+    chapters: str = ""  # the chapters asked for ("1-5,8"); "" for all
 
     def msg_id(self) -> str:
         """One per request: a repeated request for a finished book is answered too."""

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--engine", help="speech engine: piper, coqui, espeak, test (default: the best one "
                                        "for the book's language)")
     conv.add_argument("--voice", help="voice name (see `audiobook voices`; default: chosen by the book's language)")
+    conv.add_argument("--chapters", metavar="LIST",
+                      help="only these chapters, e.g. 1-5,8 (numbers from `audiobook chapters BOOK`)")
     conv.add_argument("--speaker", metavar="WAV",
                       help="a recording of the reader (WAV, 2 s to 2 min) for a cloning voice (coqui XTTS)")
     conv.add_argument("--language", help="read the book as this language, e.g. fr or de-AT (default: the "
@@ -38,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--nats-url", help="submit to this server instead of starting an embedded one")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     conv.set_defaults(func=commands.convert)
+
+    ch = sub.add_parser("chapters", help="list what will be read: chapters, words, estimated duration, voice")
+    ch.add_argument("book", help="path to the .epub")
+    ch.set_defaults(func=commands.chapters)
 
     srv = sub.add_parser("serve", help="run services against an existing NATS server")
     srv.add_argument("roles", nargs="+", choices=["parse", "tts", "assemble", "all"])
@@ -117,5 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\naudiobook: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `audiobook chapters BOOK | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         shutdown_tracing()

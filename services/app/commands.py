@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import ObjectNotFoundError
 
 from events import names
+from events.audio import SPEECH_S_PER_CHAR
 from events.errors import PipelineError
 from events.names import control_subject, service_name
 from events.projection import COMPLETED, FINAL, JobState, waiting_for
@@ -143,14 +144,16 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
     try:
         request = parse_request(orjson.dumps({
             "source": {"path": str(book)}, "engine": args.engine, "voice": args.voice, "language": args.language,
-            "speed": args.speed, "speaker": f"speaker-{speaker_sha}.wav" if speaker_sha else None}))
+            "speed": args.speed, "speaker": f"speaker-{speaker_sha}.wav" if speaker_sha else None,
+            "chapters": args.chapters}))
     except RequestError as exc:
         raise CliError(str(exc)) from None
     if args.nats_url is None and not settings.nats_url:  # embedded: this machine's voices are the stack's
         check_requested_voice(request, settings.voice_dirs)
     output = Path(args.output) if args.output else book.with_suffix(".m4b")
     sha = sha256_file(book)
-    job_id = job_id_for(sha, request.engine, request.voice, request.speed, request.language, speaker_sha)
+    job_id = job_id_for(sha, request.engine, request.voice, request.speed, request.language, speaker_sha,
+                        request.chapters)
     started = time.monotonic()
 
     async def body() -> Outcome:
@@ -185,7 +188,7 @@ def resume(args: argparse.Namespace, settings: Settings) -> int:
                                      voice=state.requested_voice or None, language=state.requested_language or None,
                                      speaker_object=names.speaker_object(state.requested_speaker)
                                      if state.requested_speaker else None,
-                                     speed=state.speed, request_id=args.job)
+                                     chapters=state.requested_chapters or None, speed=state.speed, request_id=args.job)
             return await submit_and_follow(js, request, args.job, output, args.quiet), output
 
     outcome, output = run(body())
@@ -296,6 +299,35 @@ def voices(args: argparse.Namespace, settings: Settings) -> int:
             voices_by_engine: dict[str, list[str]] = listed if isinstance(listed, dict) else {}
             counts = ", ".join(f"{engine} ({len(names_)} voices)" for engine, names_ in voices_by_engine.items())
             print(f"  {item.get('name', '?'):28} {item.get('device', '?'):6} {counts}")
+    return 0
+
+
+def chapters(args: argparse.Namespace, settings: Settings) -> int:
+    """List the chapters a conversion reads, with words, estimated duration, language and voice."""
+    from services.parse.epub import read_epub
+    from services.parse.language import book_language
+    from services.parse.limits import BookLimits
+
+    path = Path(args.book)
+    if not path.is_file():
+        raise CliError(f"{path}: no such file")
+    book = read_epub(path, BookLimits.from_settings(settings))
+    language = book_language(book).language
+    try:
+        voice = choose_voice(language, None, settings.voice_dirs)
+        reader = f"read in {language} by {voice.engine}/{voice.voice}"
+    except PipelineError as exc:
+        reader = str(exc)
+    print(f"{book.title}" + (f" by {book.author}" if book.author else "") + f": {len(book.chapters)} chapters, "
+          f"{reader}")
+    total = 0.0
+    for number, chapter in enumerate(book.chapters, start=1):
+        chars = sum(map(len, chapter.paragraphs))
+        words = sum(len(p.split()) for p in chapter.paragraphs)
+        seconds = chars * SPEECH_S_PER_CHAR
+        total += seconds
+        print(f"{number:4}  {words:7,} words  ~{clock(seconds):>8}  {chapter.title}")
+    print(f"      total ~{clock(total)} (at the default voice's pace); pick some with --chapters 1-5,8")
     return 0
 
 

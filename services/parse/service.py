@@ -44,6 +44,7 @@ from services.parse.epub import read_epub
 from services.parse.language import book_language
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.plan import JobPlan, plan_job
+from services.parse.selection import select_chapters
 from services.parse.source import LocalSource, fetch_source
 from services.parse.speaker import fetch_speaker
 from services.settings import Settings
@@ -131,7 +132,8 @@ class ParseService:
             return await self._accept(request, source, seq, speaker)
 
     async def _accept(self, request: ConvertRequest, source: LocalSource, seq: int, speaker: str | None) -> Decision:
-        job_id = job_id_for(source.sha256, request.engine, request.voice, request.speed, request.language, speaker)
+        job_id = job_id_for(source.sha256, request.engine, request.voice, request.speed, request.language, speaker,
+                            request.chapters)
         annotate({"audiobook.job_id": job_id})
         state = await rebuild_state(self.js, job_id)
         stored = names.source_object(source.sha256, ".epub")
@@ -142,7 +144,7 @@ class ParseService:
             job_id=job_id, source_sha256=source.sha256, source_name=source.name, source_object=stored,
             engine=request.engine or "", voice=request.voice or "", speed=request.speed,
             request_id=request.request_id, request_seq=seq, language=request.language or "",
-            speaker_sha256=speaker or "",
+            speaker_sha256=speaker or "", chapters=request.chapters or "",
         )
         if state.status == COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
@@ -190,6 +192,7 @@ class ParseService:
             book, voice = await asyncio.to_thread(self._voice_for, book, request, state, speaker)
             choosing.set_attributes({"audiobook.language": book.language, "audiobook.engine": voice.engine,
                                      "audiobook.voice": voice.voice})
+        book = select_chapters(book, request.chapters)
         chars = sum(len(p) for c in book.chapters for p in c.paragraphs)
         self.limits.check_book(chars, len(book.chapters), speed)
         cover = None
