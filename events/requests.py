@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 from events.errors import PermanentError
+from events.names import speaker_object
+from events.projection import JobState
 
 MAX_REQUEST_BYTES = 64 * 1024
 _FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id"}
@@ -175,3 +177,13 @@ def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed:
 def request_ref(raw: bytes) -> str:
     """Id for events about a request that never became a job (e.g. invalid JSON)."""
     return "r" + hashlib.sha256(raw).hexdigest()[:20]
+
+
+def resume_request(state: JobState, request_id: str | None = None) -> ConvertRequest:
+    """The request that continues a job: what it first asked for, from its own (kept) source."""
+    return ConvertRequest(
+        source_object=state.source_object, engine=state.requested_engine or None,
+        voice=state.requested_voice or None, language=state.requested_language or None,
+        speaker_object=speaker_object(state.requested_speaker) if state.requested_speaker else None,
+        chapters=state.requested_chapters or None, speed=state.speed, request_id=request_id or state.job_id,
+    )

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import ClassVar
 
 import orjson
@@ -19,14 +20,16 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, Static, TabbedContent, TabPane
 
 from events import names
-from events.projection import FINAL
+from events.projection import COMPLETED, FINAL
+from events.requests import ConvertRequest, resume_request
 from events.types import JobCancelled
 from services.bus.control import fleet, status_of
 from services.bus.jobs import events_on, purge_job_queue, queue_depths, served_engines
 from services.bus.publish import publish_event
+from services.bus.uploads import upload_book
 from tui.model import Board
 
 Connect = Callable[[], Awaitable[Client]]
@@ -53,6 +56,23 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+class Submit(ModalScreen[str]):
+    """Ask for the path of a book to convert (its voice is chosen by its language)."""
+
+    BINDINGS: ClassVar = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Book to convert (EPUB path on this machine; enter to submit, escape to cancel):")
+            yield Input(placeholder="~/books/mybook.epub", id="book-path")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss("")
+
+
 class Help(ModalScreen[None]):
     BINDINGS: ClassVar = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
 
@@ -61,6 +81,8 @@ class Help(ModalScreen[None]):
             yield Label("[b]audiobook dashboard[/b]\n\n"
                         "tab / shift+tab   next / previous table\n"
                         "up / down         choose a job (its chapters show below) or a worker\n"
+                        "s                 submit a book (a path on this machine)\n"
+                        "r                 resume the chosen job: retry its failed segments, continue a cancel\n"
                         "c                 cancel the chosen job (asks first)\n"
                         "d                 drain the chosen tts worker (asks first)\n"
                         "1 2 3             jobs, workers, queue\n"
@@ -73,7 +95,8 @@ class Dashboard(App[None]):
     CSS_PATH = "dashboard.tcss"
     TITLE = "audiobook"
     BINDINGS: ClassVar = [
-        Binding("q", "quit", "Quit"), Binding("c", "cancel", "Cancel job"), Binding("d", "drain", "Drain worker"),
+        Binding("q", "quit", "Quit"), Binding("s", "submit", "Submit book"), Binding("r", "resume", "Resume job"),
+        Binding("c", "cancel", "Cancel job"), Binding("d", "drain", "Drain worker"),
         Binding("1", "show('jobs')", "Jobs"), Binding("2", "show('workers')", "Workers"),
         Binding("3", "show('queue')", "Queue"), Binding("question_mark", "help", "Help"),
     ]
@@ -202,6 +225,32 @@ class Dashboard(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(Help())
+
+    def action_submit(self) -> None:
+        async def submit(path: str | None) -> None:
+            book = Path(path or "").expanduser()
+            if not path or self.nc is None:
+                return
+            if not book.is_file():
+                self.notify(f"{book}: no such file", severity="error")
+                return
+            js = self.nc.jetstream()
+            source = await upload_book(js, book)
+            await js.publish(names.REQUEST_SUBJECT, ConvertRequest(source_object=source).encode())
+            self.notify(f"submitted {book.name}: it appears here once the parse service accepts it")
+
+        self.push_screen(Submit(), submit)
+
+    def action_resume(self) -> None:
+        job_id = self.selected_job()
+        state = self.board.jobs.get(job_id or "")
+        if job_id is None or state is None or not state.source_object or state.status == COMPLETED:
+            self.notify("choose an unfinished job first", severity="warning")
+            return
+        if self.nc is not None:
+            request = resume_request(state)
+            self.run_worker(self.nc.jetstream().publish(names.REQUEST_SUBJECT, request.encode()), group="actions")
+            self.notify(f"asked to resume {state.title or job_id}: failed and missing segments are queued again")
 
     def action_cancel(self) -> None:
         job_id = self.selected_job()

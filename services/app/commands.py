@@ -22,14 +22,13 @@ import nats
 import orjson
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.errors import ObjectNotFoundError
 
 from events import names
 from events.audio import SPEECH_S_PER_CHAR
 from events.errors import PipelineError
 from events.names import control_subject, service_name
 from events.projection import COMPLETED, FINAL, JobState, waiting_for
-from events.requests import ConvertRequest, RequestError, job_id_for, parse_request, request_ref
+from events.requests import ConvertRequest, RequestError, job_id_for, parse_request, request_ref, resume_request
 from events.types import DeadLetter, JobCancelled, as_payload
 from services.app.follow import Outcome, follow_job
 from services.app.progress import ProgressBar, clock
@@ -38,8 +37,8 @@ from services.bus.connect import connect_client
 from services.bus.control import fleet, status_of
 from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, rebuild_state, served_engines
 from services.bus.publish import publish_event
-from services.bus.topology import object_store
 from services.bus.tracing import send_span
+from services.bus.uploads import upload, upload_book
 from services.parse.source import sha256_file
 from services.settings import Settings
 from services.voices import check_requested_voice, choose_voice, list_voices, runnable_engines, speaks
@@ -84,22 +83,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
         raise CliError("NATS did not answer; the server is overloaded, or these credentials may not do this "
                        "(see docs/security.md)") from None
-
-
-async def upload_source(js: JetStreamContext, path: Path, sha: str, name: str | None = None) -> str:
-    """Put a file (the ebook, a reference recording) in the uploads bucket under its content hash
-    (skipped if already there)."""
-    store = await object_store(js, names.UPLOADS_BUCKET)
-    name = name or names.source_object(sha, path.suffix.lower() or ".epub")
-    try:
-        info = await store.get_info(name)
-        if info.size == path.stat().st_size:
-            return name
-    except ObjectNotFoundError:
-        pass
-    with open(path, "rb") as handle:
-        await store.put(name, handle)
-    return name
 
 
 async def submit_and_follow(
@@ -158,9 +141,9 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
 
     async def body() -> Outcome:
         async with jetstream(args, settings) as js:
-            source = await upload_source(js, book, sha)
-            if speaker is not None and speaker_sha is not None:
-                await upload_source(js, speaker, speaker_sha, str(request.speaker_object))
+            source = await upload_book(js, book, sha)
+            if speaker is not None:
+                await upload(js, speaker, str(request.speaker_object))
             submitted = replace(request, source_path=None, source_object=source, request_id=job_id)
             return await submit_and_follow(js, submitted, job_id, output, args.quiet)
 
@@ -184,11 +167,7 @@ def resume(args: argparse.Namespace, settings: Settings) -> int:
             if not state.source_object:
                 raise CliError(f"job {args.job} was never accepted ({state.status}: {state.reason})")
             output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
-            request = ConvertRequest(source_object=state.source_object, engine=state.requested_engine or None,
-                                     voice=state.requested_voice or None, language=state.requested_language or None,
-                                     speaker_object=names.speaker_object(state.requested_speaker)
-                                     if state.requested_speaker else None,
-                                     chapters=state.requested_chapters or None, speed=state.speed, request_id=args.job)
+            request = resume_request(state, args.job)
             return await submit_and_follow(js, request, args.job, output, args.quiet), output
 
     outcome, output = run(body())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import shutil
 from pathlib import Path
 
 import nats
@@ -11,11 +13,13 @@ import pytest
 from textual.widgets import DataTable
 
 from events.projection import CANCELLED, COMPLETED
+from events.types import JobAccepted
 from services.app.sample import write_sample_book
 from services.bus.jobs import rebuild_state
 from services.bus.topology import checkpoints, object_store
 from services.tts.worker import TtsWorker
-from tests.integration.helpers import running
+from tests.conftest import book
+from tests.integration.helpers import all_events, running
 from tui.app import Dashboard
 
 pytestmark = pytest.mark.slow
@@ -78,6 +82,33 @@ async def test_jobs_chapters_workers_and_actions(js, client, settings, tmp_path:
         await pilot.press("2")
         await until(pilot, lambda: any(cells(table, k)[2] == "LOST" for k in table.rows), timeout=20)
         app.save_screenshot(str(tmp_path / "lost.svg"))
+
+        await pilot.press("1", "r")  # resume the cancelled job: a request on the bus, never a state change
+
+        async def resumed() -> bool:
+            return (await rebuild_state(js, job_id)).status not in (CANCELLED, "")
+
+        for _ in range(100):
+            if await resumed():
+                break
+            await pilot.pause(0.1)
+        assert await resumed() and (await rebuild_state(js, job_id)).generation == 1
+
+        mine = tmp_path / "from-the-dashboard.epub"  # submit another book by its path on this machine
+        shutil.copy(book("epub/pg22367_die-verwandlung_de.epub"), mine)
+        await pilot.press("s")
+        await pilot.click("#book-path")
+        await pilot.press(*str(mine), "enter")
+        sha = hashlib.sha256(mine.read_bytes()).hexdigest()
+
+        async def submitted() -> bool:
+            return any(isinstance(e, JobAccepted) and e.source_sha256 == sha for e in await all_events(js))
+
+        for _ in range(150):
+            if await submitted():
+                break
+            await pilot.pause(0.1)
+        assert await submitted(), "the submitted book reached the parse service through the uploads store"
     svg = (tmp_path / "workers.svg").read_text(encoding="utf-8")
     assert "dash-worker" in svg and "busy" in svg
 

@@ -1,0 +1,37 @@
+"""Clients put files (ebooks, reference recordings) into the ``uploads`` store under their content hash."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from nats.js import JetStreamContext
+from nats.js.errors import ObjectNotFoundError
+
+from events import names
+from services.bus.topology import object_store
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+async def upload(js: JetStreamContext, path: Path, name: str) -> str:
+    """Put ``path`` in the uploads bucket as ``name`` (skipped if an object of that size is there)."""
+    store = await object_store(js, names.UPLOADS_BUCKET)
+    try:
+        info = await store.get_info(name)
+        if info.size == path.stat().st_size:
+            return name
+    except ObjectNotFoundError:
+        pass
+    with open(path, "rb") as handle:
+        await store.put(name, handle)
+    return name
+
+
+async def upload_book(js: JetStreamContext, path: Path, sha256: str | None = None) -> str:
+    """Upload an ebook as ``sources/<sha256><suffix>``; its object name."""
+    sha = sha256 or file_sha256(path)
+    return await upload(js, path, names.source_object(sha, path.suffix.lower() or ".epub"))
