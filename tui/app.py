@@ -28,6 +28,7 @@ from events.requests import ConvertRequest, resume_request
 from events.types import JobCancelled
 from services.bus.control import fleet, status_of
 from services.bus.jobs import events_on, purge_job_queue, queue_depths, served_engines
+from services.bus.pausing import pause_synthesis, resume_synthesis
 from services.bus.publish import publish_event
 from services.bus.uploads import upload_book
 from tui.model import Board
@@ -85,6 +86,7 @@ class Help(ModalScreen[None]):
                         "r                 resume the chosen job: retry its failed segments, continue a cancel\n"
                         "c                 cancel the chosen job (asks first)\n"
                         "d                 drain the chosen tts worker (asks first)\n"
+                        "p                 pause all synthesis (asks first), or unpause it\n"
                         "1 2 3             jobs, workers, queue\n"
                         "?                 this help      q  quit")
 
@@ -97,6 +99,7 @@ class Dashboard(App[None]):
     BINDINGS: ClassVar = [
         Binding("q", "quit", "Quit"), Binding("s", "submit", "Submit book"), Binding("r", "resume", "Resume job"),
         Binding("c", "cancel", "Cancel job"), Binding("d", "drain", "Drain worker"),
+        Binding("p", "pause", "Pause/unpause"),
         Binding("1", "show('jobs')", "Jobs"), Binding("2", "show('workers')", "Workers"),
         Binding("3", "show('queue')", "Queue"), Binding("question_mark", "help", "Help"),
     ]
@@ -108,6 +111,7 @@ class Dashboard(App[None]):
         self.nc: Client | None = None
         self.instances: dict[str, tuple[float, dict[str, object]]] = {}  # instance id -> (last seen, status)
         self.polled = False
+        self.paused: list[str] = []  # engines whose queue is paused (consumer info)
         self.rates: deque[float] = deque([0.0] * 60, maxlen=60)  # segments per second, one per tick
         self._done: deque[tuple[float, int]] = deque(maxlen=max(2, round(10 / tick) + 1))
 
@@ -214,7 +218,9 @@ class Dashboard(App[None]):
             else:
                 table.add_row(*cells, key=instance)
         depths = await queue_depths(self.nc.jetstream())
-        busy = "   ".join(f"{d.engine}: {d.pending} queued" for d in depths if d.pending or d.in_flight)
+        self.paused = [d.engine for d in depths if d.paused]
+        busy = "   ".join(f"{d.engine}: {d.pending} queued" + (" (PAUSED)" if d.paused else "")
+                           for d in depths if d.pending or d.in_flight or d.paused)
         self.query_one("#queue-text", Static).update(
             f"queued segments: {sum(d.pending for d in depths)}   in flight: {sum(d.in_flight for d in depths)}   "
             f"redelivered: {sum(d.redelivered for d in depths)}   segments/s now: {self.rates[-1]:.1f}"
@@ -268,6 +274,23 @@ class Dashboard(App[None]):
                 self.notify(f"cancelled {job_id}: {dropped} queued segment(s) dropped")
 
         self.push_screen(Confirm(f"Cancel {state.title or job_id}?"), cancel)
+
+    def action_pause(self) -> None:
+        if self.nc is None:
+            return
+        js = self.nc.jetstream()
+        if self.paused:
+            self.run_worker(resume_synthesis(js), group="actions")
+            self.notify(f"synthesis continues ({', '.join(self.paused)})")
+            self.paused = []
+            return
+
+        async def pause(yes: bool | None) -> None:
+            if yes:
+                await pause_synthesis(js)
+                self.notify("synthesis paused: workers finish what they hold; p again continues")
+
+        self.push_screen(Confirm("Pause all synthesis? Queued segments wait; nothing is lost."), pause)
 
     def action_drain(self) -> None:
         table = self.query_one("#worker-table", DataTable)

@@ -8,6 +8,7 @@ import os
 import sys
 
 from events.errors import PipelineError
+from events.names import ENGINES
 from services.app import commands
 from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.settings import Settings
@@ -78,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--json", action="store_true", help="machine-readable output")
     wk.add_argument("--nats-url")
     wk.set_defaults(func=commands.workers)
+
+    pa = sub.add_parser("pause", help="pause synthesis (every engine, or some): queued work waits, nothing is lost")
+    pa.add_argument("--engine", action="append", choices=list(ENGINES), help="only this engine's queue (repeatable)")
+    pa.add_argument("--minutes", type=float, help="end the pause by itself after this long (default: until unpause)")
+    pa.add_argument("--nats-url")
+    pa.set_defaults(func=commands.pause)
+
+    up = sub.add_parser("unpause", help="let paused synthesis continue")
+    up.add_argument("--engine", action="append", choices=list(ENGINES), help="only this engine's queue (repeatable)")
+    up.add_argument("--nats-url")
+    up.set_defaults(func=commands.unpause)
 
     dr = sub.add_parser("drain", help="a tts worker finishes what it holds, takes no more, and exits")
     dr.add_argument("worker", help="its name (see `audiobook workers`)")

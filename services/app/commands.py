@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +36,8 @@ from services.app.progress import ProgressBar, clock
 from services.app.stack import embedded_stack
 from services.bus.connect import connect_client
 from services.bus.control import fleet, status_of
-from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, rebuild_state, served_engines
+from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, queue_depths, rebuild_state, served_engines
+from services.bus.pausing import pause_synthesis, resume_synthesis
 from services.bus.publish import publish_event
 from services.bus.tracing import send_span
 from services.bus.uploads import upload, upload_book
@@ -192,17 +194,18 @@ def cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
     """Print the state of one job (with its chapters and failures), or of every job in the store."""
-    async def body() -> tuple[list[JobState], int, list[DeadLetter]]:
+    async def body() -> tuple[list[JobState], int, list[DeadLetter], list[str]]:
         async with jetstream(args, settings, services=False) as js:
             states = [await known_job(js, job_id) for job_id in ([args.job] if args.job else await known_jobs(js))]
             count, latest = (0, []) if args.job else await dead_letters(js)
-            return states, count, latest
+            paused = [depth.engine for depth in await queue_depths(js) if depth.paused]
+            return states, count, latest, paused
 
-    states, count, latest = run(body())
+    states, count, latest, paused = run(body())
     remote = getattr(args, "nats_url", None) or settings.nats_url  # embedded: no workers run between commands
     served = run(_served(args, settings)) if remote and any(s.status not in FINAL for s in states) else None
     if args.json:
-        print(orjson.dumps({"jobs": [job_summary(s) for s in states], "dead_letters": count,
+        print(orjson.dumps({"jobs": [job_summary(s) for s in states], "dead_letters": count, "paused_engines": paused,
                             "latest_dead_letters": [as_payload(letter) for letter in latest]},
                            option=orjson.OPT_INDENT_2).decode())
         return 0
@@ -216,6 +219,8 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  {number:3}  {len(part.done):4}/{part.total:<4} {part.title}")
             for chapter, index, reason in state.failed_segments:
                 print(f"  failed: chapter {chapter + 1}, segment {index + 1}: {reason}")
+    if paused:
+        print(f"\nsynthesis paused for: {', '.join(paused)} (`audiobook unpause` continues)")
     if count:
         print(f"\n{count} message(s) given up on (dead letters); the latest:")
         for letter in latest:
@@ -347,6 +352,29 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
               f"done {item.get('segments_done', item.get('requests', item.get('builds', 0)))!s:>6}  "
               f"audio {clock(float(item.get('audio_seconds') or 0))}  rtf {rtf if rtf is not None else '-'}  "
               f"up {clock(float(item.get('uptime_s') or 0))}  {item.get('current') or ''}")
+    return 0
+
+
+def pause(args: argparse.Namespace, settings: Settings) -> int:
+    """Pause synthesis on the server: workers finish what they hold, queued segments wait."""
+    async def body() -> str:
+        async with jetstream(args, settings, services=False) as js:
+            duration = timedelta(minutes=args.minutes) if args.minutes else None
+            until = await pause_synthesis(js, args.engine, duration)
+            return f"until {until:%Y-%m-%d %H:%M} UTC" if duration else "until `audiobook unpause`"
+
+    print(f"synthesis paused ({', '.join(args.engine or ['every engine'])}) {run(body())}")
+    return 0
+
+
+def unpause(args: argparse.Namespace, settings: Settings) -> int:
+    """Let paused synthesis continue."""
+    async def body() -> None:
+        async with jetstream(args, settings, services=False) as js:
+            await resume_synthesis(js, args.engine)
+
+    run(body())
+    print(f"synthesis continues ({', '.join(args.engine or ['every engine'])})")
     return 0
 
 

@@ -69,6 +69,7 @@ class QueueDepth:
     pending: int
     in_flight: int
     redelivered: int
+    paused: bool = False
 
 
 async def queue_depths(js: JetStreamContext) -> list[QueueDepth]:
@@ -79,7 +80,8 @@ async def queue_depths(js: JetStreamContext) -> list[QueueDepth]:
             info = await js.consumer_info(names.SYNTH_STREAM, names.engine_consumer(engine))
         except NotFoundError:
             continue
-        out.append(QueueDepth(engine, info.num_pending or 0, info.num_ack_pending or 0, info.num_redelivered or 0))
+        out.append(QueueDepth(engine, info.num_pending or 0, info.num_ack_pending or 0, info.num_redelivered or 0,
+                              bool(info.paused)))
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -82,10 +83,21 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
             await js.add_stream(config)
     await _retire_shared_tts_consumer(js)
     for stream, consumer in consumer_configs(settings):
-        await js.add_consumer(stream, config=consumer)
+        await js.add_consumer(stream, config=await _keeping_pause(js, stream, consumer))
     await checkpoints(js)
     await object_store(js)
     await object_store(js, names.UPLOADS_BUCKET)
+
+
+async def _keeping_pause(js: JetStreamContext, stream: str, config: ConsumerConfig) -> ConsumerConfig:
+    """``config`` with the existing consumer's pause, so a service restarting never resumes paused work."""
+    try:
+        existing = await js.consumer_info(stream, str(config.durable_name))
+    except NotFoundError:
+        return config
+    if existing.paused and existing.config.pause_until:
+        return replace(config, pause_until=existing.config.pause_until)
+    return config
 
 
 async def _retire_shared_tts_consumer(js: JetStreamContext) -> None:

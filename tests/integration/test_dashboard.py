@@ -15,7 +15,7 @@ from textual.widgets import DataTable
 from events.projection import CANCELLED, COMPLETED
 from events.types import JobAccepted
 from services.app.sample import write_sample_book
-from services.bus.jobs import rebuild_state
+from services.bus.jobs import queue_depths, rebuild_state
 from services.bus.topology import checkpoints, object_store
 from services.tts.worker import TtsWorker
 from tests.conftest import book
@@ -109,6 +109,20 @@ async def test_jobs_chapters_workers_and_actions(js, client, settings, tmp_path:
                 break
             await pilot.pause(0.1)
         assert await submitted(), "the submitted book reached the parse service through the uploads store"
+
+        await pilot.press("p", "y")  # pause all synthesis (asked first), then p again continues it
+        for _ in range(50):
+            if all(d.paused for d in await queue_depths(js)):
+                break
+            await pilot.pause(0.1)
+        assert all(d.paused for d in await queue_depths(js))
+        await until(pilot, lambda: app.paused)
+        await pilot.press("p")
+        for _ in range(50):
+            if not any(d.paused for d in await queue_depths(js)):
+                break
+            await pilot.pause(0.1)
+        assert not any(d.paused for d in await queue_depths(js))
     svg = (tmp_path / "workers.svg").read_text(encoding="utf-8")
     assert "dash-worker" in svg and "busy" in svg
 
