@@ -83,17 +83,23 @@ def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:
     return path
 
 
-async def _locate(name: str, uploads: ObjectStore, kept: ObjectStore) -> tuple[ObjectStore, int]:
-    """Where a source object is: clients' uploads, or a source kept for an earlier job (resume)."""
-    for store, allowed in ((uploads, True), (kept, name.startswith(SOURCES_PREFIX))):
-        if not allowed:
-            continue
+async def locate_object(name: str, stores: list[ObjectStore]) -> tuple[ObjectStore, int] | None:
+    """The first of ``stores`` that holds ``name``, and the object's size; None if none does."""
+    for store in stores:
         try:
             info = await store.get_info(name)
         except ObjectNotFoundError:
             continue
         return store, info.size or 0
-    raise SourceError(f"source object {name!r} is not in the object store {UPLOADS_BUCKET!r}")
+    return None
+
+
+async def _locate(name: str, uploads: ObjectStore, kept: ObjectStore) -> tuple[ObjectStore, int]:
+    """Where a source object is: clients' uploads, or a source kept for an earlier job (resume)."""
+    found = await locate_object(name, [uploads, kept] if name.startswith(SOURCES_PREFIX) else [uploads])
+    if found is None:
+        raise SourceError(f"source object {name!r} is not in the object store {UPLOADS_BUCKET!r}")
+    return found
 
 
 async def fetch_source(

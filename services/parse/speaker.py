@@ -18,7 +18,7 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.errors import PermanentError
-from services.parse.source import human_size, sha256_file
+from services.parse.source import human_size, locate_object, sha256_file
 
 MAX_SPEAKER_BYTES = 20 * 10**6
 MIN_SPEAKER_S, MAX_SPEAKER_S = 2.0, 120.0
@@ -44,13 +44,10 @@ def check_recording(path: Path) -> float:
 
 async def _locate(name: str, uploads: ObjectStore, store: ObjectStore) -> tuple[ObjectStore, int]:
     """The clients' uploads, or a recording kept for an earlier job (``speakers/<sha256>.wav``: resume)."""
-    for where in (uploads, store) if name.startswith("speakers/") else (uploads,):
-        try:
-            info = await where.get_info(name)
-        except ObjectNotFoundError:
-            continue
-        return where, info.size or 0
-    raise SpeakerError(f"reference recording {name!r} is not in the object store {names.UPLOADS_BUCKET!r}")
+    found = await locate_object(name, [uploads, store] if name.startswith("speakers/") else [uploads])
+    if found is None:
+        raise SpeakerError(f"reference recording {name!r} is not in the object store {names.UPLOADS_BUCKET!r}")
+    return found
 
 
 async def fetch_speaker(name: str, uploads: ObjectStore, store: ObjectStore) -> str:
