@@ -1,6 +1,7 @@
 """Topology is created idempotently, survives a server restart, and keeps its data."""
 
 import nats
+import pytest
 
 from events import names
 from services.app.stack import start_nats_server, stop_process
@@ -45,3 +46,31 @@ async def test_request_published_with_no_parse_service_is_kept(js) -> None:
     await js.publish(names.REQUEST_SUBJECT, b'{"source": "x.epub"}')
     info = await js.consumer_info(names.REQUESTS_STREAM, names.PARSE_CONSUMER)
     assert info.num_pending == 1
+
+
+async def test_a_store_from_before_per_engine_queues_is_upgraded(store_dir, settings) -> None:
+    """The old single `tts` consumer overlaps the per-engine ones on a work queue: it goes, with its commands."""
+    from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
+    from nats.js.errors import NotFoundError
+
+    proc, url = start_nats_server(store_dir)
+    try:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name=names.SYNTH_STREAM, subjects=["synth.>"],
+                                         retention=RetentionPolicy.WORK_QUEUE))
+        await js.add_consumer(names.SYNTH_STREAM, ConsumerConfig(durable_name="tts", filter_subject="synth.>",
+                                                                 ack_policy=AckPolicy.EXPLICIT))
+        await js.publish("synth.jold.0.0", b"{}")  # a command in the old subject layout
+        await ensure_topology(js, settings)
+        with pytest.raises(NotFoundError):
+            await js.consumer_info(names.SYNTH_STREAM, "tts")
+        for engine in names.ENGINES:
+            info = await js.consumer_info(names.SYNTH_STREAM, names.engine_consumer(engine))
+            assert info.config.filter_subject == f"synth.{engine}.>"
+        assert (await js.stream_info(names.SYNTH_STREAM)).state.messages == 0
+        await js.publish(names.synth_subject("piper", "jnew", 0, 0), b"{}")
+        assert (await js.consumer_info(names.SYNTH_STREAM, "tts-piper")).num_pending == 1
+        await nc.close()
+    finally:
+        stop_process(proc)
