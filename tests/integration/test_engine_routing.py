@@ -22,9 +22,20 @@ from tests.conftest import wait_for
 from tests.integration.helpers import all_events, job_events, job_state, running
 
 
+def needs_coqui() -> None:
+    """Skip unless coqui-tts and the system parts it needs (espeak-ng, FFmpeg's libraries) are here."""
+    import shutil
+
+    from services.voices import espeak_program
+
+    pytest.importorskip("TTS", reason="coqui-tts is not installed (pip install .[coqui])")
+    if espeak_program() is None or shutil.which("ffmpeg") is None:
+        pytest.skip("Coqui needs espeak-ng and FFmpeg from the system (scripts/setup installs them as root)")
+
+
 @pytest.fixture
 def coqui_voices_dir(tmp_path: Path) -> Path:
-    pytest.importorskip("TTS", reason="coqui-tts is not installed (pip install .[coqui])")
+    needs_coqui()
     from tests.coqui_models import build_tiny_vits
 
     build_tiny_vits(tmp_path / "voices" / "tiny-vits")
@@ -78,7 +89,7 @@ async def test_a_coqui_job_reaches_only_the_coqui_worker(js, client, settings, c
 
 
 async def test_a_voice_cloned_from_an_uploaded_recording(js, client, settings, tmp_path) -> None:
-    pytest.importorskip("TTS", reason="coqui-tts is not installed (pip install .[coqui])")
+    needs_coqui()
     import hashlib
     import subprocess
 
