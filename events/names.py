@@ -103,9 +103,12 @@ def source_object(sha256: str, suffix: str) -> str:
     return f"sources/{sha256}{suffix}"
 
 
+SPEAKERS_PREFIX = "speakers/"  # reference recordings kept by the services, by content
+
+
 def speaker_object(sha256: str) -> str:
     """Object name of a reference recording a cloning voice speaks as (content-addressed)."""
-    return f"speakers/{_token(sha256)}.wav"
+    return f"{SPEAKERS_PREFIX}{_token(sha256)}.wav"
 
 
 def audio_object(cache_key: str) -> str:

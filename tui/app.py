@@ -26,7 +26,7 @@ from events import names
 from events.projection import COMPLETED, FINAL
 from events.requests import ConvertRequest, resume_request
 from events.types import JobCancelled
-from services.bus.control import fleet, status_of
+from services.bus.control import fleet_status
 from services.bus.jobs import events_on, purge_job_queue, queue_depths, served_engines
 from services.bus.pausing import pause_synthesis, resume_synthesis
 from services.bus.publish import publish_event
@@ -199,8 +199,7 @@ class Dashboard(App[None]):
         if self.nc is None:
             return
         now = time.monotonic()
-        for reply in await fleet(self.nc, wait=0.4):
-            status = status_of(reply)
+        for status in await fleet_status(self.nc, wait=0.4):
             self.instances[str(status["id"])] = (now, status)
         self.polled = True
         table = self.query_one("#worker-table", DataTable)

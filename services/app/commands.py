@@ -35,13 +35,12 @@ from services.app.follow import Outcome, follow_job
 from services.app.progress import ProgressBar, clock
 from services.app.stack import embedded_stack
 from services.bus.connect import connect_client
-from services.bus.control import fleet, status_of
+from services.bus.control import fleet, fleet_status
 from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, queue_depths, rebuild_state, served_engines
 from services.bus.pausing import pause_synthesis, resume_synthesis
 from services.bus.publish import publish_event
 from services.bus.tracing import send_span
-from services.bus.uploads import upload, upload_book
-from services.parse.source import sha256_file
+from services.bus.uploads import sha256_file, upload, upload_book
 from services.settings import Settings
 from services.voices import check_requested_voice, choose_voice, list_voices, runnable_engines, speaks
 
@@ -232,7 +231,7 @@ async def _served(args: argparse.Namespace, settings: Settings) -> set[str] | No
     """Engines the live tts workers run; None when no control plane answers the question."""
     try:
         async with connection(args, settings, services=False) as nc:
-            return served_engines([status_of(reply) for reply in await fleet(nc)])
+            return served_engines(await fleet_status(nc))
     except PipelineError:
         return None
 
@@ -274,7 +273,7 @@ def voices(args: argparse.Namespace, settings: Settings) -> int:
     if url:
         async def body() -> list[dict[str, Any]]:
             async with connection(args, replace(settings, nats_url=url), services=False) as nc:
-                return [status_of(reply) for reply in await fleet(nc)]
+                return await fleet_status(nc)
 
         workers = [item for item in run(body()) if item.get("role") == "tts"]
         print(f"\n{len(workers)} tts worker(s) at {url}")
@@ -338,7 +337,7 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
     """Every service instance answering nats micro, and what it is doing."""
     async def body() -> list[dict[str, Any]]:
         async with connection(args, settings, services=False) as nc:
-            return [status_of(reply) for reply in await fleet(nc)]
+            return await fleet_status(nc)
 
     found = run(body())
     if args.json:

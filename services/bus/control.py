@@ -115,6 +115,11 @@ async def fleet(nc: Client, wait: float = 0.5) -> list[dict[str, Any]]:
     return sorted(replies, key=lambda r: (str(r.get("name")), str(r.get("metadata", {}).get("worker"))))
 
 
+async def fleet_status(nc: Client, wait: float = 0.5) -> list[dict[str, Any]]:
+    """Every instance's status (its ``status`` endpoint's data, with its id), as :func:`fleet` finds them."""
+    return [status_of(reply) for reply in await fleet(nc, wait)]
+
+
 def status_of(stats_reply: dict[str, Any]) -> dict[str, Any]:
     """The status an instance reported in its stats reply (its ``status`` endpoint's data)."""
     for endpoint in stats_reply.get("endpoints") or []:

@@ -12,7 +12,8 @@ from events import names
 from services.bus.topology import object_store
 
 
-def file_sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The file's sha256, hex: the content address of books and reference recordings."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -33,5 +34,5 @@ async def upload(js: JetStreamContext, path: Path, name: str) -> str:
 
 async def upload_book(js: JetStreamContext, path: Path, sha256: str | None = None) -> str:
     """Upload an ebook as ``sources/<sha256><suffix>``; its object name."""
-    sha = sha256 or file_sha256(path)
+    sha = sha256 or sha256_file(path)
     return await upload(js, path, names.source_object(sha, path.suffix.lower() or ".epub"))

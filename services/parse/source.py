@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from nats.js.object_store import ObjectStore
 from events.errors import PermanentError
 from events.names import UPLOADS_BUCKET
 from events.requests import ConvertRequest
+from services.bus.uploads import sha256_file
 from services.parse.limits import BookTooBig
 
 SOURCES_PREFIX = "sources/"
@@ -42,14 +42,6 @@ def human_size(size: int) -> str:
 def too_big(size: int, limit: int) -> BookTooBig:
     return BookTooBig(f"the book is {human_size(size)}; this server accepts up to {human_size(limit)} "
                       "(AUDIOBOOK_MAX_BOOK_MB)")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:

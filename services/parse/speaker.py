@@ -18,7 +18,8 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.errors import PermanentError
-from services.parse.source import human_size, locate_object, sha256_file
+from services.bus.uploads import sha256_file
+from services.parse.source import human_size, locate_object
 
 MAX_SPEAKER_BYTES = 20 * 10**6
 MIN_SPEAKER_S, MAX_SPEAKER_S = 2.0, 120.0
@@ -44,7 +45,7 @@ def check_recording(path: Path) -> float:
 
 async def _locate(name: str, uploads: ObjectStore, store: ObjectStore) -> tuple[ObjectStore, int]:
     """The clients' uploads, or a recording kept for an earlier job (``speakers/<sha256>.wav``: resume)."""
-    found = await locate_object(name, [uploads, store] if name.startswith("speakers/") else [uploads])
+    found = await locate_object(name, [uploads, store] if name.startswith(names.SPEAKERS_PREFIX) else [uploads])
     if found is None:
         raise SpeakerError(f"reference recording {name!r} is not in the object store {names.UPLOADS_BUCKET!r}")
     return found

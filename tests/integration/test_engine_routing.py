@@ -16,7 +16,7 @@ import pytest
 from events.projection import COMPLETED, PARSED, waiting_for
 from events.types import JobAccepted, SegmentFailed, SegmentSynthesized
 from services.app.sample import write_sample_book
-from services.bus.control import fleet, status_of
+from services.bus.control import fleet_status
 from services.bus.jobs import queue_depths, served_engines
 from tests.conftest import wait_for
 from tests.integration.helpers import all_events, job_events, job_state, running
@@ -63,7 +63,7 @@ async def test_a_coqui_job_reaches_only_the_coqui_worker(js, client, settings, c
         await wait_for(test_job_done, timeout=60)
         await asyncio.sleep(1.0)  # time for a wrongly routed coqui segment to show up
         waiting = await job_state(js, jobs["coqui"])
-        served = served_engines([status_of(reply) for reply in await fleet(client)])
+        served = served_engines(await fleet_status(client))
         assert served == {"piper", "test"}
         assert waiting.status == PARSED and waiting.done_segments == 0 and not waiting.failed_segments
         assert waiting_for(waiting, served) == "waiting for a coqui worker"
@@ -75,7 +75,7 @@ async def test_a_coqui_job_reaches_only_the_coqui_worker(js, client, settings, c
                 return (await job_state(js, jobs["coqui"])).status == COMPLETED
 
             await wait_for(coqui_done, timeout=180)
-            status = {s["name"]: s for s in map(status_of, await fleet(client)) if s.get("role") == "tts"}
+            status = {s["name"]: s for s in await fleet_status(client) if s.get("role") == "tts"}
 
     events = await job_events(js, jobs["coqui"])
     done = [e for e in events if isinstance(e, SegmentSynthesized)]

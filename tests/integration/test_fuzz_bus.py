@@ -27,7 +27,7 @@ from events.types import EVENT_TYPES, BookParsed, ChapterInfo, JobCompleted, Seg
 from services.app.stack import start_nats_server, stop_process
 from services.bus.jobs import dead_letters, known_jobs, rebuild_state
 from services.bus.topology import ensure_topology
-from services.parse.source import sha256_file
+from services.bus.uploads import sha256_file
 from services.settings import Settings
 from tests.conftest import book
 from tests.integration.helpers import running

@@ -19,7 +19,7 @@ from events.projection import COMPLETED, REJECTED
 from events.requests import job_id_for, request_ref
 from events.types import JobRejected
 from services.bus.jobs import dead_letters, rebuild_state
-from services.parse.source import sha256_file
+from services.bus.uploads import sha256_file
 from tests.conftest import book, wait_for
 from tests.integration.helpers import all_events, running
 

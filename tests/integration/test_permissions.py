@@ -25,7 +25,7 @@ from services.app.stack import Stack, stack_credentials
 from services.bus.control import fleet
 from services.bus.jobs import rebuild_state
 from services.bus.topology import ensure_topology, object_store
-from services.parse.source import sha256_file
+from services.bus.uploads import sha256_file
 from services.settings import Settings
 from tests.conftest import ROOT
 from tests.conftest import book as book_path
