@@ -12,7 +12,6 @@ event loop keeps heart-beating and answering status requests.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import logging
 import os
@@ -38,6 +37,7 @@ from services.bus.consume import TRANSIENT, Consumer, Decision, Policy, delivery
 from services.bus.control import ControlPlane
 from services.bus.topology import checkpoints, object_store
 from services.bus.tracing import annotate, span, timed_span
+from services.bus.uploads import sha256_file
 from services.settings import Settings
 from services.tts import decide
 from services.tts.batcher import Batcher, EnginePool
@@ -78,6 +78,9 @@ class TtsWorker:
         self.nc = nc
         self.consumers: list[Consumer] = []
         self.served = served_engines(settings)
+        # the voices it offers, listed once (the registry scans folders and reads configs)
+        self.offered = {engine: sorted(engine_voices(engine, settings.voice_dirs)) for engine in self.served}
+        self._voices: dict[tuple[str, str], VoiceInfo] = {}  # resolved once per voice, not per segment
         self.started = time.monotonic()
         self.engines = EnginePool(settings)
         self.batcher = Batcher(self.engines)
@@ -110,7 +113,7 @@ class TtsWorker:
                 "cuda" if self.settings.use_cuda else "cpu"),
             "gpu_free_bytes": gpu_free_bytes(), "voices_loaded": [f"{e}/{v}" for e, v in self.engines.loaded()],
             "engines": list(self.served),
-            "voices": {engine: sorted(engine_voices(engine, self.settings.voice_dirs)) for engine in self.served},
+            "voices": self.offered,
         }
 
     def in_hand(self) -> int:
@@ -160,7 +163,7 @@ class TtsWorker:
                     "audiobook.voice": job.voice, "audiobook.worker": self.name})
         self.current[id(msg)] = where
         try:
-            info = await self._recording(resolve_voice(job.engine, job.voice, self.settings.voice_dirs))
+            info = await self._recording(self._voice(job.engine, job.voice))
             key = cache_key(job.paragraphs, info.engine, info.voice, info.model_version, job.speed,
                             job.pause_after_ms, job.language)
             if key != job.cache_key:
@@ -197,6 +200,14 @@ class TtsWorker:
         finally:
             self.current.pop(id(msg), None)
 
+    def _voice(self, engine: str, voice: str) -> VoiceInfo:
+        """The registry's entry for a voice, looked up on its first segment and kept: the loaded
+        model it names stays loaded too, so its version stays right."""
+        key = (engine, voice)
+        if key not in self._voices:
+            self._voices[key] = resolve_voice(engine, voice, self.settings.voice_dirs)
+        return self._voices[key]
+
     async def _recording(self, info: VoiceInfo) -> VoiceInfo:
         """A cloned voice with its reference recording, fetched once from the store and checked."""
         parts = cloned_parts(info.voice)
@@ -210,13 +221,11 @@ class TtsWorker:
             try:
                 with open(partial, "wb") as handle:
                     await self.store.get(names.speaker_object(sha), writeinto=handle)
-                with open(partial, "rb") as handle:
-                    digest = hashlib.file_digest(handle, "sha256").hexdigest()
             except ObjectNotFoundError:
                 partial.unlink(missing_ok=True)
                 raise SynthesisError(f"the reference recording {names.speaker_object(sha)} is not in the store") \
                     from None
-            if digest != sha:
+            if sha256_file(partial) != sha:
                 partial.unlink(missing_ok=True)
                 raise SynthesisError(f"the stored reference recording {names.speaker_object(sha)} is not what "
                                      "its name says")
