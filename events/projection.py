@@ -116,9 +116,9 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
         if state.status in ("", ACCEPTED):
             state.status = PARSED
         state.title, state.author, state.language = event.title, event.author, event.language
-        if event.voice and not state.chapters:
-            state.engine, state.voice = event.engine, event.voice
-        if not state.chapters:
+        if not state.chapters:  # the first parse is the job's: its voice and its chapters
+            if event.voice:
+                state.engine, state.voice = event.engine, event.voice
             state.chapters = [ChapterState(title=c.title, total=c.segments) for c in event.chapters]
     elif isinstance(event, SegmentSynthesized):
         if event.chapter < len(state.chapters):

@@ -39,6 +39,7 @@ PIPER_DEFAULT_VOICE = "en_US-joe-medium"
 # of speech, measured on Frankenstein), so instant-engine books have realistic lengths.
 TEST_VOICES = {"default": (53, 0.0), "short": (8, 0.0), "slow": (8, 4.0)}
 ENGINE_PREFERENCE = ("piper", "coqui", "espeak")  # for a language: a neural voice first, espeak-ng last
+LISTED_ENGINES = (*ENGINE_PREFERENCE, "test")  # every engine (events.names.ENGINES), best first
 CLONING_MODELS = ("xtts",)  # Coqui models that speak as the person in a reference recording
 CLONED = "/@"  # a voice cloned from an uploaded recording: MODEL/@<sha256 of the WAV>
 COQUI_WEIGHTS = ("model.pth", "model_file.pth", "best_model.pth", "checkpoint.pth", "model.safetensors")
@@ -59,9 +60,21 @@ class VoiceInfo:
     speaker_wav: str = ""  # a cloning model's reference recording
 
 
+def normal_tag(tag: str) -> str:
+    """A BCP 47 / POSIX tag in one spelling: ``fr_FR`` and ``fr-fr`` are ``fr-fr``."""
+    return tag.replace("_", "-").strip().lower()
+
+
 def primary_language(tag: str) -> str:
     """The language subtag of a BCP 47 / POSIX tag: ``fr-FR`` and ``fr_FR`` are ``fr``."""
-    return tag.replace("_", "-").split("-")[0].strip().lower()
+    return normal_tag(tag).split("-")[0]
+
+
+def matching_tag(tags: Iterable[str], language: str) -> str | None:
+    """The one of ``tags`` that ``language`` means: the same tag, else the same language; None if none."""
+    listed = tuple(tags)
+    exact = next((tag for tag in listed if normal_tag(tag) == normal_tag(language)), None)
+    return exact or next((tag for tag in listed if primary_language(tag) == primary_language(language)), None)
 
 
 def speaks(info: VoiceInfo, language: str) -> bool:
@@ -89,11 +102,8 @@ def _piper_packaged() -> dict[str, VoiceInfo]:
 
 @lru_cache(maxsize=32)
 def _file_version(path: str, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()[:16]
+        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()[:16]
 
 
 def file_version(path: Path) -> str:
@@ -249,14 +259,14 @@ def runnable_engines(voice_dirs: Iterable[Path] = ()) -> list[str]:
 def available_engines(voice_dirs: Iterable[Path] = ()) -> list[str]:
     """Engines with at least one voice here."""
     dirs = tuple(voice_dirs)
-    return [engine for engine in ("piper", "coqui", "espeak", "test") if engine_voices(engine, dirs)]
+    return [engine for engine in LISTED_ENGINES if engine_voices(engine, dirs)]
 
 
 def list_voices(voice_dirs: Iterable[Path] = ()) -> dict[str, list[VoiceInfo]]:
     """Engine name -> its voices, for ``audiobook voices``, help texts and error messages."""
     dirs = tuple(voice_dirs)
-    return {engine: [engine_voices(engine, dirs)[name] for name in sorted(engine_voices(engine, dirs))]
-            for engine in ("piper", "coqui", "espeak", "test")}
+    listed = {engine: engine_voices(engine, dirs) for engine in LISTED_ENGINES}
+    return {engine: [voices[name] for name in sorted(voices)] for engine, voices in listed.items()}
 
 
 def resolve_voice(engine: str | None, voice: str | None, voice_dirs: Iterable[Path] = ()) -> VoiceInfo:
@@ -281,10 +291,7 @@ def voice_language(info: VoiceInfo, language: str) -> str:
     """The tag a many-language voice (XTTS) is asked to speak for ``language``; "" for one-language voices."""
     if len(info.languages) < 2:
         return ""
-    for tag in info.languages:
-        if tag.lower() == language.replace("_", "-").lower():
-            return tag
-    return next((tag for tag in info.languages if primary_language(tag) == primary_language(language)), language)
+    return matching_tag(info.languages, language) or language
 
 
 def cloning_model(name: str | None, voice_dirs: Iterable[Path] = ()) -> VoiceInfo:
@@ -316,9 +323,9 @@ def check_requested_voice(request: ConvertRequest, voice_dirs: Iterable[Path] = 
 def _rank(info: VoiceInfo, language: str) -> tuple[int, int, str]:
     """Lower is better: the exact tag first, then the language's home variety (``fr`` → ``fr-fr``),
     then the packaged default voice, then by name."""
-    wanted = language.replace("_", "-").lower()
+    wanted = normal_tag(language)
     primary = primary_language(language)
-    tags = {tag.replace("_", "-").lower() for tag in info.languages}
+    tags = {normal_tag(tag) for tag in info.languages}
     closeness = 0 if wanted in tags else 1 if tags & {primary, f"{primary}-{primary}"} else 2
     return (closeness, 0 if info.voice == PIPER_DEFAULT_VOICE else 1, info.voice)
 

@@ -9,6 +9,8 @@ from typing import BinaryIO
 
 import pycountry
 
+from services.voices import primary_language
+
 
 @dataclass(frozen=True)
 class ChapterMark:
@@ -49,7 +51,7 @@ def ffmetadata(title: str, author: str, language: str, marks: list[ChapterMark])
 
 def iso639_2(language: str) -> str | None:
     """Three-letter language code for the MP4 audio track ("en-US" -> "eng"), or None."""
-    code = language.replace("_", "-").split("-")[0].lower()
+    code = primary_language(language)
     found = pycountry.languages.get(alpha_2=code) if len(code) == 2 else pycountry.languages.get(alpha_3=code)
     return str(found.alpha_3) if found else None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.parse.book import Book
+from services.voices import primary_language
 
 SAMPLE_CHARS = 20_000
 SKIP_CHAPTERS = 1  # the first chapter is often a title page, a dedication or a licence
@@ -58,8 +59,7 @@ def detect(text: str) -> tuple[str, float]:
 
 def decide_language(declared: str, detected: str, score: float) -> str:
     """The declared language, unless the detector is sure it is another one (or none is declared)."""
-    declared_primary = declared.replace("_", "-").split("-")[0].lower()
-    if declared and (not detected or detected == declared_primary or score < OVERRULE_SCORE):
+    if declared and (not detected or detected == primary_language(declared) or score < OVERRULE_SCORE):
         return declared
     if detected and score >= ACCEPT_SCORE:
         return detected

@@ -20,7 +20,7 @@ import numpy as np
 
 from services.tts.chunks import fit
 from services.tts.engines import SynthesisError
-from services.voices import VoiceInfo, primary_language
+from services.voices import VoiceInfo, matching_tag
 
 # VITS sentences per forward pass. On a CPU batching loses (0.8x one at a time for a full-size VITS,
 # bench/coqui_engine.py: the cores are already busy and padding is wasted work); on a GPU it pays.
@@ -69,12 +69,9 @@ class CoquiEngine:
         if not self.tts.is_multi_lingual and not self.is_xtts:
             return None
         wanted = language or (self.languages[0] if self.languages else "en")
-        for code in self.languages:
-            if code.lower() == wanted.lower():
-                return code
-        for code in self.languages:
-            if primary_language(code) == primary_language(wanted):
-                return code
+        code = matching_tag(self.languages, wanted)
+        if code is not None:
+            return code
         raise SynthesisError(f"this model does not speak {wanted!r}; it speaks {', '.join(self.languages)}")
 
     def _pieces(self, sentence: str, language: str | None) -> list[str]:

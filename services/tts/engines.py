@@ -27,6 +27,12 @@ class SynthesisError(PermanentError):
     """The engine cannot speak this text (a permanent failure for this segment)."""
 
 
+def refuse_nul(paragraphs: list[str]) -> None:
+    """A NUL cannot be spoken (and ends a C string early): the segment fails with that reason."""
+    if any("\x00" in text for text in paragraphs):
+        raise SynthesisError("text contains a NUL character")
+
+
 class Engine(Protocol):
     sample_rate: int
     batch_size: int
@@ -82,8 +88,7 @@ class EspeakEngine:
 
     def __init__(self, info: VoiceInfo) -> None:
         self.program, self.voice = info.model_path, info.voice
-        self.sample_rate = 22050
-        self.sample_rate = self._wav("a", 1.0)[1]
+        self.sample_rate = self._wav("a", 1.0)[1]  # what this voice speaks at (22,050 Hz for espeak-ng's own)
 
     def _wav(self, text: str, speed: float) -> tuple[bytes, int]:
         with tempfile.NamedTemporaryFile(suffix=".wav") as out:
@@ -101,8 +106,7 @@ class EspeakEngine:
                 return audio.readframes(audio.getnframes()), audio.getframerate()
 
     def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
-        if any("\x00" in text for text in paragraphs):
-            raise SynthesisError("text contains a NUL character")
+        refuse_nul(paragraphs)
         out = []
         for text in paragraphs:
             pcm, rate = self._wav(text, speed)
@@ -125,8 +129,7 @@ class TestEngine:
         self.ms_per_char, self.wait_ms_per_char = TEST_VOICES[info.voice]
 
     def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
-        if any("\x00" in text for text in paragraphs):
-            raise SynthesisError("text contains a NUL character")
+        refuse_nul(paragraphs)
         chars = sum(map(len, paragraphs))
         if self.wait_ms_per_char:  # stands in for model time, without using the CPU
             time.sleep(chars * self.wait_ms_per_char / 1000)

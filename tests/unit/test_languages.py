@@ -167,3 +167,9 @@ def test_a_recording_must_be_a_short_wav(tmp_path: Path) -> None:
     (tmp_path / "text.wav").write_text("hello")
     with pytest.raises(SpeakerError, match="not a readable WAV"):
         check_recording(tmp_path / "text.wav")
+
+
+def test_the_registry_lists_every_engine_a_job_can_name() -> None:
+    from services.voices import LISTED_ENGINES
+
+    assert sorted(LISTED_ENGINES) == sorted(names.ENGINES)
