@@ -15,6 +15,7 @@ from events.types import (
     JobCancelled,
     JobCompleted,
     JobFailed,
+    JobPaused,
     JobRejected,
     JobResumed,
     SegmentFailed,
@@ -23,7 +24,9 @@ from events.types import (
 
 ACCEPTED, PARSED, COMPLETED = "accepted", "parsed", "completed"
 FAILED, REJECTED, CANCELLED = "failed", "rejected", "cancelled"
+PAUSED = "paused"  # not an end: a resume continues it
 FINAL = frozenset({COMPLETED, FAILED, REJECTED, CANCELLED})
+STOPPED = frozenset({CANCELLED, PAUSED})  # no segment of the generation is synthesized
 
 
 @dataclass
@@ -146,9 +149,12 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
     elif isinstance(event, JobCancelled):
         if state.status != COMPLETED and event.generation == state.generation:
             state.status, state.reason = CANCELLED, event.reason
+    elif isinstance(event, JobPaused):
+        if state.status in (ACCEPTED, PARSED) and event.generation == state.generation:
+            state.status, state.reason = PAUSED, event.reason
     elif isinstance(event, JobResumed) and event.generation > state.generation:
         state.generation = event.generation
-        if state.status in (FAILED, CANCELLED):
+        if state.status in (FAILED, CANCELLED, PAUSED):
             state.status, state.reason = (PARSED if state.chapters else ACCEPTED), ""
         for chapter in state.chapters:
             chapter.failed.clear()

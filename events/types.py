@@ -187,8 +187,25 @@ class JobCancelled(Event):
 
 
 @dataclass(frozen=True)
+class JobPaused(Event):
+    """A person or script paused the job: its queued segments are dropped until it is resumed.
+
+    Unlike a cancellation it is not an end: ``audiobook unpause JOB`` (a resume) queues what is
+    missing again in the next generation.
+    """
+
+    KIND: ClassVar[str] = "job.paused"
+
+    reason: str = "paused"
+    generation: int = 0
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.generation}"
+
+
+@dataclass(frozen=True)
 class JobResumed(Event):
-    """A failed or cancelled job was asked to continue: generation ``generation`` begins.
+    """A failed, cancelled or paused job was asked to continue: generation ``generation`` begins.
 
     Segments that failed are queued again; segments already done are kept.
     """
@@ -212,6 +229,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         JobCompleted,
         JobFailed,
         JobCancelled,
+        JobPaused,
         JobResumed,
     )
 }

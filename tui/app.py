@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,20 +23,34 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, Static, TabbedContent, TabPane
 
 from events import names
-from events.projection import COMPLETED, FINAL
+from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, PAUSED
 from events.requests import ConvertRequest, resume_request
-from events.types import JobCancelled
+from events.types import JobCancelled, JobPaused
 from services.bus.control import fleet_status
-from services.bus.jobs import events_on, purge_job_queue, queue_depths, served_engines
+from services.bus.jobs import QueueDepth, events_on, queue_depths, served_engines
 from services.bus.pausing import pause_synthesis, resume_synthesis
-from services.bus.publish import publish_event
+from services.bus.stopping import stop_job
 from services.bus.uploads import upload_book
-from tui.model import Board
+from tui.model import Board, WorkerRates, in_flight_by_chapter
 
 Connect = Callable[[], Awaitable[Client]]
+Cells = tuple[str, ...]
 JOB_COLUMNS = ("book", "state", "segments", "audio", "expected", "elapsed", "ETA", "failed", "cached", "job")
-WORKER_COLUMNS = ("role", "name", "state", "done", "audio", "rtf", "up", "current")
+CHAPTER_COLUMNS = ("#", "chapter", "segments", "in flight", "queued", "failed")
+WORKER_COLUMNS = ("role", "name", "state", "done", "seg/s", "audio", "rtf", "up", "current")
 LOST_AFTER_S = 6.0  # a worker that stops answering for this long is shown as lost
+HISTORY = 120  # ticks of throughput kept for the plots
+
+
+def sync_rows(table: DataTable[str], rows: Iterable[tuple[str, Cells]]) -> None:
+    """Add new rows and rewrite only the cells that changed (rows keyed by id; no redraw of the rest)."""
+    for key, cells in rows:
+        if key not in table.rows:
+            table.add_row(*cells, key=key)
+            continue
+        for column, old, new in zip(table.columns, table.get_row(key), cells, strict=True):
+            if old != new:
+                table.update_cell(key, column, new, update_width=True)
 
 
 class Confirm(ModalScreen[bool]):
@@ -85,8 +99,9 @@ class Help(ModalScreen[None]):
                         "s                 submit a book (a path on this machine)\n"
                         "r                 resume the chosen job: retry its failed segments, continue a cancel\n"
                         "c                 cancel the chosen job (asks first)\n"
+                        "p                 pause the chosen job (its queue waits), or unpause it\n"
+                        "P                 pause all synthesis (asks first), or unpause it\n"
                         "d                 drain the chosen tts worker (asks first)\n"
-                        "p                 pause all synthesis (asks first), or unpause it\n"
                         "1 2 3             jobs, workers, queue\n"
                         "?                 this help      q  quit")
 
@@ -99,21 +114,27 @@ class Dashboard(App[None]):
     BINDINGS: ClassVar = [
         Binding("q", "quit", "Quit"), Binding("s", "submit", "Submit book"), Binding("r", "resume", "Resume job"),
         Binding("c", "cancel", "Cancel job"), Binding("d", "drain", "Drain worker"),
-        Binding("p", "pause", "Pause/unpause"),
+        Binding("p", "pause_job", "Pause job"), Binding("P", "pause_all", "Pause all"),
         Binding("1", "show('jobs')", "Jobs"), Binding("2", "show('workers')", "Workers"),
         Binding("3", "show('queue')", "Queue"), Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self, connect: Connect, tick: float = 1.0) -> None:
+    def __init__(self, connect: Connect, tick: float = 1.0, now: Callable[[], float] = time.time,
+                 title: str | None = None) -> None:
         super().__init__()
-        self.connect, self.tick = connect, tick
+        self.connect, self.tick, self.now = connect, tick, now
+        if title:
+            self.sub_title = title
         self.board = Board()
         self.nc: Client | None = None
         self.instances: dict[str, tuple[float, dict[str, object]]] = {}  # instance id -> (last seen, status)
+        self.worker_rates = WorkerRates()
         self.polled = False
         self.paused: list[str] = []  # engines whose queue is paused (consumer info)
-        self.rates: deque[float] = deque([0.0] * 60, maxlen=60)  # segments per second, one per tick
-        self._done: deque[tuple[float, int]] = deque(maxlen=max(2, round(10 / tick) + 1))
+        self.rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)  # segments/s, one per tick
+        self.audio_rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)  # audio seconds/s
+        self._done: deque[tuple[float, int, float]] = deque(maxlen=max(2, round(10 / tick) + 1))
+        self._chapters_of: str | None = None  # the job whose chapters the chapter table shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -121,16 +142,20 @@ class Dashboard(App[None]):
             with TabPane("Jobs", id="jobs"):
                 yield DataTable(id="job-table", cursor_type="row")
                 yield DataTable(id="chapter-table", cursor_type="row")
+                yield Static("", id="job-detail")
             with TabPane("Workers", id="workers"):
                 yield DataTable(id="worker-table", cursor_type="row")
             with TabPane("Queue", id="queue"):
                 yield Static("waiting for the server...", id="queue-text")
+                yield Label("segments per second (model work), last 2 minutes", classes="plot-label")
                 yield Sparkline(list(self.rates), id="rate")
+                yield Label("seconds of audio per second", classes="plot-label")
+                yield Sparkline(list(self.audio_rates), id="audio-rate")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#job-table", DataTable).add_columns(*JOB_COLUMNS)
-        self.query_one("#chapter-table", DataTable).add_columns("#", "chapter", "segments", "failed")
+        self.query_one("#chapter-table", DataTable).add_columns(*CHAPTER_COLUMNS)
         self.query_one("#worker-table", DataTable).add_columns(*WORKER_COLUMNS)
         self.run_worker(self.follow(), exclusive=True, group="feed")
         self.set_interval(self.tick, self.refresh_jobs)
@@ -151,79 +176,80 @@ class Dashboard(App[None]):
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
     def refresh_jobs(self) -> None:
-        """Rewrite only the rows of jobs that changed (and the running ones' clocks)."""
-        table, now = self.query_one("#job-table", DataTable), time.time()
+        """Rewrite the cells of jobs that changed (and the running ones' clocks); the chapters; the rates."""
+        table, now = self.query_one("#job-table", DataTable), self.now()
         changed = self.board.take_dirty() | {j for j, s in self.board.jobs.items() if s.status not in FINAL}
-        for job_id in sorted(changed):
-            cells = self.board.row(job_id, now, self.served).cells()
-            if job_id in table.rows:
-                for column, value in zip(table.columns, cells, strict=True):
-                    table.update_cell(job_id, column, value, update_width=True)
-            else:
-                table.add_row(*cells, key=job_id)
+        sync_rows(table, ((job_id, self.board.row(job_id, now, self.served).cells()) for job_id in sorted(changed)))
         self.show_chapters()
         done = sum(s.done_segments - s.cache_hits for s in self.board.jobs.values())
-        self._done.append((time.monotonic(), done))
-        (t0, d0), (t1, d1) = self._done[0], self._done[-1]
+        self._done.append((time.monotonic(), done, self.board.model_audio))
+        (t0, d0, a0), (t1, d1, a1) = self._done[0], self._done[-1]
         self.rates.append((d1 - d0) / (t1 - t0) if t1 > t0 else 0.0)  # model work over the last ~10 s
+        self.audio_rates.append((a1 - a0) / (t1 - t0) if t1 > t0 else 0.0)
         self.query_one("#rate", Sparkline).data = list(self.rates)
+        self.query_one("#audio-rate", Sparkline).data = list(self.audio_rates)
 
     def show_chapters(self) -> None:
+        """The chosen job's chapters (done, in flight, queued, failed), failures and latest events."""
         job_id = self.selected_job()
         table = self.query_one("#chapter-table", DataTable)
-        rows = self.board.chapters(job_id) if job_id else []
-        if table.row_count != len(rows):
+        if job_id != self._chapters_of:
             table.clear()
-            for row in rows:
-                table.add_row(*row.cells(), key=str(row.index))
-            return
-        for row in rows:
-            for column, value in zip(table.columns, row.cells(), strict=True):
-                table.update_cell(str(row.index), column, value, update_width=True)
+            self._chapters_of = job_id
+        held = in_flight_by_chapter(self.live_statuses(), job_id) if job_id else None
+        rows = self.board.chapters(job_id, held) if job_id else []
+        sync_rows(table, ((str(row.index), row.cells()) for row in rows))
+        self.query_one("#job-detail", Static).update(self.board.detail(job_id) if job_id else "")
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "job-table":
-            self.query_one("#chapter-table", DataTable).clear()
-            self.show_chapters()
+    def live_statuses(self) -> list[dict[str, object]]:
+        """The statuses of the instances that answered lately."""
+        now = self.now()
+        return [status for seen, status in self.instances.values() if now - seen <= LOST_AFTER_S]
 
     @property
     def served(self) -> set[str] | None:
         """Engines that live tts workers run (None before the first look at the control plane)."""
         if not self.polled:
             return None
-        now = time.monotonic()
-        return served_engines([status for seen, status in self.instances.values() if now - seen <= LOST_AFTER_S])
+        return served_engines(self.live_statuses())
 
     async def poll(self) -> None:
         """Workers from the control plane, the queue from consumer info."""
         if self.nc is None:
             return
-        now = time.monotonic()
-        for status in await fleet_status(self.nc, wait=0.4):
+        statuses = await fleet_status(self.nc, wait=0.4)
+        depths = await queue_depths(self.nc.jetstream())
+        self.show_workers(statuses)
+        self.show_queue(depths)
+
+    def show_workers(self, statuses: list[dict[str, object]]) -> None:
+        """Fold one round of control-plane answers into the worker table; the silent ones turn LOST."""
+        now = self.now()
+        for status in statuses:
             self.instances[str(status["id"])] = (now, status)
         self.polled = True
-        table = self.query_one("#worker-table", DataTable)
+        rows = []
         for instance, (seen, status) in sorted(self.instances.items(), key=lambda w: str(w[1][1].get("name"))):
             lost = now - seen > LOST_AFTER_S
+            done = int(str(status.get("segments_done", status.get("requests", status.get("builds", 0))) or 0))
+            rate = None if lost else self.worker_rates.record(instance, seen, done)
             rtf = status.get("real_time_factor")
-            cells = (str(status.get("role", "?")), str(status.get("name", "?")),
-                     "LOST" if lost else str(status.get("state", "?")),
-                     str(status.get("segments_done", status.get("requests", status.get("builds", "")))),
-                     f"{float(str(status.get('audio_seconds') or 0)) / 3600:.2f} h", "-" if rtf is None else str(rtf),
-                     f"{float(str(status.get('uptime_s') or 0)):.0f} s", str(status.get("current") or ""))
-            if instance in table.rows:
-                for column, value in zip(table.columns, cells, strict=True):
-                    table.update_cell(instance, column, value, update_width=True)
-            else:
-                table.add_row(*cells, key=instance)
-        depths = await queue_depths(self.nc.jetstream())
+            rows.append((instance, (
+                str(status.get("role", "?")), str(status.get("name", "?")),
+                "LOST" if lost else str(status.get("state", "?")), str(done),
+                "-" if rate is None else f"{rate:.1f}",
+                f"{float(str(status.get('audio_seconds') or 0)) / 3600:.2f} h", "-" if rtf is None else str(rtf),
+                f"{float(str(status.get('uptime_s') or 0)):.0f} s", str(status.get("current") or ""))))
+        sync_rows(self.query_one("#worker-table", DataTable), rows)
+
+    def show_queue(self, depths: list[QueueDepth]) -> None:
         self.paused = [d.engine for d in depths if d.paused]
         busy = "   ".join(f"{d.engine}: {d.pending} queued" + (" (PAUSED)" if d.paused else "")
                            for d in depths if d.pending or d.in_flight or d.paused)
         self.query_one("#queue-text", Static).update(
             f"queued segments: {sum(d.pending for d in depths)}   in flight: {sum(d.in_flight for d in depths)}   "
-            f"redelivered: {sum(d.redelivered for d in depths)}   segments/s now: {self.rates[-1]:.1f}"
-            + (f"\n{busy}" if busy else ""))
+            f"redelivered: {sum(d.redelivered for d in depths)}   segments/s now: {self.rates[-1]:.1f}   "
+            f"audio s/s now: {self.audio_rates[-1]:.1f}" + (f"\n{busy}" if busy else ""))
 
     def action_show(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -266,15 +292,33 @@ class Dashboard(App[None]):
 
         async def cancel(yes: bool | None) -> None:
             if yes and self.nc is not None:
-                js = self.nc.jetstream()
-                await publish_event(js, JobCancelled(job_id=job_id, reason="cancelled from the dashboard",
-                                                     generation=state.generation))
-                dropped = await purge_job_queue(js, job_id)
+                dropped = await stop_job(self.nc.jetstream(), JobCancelled(
+                    job_id=job_id, reason="cancelled from the dashboard", generation=state.generation))
                 self.notify(f"cancelled {job_id}: {dropped} queued segment(s) dropped")
 
         self.push_screen(Confirm(f"Cancel {state.title or job_id}?"), cancel)
 
-    def action_pause(self) -> None:
+    def action_pause_job(self) -> None:
+        """Pause the chosen running job (its queued segments set aside), or unpause a paused one."""
+        job_id = self.selected_job()
+        state = self.board.jobs.get(job_id or "")
+        if self.nc is None or job_id is None or state is None or state.status not in (ACCEPTED, PARSED, PAUSED):
+            self.notify("choose a running or paused job first", severity="warning")
+            return
+        js = self.nc.jetstream()
+        if state.status == PAUSED:
+            self.run_worker(js.publish(names.REQUEST_SUBJECT, resume_request(state).encode()), group="actions")
+            self.notify(f"{state.title or job_id} continues: what is not done is queued again")
+            return
+
+        async def pause() -> None:
+            dropped = await stop_job(js, JobPaused(job_id=job_id, reason="paused from the dashboard",
+                                                   generation=state.generation))
+            self.notify(f"paused {state.title or job_id}: {dropped} queued segment(s) set aside; p continues it")
+
+        self.run_worker(pause(), group="actions")
+
+    def action_pause_all(self) -> None:
         if self.nc is None:
             return
         js = self.nc.jetstream()
@@ -287,7 +331,7 @@ class Dashboard(App[None]):
         async def pause(yes: bool | None) -> None:
             if yes:
                 await pause_synthesis(js)
-                self.notify("synthesis paused: workers finish what they hold; p again continues")
+                self.notify("synthesis paused: workers finish what they hold; P again continues")
 
         self.push_screen(Confirm("Pause all synthesis? Queued segments wait; nothing is lost."), pause)
 

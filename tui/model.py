@@ -8,13 +8,29 @@ dashboard opened is history, not speed, and cache hits are not speed either.
 
 from __future__ import annotations
 
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from events.progress import Throughput, clock
 from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, JobState, apply, waiting_for
-from events.types import Event, JobAccepted, SegmentSynthesized
+from events.types import (
+    BookParsed,
+    Event,
+    JobAccepted,
+    JobCancelled,
+    JobCompleted,
+    JobFailed,
+    JobPaused,
+    JobRejected,
+    JobResumed,
+    SegmentFailed,
+    SegmentSynthesized,
+)
 
 BAR = 12
+RECENT = 6  # latest events kept per job for its detail view
 
 
 @dataclass(frozen=True)
@@ -45,16 +61,70 @@ class ChapterRow:
     done: int
     total: int
     failed: int
+    in_flight: int = 0
+
+    @property
+    def queued(self) -> int:
+        return max(0, self.total - self.done - self.failed - self.in_flight)
 
     def cells(self) -> tuple[str, ...]:
-        return (str(self.index + 1), self.title, f"{bar(self.done, self.total)} {self.done}/{self.total}",
+        drawn = bar(self.done, self.total, in_flight=self.in_flight, failed=self.failed)
+        progress = f"{drawn} {self.done}/{self.total}"
+        return (str(self.index + 1), self.title, progress, str(self.in_flight or ""), str(self.queued or ""),
                 str(self.failed) if self.failed else "")
 
 
-def bar(done: int, total: int, width: int = BAR) -> str:
-    """A text progress bar: ``█████░░░░░░░``."""
-    filled = round(width * done / total) if total else 0
-    return "█" * filled + "░" * (width - filled)
+def bar(done: int, total: int, width: int = BAR, *, in_flight: int = 0, failed: int = 0) -> str:
+    """A text progress bar: done ``█``, in flight ``▒``, failed ``✗``, queued ``░``."""
+    if not total:
+        return "░" * width
+    cuts = [round(width * min(total, n) / total) for n in (done, done + in_flight, done + in_flight + failed)]
+    return "█" * cuts[0] + "▒" * (cuts[1] - cuts[0]) + "✗" * (cuts[2] - cuts[1]) + "░" * (width - cuts[2])
+
+
+def in_flight_by_chapter(statuses: Iterable[dict[str, object]], job_id: str) -> Counter[int]:
+    """How many segments of each chapter of ``job_id`` live tts workers hold (their ``in_flight``)."""
+    held: Counter[int] = Counter()
+    for status in statuses:
+        for position in status.get("in_flight") or ():  # type: ignore[attr-defined]
+            if isinstance(position, list) and len(position) == 3 and position[0] == job_id:
+                held[int(position[1])] += 1
+    return held
+
+
+def describe(event: Event) -> str:
+    """One line about an event, for a job's latest events."""
+    match event:
+        case SegmentSynthesized():
+            how = "from the cache" if event.cache_hit else f"{event.synth_seconds:.1f} s by {event.worker or '?'}"
+            return f"segment {event.chapter + 1}.{event.index} done: {event.seconds:.1f} s of audio {how}"
+        case SegmentFailed():
+            return f"segment {event.chapter + 1}.{event.index} failed: {event.reason}"
+        case JobAccepted():
+            return f"accepted {event.source_name}" + (f" (chapters {event.chapters})" if event.chapters else "")
+        case BookParsed():
+            return f"parsed: {len(event.chapters)} chapters, read by {event.engine}/{event.voice} ({event.language})"
+        case JobCompleted():
+            return f"completed: {clock(event.seconds)} of audio in {event.output_object}"
+        case JobFailed() | JobRejected() | JobCancelled() | JobPaused():
+            return f"{event.KIND.split('.')[1]}: {event.reason}"
+        case JobResumed():
+            return f"resumed (generation {event.generation})"
+    return event.KIND
+
+
+@dataclass
+class WorkerRates:
+    """Each worker's segments per second over its last few status answers."""
+
+    window: int = 6
+    seen: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
+
+    def record(self, instance: str, now: float, done: int) -> float | None:
+        samples = self.seen.setdefault(instance, deque(maxlen=self.window))
+        samples.append((now, done))
+        (t0, d0), (t1, d1) = samples[0], samples[-1]
+        return (d1 - d0) / (t1 - t0) if t1 > t0 else None
 
 
 @dataclass
@@ -72,11 +142,17 @@ class Board:
     jobs: dict[str, JobState] = field(default_factory=dict)
     clocks: dict[str, _Clock] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
+    recent: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
+    model_audio: float = 0.0  # seconds of audio models produced (cache hits excluded), every job
 
     def apply(self, seq: int, at: float, event: Event) -> None:
         """Fold one event that the server stored at time ``at``."""
         state = self.jobs.setdefault(event.job_id, JobState(job_id=event.job_id))
+        before = state.audio_seconds if isinstance(event, SegmentSynthesized) and not event.cache_hit else None
         apply(state, event, seq)
+        if before is not None:
+            self.model_audio += state.audio_seconds - before
+        self.recent.setdefault(event.job_id, deque(maxlen=RECENT)).append((at, describe(event)))
         times = self.clocks.setdefault(event.job_id, _Clock(first=at))
         times.last = max(times.last, at)
         if isinstance(event, JobAccepted) and state.status not in FINAL:
@@ -105,12 +181,29 @@ class Board:
             cache_hits=state.cache_hits,
         )
 
-    def chapters(self, job_id: str) -> list[ChapterRow]:
+    def chapters(self, job_id: str, in_flight: Counter[int] | None = None) -> list[ChapterRow]:
+        """One row per chapter; ``in_flight``: segments workers hold, per chapter."""
         state = self.jobs.get(job_id)
         if state is None:
             return []
-        return [ChapterRow(i, c.title, len(c.done), c.total, len(set(c.failed) - c.done))
-                for i, c in enumerate(state.chapters)]
+        held = in_flight or Counter()
+        return [ChapterRow(i, c.title, len(c.done), c.total, len(set(c.failed) - c.done),
+                           min(held[i], c.total - len(c.done))) for i, c in enumerate(state.chapters)]
+
+    def detail(self, job_id: str, failures: int = 3) -> str:
+        """A job's failed segments with their reasons, then its latest events (server times, UTC)."""
+        state = self.jobs.get(job_id)
+        if state is None:
+            return ""
+        failed = state.failed_segments
+        lines = [f"failed {c + 1}.{i}: {reason}" for c, i, reason in failed[:failures]]
+        if len(failed) > failures:
+            lines.append(f"... and {len(failed) - failures} more failed segment(s) (`audiobook status {job_id}`)")
+        if state.reason and state.status not in (ACCEPTED, PARSED):
+            lines.append(f"{state.status}: {state.reason}")
+        lines += [f"{time.strftime('%H:%M:%S', time.gmtime(at))}  {text}"
+                  for at, text in reversed(self.recent.get(job_id, ()))]
+        return "\n".join(lines)
 
     def take_dirty(self) -> set[str]:
         changed, self.dirty = self.dirty, set()

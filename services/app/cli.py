@@ -80,13 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--nats-url")
     wk.set_defaults(func=commands.workers)
 
-    pa = sub.add_parser("pause", help="pause synthesis (every engine, or some): queued work waits, nothing is lost")
+    pa = sub.add_parser("pause", help="pause a job, or synthesis (every engine, or some): nothing is lost")
+    pa.add_argument("job", nargs="?", help="only this job (its queued segments are set aside until unpause)")
+    pa.add_argument("--reason", default="paused by the user")
     pa.add_argument("--engine", action="append", choices=list(ENGINES), help="only this engine's queue (repeatable)")
     pa.add_argument("--minutes", type=float, help="end the pause by itself after this long (default: until unpause)")
     pa.add_argument("--nats-url")
     pa.set_defaults(func=commands.pause)
 
-    up = sub.add_parser("unpause", help="let paused synthesis continue")
+    up = sub.add_parser("unpause", help="let a paused job, or paused synthesis, continue")
+    up.add_argument("job", nargs="?", help="only this job (what is not done is queued again)")
     up.add_argument("--engine", action="append", choices=list(ENGINES), help="only this engine's queue (repeatable)")
     up.add_argument("--nats-url")
     up.set_defaults(func=commands.unpause)

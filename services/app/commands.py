@@ -28,17 +28,17 @@ from events import names
 from events.audio import SPEECH_S_PER_CHAR
 from events.errors import PipelineError
 from events.names import control_subject, service_name
-from events.projection import COMPLETED, FINAL, JobState, waiting_for
+from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, PAUSED, JobState, waiting_for
 from events.requests import ConvertRequest, RequestError, job_id_for, parse_request, request_ref, resume_request
-from events.types import DeadLetter, JobCancelled, as_payload
+from events.types import DeadLetter, JobCancelled, JobPaused, as_payload
 from services.app.follow import Outcome, follow_job
 from services.app.progress import ProgressBar, clock
 from services.app.stack import embedded_stack
 from services.bus.connect import connect_client
 from services.bus.control import fleet, fleet_status
-from services.bus.jobs import dead_letters, known_jobs, purge_job_queue, queue_depths, rebuild_state, served_engines
+from services.bus.jobs import dead_letters, known_jobs, queue_depths, rebuild_state, served_engines
 from services.bus.pausing import pause_synthesis, resume_synthesis
-from services.bus.publish import publish_event
+from services.bus.stopping import stop_job
 from services.bus.tracing import send_span
 from services.bus.uploads import sha256_file, upload, upload_book
 from services.settings import Settings
@@ -86,14 +86,19 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
                        "(see docs/security.md)") from None
 
 
+async def submit(js: JetStreamContext, raw: bytes) -> None:
+    """Publish an encoded request; the book's trace starts here."""
+    with send_span(names.REQUEST_SUBJECT, f"cli:{uuid.uuid4()}") as headers:
+        await js.publish(names.REQUEST_SUBJECT, raw, headers=headers)
+
+
 async def submit_and_follow(
     js: JetStreamContext, request: ConvertRequest, job_id: str, output: Path, quiet: bool
 ) -> Outcome:
     """Publish a request (fresh Msg-Id per invocation) and follow the job to its end."""
     raw = request.encode()
     since = (await js.stream_info(names.EVENTS_STREAM)).state.last_seq
-    with send_span(names.REQUEST_SUBJECT, f"cli:{uuid.uuid4()}") as headers:  # the book's trace starts here
-        await js.publish(names.REQUEST_SUBJECT, raw, headers=headers)
+    await submit(js, raw)
     progress = None if quiet else ProgressBar()
     return await follow_job(js, job_id, request_ref(raw), since, output, progress)
 
@@ -182,8 +187,8 @@ def cancel(args: argparse.Namespace, settings: Settings) -> int:
             state = await known_job(js, args.job)
             if state.status in FINAL:
                 raise CliError(f"job {args.job} is already {state.status}")
-            await publish_event(js, JobCancelled(job_id=args.job, reason=args.reason, generation=state.generation))
-            dropped = await purge_job_queue(js, args.job)
+            dropped = await stop_job(js, JobCancelled(job_id=args.job, reason=args.reason,
+                                                      generation=state.generation))
             print(f"cancelled {args.job}: {dropped} queued segment(s) dropped; "
                   f"`audiobook resume {args.job}` continues it")
 
@@ -355,7 +360,12 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def pause(args: argparse.Namespace, settings: Settings) -> int:
-    """Pause synthesis on the server: workers finish what they hold, queued segments wait."""
+    """Pause one job, or synthesis on the server: workers finish what they hold, nothing is lost."""
+    if args.job:
+        if args.engine or args.minutes:
+            raise CliError("pause a job, or engines (--engine/--minutes), not both")
+        return pause_job(args, settings)
+
     async def body() -> str:
         async with jetstream(args, settings, services=False) as js:
             duration = timedelta(minutes=args.minutes) if args.minutes else None
@@ -366,14 +376,48 @@ def pause(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def pause_job(args: argparse.Namespace, settings: Settings) -> int:
+    """``job.paused`` and its queued segments dropped; ``unpause JOB`` queues what is missing again."""
+    async def body() -> int:
+        async with jetstream(args, settings, services=False) as js:
+            state = await known_job(js, args.job)
+            if state.status not in (ACCEPTED, PARSED):
+                raise CliError(f"job {args.job} is {state.status}: only a running job can be paused")
+            return await stop_job(js, JobPaused(job_id=args.job, reason=args.reason, generation=state.generation))
+
+    dropped = run(body())
+    print(f"paused {args.job}: {dropped} queued segment(s) set aside, done ones kept; "
+          f"`audiobook unpause {args.job}` continues it")
+    return 0
+
+
 def unpause(args: argparse.Namespace, settings: Settings) -> int:
-    """Let paused synthesis continue."""
+    """Let a paused job, or paused synthesis, continue."""
+    if args.job:
+        if args.engine:
+            raise CliError("unpause a job, or engines (--engine), not both")
+        return unpause_job(args, settings)
+
     async def body() -> None:
         async with jetstream(args, settings, services=False) as js:
             await resume_synthesis(js, args.engine)
 
     run(body())
     print(f"synthesis continues ({', '.join(args.engine or ['every engine'])})")
+    return 0
+
+
+def unpause_job(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask for the job again (a resume request): what is not done is queued in a new generation."""
+    async def body() -> None:
+        async with jetstream(args, settings, services=False) as js:
+            state = await known_job(js, args.job)
+            if state.status != PAUSED:
+                raise CliError(f"job {args.job} is {state.status}, not paused")
+            await submit(js, resume_request(state, args.job).encode())
+
+    run(body())
+    print(f"job {args.job} continues (`audiobook status {args.job}` follows it)")
     return 0
 
 

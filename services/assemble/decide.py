@@ -12,7 +12,7 @@ import orjson
 
 from events.codec import DecodeError, decode_event
 from events.names import book_object
-from events.projection import CANCELLED, COMPLETED, FINAL, PARSED, JobState
+from events.projection import COMPLETED, FINAL, PARSED, STOPPED, JobState
 from events.types import JobAccepted, JobCompleted, JobFailed
 
 LEASE_S = 30.0  # a build claim lasts this long unless its holder renews it
@@ -59,14 +59,14 @@ def reannouncements(before: str, event: object) -> list[Reannounce]:
     return []
 
 
-def next_steps(state: JobState, *, building: bool, busy: bool, cancelled_now: bool = False) -> list[Step]:
+def next_steps(state: JobState, *, building: bool, busy: bool, stopped_now: bool = False) -> list[Step]:
     """What to do about a job after its state changed.
 
     ``building``: a build of this job runs here. ``busy``: a chore for it is under way here, or
-    this instance already built it (its completion may still be in flight). ``cancelled_now``:
-    the events just folded hold the cancellation itself. Only then is the queue dropped: a
-    later event of a cancelled job (a resume's acceptance) must not purge the commands that
-    the resume is about to queue.
+    this instance already built it (its completion may still be in flight). ``stopped_now``:
+    the events just folded hold the cancellation or pause itself. Only then is the queue
+    dropped: a later event of a stopped job (a resume's acceptance) must not purge the
+    commands that the resume is about to queue.
     """
     steps: list[Step] = []
     if state.status in FINAL and building:
@@ -74,8 +74,8 @@ def next_steps(state: JobState, *, building: bool, busy: bool, cancelled_now: bo
         building = False
     if busy:
         return steps
-    if state.status == CANCELLED:
-        if cancelled_now:
+    if state.status in STOPPED:
+        if stopped_now:
             steps.append(DropQueue())
     elif state.stuck:
         failures = tuple(state.failed_segments)

@@ -25,7 +25,7 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.projection import JobState, apply, from_snapshot, to_snapshot
-from events.types import Event, JobCancelled, JobCompleted, JobFailed
+from events.types import Event, JobCancelled, JobCompleted, JobFailed, JobPaused
 from services.assemble import decide
 from services.assemble.stream import StreamingBuild
 from services.bus import kv
@@ -114,8 +114,9 @@ class AssembleService:
         publish: list[Event] = []
         for job_id, items in by_job.items():
             state, answers = await self._update(job_id, items)
-            cancelled_now = any(isinstance(e, JobCancelled) and e.generation == state.generation for _, e in items)
-            self.act(state, cancelled_now)
+            stopped_now = any(isinstance(e, JobCancelled | JobPaused) and e.generation == state.generation
+                              for _, e in items)
+            self.act(state, stopped_now)
             publish += await self._reannounce(job_id, answers)
         return Decision(publish)
 
@@ -147,11 +148,11 @@ class AssembleService:
             return []
         return [replace(completed, request_seq=answer.request_seq) for answer in answers]
 
-    def act(self, state: JobState, cancelled_now: bool = False) -> None:
+    def act(self, state: JobState, stopped_now: bool = False) -> None:
         """Carry out the decided steps for a job (tasks of their own: the loop goes on)."""
         job_id = state.job_id
         busy = job_id in self.chores or job_id in self.finished
-        steps = decide.next_steps(state, building=job_id in self.building, busy=busy, cancelled_now=cancelled_now)
+        steps = decide.next_steps(state, building=job_id in self.building, busy=busy, stopped_now=stopped_now)
         for step in steps:
             if isinstance(step, decide.StopBuild):
                 self.building.pop(job_id).cancel()
@@ -171,7 +172,7 @@ class AssembleService:
     async def _drop_queue(self, job_id: str) -> None:
         dropped = await purge_job_queue(self.js, job_id)
         if dropped:
-            log.info("job %s cancelled: dropped %d queued segments", job_id, dropped)
+            log.info("job %s cancelled or paused: dropped %d queued segments", job_id, dropped)
 
     async def _claim(self, job_id: str) -> int | None:
         """Take (or take over an expired) build claim; the KV revision to renew it, or None."""

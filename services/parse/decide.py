@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from events.projection import CANCELLED, COMPLETED, FAILED, JobState
+from events.projection import CANCELLED, COMPLETED, FAILED, PAUSED, JobState
 from events.requests import ConvertRequest
 from events.types import JobRejected, JobResumed, SynthesizeSegment
 
@@ -18,10 +18,10 @@ Command = tuple[str, SynthesizeSegment]
 def continuation(state: JobState) -> tuple[int, JobResumed | None]:
     """The generation a new request for this job works in, and the event that opens it.
 
-    A failed or cancelled job asked again continues in the next generation: its failures are
-    forgotten and its done segments kept. Any other job continues where it is.
+    A failed, cancelled or paused job asked again continues in the next generation: its failures
+    are forgotten and its done segments kept. Any other job continues where it is.
     """
-    if state.status in (FAILED, CANCELLED):
+    if state.status in (FAILED, CANCELLED, PAUSED):
         generation = state.generation + 1
         return generation, JobResumed(job_id=state.job_id, generation=generation)
     return state.generation, None

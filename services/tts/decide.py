@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from events.projection import CANCELLED, JobState
+from events.projection import STOPPED, JobState
 from events.types import SegmentFailed, SegmentSynthesized, SynthesizeSegment
 
 IO_COVER_S = 0.25  # keep enough segments in hand to cover this much round-trip time
@@ -48,7 +48,7 @@ Action = Skip | Reuse | Synthesize
 
 def cancelled(state: JobState | None, job: SynthesizeSegment) -> bool:
     """Whether the checkpoint says this job was cancelled in the command's generation."""
-    return bool(state and state.status == CANCELLED and state.generation == job.generation)
+    return bool(state and state.status in STOPPED and state.generation == job.generation)
 
 
 def stored_audio(description: str | None) -> StoredAudio | None:

@@ -85,7 +85,7 @@ class TtsWorker:
         self.engines = EnginePool(settings)
         self.batcher = Batcher(self.engines)
         self.name = settings.worker_name
-        self.current: dict[int, str] = {}  # id of each message in hand -> what it is
+        self.current: dict[int, tuple[str, int, int]] = {}  # id of each message in hand -> (job, chapter, index)
         self.model_runs = 0  # segments this worker actually synthesized
         self.cache_hits = 0  # segments answered from existing audio
         self.seconds_per_segment: float | None = None  # moving average of model time per segment
@@ -99,11 +99,12 @@ class TtsWorker:
 
     def status(self) -> dict[str, object]:
         """What this worker is doing now; answered from the event loop, even mid-synthesis."""
-        current = next(iter(self.current.values()), None)
+        held = list(self.current.values())
+        current = f"job {held[0][0]} chapter {held[0][1]} segment {held[0][2]}" if held else None
         draining = any(consumer.draining for consumer in self.consumers)
         state = "draining" if draining else ("busy" if current else "idle")
         return {
-            "state": state, "current": current, "in_hand": len(self.current),
+            "state": state, "current": current, "in_hand": len(held), "in_flight": [list(p) for p in held[:64]],
             "model_runs": self.model_runs, "cache_hits": self.cache_hits,
             "segments_done": self.model_runs + self.cache_hits, "audio_seconds": round(self.audio_seconds, 1),
             "model_seconds": round(self.model_seconds, 1),
@@ -161,7 +162,7 @@ class TtsWorker:
         annotate({"audiobook.job_id": job.job_id, "audiobook.chapter": job.chapter, "audiobook.index": job.index,
                     "audiobook.characters": sum(map(len, job.paragraphs)), "audiobook.engine": job.engine,
                     "audiobook.voice": job.voice, "audiobook.worker": self.name})
-        self.current[id(msg)] = where
+        self.current[id(msg)] = (job.job_id, job.chapter, job.index)
         try:
             info = await self._recording(self._voice(job.engine, job.voice))
             key = cache_key(job.paragraphs, info.engine, info.voice, info.model_version, job.speed,

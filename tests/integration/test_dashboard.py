@@ -12,10 +12,10 @@ import nats
 import pytest
 from textual.widgets import DataTable
 
-from events.projection import CANCELLED, COMPLETED
+from events.projection import CANCELLED, COMPLETED, PARSED, PAUSED
 from events.types import JobAccepted
 from services.app.sample import write_sample_book
-from services.bus.jobs import queue_depths, rebuild_state
+from services.bus.jobs import queue_depths, queued_segments, rebuild_state
 from services.bus.topology import checkpoints, object_store
 from services.tts.worker import TtsWorker
 from tests.conftest import book
@@ -36,6 +36,16 @@ async def until(pilot, check, timeout: float = 60.0):  # type: ignore[no-untyped
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("the dashboard did not show it in time")
         await pilot.pause(0.2)
+    return found
+
+
+async def eventually(pilot, read, check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    """Let the app run until ``check(await read())`` holds; returns what was read."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check(found := await read()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not seen in time: {found!r}")
+        await pilot.pause(0.1)
     return found
 
 
@@ -94,6 +104,18 @@ async def test_jobs_chapters_workers_and_actions(js, client, settings, tmp_path:
             await pilot.pause(0.1)
         assert await resumed() and (await rebuild_state(js, job_id)).generation == 1
 
+        # pause the job (no worker runs: its segments wait in the queue), then p again continues it
+        await until(pilot, lambda: app.board.jobs[job_id].status == PARSED)  # shown as "waiting for a test worker"
+        assert await queued_segments(js, job_id)
+        await pilot.press("p")
+        await eventually(pilot, lambda: rebuild_state(js, job_id), lambda s: s.status == PAUSED)
+        assert not await queued_segments(js, job_id), "a paused job's queued segments are set aside"
+        await until(pilot, lambda: cells(jobs, job_id)[1] == "paused")
+        await pilot.press("p")
+        state = await eventually(pilot, lambda: rebuild_state(js, job_id), lambda s: s.generation == 2)
+        assert state.status == PARSED
+        await eventually(pilot, lambda: queued_segments(js, job_id), bool)
+
         mine = tmp_path / "from-the-dashboard.epub"  # submit another book by its path on this machine
         shutil.copy(book("epub/pg22367_die-verwandlung_de.epub"), mine)
         await pilot.press("s")
@@ -110,14 +132,14 @@ async def test_jobs_chapters_workers_and_actions(js, client, settings, tmp_path:
             await pilot.pause(0.1)
         assert await submitted(), "the submitted book reached the parse service through the uploads store"
 
-        await pilot.press("p", "y")  # pause all synthesis (asked first), then p again continues it
+        await pilot.press("P", "y")  # pause all synthesis (asked first), then P again continues it
         for _ in range(50):
             if all(d.paused for d in await queue_depths(js)):
                 break
             await pilot.pause(0.1)
         assert all(d.paused for d in await queue_depths(js))
         await until(pilot, lambda: app.paused)
-        await pilot.press("p")
+        await pilot.press("P")
         for _ in range(50):
             if not any(d.paused for d in await queue_depths(js)):
                 break

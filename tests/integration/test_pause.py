@@ -71,3 +71,53 @@ async def test_pause_and_unpause_from_the_command_line(js, settings) -> None:
     assert {d.engine for d in await queue_depths(js) if d.paused} == {"piper", "test"}
     assert "synthesis continues (every engine)" in await asyncio.to_thread(cli, "unpause")
     assert not any(d.paused for d in await queue_depths(js))
+
+
+async def test_one_job_paused_and_unpaused_from_the_command_line_loses_nothing(js, client, settings) -> None:
+    """``pause JOB``: its queue is set aside, workers drop what they hold of it; ``unpause JOB`` finishes it."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from events.projection import PAUSED
+    from events.types import SegmentSynthesized
+    from services.app.sample import write_sample_book
+    from services.bus.jobs import queued_segments
+    from tests.conftest import ROOT
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "services", *args, "--nats-url", str(settings.nats_url)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    write_sample_book(settings.input_dir / "sample.epub")
+    slow = dataclasses.replace(settings, max_segment_chars=100)
+    async with running(["parse", "tts", "assemble"], slow):
+        await client.publish("convert.request", b'{"source": "sample.epub", "engine": "test", "voice": "slow"}')
+
+        async def started() -> str | None:
+            return next((e.job_id for e in await all_events(js) if isinstance(e, SegmentSynthesized)), None)
+
+        job = await wait_for(started, timeout=60)
+        said = await asyncio.to_thread(cli, "pause", job)
+        assert said.startswith(f"paused {job}: ") and f"`audiobook unpause {job}`" in said
+        paused = await job_state(js, job)
+        assert paused.status == PAUSED and not await queued_segments(js, job)
+        await asyncio.sleep(3.0)  # what a worker held when the pause came may still finish; then nothing
+        held = (await job_state(js, job)).done_segments
+        await asyncio.sleep(2.0)
+        assert (await job_state(js, job)).done_segments == held < paused.total_segments
+        assert f"{job}" in (status := await asyncio.to_thread(cli, "status")) and "paused" in status
+
+        assert "continues" in await asyncio.to_thread(cli, "unpause", job)
+
+        async def done() -> bool:
+            return (await job_state(js, job)).status == COMPLETED
+
+        await wait_for(done, timeout=90)
+    finished = await job_state(js, job)
+    assert finished.generation == 1 and finished.done_segments == finished.total_segments
+    positions = [(e.chapter, e.index) for e in await all_events(js)
+                 if isinstance(e, SegmentSynthesized) and e.job_id == job]
+    assert len(set(positions)) == finished.total_segments, "every segment once the job continued, none lost"

@@ -14,6 +14,7 @@ from events.types import (
     JobCancelled,
     JobCompleted,
     JobFailed,
+    JobPaused,
     JobRejected,
     JobResumed,
     SegmentFailed,
@@ -31,6 +32,7 @@ EXAMPLES = [
     JobCompleted("j1", "books/j1.m4b", 12.5, 1000, 2),
     JobFailed("j1", "1 segment(s) could not be synthesized", ((1, 0, "bad"),), generation=1),
     JobCancelled("j1", "changed my mind"),
+    JobPaused("j1", "back after lunch", generation=2),
     JobResumed("j1", 2),
 ]
 

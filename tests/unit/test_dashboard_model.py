@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from events.types import BookParsed, ChapterInfo, JobAccepted, JobCompleted, SegmentSynthesized
-from tui.model import Board, bar
+from events.types import BookParsed, ChapterInfo, JobAccepted, JobCompleted, SegmentFailed, SegmentSynthesized
+from tui.model import Board, WorkerRates, bar, in_flight_by_chapter
 
 ACCEPT = JobAccepted("j", "s" * 64, "book.epub", "test", "short", 1.0)
 PARSED = BookParsed("j", "The Book", "An Author", "en", (ChapterInfo(0, "One", 10, 100), ChapterInfo(1, "Two", 10, 90)))
@@ -53,3 +53,56 @@ def test_a_job_whose_engine_no_live_worker_runs_shows_as_waiting() -> None:
     assert board.row("j", 1.0, served={"piper", "test"}).status == "waiting for a coqui worker"
     assert board.row("j", 1.0, served={"coqui"}).status == "parsed"
     assert board.row("j", 1.0).status == "parsed", "before the first look at the workers, no claim"
+
+
+def test_a_bar_shows_done_in_flight_failed_and_queued() -> None:
+    assert bar(4, 12, 12, in_flight=2, failed=3) == "████▒▒✗✗✗░░░"
+    assert bar(12, 12, 12, in_flight=5) == "█" * 12, "never longer than the bar"
+
+
+def test_chapters_count_what_workers_hold_from_their_in_flight() -> None:
+    board = Board()
+    board.apply(1, 0.0, ACCEPT)
+    board.apply(2, 0.0, PARSED)
+    board.apply(3, 1.0, synthesized(0, 0))
+    board.apply(4, 1.0, SegmentFailed("j", 1, 4, "voice refused the text", permanent=True))
+    statuses = [{"in_flight": [["j", 0, 1], ["j", 0, 2], ["other", 0, 3]]}, {"in_flight": [["j", 1, 5]]},
+                {"in_flight": "garbage"}, {}]
+    held = in_flight_by_chapter(statuses, "j")
+    assert held == {0: 2, 1: 1}
+    one, two = board.chapters("j", held)
+    assert (one.done, one.in_flight, one.queued, one.failed) == (1, 2, 7, 0)
+    assert (two.done, two.in_flight, two.queued, two.failed) == (0, 1, 8, 1)
+    assert one.cells()[3:] == ("2", "7", "") and two.cells()[3:] == ("1", "8", "1")
+
+
+def test_the_detail_lists_failures_with_reasons_then_the_latest_events() -> None:
+    board = Board()
+    board.apply(1, 0.0, ACCEPT)
+    board.apply(2, 0.0, PARSED)
+    for index in range(5):
+        board.apply(3 + index, 60.0, SegmentFailed("j", 0, index, f"reason {index}", permanent=True))
+    board.apply(9, 61.0, synthesized(1, 0))
+    lines = board.detail("j", failures=3).splitlines()
+    assert lines[:4] == ["failed 1.0: reason 0", "failed 1.1: reason 1", "failed 1.2: reason 2",
+                         "... and 2 more failed segment(s) (`audiobook status j`)"]
+    assert lines[4].startswith("00:01:01  segment 2.0 done: 1.0 s of audio") and len(lines) == 4 + 6
+    assert board.detail("nobody") == ""
+
+
+def test_model_audio_counts_synthesized_audio_once_and_no_cache_hits() -> None:
+    board = Board()
+    board.apply(1, 0.0, ACCEPT)
+    board.apply(2, 0.0, PARSED)
+    board.apply(3, 1.0, synthesized(0, 0))
+    board.apply(4, 1.0, synthesized(0, 0))  # a redelivery: the same position again
+    board.apply(5, 1.0, synthesized(0, 1, cache_hit=True))
+    assert board.model_audio == 1.0
+
+
+def test_worker_rates_over_the_last_answers() -> None:
+    rates = WorkerRates(window=3)
+    assert rates.record("w", 0.0, 0) is None
+    assert rates.record("w", 2.0, 10) == 5.0
+    rates.record("w", 4.0, 30)
+    assert rates.record("w", 6.0, 30) == 5.0, "the oldest answer leaves the window"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from events.projection import CANCELLED, COMPLETED, FAILED, JobState, fold
+from events.projection import CANCELLED, COMPLETED, FAILED, PAUSED, JobState, fold
 from events.requests import ConvertRequest
 from events.types import (
     BookParsed,
@@ -13,6 +13,7 @@ from events.types import (
     JobAccepted,
     JobCancelled,
     JobFailed,
+    JobPaused,
     JobResumed,
     SegmentFailed,
     SegmentSynthesized,
@@ -58,6 +59,7 @@ def test_a_command_whose_positions_are_all_done_is_not_queued_again() -> None:
     ([ACCEPT, PARSE], 0, False),  # still running: same generation
     ([ACCEPT, PARSE, JobFailed("j", "gave up")], 1, True),
     ([ACCEPT, PARSE, JobCancelled("j")], 1, True),
+    ([ACCEPT, PARSE, JobPaused("j")], 1, True),  # unpause
     ([ACCEPT, PARSE, JobCancelled("j"), JobResumed("j", 1), JobFailed("j", "again", generation=1)], 2, True),
 ])
 def test_a_failed_or_cancelled_job_asked_again_continues_in_a_new_generation(
@@ -95,6 +97,7 @@ def test_cancelled_only_in_the_commands_generation() -> None:
     assert tts.cancelled(cancelled, job)
     assert not tts.cancelled(JobState("j", status=CANCELLED, generation=1), job), "resumed since"
     assert not tts.cancelled(JobState("j", status=FAILED), job)
+    assert tts.cancelled(JobState("j", status=PAUSED, generation=0), job), "a paused job's segment waits"
     assert not tts.cancelled(None, job)
 
 
@@ -137,10 +140,13 @@ def test_a_parsed_job_is_built_once_per_instance() -> None:
 
 def test_a_failed_or_cancelled_job_stops_its_build() -> None:
     cancelled = fold("j", [ACCEPT, PARSE, JobCancelled("j")])
-    assert assemble.next_steps(cancelled, building=True, busy=False, cancelled_now=True) == [
+    assert assemble.next_steps(cancelled, building=True, busy=False, stopped_now=True) == [
         assemble.StopBuild(), assemble.DropQueue()]
     # later events of the cancelled job (a resume's acceptance) must not purge the resumed commands
     assert assemble.next_steps(cancelled, building=False, busy=False) == []
+    paused = fold("j", [ACCEPT, PARSE, JobPaused("j")])
+    assert assemble.next_steps(paused, building=False, busy=False, stopped_now=True) == [assemble.DropQueue()]
+    assert assemble.next_steps(paused, building=False, busy=False) == [], "paused: nothing built"
     failed = fold("j", [ACCEPT, PARSE, JobFailed("j", "x")])
     assert assemble.next_steps(failed, building=True, busy=False) == [assemble.StopBuild()]
 

@@ -5,7 +5,9 @@ from events.projection import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    FINAL,
     PARSED,
+    PAUSED,
     REJECTED,
     JobState,
     apply,
@@ -20,6 +22,7 @@ from events.types import (
     JobCancelled,
     JobCompleted,
     JobFailed,
+    JobPaused,
     JobRejected,
     JobResumed,
     SegmentFailed,
@@ -121,6 +124,23 @@ def test_cancel_stops_assembly_until_resumed() -> None:
     assert not state.ready_to_assemble
     apply(state, JobResumed("j", 1))
     assert state.ready_to_assemble
+
+
+def test_pause_holds_a_running_job_until_resumed_and_keeps_its_work() -> None:
+    state = fold("j", [ACCEPT, PARSE, done(0, 0), JobPaused("j", "lunch")])
+    assert (state.status, state.reason) == (PAUSED, "lunch") and state.status not in FINAL
+    apply(state, done(0, 1))  # a segment a worker held when the pause came still counts
+    apply(state, done(1, 0))
+    assert state.done_segments == 3 and not state.ready_to_assemble
+    apply(state, JobResumed("j", 1))
+    assert state.status == PARSED and state.ready_to_assemble
+
+
+def test_a_pause_of_an_older_generation_or_a_finished_job_changes_nothing() -> None:
+    state = fold("j", [ACCEPT, PARSE, JobPaused("j"), JobResumed("j", 1), JobPaused("j", generation=0)])
+    assert state.status == PARSED
+    finished = fold("j", [ACCEPT, PARSE, JobCancelled("j"), JobPaused("j")])
+    assert finished.status == CANCELLED
 
 
 def test_accepted_remembers_the_source_for_resume() -> None:
