@@ -109,7 +109,7 @@ class Help(ModalScreen[None]):
 class Dashboard(App[None]):
     """``audiobook dashboard``: the pipeline, live."""
 
-    CSS_PATH = "dashboard.tcss"
+    CSS_PATH = Path(__file__).with_name("dashboard.tcss")  # absolute: subclasses live elsewhere
     TITLE = "audiobook"
     BINDINGS: ClassVar = [
         Binding("q", "quit", "Quit"), Binding("s", "submit", "Submit book"), Binding("r", "resume", "Resume job"),
@@ -120,9 +120,10 @@ class Dashboard(App[None]):
     ]
 
     def __init__(self, connect: Connect, tick: float = 1.0, now: Callable[[], float] = time.time,
-                 title: str | None = None) -> None:
+                 title: str | None = None, focus: str | None = None) -> None:
         super().__init__()
         self.connect, self.tick, self.now = connect, tick, now
+        self.focus = focus  # a job to choose once it appears (the one `convert --dashboard` follows)
         if title:
             self.sub_title = title
         self.board = Board()
@@ -180,6 +181,9 @@ class Dashboard(App[None]):
         table, now = self.query_one("#job-table", DataTable), self.now()
         changed = self.board.take_dirty() | {j for j, s in self.board.jobs.items() if s.status not in FINAL}
         sync_rows(table, ((job_id, self.board.row(job_id, now, self.served).cells()) for job_id in sorted(changed)))
+        if self.focus is not None and self.focus in table.rows:
+            table.move_cursor(row=table.get_row_index(self.focus))
+            self.focus = None
         self.show_chapters()
         done = sum(s.done_segments - s.cache_hits for s in self.board.jobs.values())
         self._done.append((time.monotonic(), done, self.board.model_audio))

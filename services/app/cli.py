@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="tts worker processes in embedded mode (default: one per core, up to 8)")
     conv.add_argument("--nats-url", help="submit to this server instead of starting an embedded one")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    conv.add_argument("--dashboard", action="store_true",
+                      help="show the live dashboard instead of a progress bar (q closes it)")
     conv.set_defaults(func=commands.convert)
 
     ch = sub.add_parser("chapters", help="list what will be read: chapters, words, estimated duration, voice")

@@ -33,7 +33,7 @@ from events.requests import ConvertRequest, RequestError, job_id_for, parse_requ
 from events.types import DeadLetter, JobCancelled, JobPaused, as_payload
 from services.app.follow import Outcome, follow_job
 from services.app.progress import ProgressBar, clock
-from services.app.stack import embedded_stack
+from services.app.stack import embedded_stack, running_stack
 from services.bus.connect import connect_client
 from services.bus.control import fleet, fleet_status
 from services.bus.jobs import dead_letters, known_jobs, queue_depths, rebuild_state, served_engines
@@ -53,8 +53,11 @@ class CliError(PipelineError):
 
 @contextlib.asynccontextmanager
 async def connection(args: argparse.Namespace, settings: Settings, services: bool = True) -> AsyncIterator[Client]:
-    """A connection to the given server, or to an embedded stack started for this command."""
+    """A connection to the given server; else to the embedded stack of a ``convert`` running here (for
+    commands that need no services of their own), else to an embedded stack started for this command."""
     url = getattr(args, "nats_url", None) or settings.nats_url
+    if not url and not services and (attached := running_stack(settings)) is not None:
+        settings, url = attached, attached.nats_url
     async with contextlib.AsyncExitStack() as stack:
         if not url:
             settings = await stack.enter_async_context(embedded_stack(settings, getattr(args, "workers", 1), services))
@@ -146,14 +149,33 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
 
     async def body() -> Outcome:
-        async with jetstream(args, settings) as js:
+        async with connection(args, settings) as nc:
+            js = nc.jetstream()
             source = await upload_book(js, book, sha)
             if speaker is not None:
                 await upload(js, speaker, str(request.speaker_object))
             submitted = replace(request, source_path=None, source_object=source, request_id=job_id)
-            return await submit_and_follow(js, submitted, job_id, output, args.quiet)
+            if not args.dashboard:
+                return await submit_and_follow(js, submitted, job_id, output, args.quiet)
+            return await follow_in_dashboard(nc, submitted, job_id, output)
 
     return report(run(body()), output, book.name, started)
+
+
+async def follow_in_dashboard(nc: Client, request: ConvertRequest, job_id: str, output: Path) -> Outcome:
+    """Submit, then show the dashboard until the person closes it; the job's outcome if it ended."""
+    from services.app.watch import ConversionDashboard
+
+    js = nc.jetstream()
+    raw = request.encode()
+    since = (await js.stream_info(names.EVENTS_STREAM)).state.last_seq
+    await submit(js, raw)
+    app = ConversionDashboard(nc, job_id, request_ref(raw), since, output)
+    await app.run_async()
+    if app.outcome is None:
+        raise CliError(f"closed before {job_id} was done; it continues when you run the same command again "
+                       f"(`audiobook convert ... --dashboard`), from where it stopped")
+    return app.outcome
 
 
 async def known_job(js: JetStreamContext, job_id: str) -> JobState:
@@ -451,11 +473,17 @@ def health(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def dashboard(args: argparse.Namespace, settings: Settings) -> int:
-    """The live dashboard against a server (``--nats-url`` or AUDIOBOOK_NATS_URL)."""
+    """The live dashboard against a server (``--nats-url`` or AUDIOBOOK_NATS_URL), or attached to the
+    embedded stack of an ``audiobook convert`` running on this machine."""
     from tui.app import Dashboard
 
     url = args.nats_url or settings.nats_url
+    title = None
+    if not url and (attached := running_stack(settings)) is not None:
+        settings, url, title = attached, attached.nats_url, f"attached to the conversion in {settings.data_dir}"
     if not url:
-        raise CliError("dashboard needs a server: --nats-url URL or AUDIOBOOK_NATS_URL")
-    Dashboard(lambda: connect_client(url, settings, name="audiobook-dashboard")).run()
+        raise CliError("no server to watch: give --nats-url URL (or AUDIOBOOK_NATS_URL), or start "
+                       "`audiobook convert BOOK` on this machine first (the dashboard attaches to it), "
+                       "or run `audiobook convert BOOK --dashboard`")
+    Dashboard(lambda: connect_client(str(url), settings, name="audiobook-dashboard"), title=title).run()
     return 0

@@ -32,6 +32,9 @@ from services.settings import Settings, child_env
 log = logging.getLogger(__name__)
 
 
+RUNNING = "running.json"  # in the data directory while a `convert` runs its embedded stack: where to attach
+
+
 class StackError(PermanentError):
     """The embedded stack could not start; the message says why."""
 
@@ -307,9 +310,31 @@ async def embedded_stack(settings: Settings, workers: int, services: bool = True
             nc = await connect_client(stack.url, admin)
             await ensure_topology(nc.jetstream(), settings)
             await nc.close()
-            if services:  # a stable name: a re-run's assembler takes over its predecessor's build claim
-                name = f"{socket.gethostname()}-embedded"
-                stack.start("parse", "parse", worker_name=name)
-                stack.start("assemble", "assemble", worker_name=name)
-                stack.start("tts", "tts", "--workers", str(workers), "--threads", str(threads), worker_name=name)
-            yield admin
+            if not services:
+                yield admin
+                return
+            name = f"{socket.gethostname()}-embedded"  # stable: a re-run's assembler takes over the build claim
+            stack.start("parse", "parse", worker_name=name)
+            stack.start("assemble", "assemble", worker_name=name)
+            stack.start("tts", "tts", "--workers", str(workers), "--threads", str(threads), worker_name=name)
+            marker = data / RUNNING
+            _write_private(marker, json.dumps({"port": stack.port, "pid": os.getpid()}))
+            try:
+                yield admin
+            finally:
+                marker.unlink(missing_ok=True)
+
+
+def running_stack(settings: Settings) -> Settings | None:
+    """The embedded stack of an ``audiobook convert`` running now in this data directory, as admin
+    settings to attach to (status, dashboard, pause ...), or None when there is none."""
+    data = settings.data_dir
+    try:
+        found = json.loads((data / RUNNING).read_text(encoding="utf-8"))
+        port, pid = int(found["port"]), int(found["pid"])
+        os.kill(pid, 0)  # the converting process is alive
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    admin = stack_credentials(data)["admin"]
+    return replace(settings, nats_url=f"nats://127.0.0.1:{port}", nats_user="admin", nats_password=admin)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import nats
+import orjson
 import pytest
 from mutagen.mp4 import MP4
 
@@ -139,3 +140,42 @@ def test_sample_book_converts(tmp_path: Path) -> None:
     result = run_cli(["convert", str(sample), "-o", str(tmp_path / "s.m4b"), "--engine", "test"], tmp_path / "data")
     assert result.returncode == 0, result.stderr
     check_audiobook(tmp_path / "s.m4b", sample, tmp_path / "data")
+
+
+def test_commands_attach_to_the_embedded_stack_of_a_running_conversion(tmp_path: Path) -> None:
+    """While `convert` runs its embedded stack, `status`, `workers` and `pause JOB` reach it (no URL)."""
+    import time
+
+    from services.app.stack import RUNNING
+
+    sample, data = tmp_path / "sample.epub", tmp_path / "data"
+    assert run_cli(["sample-book", str(sample)], data, timeout=60).returncode == 0
+    env = dict(os.environ, AUDIOBOOK_DATA_DIR=str(data), AUDIOBOOK_MAX_SEGMENT_CHARS="120")
+    env.pop("AUDIOBOOK_NATS_URL", None)
+    converting = subprocess.Popen(
+        [sys.executable, "-m", "services", "convert", str(sample), "-o", str(tmp_path / "s.m4b"), "--engine", "test",
+         "--voice", "slow", "--workers", "1", "-q"], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (data / RUNNING).exists():
+            assert converting.poll() is None and time.monotonic() < deadline, "the stack did not start"
+            time.sleep(0.2)
+        while "parsed" not in (status := run_cli(["status"], data, timeout=60)).stdout:
+            assert time.monotonic() < deadline, status.stdout + status.stderr
+        assert status.returncode == 0 and "The Lantern Keeper" in status.stdout, status.stderr
+        workers = run_cli(["workers"], data, timeout=60)
+        assert workers.returncode == 0 and "tts" in workers.stdout and "embedded" in workers.stdout
+        job = run_cli(["status", "--json"], data, timeout=60)
+        job_id = orjson.loads(job.stdout)["jobs"][0]["job_id"]
+        assert run_cli(["pause", job_id], data, timeout=60).returncode == 0
+        assert "paused" in run_cli(["status", job_id], data, timeout=60).stdout
+        assert run_cli(["unpause", job_id], data, timeout=60).returncode == 0
+        out, err = converting.communicate(timeout=120)
+    finally:
+        if converting.poll() is None:
+            converting.kill()
+    assert converting.returncode == 0, err
+    assert "s.m4b: 3 chapters" in out and not (data / RUNNING).exists()
+    alone = run_cli(["status"], data, timeout=60)  # no conversion runs: the command starts its own server again
+    assert alone.returncode == 0 and "completed" in alone.stdout

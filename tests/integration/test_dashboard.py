@@ -175,3 +175,31 @@ async def _completed_row(url: str, job_id: str) -> list[str]:
         row = await until(pilot, lambda: job_id in table.rows and cells(table, job_id)[1] == "completed"
                           and cells(table, job_id))
     return [value for index, value in enumerate(row) if index != 5]
+
+
+async def test_convert_with_the_dashboard_follows_its_book_to_the_file(js, client, settings, tmp_path: Path) -> None:
+    """`convert --dashboard`: the job is chosen when it appears, and the finished book is written."""
+    from events.requests import ConvertRequest, job_id_for, request_ref
+    from services.app.commands import submit
+    from services.app.watch import ConversionDashboard
+    from services.bus.uploads import upload_book
+
+    sample = tmp_path / "sample.epub"
+    write_sample_book(sample)
+    sha = hashlib.sha256(sample.read_bytes()).hexdigest()
+    job_id = job_id_for(sha, "test", "short", 1.0, None, None, None)
+    output = tmp_path / "out" / "sample.m4b"
+    async with running(["parse", "tts", "assemble"], settings):
+        source = await upload_book(js, sample, sha)
+        raw = ConvertRequest(source_object=source, engine="test", voice="short", request_id=job_id).encode()
+        since = (await js.stream_info("EVENTS")).state.last_seq
+        await submit(js, raw)
+        app = ConversionDashboard(client, job_id, request_ref(raw), since, output, tick=0.2)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.outcome is not None)
+            jobs = app.query_one("#job-table", DataTable)
+            assert app.selected_job() == job_id, "the converted job is the chosen one"
+            assert app.query_one("#chapter-table", DataTable).row_count == 3
+            assert str(app.sub_title) == f"done: {output}"
+            await until(pilot, lambda: cells(jobs, job_id)[1] == "completed")
+    assert app.outcome is not None and app.outcome.ok and output.stat().st_size > 1000
