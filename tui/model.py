@@ -97,9 +97,9 @@ def describe(event: Event) -> str:
     match event:
         case SegmentSynthesized():
             how = "from the cache" if event.cache_hit else f"{event.synth_seconds:.1f} s by {event.worker or '?'}"
-            return f"segment {event.chapter + 1}.{event.index} done: {event.seconds:.1f} s of audio {how}"
+            return f"segment {event.chapter + 1}.{event.index + 1} done: {event.seconds:.1f} s of audio {how}"
         case SegmentFailed():
-            return f"segment {event.chapter + 1}.{event.index} failed: {event.reason}"
+            return f"segment {event.chapter + 1}.{event.index + 1} failed: {event.reason}"
         case JobAccepted():
             return f"accepted {event.source_name}" + (f" (chapters {event.chapters})" if event.chapters else "")
         case BookParsed():
@@ -132,6 +132,7 @@ class _Clock:
     first: float = 0.0
     last: float = 0.0
     finished: float | None = None
+    model_done: int = 0  # segments a model synthesized (not cache hits), as seen by this board
     throughput: Throughput = field(default_factory=Throughput)
 
 
@@ -146,21 +147,25 @@ class Board:
     model_audio: float = 0.0  # seconds of audio models produced (cache hits excluded), every job
 
     def apply(self, seq: int, at: float, event: Event) -> None:
-        """Fold one event that the server stored at time ``at``."""
+        """Fold one event that the server stored at time ``at`` (constant time per segment event:
+        a 6,000-segment book's log is folded without summing over its chapters each time)."""
         state = self.jobs.setdefault(event.job_id, JobState(job_id=event.job_id))
-        before = state.audio_seconds if isinstance(event, SegmentSynthesized) and not event.cache_hit else None
-        apply(state, event, seq)
-        if before is not None:
-            self.model_audio += state.audio_seconds - before
-        self.recent.setdefault(event.job_id, deque(maxlen=RECENT)).append((at, describe(event)))
         times = self.clocks.setdefault(event.job_id, _Clock(first=at))
+        chapter = None
+        if isinstance(event, SegmentSynthesized) and not event.cache_hit and event.chapter < len(state.chapters):
+            chapter = state.chapters[event.chapter]
+            done, seconds = len(chapter.done), chapter.seconds
+        apply(state, event, seq)
+        if chapter is not None and len(chapter.done) > done:  # a segment a model made, counted once
+            self.model_audio += chapter.seconds - seconds
+            times.model_done += 1
+            times.throughput.record(at, times.model_done)
+        self.recent.setdefault(event.job_id, deque(maxlen=RECENT)).append((at, describe(event)))
         times.last = max(times.last, at)
         if isinstance(event, JobAccepted) and state.status not in FINAL:
             times.finished = None
         if state.status in FINAL and times.finished is None:
             times.finished = at
-        if isinstance(event, SegmentSynthesized) and not event.cache_hit:
-            times.throughput.record(at, state.done_segments - state.cache_hits)
         self.dirty.add(event.job_id)
 
     def row(self, job_id: str, now: float, served: set[str] | None = None) -> JobRow:
@@ -191,12 +196,15 @@ class Board:
                            min(held[i], c.total - len(c.done))) for i, c in enumerate(state.chapters)]
 
     def detail(self, job_id: str, failures: int = 3) -> str:
-        """A job's failed segments with their reasons, then its latest events (server times, UTC)."""
+        """A job's failed segments with their reasons, then its latest events (server times, UTC).
+
+    Segments are numbered as people count them: chapter 1, segment 1 (the CLI's report does too).
+    """
         state = self.jobs.get(job_id)
         if state is None:
             return ""
         failed = state.failed_segments
-        lines = [f"failed {c + 1}.{i}: {reason}" for c, i, reason in failed[:failures]]
+        lines = [f"segment {c + 1}.{i + 1} failed: {reason}" for c, i, reason in failed[:failures]]
         if len(failed) > failures:
             lines.append(f"... and {len(failed) - failures} more failed segment(s) (`audiobook status {job_id}`)")
         if state.reason and state.status not in (ACCEPTED, PARSED):

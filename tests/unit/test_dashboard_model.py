@@ -84,9 +84,9 @@ def test_the_detail_lists_failures_with_reasons_then_the_latest_events() -> None
         board.apply(3 + index, 60.0, SegmentFailed("j", 0, index, f"reason {index}", permanent=True))
     board.apply(9, 61.0, synthesized(1, 0))
     lines = board.detail("j", failures=3).splitlines()
-    assert lines[:4] == ["failed 1.0: reason 0", "failed 1.1: reason 1", "failed 1.2: reason 2",
+    assert lines[:4] == ["segment 1.1 failed: reason 0", "segment 1.2 failed: reason 1", "segment 1.3 failed: reason 2",
                          "... and 2 more failed segment(s) (`audiobook status j`)"]
-    assert lines[4].startswith("00:01:01  segment 2.0 done: 1.0 s of audio") and len(lines) == 4 + 6
+    assert lines[4].startswith("00:01:01  segment 2.1 done: 1.0 s of audio") and len(lines) == 4 + 6
     assert board.detail("nobody") == ""
 
 
