@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
+import nats.errors
 import orjson
 from nats.aio.client import Client
 from rich.cells import cell_len
@@ -145,6 +146,7 @@ class Dashboard(App[None]):
         self.audio_rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)  # audio seconds/s
         self._done: deque[tuple[float, int, float]] = deque(maxlen=max(2, round(10 / tick) + 1))
         self._chapters_of: str | None = None  # the job whose chapters the chapter table shows
+        self._polls: dict[str, asyncio.Task[None]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -168,9 +170,20 @@ class Dashboard(App[None]):
         self.query_one("#chapter-table", DataTable).add_columns(*CHAPTER_COLUMNS)
         self.query_one("#worker-table", DataTable).add_columns(*WORKER_COLUMNS)
         self.run_worker(self.follow(), exclusive=True, group="feed")
-        self.set_interval(self.tick, self.refresh_jobs)
-        self.set_interval(2 * self.tick, self.poll_workers)
-        self.set_interval(2 * self.tick, self.poll_queue)
+        self.set_interval(self.tick, self._tick)
+        self.set_interval(2 * self.tick, self._poll)
+
+    def _tick(self) -> None:
+        with contextlib.suppress(NoMatches):  # a tick that fires while the app closes draws nothing
+            self.refresh_jobs()
+
+    def _poll(self) -> None:
+        """Start this round's polls as tasks of their own, one of each at a time: the timer never
+        waits on the network, so closing the app never waits on (or cancels) a NATS request."""
+        for name, poll in (("workers", self.poll_workers), ("queue", self.poll_queue)):
+            running = self._polls.get(name)
+            if running is None or running.done():
+                self._polls[name] = asyncio.create_task(poll())
 
     async def follow(self) -> None:
         """Fold every job's events into the board: the history, then live."""
@@ -233,18 +246,24 @@ class Dashboard(App[None]):
         return served_engines(self.live_statuses())
 
     async def poll_workers(self) -> None:
-        """Workers from the control plane (its own timer: a slow queue answer never delays it)."""
-        if self.nc is not None:
+        """Workers from the control plane (its own task: a slow queue answer never delays it)."""
+        if self.nc is None:
+            return
+        with contextlib.suppress(nats.errors.Error, TimeoutError):  # no answer this round: LOST says it
             statuses = await fleet_status(self.nc, wait=0.4)
-            with contextlib.suppress(NoMatches):  # the answers came after the app began to close
-                self.show_workers(statuses)
+            if self.is_running:
+                with contextlib.suppress(NoMatches):  # the answers came while the app was closing
+                    self.show_workers(statuses)
 
     async def poll_queue(self) -> None:
         """The queues from consumer info (the server's JetStream API, slower under load)."""
-        if self.nc is not None:
+        if self.nc is None:
+            return
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
             depths = await queue_depths(self.nc.jetstream())
-            with contextlib.suppress(NoMatches):
-                self.show_queue(depths)
+            if self.is_running:
+                with contextlib.suppress(NoMatches):
+                    self.show_queue(depths)
 
     def show_workers(self, statuses: list[dict[str, object]]) -> None:
         """Fold one round of control-plane answers into the worker table; the silent ones turn LOST."""

@@ -31,11 +31,6 @@ class StopBuild:
 
 
 @dataclass(frozen=True)
-class DropQueue:
-    """The job was cancelled: purge what is still queued for it."""
-
-
-@dataclass(frozen=True)
 class Reannounce:
     """A request for a book already done: answer it with the book's completion."""
 
@@ -49,7 +44,7 @@ class ReportFailure:
     event: JobFailed
 
 
-Step = StartBuild | StopBuild | DropQueue | ReportFailure
+Step = StartBuild | StopBuild | ReportFailure
 
 
 def reannouncements(before: str, event: object) -> list[Reannounce]:
@@ -59,25 +54,22 @@ def reannouncements(before: str, event: object) -> list[Reannounce]:
     return []
 
 
-def next_steps(state: JobState, *, building: bool, busy: bool, stopped_now: bool = False) -> list[Step]:
+def next_steps(state: JobState, *, building: bool, busy: bool) -> list[Step]:
     """What to do about a job after its state changed.
 
     ``building``: a build of this job runs here. ``busy``: a chore for it is under way here, or
-    this instance already built it (its completion may still be in flight). ``stopped_now``:
-    the events just folded hold the cancellation or pause itself. Only then is the queue
-    dropped: a later event of a stopped job (a resume's acceptance) must not purge the
-    commands that the resume is about to queue.
+    this instance already built it (its completion may still be in flight). A cancelled or
+    paused job's queue is not touched here: whoever stops a job drops its queue right after
+    (``services.bus.stopping``), and workers drop what is left of a stopped generation. A purge
+    from here, folded later than a quick resume, would drop the resume's fresh commands.
     """
     steps: list[Step] = []
     if state.status in FINAL and building:
         steps.append(StopBuild())
         building = False
-    if busy:
+    if busy or state.status in STOPPED:
         return steps
-    if state.status in STOPPED:
-        if stopped_now:
-            steps.append(DropQueue())
-    elif state.stuck:
+    if state.stuck:
         failures = tuple(state.failed_segments)
         reason = f"{len(failures)} segment(s) could not be synthesized; first: {failures[0][2]}"
         steps.append(ReportFailure(JobFailed(job_id=state.job_id, reason=reason, failed_segments=failures,

@@ -25,13 +25,13 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.projection import JobState, apply, from_snapshot, to_snapshot
-from events.types import Event, JobCancelled, JobCompleted, JobFailed, JobPaused
+from events.types import Event, JobCompleted, JobFailed
 from services.assemble import decide
 from services.assemble.stream import StreamingBuild
 from services.bus import kv
 from services.bus.consume import TRANSIENT, Decision, consume_batches
 from services.bus.control import ControlPlane
-from services.bus.jobs import event_of, purge_job_queue, rebuild_state
+from services.bus.jobs import event_of, rebuild_state
 from services.bus.publish import last_event, publish_event
 from services.bus.topology import checkpoints, object_store
 from services.settings import Settings
@@ -114,9 +114,7 @@ class AssembleService:
         publish: list[Event] = []
         for job_id, items in by_job.items():
             state, answers = await self._update(job_id, items)
-            stopped_now = any(isinstance(e, JobCancelled | JobPaused) and e.generation == state.generation
-                              for _, e in items)
-            self.act(state, stopped_now)
+            self.act(state)
             publish += await self._reannounce(job_id, answers)
         return Decision(publish)
 
@@ -148,16 +146,14 @@ class AssembleService:
             return []
         return [replace(completed, request_seq=answer.request_seq) for answer in answers]
 
-    def act(self, state: JobState, stopped_now: bool = False) -> None:
+    def act(self, state: JobState) -> None:
         """Carry out the decided steps for a job (tasks of their own: the loop goes on)."""
         job_id = state.job_id
         busy = job_id in self.chores or job_id in self.finished
-        steps = decide.next_steps(state, building=job_id in self.building, busy=busy, stopped_now=stopped_now)
+        steps = decide.next_steps(state, building=job_id in self.building, busy=busy)
         for step in steps:
             if isinstance(step, decide.StopBuild):
                 self.building.pop(job_id).cancel()
-            elif isinstance(step, decide.DropQueue):
-                self.chores[job_id] = asyncio.create_task(self._chore(job_id, self._drop_queue(job_id)))
             elif isinstance(step, decide.ReportFailure):
                 self.chores[job_id] = asyncio.create_task(self._chore(job_id, publish_event(self.js, step.event)))
             else:
@@ -168,11 +164,6 @@ class AssembleService:
             await work
         finally:
             self.chores.pop(job_id, None)
-
-    async def _drop_queue(self, job_id: str) -> None:
-        dropped = await purge_job_queue(self.js, job_id)
-        if dropped:
-            log.info("job %s cancelled or paused: dropped %d queued segments", job_id, dropped)
 
     async def _claim(self, job_id: str) -> int | None:
         """Take (or take over an expired) build claim; the KV revision to renew it, or None."""

@@ -140,12 +140,10 @@ def test_a_parsed_job_is_built_once_per_instance() -> None:
 
 def test_a_failed_or_cancelled_job_stops_its_build() -> None:
     cancelled = fold("j", [ACCEPT, PARSE, JobCancelled("j")])
-    assert assemble.next_steps(cancelled, building=True, busy=False, stopped_now=True) == [
-        assemble.StopBuild(), assemble.DropQueue()]
-    # later events of the cancelled job (a resume's acceptance) must not purge the resumed commands
+    assert assemble.next_steps(cancelled, building=True, busy=False) == [assemble.StopBuild()]
+    # its queue is the canceller's to drop: a late purge here would race a resume's fresh commands
     assert assemble.next_steps(cancelled, building=False, busy=False) == []
     paused = fold("j", [ACCEPT, PARSE, JobPaused("j")])
-    assert assemble.next_steps(paused, building=False, busy=False, stopped_now=True) == [assemble.DropQueue()]
     assert assemble.next_steps(paused, building=False, busy=False) == [], "paused: nothing built"
     failed = fold("j", [ACCEPT, PARSE, JobFailed("j", "x")])
     assert assemble.next_steps(failed, building=True, busy=False) == [assemble.StopBuild()]
