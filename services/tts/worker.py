@@ -100,7 +100,7 @@ class TtsWorker:
     def status(self) -> dict[str, object]:
         """What this worker is doing now; answered from the event loop, even mid-synthesis."""
         held = list(self.current.values())
-        current = f"job {held[0][0]} chapter {held[0][1]} segment {held[0][2]}" if held else None
+        current = f"job {held[0][0]} chapter {held[0][1] + 1} segment {held[0][2] + 1}" if held else None  # 1-based
         draining = any(consumer.draining for consumer in self.consumers)
         state = "draining" if draining else ("busy" if current else "idle")
         return {

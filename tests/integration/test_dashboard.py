@@ -87,10 +87,12 @@ async def test_jobs_chapters_workers_and_actions(js, client, settings, tmp_path:
         assert await cancelled()
         await until(pilot, lambda: cells(jobs, job_id)[1] == "cancelled")
 
-        stop.set()  # the worker goes away: it shows as lost within seconds
-        await working
-        await pilot.press("2")
-        await until(pilot, lambda: any(cells(table, k)[2] == "LOST" for k in table.rows), timeout=20)
+        await pilot.press("2")  # drain the tts worker (asked first): it finishes, exits, and shows as lost
+        mine = next(k for k in table.rows if cells(table, k)[1] == "dash-worker")
+        table.move_cursor(row=table.get_row_index(mine))
+        await pilot.press("d", "y")
+        await asyncio.wait_for(working, 30)
+        await until(pilot, lambda: cells(table, mine)[2] == "LOST", timeout=20)
         app.save_screenshot(str(tmp_path / "lost.svg"))
 
         await pilot.press("1", "r")  # resume the cancelled job: a request on the bus, never a state change

@@ -71,10 +71,12 @@ def picture() -> tuple[Dashboard, Any]:
         app.board.apply(next(seq), T0 - 880, JobCompleted("jkafka", "books/jkafka.m4b", 60.0, 1_000_000, 1))
 
         def tts(name: str, done: int, held: list[list[object]]) -> dict[str, object]:
+            first = [int(str(n)) + 1 for n in held[0][1:]] if held else []
+            current = f"job jalice chapter {first[0]} segment {first[1]}" if held else ""
             return {"id": f"id-{name}", "role": "tts", "name": name, "state": "busy" if held else "idle",
                     "segments_done": done, "audio_seconds": done * 9.0, "real_time_factor": 0.11,
-                    "uptime_s": 300.0, "current": f"job jalice chapter {held[0][1]} segment {held[0][2]}"
-                    if held else None, "in_flight": held, "engines": ["piper", "espeak", "test"]}
+                    "uptime_s": 300.0, "current": current or None, "in_flight": held,
+                    "engines": ["piper", "espeak", "test"]}
 
         services = [{"id": "id-parse", "role": "parse", "name": "host-parse", "state": "idle", "requests": 2,
                      "uptime_s": 300.0}, {"id": "id-assemble", "role": "assemble", "name": "host-assemble",
