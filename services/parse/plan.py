@@ -10,6 +10,7 @@ from events.audio import cache_key
 from events.names import synth_subject
 from events.types import BookParsed, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
+from services.parse.normalize import normalize
 from services.parse.segmenter import Segment, segment_chapter
 from services.voices import VoiceInfo, voice_language
 
@@ -34,6 +35,9 @@ def plan_job(
 ) -> JobPlan:
     """The parsed event and the (subject, command) of every segment, chapters in reading order.
 
+    Each segment's text is what a narrator says (``normalize``: numbers, money, abbreviations ...
+    in the book's language), after the book's own text decided where segments begin and end.
+
     With ``pool``, chapters are split into sentences in parallel (:func:`segment_book`).
     """
     chapters: list[ChapterInfo] = []
@@ -43,11 +47,12 @@ def plan_job(
     for number, (chapter, segments) in enumerate(zip(book.chapters, segmented, strict=True)):
         chapters.append(ChapterInfo(number, chapter.title, len(segments), sum(len(s.text) for s in segments)))
         for index, segment in enumerate(segments):
+            paragraphs = tuple(normalize(piece, book.language) for piece in segment.paragraphs)
             command = SynthesizeSegment(
-                job_id=job_id, chapter=number, index=index, paragraphs=segment.paragraphs,
+                job_id=job_id, chapter=number, index=index, paragraphs=paragraphs,
                 engine=voice.engine, voice=voice.voice, speed=speed,
                 pause_after_ms=segment.pause_after_ms,
-                cache_key=cache_key(segment.paragraphs, voice.engine, voice.voice, voice.model_version, speed,
+                cache_key=cache_key(paragraphs, voice.engine, voice.voice, voice.model_version, speed,
                                     segment.pause_after_ms, spoken),
                 generation=generation, language=spoken,
             )
