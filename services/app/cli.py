@@ -23,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the services do")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    conv = sub.add_parser("convert", help="convert an EPUB to an M4B audiobook")
-    conv.add_argument("book", help="path to the .epub")
+    conv = sub.add_parser("convert", help="convert a book (EPUB, text, Markdown, HTML) to an M4B audiobook")
+    conv.add_argument("book", help="the book: EPUB, plain text (.txt), Markdown (.md) or HTML")
     conv.add_argument("-o", "--output", help="output .m4b (default: next to the book)")
     conv.add_argument("--engine", help="speech engine: piper, coqui, espeak, test (default: the best one "
                                        "for the book's language)")
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.set_defaults(func=commands.convert)
 
     ch = sub.add_parser("chapters", help="list what will be read: chapters, words, estimated duration, voice")
-    ch.add_argument("book", help="path to the .epub")
+    ch.add_argument("book", help="the book: EPUB, plain text (.txt), Markdown (.md) or HTML")
     ch.set_defaults(func=commands.chapters)
 
     srv = sub.add_parser("serve", help="run services against an existing NATS server")

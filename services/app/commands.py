@@ -314,14 +314,14 @@ def voices(args: argparse.Namespace, settings: Settings) -> int:
 
 def chapters(args: argparse.Namespace, settings: Settings) -> int:
     """List the chapters a conversion reads, with words, estimated duration, language and voice."""
-    from services.parse.epub import read_epub
+    from services.parse.formats import read_book
     from services.parse.language import book_language
     from services.parse.limits import BookLimits
 
     path = Path(args.book)
     if not path.is_file():
         raise CliError(f"{path}: no such file")
-    book = read_epub(path, BookLimits.from_settings(settings))
+    book = read_book(path, BookLimits.from_settings(settings), path.name)
     language = book_language(book).language
     try:
         voice = choose_voice(language, None, settings.voice_dirs)

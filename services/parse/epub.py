@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -14,37 +12,10 @@ import ebooklib
 from ebooklib import epub
 
 from services.parse.archive import check_archive
-from services.parse.book import Book, Chapter, Cover, EbookError
+from services.parse.book import Book, Cover, EbookError
+from services.parse.drafts import Draft, chapters_of, keep
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.xhtml import Anchor, Block, flatten
-
-BOILERPLATE_TITLE = re.compile(
-    r"^\W*(table of contents|contents|inhalt(sverzeichnis)?|table des mati[eè]res|sommaire|"
-    r"title ?page|titlepage|cover|imprint|colophon|(un)?copyright|"
-    r"(the )?full project gutenberg licen[cs]e|.*project gutenberg.*licen[cs]e.*)\W*$",
-    re.IGNORECASE,
-)
-GUTENBERG_LINE = re.compile(r"\*\*\*\s*(START|END) OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
-PROSE_BLOCK_CHARS = 100
-MAX_TITLE_CHARS = 200  # a chapter title longer than this is not a title (and would bloat book.parsed)
-
-
-@dataclass
-class _Draft:
-    title: str
-    blocks: list[Block] = field(default_factory=list)
-
-    @property
-    def chars(self) -> int:
-        return sum(len(b.text) for b in self.blocks)
-
-    @property
-    def prose(self) -> bool:
-        return any(len(b.text) >= PROSE_BLOCK_CHARS and not b.heading for b in self.blocks)
-
-    @property
-    def mostly_links(self) -> bool:
-        return self.chars > 0 and sum(b.link_chars for b in self.blocks) * 2 >= self.chars
 
 
 def _meta(book: epub.EpubBook, name: str) -> str:
@@ -111,7 +82,7 @@ def _linear_documents(book: epub.EpubBook) -> list[tuple[str, bytes]]:
     return docs
 
 
-def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[_Draft]:
+def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[Draft]:
     """Cut the spine's text at TOC targets; text before the first target is not a chapter."""
     starts: dict[tuple[str, str | None], list[str]] = {}
     pending: dict[str, set[str | None]] = {}  # per document, the targets not reached yet (linear, not n^2)
@@ -119,14 +90,14 @@ def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[_
         key = _split_href(href)
         starts.setdefault(key, []).append(title)
         pending.setdefault(key[0], set()).add(key[1])
-    drafts: list[_Draft] = []
-    current: _Draft | None = None
+    drafts: list[Draft] = []
+    current: Draft | None = None
 
     def open_chapters(key: tuple[str, str | None]) -> None:
         nonlocal current
         pending.get(key[0], set()).discard(key[1])
         for title in starts.pop(key, []):
-            current = _Draft(title=title.strip())
+            current = Draft(title=title.strip())
             drafts.append(current)
 
     for name, content in docs:
@@ -142,27 +113,14 @@ def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[_
     return drafts
 
 
-def _fallback_drafts(docs: list[tuple[str, bytes]]) -> list[_Draft]:
+def _fallback_drafts(docs: list[tuple[str, bytes]]) -> list[Draft]:
     """Without a usable TOC: one chapter per spine document, titled by its first heading."""
     drafts = []
     for number, (_, content) in enumerate(docs, start=1):
         blocks = [b for b in flatten(content, set()) if isinstance(b, Block)]
         title = next((b.text for b in blocks if b.heading), f"Chapter {number}")
-        drafts.append(_Draft(title=title[:120], blocks=blocks))
+        drafts.append(Draft(title=title[:120], blocks=blocks))
     return drafts
-
-
-def _keep(drafts: list[_Draft]) -> list[_Draft]:
-    """Drop boilerplate, contents pages, empty entries and title matter before the first prose."""
-    kept: list[_Draft] = []
-    for draft in drafts:
-        draft.blocks = [b for b in draft.blocks if not GUTENBERG_LINE.search(b.text)]
-        if not draft.blocks or BOILERPLATE_TITLE.match(draft.title) or draft.mostly_links:
-            continue
-        if not kept and not draft.prose:
-            continue
-        kept.append(draft)
-    return kept
 
 
 def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
@@ -177,15 +135,12 @@ def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
     if len(toc) > limits.max_toc_entries:
         raise BookTooBig(f"the table of contents has {len(toc):,} entries; this server accepts up to "
                          f"{limits.max_toc_entries:,}")
-    drafts = _keep(_drafts(docs, toc))
+    drafts = keep(_drafts(docs, toc))
     if not drafts:
-        drafts = _keep(_fallback_drafts(docs))
+        drafts = keep(_fallback_drafts(docs))
     if not drafts:
         raise EbookError("no readable text: the EPUB has no chapters with text to read")
-    chapters = tuple(
-        Chapter(title=(d.title or f"Chapter {n}")[:MAX_TITLE_CHARS], paragraphs=tuple(b.text for b in d.blocks))
-        for n, d in enumerate(drafts, start=1)
-    )
+    chapters = chapters_of(drafts)
     return Book(
         title=_meta(book, "title") or path.stem,
         author=_meta(book, "creator"),

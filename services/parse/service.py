@@ -40,7 +40,7 @@ from services.bus.topology import object_store
 from services.bus.tracing import annotate, span
 from services.parse import decide
 from services.parse.book import Book
-from services.parse.epub import read_epub
+from services.parse.formats import read_book, source_suffix
 from services.parse.language import book_language
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.plan import JobPlan, plan_job
@@ -136,7 +136,7 @@ class ParseService:
                             request.chapters)
         annotate({"audiobook.job_id": job_id})
         state = await rebuild_state(self.js, job_id)
-        stored = names.source_object(source.sha256, ".epub")
+        stored = names.source_object(source.sha256, source_suffix(source.path, source.name))
         if decide.keeps_source_copy(state, await self._kept(stored)):
             with open(source.path, "rb") as handle:
                 await self.store.put(stored, handle)
@@ -151,7 +151,7 @@ class ParseService:
             return Decision([accepted])
         generation, resumed = decide.continuation(state)
         try:
-            plan = await asyncio.wait_for(self._read_and_plan(source.path, job_id, request, state, generation,
+            plan = await asyncio.wait_for(self._read_and_plan(source, job_id, request, state, generation,
                                                               speaker), self.limits.max_parse_s)
         except TRANSIENT as exc:
             if isinstance(exc, nats.errors.Error) or not isinstance(exc, TimeoutError):
@@ -181,12 +181,12 @@ class ParseService:
             await _forget(self.uploads, request.source_object)
         return Decision([accepted, decide.rejected(accepted.job_id, reason, request, seq)])
 
-    async def _read_and_plan(self, path: Path, job_id: str, request: ConvertRequest, state: JobState,
+    async def _read_and_plan(self, source: LocalSource, job_id: str, request: ConvertRequest, state: JobState,
                              generation: int, speaker: str | None = None) -> JobPlan:
         """Read the book, pick its language and voice, and plan its segments, within the book limits."""
         speed = request.speed
         with span("read book", {"audiobook.job_id": job_id}) as reading:
-            book = await asyncio.to_thread(read_epub, path, self.limits)
+            book = await asyncio.to_thread(read_book, source.path, self.limits, source.name)
             reading.set_attributes({"audiobook.chapters": len(book.chapters), "audiobook.title": book.title})
         with span("choose voice", {"audiobook.job_id": job_id}) as choosing:
             book, voice = await asyncio.to_thread(self._voice_for, book, request, state, speaker)

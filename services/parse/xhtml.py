@@ -52,6 +52,7 @@ class Block:
     text: str
     heading: bool = False
     link_chars: int = 0
+    level: int = 0  # 1-6 for h1-h6, 0 for the rest
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,13 @@ class _Flattener:
         self.parts: list[str] = []
         self.link_chars = 0
         self.heading = False
+        self.level = 0
 
     def flush(self) -> None:
         text = SPACE.sub(" ", INVISIBLE.sub("", "".join(self.parts))).strip()
         if text and not ILLUSTRATION.match(text):
-            self.out.append(Block(text=text, heading=self.heading, link_chars=self.link_chars))
-        self.parts, self.link_chars, self.heading = [], 0, False
+            self.out.append(Block(text=text, heading=self.heading, link_chars=self.link_chars, level=self.level))
+        self.parts, self.link_chars, self.heading, self.level = [], 0, False, 0
 
     def walk(self, el: etree._Element, in_link: bool = False) -> None:
         tag = _local(el.tag)
@@ -114,7 +116,7 @@ class _Flattener:
         if block:
             self.flush()
         if tag in HEADING_TAGS:
-            self.heading = True
+            self.heading, self.level = True, int(tag[1])
         if tag == "br":
             self.parts.append(" ")
         link = in_link or (tag == "a" and bool(el.get("href")))

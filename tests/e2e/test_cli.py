@@ -179,3 +179,19 @@ def test_commands_attach_to_the_embedded_stack_of_a_running_conversion(tmp_path:
     assert "s.m4b: 3 chapters" in out and not (data / RUNNING).exists()
     alone = run_cli(["status"], data, timeout=60)  # no conversion runs: the command starts its own server again
     assert alone.returncode == 0 and "completed" in alone.stdout
+
+
+def test_a_plain_text_book_converts_with_its_chapters(tmp_path: Path) -> None:
+    """A Project Gutenberg text file (Windows-1252, CRLF): chapters from its headings, no licence."""
+    source = book("other/pg84_frankenstein_cp1252_crlf.txt")
+    listed = run_cli(["chapters", str(source)], tmp_path / "data", timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "Letter 1" in listed.stdout and "Chapter 24" in listed.stdout and "read in en" in listed.stdout
+    output = tmp_path / "frankenstein.m4b"
+    result = run_cli(["convert", str(source), "-o", str(output), "--engine", "test", "--chapters", "1-2,28"],
+                     tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    audio = MP4(str(output))
+    assert [c.title for c in audio.chapters] == ["Letter 1", "Letter 2", "Chapter 24"]
+    assert audio.tags is not None and audio.tags.get("©nam") == ["Frankenstein; Or, The Modern Prometheus"]
+    assert audio.tags.get("©ART") == ["Mary Wollstonecraft Shelley"]
