@@ -4,6 +4,7 @@ boilerplate and title matter dropped, then the book's chapters."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from services.parse.book import Chapter
@@ -57,3 +58,30 @@ def chapters_of(drafts: list[Draft]) -> tuple[Chapter, ...]:
         Chapter(title=(d.title or f"Chapter {n}")[:MAX_TITLE_CHARS], paragraphs=tuple(b.text for b in d.blocks))
         for n, d in enumerate(drafts, start=1)
     )
+
+
+def at_headings(blocks: list[Block], title: str) -> tuple[list[Draft], str]:
+    """Cut blocks into chapters at the shallowest heading level that occurs more than once (a lone
+    top heading is the book's title, the next level its chapters); with none repeated, one
+    chapter. Returns the drafts and the title (the lone top heading's, when ``title`` is empty)."""
+    levels = Counter(b.level for b in blocks if b.level)
+    repeated = sorted(level for level, count in levels.items() if count > 1)
+    cut = repeated[0] if repeated else 0
+    drafts: list[Draft] = []
+    current = Draft(title=title)
+    for block in blocks:
+        if cut and block.level == cut:
+            current = Draft(title=block.text)
+            drafts.append(current)
+        elif block.level and block.level < cut:
+            title = title or block.text  # the book's own heading above the chapters
+        else:
+            current.blocks.append(block)
+            if not drafts:
+                drafts.append(current)
+    return drafts, title
+
+
+def kept_or_all(drafts: list[Draft]) -> list[Draft]:
+    """``keep``; for a short piece with no prose paragraph at all, every draft with text."""
+    return keep(drafts) or [d for d in drafts if d.blocks]

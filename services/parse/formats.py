@@ -11,13 +11,15 @@ import zipfile
 from pathlib import Path
 
 from services.parse.book import Book, EbookError
+from services.parse.docxbook import read_docx
 from services.parse.epub import read_epub
 from services.parse.htmlbook import read_html, read_markdown
 from services.parse.limits import BookLimits
+from services.parse.pdfbook import read_pdf
 from services.parse.plaintext import decode, read_text
 
-SUFFIXES = {"epub": ".epub", "txt": ".txt", "markdown": ".md", "html": ".html"}
-NOT_YET = {"pdf": "PDF", "docx": "Word (DOCX)", "mobi": "Kindle (MOBI/AZW3)", "fb2": "FictionBook (FB2)"}
+SUFFIXES = {"epub": ".epub", "txt": ".txt", "markdown": ".md", "html": ".html", "docx": ".docx", "pdf": ".pdf"}
+NOT_YET = {"mobi": "Kindle (MOBI/AZW3)", "fb2": "FictionBook (FB2)"}
 
 
 def detect(path: Path, name: str = "") -> str:
@@ -55,11 +57,15 @@ def read_book(path: Path, limits: BookLimits | None = None, name: str = "") -> B
     if kind == "epub":
         return read_epub(path, limits)
     if kind in NOT_YET:
-        raise EbookError(f"{NOT_YET[kind]} books are not read yet; EPUB, text, Markdown and HTML are "
+        raise EbookError(f"{NOT_YET[kind]} books are not read yet; EPUB, PDF, Word, text, Markdown and HTML are "
                          "(Calibre's `ebook-convert book.{0} book.epub` makes an EPUB)".format(
                              "azw3" if kind == "mobi" else kind))
-    data = path.read_bytes()
     title = Path(name).stem if name else path.stem
+    if kind == "docx":
+        return read_docx(path, title)
+    if kind == "pdf":
+        return read_pdf(path, title)
+    data = path.read_bytes()
     if kind == "txt":
         return read_text(data, title)
     if kind == "markdown":

@@ -9,12 +9,10 @@ EPUB's.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from markdown_it import MarkdownIt
 
 from services.parse.book import Book, EbookError
-from services.parse.drafts import Draft, chapters_of, keep
+from services.parse.drafts import at_headings, chapters_of, kept_or_all
 from services.parse.xhtml import Block, flatten, parse_document
 
 
@@ -37,22 +35,8 @@ def read_html(content: bytes, fallback_title: str, language: str = "") -> Book:
     """An HTML document as a Book; raises EbookError when it has no text to read."""
     blocks = [b for b in flatten(content, set()) if isinstance(b, Block)]
     title, author, declared = _meta(content)
-    levels = Counter(b.level for b in blocks if b.level)
-    repeated = sorted(level for level, count in levels.items() if count > 1)
-    cut = repeated[0] if repeated else 0
-    drafts: list[Draft] = []
-    current = Draft(title=title or fallback_title)
-    for block in blocks:
-        if cut and block.level == cut:
-            current = Draft(title=block.text)
-            drafts.append(current)
-        elif block.level and block.level < cut:
-            title = title or block.text  # the book's own heading above the chapters
-        else:
-            current.blocks.append(block)
-            if not drafts:
-                drafts.append(current)
-    kept = keep(drafts) or [d for d in drafts if d.blocks]  # a short piece: all of it
+    drafts, title = at_headings(blocks, title)
+    kept = kept_or_all(drafts)
     if not kept:
         raise EbookError("no readable text: the document has no paragraphs to read")
     return Book(title=title or fallback_title, author=author, language=language or declared,

@@ -20,7 +20,7 @@ import pycountry
 from charset_normalizer import from_bytes
 
 from services.parse.book import Book, EbookError
-from services.parse.drafts import Draft, chapters_of, keep
+from services.parse.drafts import Draft, chapters_of, kept_or_all
 from services.parse.xhtml import Block
 
 START = re.compile(r"^\s*\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE | re.IGNORECASE)
@@ -109,6 +109,12 @@ def _title_page(blocks: list[Block]) -> tuple[str, str]:
 def read_text(data: bytes, fallback_title: str) -> Book:
     """A plain-text book as a Book; raises EbookError when it has nothing to read."""
     body, fields = gutenberg_body(decode(data))
+    return text_book(body, fallback_title, fields.get("title", ""), fields.get("author", ""),
+                     _language(fields["language"]) if "language" in fields else "")
+
+
+def text_book(body: str, fallback_title: str, title: str = "", author: str = "", language: str = "") -> Book:
+    """Text with blank lines between paragraphs as a Book: chapters at heading lines."""
     drafts: list[Draft] = []
     front = Draft(title="")
     current = front
@@ -128,14 +134,12 @@ def read_text(data: bytes, fallback_title: str) -> Book:
             continue  # a contents list: a title, or lines that are all chapter headings
         current.blocks.append(Block(text=EMPHASIS.sub(r"\1", text)))
     found_title, found_author = _title_page(front.blocks)
-    title = fields.get("title") or found_title or fallback_title
-    author = fields.get("author") or found_author
+    title = title or found_title or fallback_title
+    author = author or found_author
     drafts = [front, *drafts] if headings else [Draft(title=title, blocks=front.blocks)]
-    kept = keep(drafts) or [d for d in drafts if d.blocks]  # a short piece: all of it
+    kept = kept_or_all(drafts)
     if not kept:
         raise EbookError("no readable text: the file has no paragraphs to read")
     if kept[0] is front:
         front.title = title
-    return Book(title=title[:200], author=author,
-                language=_language(fields["language"]) if "language" in fields else "",
-                chapters=chapters_of(kept))
+    return Book(title=title[:200], author=author, language=language, chapters=chapters_of(kept))

@@ -84,12 +84,73 @@ def test_html_chapters_title_author_and_language(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "kind", "said"), [
-    ("other/alice_excerpt.pdf", "pdf", "PDF books are not read yet"),
-    ("other/alice_excerpt.docx", "docx", "Word (DOCX) books are not read yet"),
     ("other/se_jane-austen_unknown-novel.azw3", "mobi", "Kindle (MOBI/AZW3) books are not read yet"),
 ])
 def test_kinds_not_read_yet_are_named(name: str, kind: str, said: str) -> None:
     path = book(name)
     assert detect(path, path.name) == kind
     with pytest.raises(EbookError, match=re.escape(said)):
+        read_book(path, name=path.name)
+
+
+def test_a_word_document_from_the_test_books_is_one_chapter() -> None:
+    path = book("other/alice_excerpt.docx")
+    read = read_book(path, name=path.name)
+    assert (read.title, read.author) == ("Alice's Adventures in Wonderland, by Lewis Carroll", "Chuck")
+    assert len(read.chapters) == 1 and len(read.chapters[0].paragraphs) == 15
+    assert read.chapters[0].paragraphs[0].startswith("the trouble of getting up and picking the daisies")
+
+
+def test_word_chapters_at_its_headings(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.core_properties.author = "Ann Author"
+    document.add_heading("The Book", 0)
+    prose = "It was a bright cold day in April, and the clocks were striking thirteen. " * 2
+    for name in ("One", "Two"):
+        document.add_heading(name, 1)
+        document.add_paragraph(prose)
+        document.add_heading("A section", 2)
+        document.add_paragraph("More.")
+    path = tmp_path / "book.docx"
+    document.save(str(path))
+    assert detect(path, "") == "docx", "a ZIP holding word/document.xml, whatever its name"
+    read = read_book(path, name=path.name)
+    assert (read.title, read.author) == ("The Book", "Ann Author")
+    assert [c.title for c in read.chapters] == ["One", "Two"]
+    assert read.chapters[0].paragraphs == (prose.strip(), "A section", "More.")
+
+
+def test_a_pdf_reads_every_word_of_the_same_excerpt_as_the_word_document() -> None:
+    pdf, word = book("other/alice_excerpt.pdf"), book("other/alice_excerpt.docx")
+    assert detect(pdf, pdf.name) == "pdf"
+    from_pdf, from_word = read_book(pdf, name=pdf.name), read_book(word, name=word.name)
+    assert (from_pdf.title, from_pdf.author) == ("Alice's Adventures in Wonderland, by Lewis Carroll", "Chuck")
+    words = [" ".join(p for c in b.chapters for p in c.paragraphs).split() for b in (from_pdf, from_word)]
+    assert words[0] == words[1], "line ends joined, the page break healed, nothing lost"
+    assert 12 <= len(from_pdf.chapters[0].paragraphs) <= 15
+    assert from_pdf.chapters[0].paragraphs[7].endswith("Do you think you could manage it?) 'And what an "
+                                                        "ignorant little girl she'll think me for asking! No, "
+                                                        "it'll never do to ask: perhaps I shall see it written "
+                                                        "up somewhere.'"), "one paragraph across the page break"
+
+
+def test_pdf_page_furniture_and_hyphenation(tmp_path: Path) -> None:
+    from services.parse.pdfbook import paragraphs
+
+    line = "a line of ordinary length that goes on to the right margin of the page"
+    pages = [f"The Running Head\n{line}\n{line} and a hyphen-\nated word ends here.\n{n}" for n in range(1, 4)]
+    assert paragraphs(pages) == [[f"{line} {line} and a hyphenated word ends here."]] * 3
+
+
+def test_a_password_protected_pdf_is_refused_as_protected(tmp_path: Path) -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(str(book("other/alice_excerpt.pdf"))))
+    writer.encrypt(user_password="secret", owner_password="owner")
+    path = tmp_path / "locked.pdf"
+    with open(path, "wb") as handle:
+        writer.write(handle)
+    with pytest.raises(EbookError, match="the PDF is protected"):
         read_book(path, name=path.name)
