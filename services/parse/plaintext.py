@@ -21,7 +21,7 @@ from charset_normalizer import from_bytes
 
 from services.parse.book import Book, EbookError
 from services.parse.drafts import Draft, chapters_of, kept_or_all
-from services.parse.xhtml import Block
+from services.parse.xhtml import ILLUSTRATION, Block
 
 START = re.compile(r"^\s*\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE | re.IGNORECASE)
 END = re.compile(r"^\s*(\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project Gutenberg).*$",
@@ -35,7 +35,6 @@ HEADING = re.compile(
 )
 CONTENTS = re.compile(r"^\s*(table of )?contents|inhalt|table des mati[eè]res|sommaire\s*$", re.IGNORECASE)
 EMPHASIS = re.compile(r"(?<!\w)_(\S(?:.*?\S)?)_(?!\w)")
-ILLUSTRATION = re.compile(r"^\[\s*illustration\b.*\]$", re.IGNORECASE | re.DOTALL)
 
 
 def decode(data: bytes) -> str:
