@@ -71,7 +71,7 @@ def at_headings(blocks: list[Block], title: str) -> tuple[list[Draft], str]:
     current = Draft(title=title)
     for block in blocks:
         if cut and block.level == cut:
-            current = Draft(title=block.text)
+            current = Draft(title=block.text, blocks=[block])  # the title is read, as in an EPUB
             drafts.append(current)
         elif block.level and block.level < cut:
             title = title or block.text  # the book's own heading above the chapters

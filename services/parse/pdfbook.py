@@ -126,8 +126,10 @@ def read_pdf(path: Path, fallback_title: str) -> Book:
     for number, (heading, first) in enumerate(outline):
         last = outline[number + 1][1] if number + 1 < len(outline) else len(by_page)
         blocks = [Block(p) for page in by_page[first:last] for p in page]
-        if blocks and blocks[0].text.strip().lower() == heading.lower():
-            blocks = blocks[1:]  # the heading printed on the page is the chapter's title
+        if not blocks or blocks[0].text.strip().lower() != heading.lower():
+            blocks.insert(0, Block(text=heading, heading=True))  # the title is read, as in an EPUB
+        else:
+            blocks[0].heading = True
         drafts.append(Draft(title=heading, blocks=blocks))
     kept = kept_or_all(drafts)
     if not kept:

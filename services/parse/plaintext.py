@@ -124,7 +124,7 @@ def text_book(body: str, fallback_title: str, title: str = "", author: str = "",
             continue
         text = " ".join(line.strip() for line in lines)
         if len(lines) == 1 and not lines[0][:1].isspace() and HEADING.match(text):
-            current = Draft(title=text.rstrip("."))
+            current = Draft(title=text.rstrip("."), blocks=[Block(text=text, heading=True)])  # read, as in an EPUB
             drafts.append(current)
             headings += 1
             continue

@@ -22,7 +22,8 @@ def test_a_windows_1252_gutenberg_text_with_crlf_lines() -> None:
         "Frankenstein; Or, The Modern Prometheus", "Mary Wollstonecraft Shelley", "en")
     assert [c.title for c in read.chapters] == [f"Letter {n}" for n in range(1, 5)] + [
         f"Chapter {n}" for n in range(1, 25)], "the same 28 chapters as the EPUB's table of contents"
-    assert read.chapters[0].paragraphs[:2] == ("To Mrs. Saville, England.", "St. Petersburgh, Dec. 11th, 17—.")
+    assert read.chapters[0].paragraphs[:3] == ("Letter 1", "To Mrs. Saville, England.",
+                                               "St. Petersburgh, Dec. 11th, 17—."), "the heading is read too"
     assert read.chapters[-1].paragraphs[-1].endswith("lost in darkness and distance.")
     text = " ".join(p for c in read.chapters for p in c.paragraphs)
     assert "Gutenberg" not in text and "\r" not in text and "_" not in text, "no licence, no CR, no _emphasis_"
@@ -33,7 +34,8 @@ def test_a_utf8_text_without_a_gutenberg_header_has_its_title_page_read() -> Non
     read = read_book(path, name=path.name)
     assert (read.title, read.author, read.language) == ("Die Verwandlung", "Franz Kafka", "")
     assert [c.title for c in read.chapters] == ["I", "II", "III"]
-    assert read.chapters[0].paragraphs[0].startswith("Als Gregor Samsa eines Morgens")
+    assert read.chapters[0].paragraphs[0] == "I."
+    assert read.chapters[0].paragraphs[1].startswith("Als Gregor Samsa eines Morgens")
     assert "Gutenberg" not in " ".join(p for c in read.chapters for p in c.paragraphs)
 
 
@@ -63,9 +65,9 @@ def test_markdown_chapters_at_its_headings(tmp_path: Path) -> None:
     read = read_book(path, name=path.name)
     assert read.title == "The Story"
     assert [c.title for c in read.chapters] == ["One", "Two"]
-    assert read.chapters[0].paragraphs == ("It was a dark night, and the rain fell in torrents, except at "
-                                           "occasional intervals.",)
-    assert read.chapters[1].paragraphs == ("a list item", "The end.")
+    assert read.chapters[0].paragraphs == ("One", "It was a dark night, and the rain fell in torrents, except at "
+                                           "occasional intervals.")
+    assert read.chapters[1].paragraphs == ("Two", "a list item", "The end.")
 
 
 def test_html_chapters_title_author_and_language(tmp_path: Path) -> None:
@@ -79,7 +81,7 @@ def test_html_chapters_title_author_and_language(tmp_path: Path) -> None:
     read = read_book(path, name=path.name)
     assert (read.title, read.author, read.language) == ("Un Livre", "Une Autrice", "fr")
     assert [c.title for c in read.chapters] == ["Premier", "Second"]
-    assert read.chapters[0].paragraphs[1] == "Deux mots \u2014 fin."
+    assert read.chapters[0].paragraphs[0] == "Premier" and read.chapters[0].paragraphs[2] == "Deux mots \u2014 fin."
     assert read.chapters[1].paragraphs[-2:] == ("Une note", "Encore."), "a deeper heading stays in its chapter"
 
 
@@ -119,7 +121,7 @@ def test_word_chapters_at_its_headings(tmp_path: Path) -> None:
     read = read_book(path, name=path.name)
     assert (read.title, read.author) == ("The Book", "Ann Author")
     assert [c.title for c in read.chapters] == ["One", "Two"]
-    assert read.chapters[0].paragraphs == (prose.strip(), "A section", "More.")
+    assert read.chapters[0].paragraphs == ("One", prose.strip(), "A section", "More.")
 
 
 def test_a_pdf_reads_every_word_of_the_same_excerpt_as_the_word_document() -> None:
