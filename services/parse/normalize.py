@@ -55,8 +55,18 @@ def roman_value(numeral: str) -> int | None:
     return total
 
 
+LONGEST = 15  # digits read as one number; a longer run (a serial, an ISBN) is read digit by digit
+
+
 def words(number: float | int, code: str, to: str = "cardinal") -> str:
-    return str(num2words(number, lang=code, to=to))
+    """``number`` in words; never fails a book: what num2words cannot say stays as written."""
+    whole = str(int(abs(number)))
+    try:
+        if len(whole) > LONGEST and to == "cardinal" and isinstance(number, int):
+            return " ".join(str(num2words(int(digit), lang=code)) for digit in whole)
+        return str(num2words(number, lang=code, to=to))
+    except Exception:  # num2words raises what it likes (OverflowError, NotImplementedError ...)
+        return str(number)
 
 
 def _en_regnal(number: int, code: str) -> str:
@@ -167,7 +177,8 @@ def _number_pattern(table: Language | None) -> re.Pattern[str]:
 
 
 def _value(whole: str, fraction: str | None) -> int | float:
-    digits = re.sub(r"\D", "", whole)
+    digits = re.sub(r"\D", "", whole)[-4000:]  # (Python refuses to read longer digit strings as one int)
+    fraction = fraction[:LONGEST] if fraction else fraction
     return float(f"{digits}.{fraction}") if fraction else int(digits)
 
 
@@ -200,6 +211,8 @@ def _spoken_time(match: re.Match[str], say: Callable[[re.Match[str], str], str],
 
 def _say(match: re.Match[str], code: str, year: bool = False) -> str:
     whole, fraction = match.group(1), match.group(2)
+    if len(whole) > LONGEST or len(fraction or "") > LONGEST:  # a serial number, not a quantity: each digit
+        return " ".join(words(int(digit), code) for digit in re.sub(r"\D", "", whole + (fraction or "")))
     value = _value(whole, fraction)
     if year and isinstance(value, int) and whole.isdigit() and len(whole) == 4 and 1000 <= value <= 2099:
         return words(value, code, "year")  # 1984, "in 1066", "1500 soldiers": read as a year is
@@ -220,7 +233,10 @@ def _money(text: str, table: Language, code: str, number: str) -> str:
         currency = CURRENCIES[symbol]
         value = _value(whole, fraction)
         if isinstance(value, float) and fraction and len(fraction) == 2:
-            return str(num2words(value, lang=code, to="currency", currency=currency))
+            try:
+                return str(num2words(value, lang=code, to="currency", currency=currency))
+            except Exception:  # see words()
+                return f"{words(value, code)} {table.units[currency][1]}"
         one, many = table.units[currency]
         return f"{words(value, code)} {one if value == 1 else many}"
 

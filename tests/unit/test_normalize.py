@@ -71,3 +71,10 @@ def test_a_regional_tag_uses_its_language_and_an_unknown_one_changes_nothing() -
 def test_roman_values() -> None:
     assert [roman_value(n) for n in ("I", "IV", "IX", "XIV", "XLII", "MCMLXXXIV")] == [1, 4, 9, 14, 42, 1984]
     assert roman_value("IIII") is None and roman_value("VX") is None and roman_value("") is None
+
+
+def test_what_num2words_cannot_say_never_fails_a_book() -> None:
+    for count in (400, 5000):  # (Python itself refuses to read 5,000 digits as one number)
+        assert normalize("1" * count, "en") == " ".join(["one"] * count), "a serial is read digit by digit"
+    assert normalize("$" + "9" * 40, "en").endswith(" dollars") and "9" not in normalize("$" + "9" * 40, "en")
+    assert normalize("Chapter MMMMCM", "en") == "Chapter MMMMCM", "not a well-formed numeral: left as written"
