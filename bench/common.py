@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from events.codec import decode_event
 from events.projection import COMPLETED, fold
 from events.types import BookParsed, JobAccepted, JobCompleted, SegmentSynthesized
 from services.app import stack
+from services.bus.connect import server_urls
+from services.bus.control import fleet_status
 from services.bus.publish import last_event, replay
 from services.bus.topology import ensure_topology
 from services.parse.epub import read_epub
@@ -40,6 +43,8 @@ class PipelineRun:
     segments: int
     model_runs: int
     cache_hits: int
+    per_worker: dict[str, tuple[int, float]]  # worker -> (segments it synthesized, their audio seconds)
+    first_segment_s: float = 0.0  # request published -> first segment.synthesized
 
 
 def write_book(path: Path, identifier: str, title: str, language: str, author: str,
@@ -79,28 +84,44 @@ def subset_book(source: Path, chapters: int, folder: Path, edition: str = "") ->
 
 class Stack(stack.Stack):
     """The one stack harness (``services.app.stack.Stack``) set up for one benchmark configuration:
-    the services in ``roles`` (one process per tuple) and ``workers`` tts processes."""
+    the services in ``roles`` (one process per tuple) and ``workers`` tts processes, on one
+    nats-server or a cluster of ``nodes`` (processes spread over the nodes); ``worker_env``:
+    variables of each worker in turn (its simulated speed, say)."""
 
     def __init__(self, folder: Path, workers: int, threads: int, env: dict[str, str] | None = None,
-                 roles: tuple[tuple[str, ...], ...] = (("parse", "assemble"),)) -> None:
-        super().__init__(folder, Settings(data_dir=folder / "data", input_dir=folder),
-                         env=env)
+                 roles: tuple[tuple[str, ...], ...] = (("parse", "assemble"),), nodes: int = 1,
+                 worker_env: Sequence[Mapping[str, str]] = ()) -> None:
+        super().__init__(folder, Settings(data_dir=folder / "data", input_dir=folder), env=env, nodes=nodes)
         self.folder, self.workers, self.threads, self.roles = folder, workers, threads, roles
+        self.worker_env = list(worker_env)
 
     def __enter__(self) -> Stack:
         super().__enter__()
         asyncio.run(self._topology())
-        for roles in self.roles:
-            self.start("+".join(roles), *roles)
+        for number, roles in enumerate(self.roles):
+            self.start("+".join(roles), *roles, node=number % self.nodes)
         for number in range(self.workers):
-            self.start(f"w{number}", "tts", "--threads", str(self.threads))
+            env = self.worker_env[number] if number < len(self.worker_env) else None
+            self.start(f"w{number}", "tts", "--threads", str(self.threads), node=number % self.nodes, env=env)
         time.sleep(3.0)  # services start and load their models before the clock starts
+        asyncio.run(self._ready())
         return self
 
     async def _topology(self) -> None:
-        nc = await nats.connect(self.url)
+        nc = await nats.connect(server_urls(self.url))
         await ensure_topology(nc.jetstream(), Settings(nats_url=self.url))
         await nc.close()
+
+    async def _ready(self, timeout: float = 180.0) -> None:
+        """Wait until every tts worker answers on the control plane (32 take a while to start)."""
+        nc = await nats.connect(server_urls(self.url))
+        deadline = time.monotonic() + timeout
+        try:
+            while sum(1 for s in await fleet_status(nc, 1.0) if s.get("role") == "tts") < self.workers:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not all {self.workers} tts workers started within {timeout:.0f} s")
+        finally:
+            await nc.close()
 
     @property
     def services(self) -> dict[str, subprocess.Popen[bytes]]:
@@ -117,7 +138,7 @@ class Stack(stack.Stack):
 
     async def _convert(self, book: Path, engine: str, voice: str | None) -> PipelineRun:
         shutil.copy(book, self.folder / book.name)
-        nc = await nats.connect(self.url)
+        nc = await nats.connect(server_urls(self.url))
         js = nc.jetstream()
         request = {"source": book.name, "engine": engine, "request_id": f"bench-{time.time()}"}
         if voice:
@@ -147,12 +168,18 @@ class Stack(stack.Stack):
         done = fold(job, mine)
         await nc.close()
         segs = [e for e in mine if isinstance(e, SegmentSynthesized)]
+        per_worker: dict[str, tuple[int, float]] = {}
+        for seg in segs:
+            if not seg.cache_hit:
+                count, seconds = per_worker.get(seg.worker, (0, 0.0))
+                per_worker[seg.worker] = (count + 1, seconds + seg.seconds)
         return PipelineRun(
             wall_s=max(stamps[JobCompleted] + stamps[JobAccepted]) - started,
             parsed_s=max(stamps.get(BookParsed, []) + stamps[JobAccepted]) - started,
             last_segment_s=max(stamps[SegmentSynthesized] + stamps[JobAccepted]) - started,
             audio_s=done.audio_seconds, segments=done.total_segments,
             model_runs=sum(1 for e in segs if not e.cache_hit), cache_hits=sum(1 for e in segs if e.cache_hit),
+            per_worker=per_worker, first_segment_s=min(stamps[SegmentSynthesized]) - started,
         )
 
 

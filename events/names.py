@@ -34,6 +34,16 @@ ASSEMBLE_CONSUMER = "assemble"
 CHECKPOINT_BUCKET = "checkpoints"
 OBJECT_BUCKET = "audiobook"  # audio, covers, books and the sources of accepted jobs (services write)
 UPLOADS_BUCKET = "uploads"  # books clients upload for {"source": {"object": NAME}} (clients write)
+
+
+def kv_stream(bucket: str) -> str:
+    """The stream JetStream keeps a KV bucket in."""
+    return f"KV_{bucket}"
+
+
+def object_stream(bucket: str) -> str:
+    """The stream JetStream keeps an object store bucket in."""
+    return f"OBJ_{bucket}"
 CONTROL_PREFIX = "audiobook"  # nats micro endpoints of every service instance
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -46,6 +46,8 @@ class Settings:
     nats_user: str | None = None
     nats_password: str | None = None
     nats_tls_ca: Path | None = None  # CA that signed the server's certificate (implies TLS)
+    replicas: int | None = None  # JetStream replicas of every stream and bucket; None: the cluster's size, at most 3
+    simulated_rtf: float = 0.0  # the instant test engine sleeps audio length x this (stands in for a GPU model)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -70,7 +72,8 @@ class Settings:
             ("MAX_CHAPTERS", "max_chapters", int), ("MAX_SEGMENTS", "max_segments", int),
             ("MAX_AUDIO_HOURS", "max_audio_hours", float), ("MAX_PARSE_S", "max_parse_s", float),
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
-            ("MAX_DELIVER", "max_deliver", int),
+            ("MAX_DELIVER", "max_deliver", int), ("REPLICAS", "replicas", int),
+            ("SIMULATED_RTF", "simulated_rtf", float),
         ):
             raw = get(name)
             if raw is not None:
@@ -110,6 +113,7 @@ class Settings:
             "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s,
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
+            "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,
         }
         return {PREFIX + name: str(value) for name, value in values.items() if value is not None}
 

@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 from events.projection import CANCELLED, COMPLETED, FAILED, REJECTED, JobState, apply
 from events.types import JobCancelled, JobFailed, JobRejected
 from services.app.progress import ProgressBar
+from services.bus.ephemeral import download_object
 from services.bus.jobs import job_events
 from services.bus.topology import object_store
 
@@ -81,5 +82,5 @@ async def download(js: JetStreamContext, name: str, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".part")
     with open(partial, "wb") as handle:
-        await store.get(name, writeinto=handle)
+        await download_object(store, name, handle)
     partial.replace(output)

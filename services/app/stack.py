@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -139,14 +139,24 @@ def server_config(store_dir: Path, credentials: Mapping[str, str]) -> Path:
     return path
 
 
-def server_command(store_dir: Path, port: int, config: Path | None = None) -> list[str]:
-    """The one nats-server command line: JetStream, file store, loopback only (and the config's users)."""
+def server_command(store_dir: Path, port: int, config: Path | None = None, cluster: Sequence[str] = ()) -> list[str]:
+    """The one nats-server command line: JetStream, file store, loopback only (and the config's
+    users); ``cluster``: the options that make it a node of a cluster (:func:`cluster_options`)."""
     return [nats_server_binary(), *(["-c", str(config)] if config else []), "-js", "-sd", str(store_dir),
-            "-a", "127.0.0.1", "-p", str(port)]
+            "-a", "127.0.0.1", "-p", str(port), *cluster]
+
+
+def cluster_options(name: str, node: int, route_ports: Sequence[int]) -> list[str]:
+    """nats-server options for node ``node`` of a loopback cluster whose nodes listen for routes on
+    ``route_ports``: a server name of its own, the cluster's name, and a route to every node."""
+    routes = ",".join(f"nats://127.0.0.1:{p}" for p in route_ports)
+    return ["--server_name", f"{name}-n{node}", "--cluster_name", name,
+            "--cluster", f"nats://127.0.0.1:{route_ports[node]}", "--routes", routes]
 
 
 def start_nats_server(
-    store_dir: Path, port: int | None = None, hold: int | None = None, config: Path | None = None
+    store_dir: Path, port: int | None = None, hold: int | None = None, config: Path | None = None,
+    cluster: Sequence[str] = (),
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start nats-server with JetStream on loopback; returns the process and its URL.
 
@@ -155,11 +165,34 @@ def start_nats_server(
     port = port or free_port()
     store_dir.mkdir(parents=True, exist_ok=True)
     log_file = open(store_dir / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(server_command(store_dir, port, config), stdout=log_file, stderr=subprocess.STDOUT,
-                            preexec_fn=die_with_parent, pass_fds=(hold,) if hold is not None else ())
+    proc = subprocess.Popen(server_command(store_dir, port, config, cluster), stdout=log_file,
+                            stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                            pass_fds=(hold,) if hold is not None else ())
     log_file.close()
     wait_for_port(port, proc=proc)
     return proc, f"nats://127.0.0.1:{port}"
+
+
+def server_info(port: int, timeout: float = 2.0) -> dict[str, object]:
+    """The INFO a NATS server on loopback ``port`` greets a new client with."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        line = sock.makefile("rb").readline()
+    if not line.startswith(b"INFO "):
+        raise StackError(f"the server on port {port} does not speak NATS")
+    found = json.loads(line[5:])
+    return found if isinstance(found, dict) else {}
+
+
+def wait_for_routes(ports: Sequence[int], timeout: float = 30.0) -> None:
+    """Wait until every node on ``ports`` knows all the others (the cluster is whole)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError, ValueError, StackError):
+            if all(len(server_info(port).get("connect_urls") or ()) >= len(ports) for port in ports):  # type: ignore[arg-type]
+                return
+        if time.monotonic() > deadline:
+            raise StackError(f"the {len(ports)} nats-server nodes did not connect to each other within {timeout:.0f}s")
+        time.sleep(0.1)
 
 
 def serve_command(*args: str) -> list[str]:
@@ -197,16 +230,18 @@ def default_threads(workers: int) -> int:
 
 
 class Stack:
-    """A nats-server and named service processes, each of which can be killed and started again.
+    """nats-server (or a cluster of ``nodes`` of them) and named service processes, each of which
+    can be killed and started again.
 
-    ``store``: the server's store directory (default ``root/jetstream``); ``logs``: where each
-    process writes ``NAME.log`` (default ``root``); ``settings``, then ``env`` (variables set
-    as they are): what the service processes are started with.
+    ``store``: the server's store directory (default ``root/jetstream``; node N of a cluster
+    keeps its own under ``store/nN``); ``logs``: where each process writes ``NAME.log``
+    (default ``root``); ``settings``, then ``env`` (variables set as they are): what the
+    service processes are started with.
     """
 
     def __init__(self, root: Path, settings: Settings | None = None, env: Mapping[str, str] | None = None, *,
                  store: Path | None = None, logs: Path | None = None, hold: int | None = None,
-                 credentials: Mapping[str, str] | None = None) -> None:
+                 credentials: Mapping[str, str] | None = None, nodes: int = 1) -> None:
         self.root = root
         self.store = store or root / "jetstream"
         self.logs = logs or root
@@ -214,17 +249,45 @@ class Stack:
         self.credentials = dict(credentials or {})  # role -> password; none: a server without users
         self.settings = settings or Settings(data_dir=root / "data")
         self.extra = dict(env or {})
-        self.port = free_port()
-        self.server: subprocess.Popen[bytes] | None = None
+        self.ports = [free_port() for _ in range(nodes)]
+        self.route_ports = [free_port() for _ in range(nodes)] if nodes > 1 else []
+        self.servers: dict[int, subprocess.Popen[bytes]] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+    def nodes(self) -> int:
+        return len(self.ports)
 
-    def env(self, worker_name: str, role: str | None = None) -> dict[str, str]:
-        """The environment of a service process of this stack (with its role's credentials)."""
-        env = child_env(self.settings, NATS_URL=self.url)
+    @property
+    def port(self) -> int:
+        """The first node's client port."""
+        return self.ports[0]
+
+    @property
+    def server(self) -> subprocess.Popen[bytes] | None:
+        """The first node's process."""
+        return self.servers.get(0)
+
+    def node_url(self, node: int) -> str:
+        return f"nats://127.0.0.1:{self.ports[node]}"
+
+    def urls(self, first: int = 0) -> str:
+        """Every node's URL, comma-separated, starting with node ``first`` (where a process
+        connects first; it fails over to the others)."""
+        order = [*range(first, self.nodes), *range(first)]
+        return ",".join(self.node_url(node) for node in order)
+
+    @property
+    def url(self) -> str:
+        return self.urls()
+
+    def node_store(self, node: int) -> Path:
+        return self.store if self.nodes == 1 else self.store / f"n{node}"
+
+    def env(self, worker_name: str, role: str | None = None, node: int = 0) -> dict[str, str]:
+        """The environment of a service process of this stack (with its role's credentials),
+        connecting first to node ``node``."""
+        env = child_env(self.settings, NATS_URL=self.urls(node))
         env.update(self.extra)
         env["AUDIOBOOK_WORKER_NAME"] = worker_name
         if self.credentials and role:
@@ -236,56 +299,71 @@ class Stack:
         admin = self.credentials.get("admin")
         return replace(self.settings, nats_url=self.url, nats_user="admin" if admin else None, nats_password=admin)
 
-    def start_server(self) -> None:
-        """Start (or start again, on the same port and store) the nats-server."""
-        config = server_config(self.store, self.credentials) if self.credentials else None
-        self.server, _ = start_nats_server(self.store, self.port, self.hold, config)
+    def start_server(self, node: int | None = None) -> None:
+        """Start (or start again, on the same port and store) the nats-server, or one node of the
+        cluster; with every node started, wait until they have routes to each other."""
+        for number in range(self.nodes) if node is None else (node,):
+            store = self.node_store(number)
+            config = server_config(store, self.credentials) if self.credentials else None
+            cluster = cluster_options("audiobook", number, self.route_ports) if self.route_ports else ()
+            self.servers[number], _ = start_nats_server(store, self.ports[number], self.hold, config, cluster)
+        if self.nodes > 1 and node is None:
+            wait_for_routes(self.ports)
 
-    def start(self, name: str, *args: str, worker_name: str | None = None) -> subprocess.Popen[bytes]:
-        """Start ``audiobook serve ARGS`` as the process called ``name`` (its worker name too, by default).
+    def start(self, name: str, *args: str, worker_name: str | None = None, node: int = 0,
+              env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start ``audiobook serve ARGS`` as the process called ``name`` (its worker name too, by
+        default), connected first to node ``node``, with ``env`` on top of the stack's variables.
 
         On a server with users, the process connects as the role it serves (``args[0]``).
         """
         self.logs.mkdir(parents=True, exist_ok=True)
-        proc = spawn_service(list(args), self.env(worker_name or name, args[0]), self.logs / f"{name}.log")
+        variables = {**self.env(worker_name or name, args[0], node), **(env or {})}
+        proc = spawn_service(list(args), variables, self.logs / f"{name}.log")
         self.procs[name] = proc
         return proc
 
     def start_services(self, workers: int = 2, threads: int = 1) -> None:
-        """parse and assemble, and ``workers`` tts processes, each a process of its own."""
+        """parse and assemble, and ``workers`` tts processes, each a process of its own (on a
+        cluster, spread over the nodes)."""
         self.start("parse", "parse")
-        self.start("assemble", "assemble")
+        self.start("assemble", "assemble", node=1 % self.nodes)
         for number in range(workers):
-            self.start(f"tts{number}", "tts", "--threads", str(threads))
+            self.start(f"tts{number}", "tts", "--threads", str(threads), node=number % self.nodes)
 
     def kill(self, name: str) -> None:
-        """SIGKILL one process (``nats`` is the server)."""
-        proc = self.server if name == "nats" else self.procs[name]
+        """SIGKILL one process (``nats`` is the server, ``nats1`` node 1 of a cluster)."""
+        proc = self.servers.get(int(name.removeprefix("nats") or 0)) if name.startswith("nats") else self.procs[name]
         assert proc is not None and proc.poll() is None, f"{name} is not running"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far by nats-server and each service process (with its children)."""
+        """CPU time used so far by each nats-server node and each service process (with its children)."""
         ticks = os.sysconf("SC_CLK_TCK")
 
         def used(proc: subprocess.Popen[bytes] | None) -> float:
-            if proc is None:
+            if proc is None or proc.poll() is not None:
                 return 0.0
             fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
             return sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
 
-        return {"nats-server": used(self.server), **{name: used(proc) for name, proc in self.procs.items()}}
+        servers = {("nats-server" if self.nodes == 1 else f"nats{node}"): used(proc)
+                   for node, proc in sorted(self.servers.items())}
+        return {**servers, **{name: used(proc) for name, proc in self.procs.items()}}
 
     def stop(self) -> None:
-        """Stop every service (SIGTERM, then SIGKILL), then the server."""
+        """Stop every service (SIGTERM, then SIGKILL), then the server(s)."""
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.terminate()
         for proc in self.procs.values():
             stop_process(proc, timeout=15)
-        if self.server is not None:
-            stop_process(self.server, timeout=15)
+        for proc in self.servers.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.servers.values():
+            stop_process(proc, timeout=15)
 
     def __enter__(self) -> Stack:
         self.start_server()

@@ -31,6 +31,7 @@ from services.assemble.stream import StreamingBuild
 from services.bus import kv
 from services.bus.consume import TRANSIENT, Decision, consume_batches
 from services.bus.control import ControlPlane
+from services.bus.ephemeral import retried
 from services.bus.jobs import event_of, rebuild_state
 from services.bus.publish import last_event, publish_event
 from services.bus.topology import checkpoints, object_store
@@ -85,7 +86,7 @@ class AssembleService:
     async def recover(self) -> None:
         """Finish jobs that became ready while no assembler was looking (start-up, dead builder)."""
         try:
-            keys = await self.kv.keys()
+            keys = await retried(self.kv.keys, "listing checkpoints")
         except NoKeysError:
             return
         for key in keys:

@@ -14,6 +14,7 @@ the object store's chunked reads into one file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import tempfile
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy, ObjectMeta, ObjectMetaOptions
+from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectMeta, ObjectMetaOptions
 from nats.js.object_store import ObjectStore
 
 from events import names
@@ -33,11 +34,13 @@ from events.errors import PermanentError
 from events.types import BookParsed, JobCompleted, SegmentSynthesized
 from services.assemble.ffmpeg import ffmpeg_exe
 from services.assemble.m4b import adts_frames, chapter_marks, ffmetadata, remux_command
+from services.bus.ephemeral import download_object, read_object, retried
 from services.bus.jobs import event_of
 from services.bus.publish import last_message
 from services.bus.tracing import context_of, span
 
 log = logging.getLogger(__name__)
+STALL_S = 20.0  # waiting this long for any segment event: follow the log again
 PREFETCH = 16  # segment downloads in flight ahead of the one being appended
 BIG_CHUNKS = ObjectMetaOptions(max_chunk_size=512 * 1024)  # a book is stored in fewer round trips
 
@@ -57,33 +60,60 @@ async def _run(command: list[str]) -> None:
 async def _download(store: ObjectStore, name: str, folder: Path) -> Path:
     path = folder / name.replace("/", "_")
     with open(path, "wb") as handle:
-        await store.get(name, writeinto=handle)
+        await download_object(store, name, handle)
     return path
 
 
-async def _fetch(store: ObjectStore, name: str) -> bytes:
-    result = await store.get(name)
-    return result.data or b""
+async def _fetch(js: JetStreamContext, store: ObjectStore, name: str) -> bytes:
+    return await read_object(js, store, names.OBJECT_BUCKET, name)
 
 
 class StreamingBuild:
-    """Builds one job's M4B; ``run()`` returns its completion event when the book is stored."""
+    """Builds one job's M4B; ``run()`` returns its completion event when the book is stored.
+
+    It follows the job's ``segment.synthesized`` events through an ordered consumer. If none
+    arrives for ``STALL_S`` while it waits, the consumer is made again from the last event
+    seen: on a cluster, the node holding it may be gone (and nats-py's own reset can fail).
+    """
 
     def __init__(self, js: JetStreamContext, store: ObjectStore, job_id: str) -> None:
         self.js, self.store, self.job_id = js, store, job_id
         self.ready: dict[tuple[int, int], SegmentSynthesized] = {}
         self.wake = asyncio.Event()
+        self.last_seq = 0
+        self.sub: JetStreamContext.PushSubscription | None = None
 
     async def _on_event(self, msg: Msg) -> None:
+        self.last_seq = max(self.last_seq, msg.metadata.sequence.stream)
         event = event_of(msg)
         if isinstance(event, SegmentSynthesized):
             self.ready[(event.chapter, event.index)] = event
             self.wake.set()
 
+    async def _follow(self) -> None:
+        """(Re)subscribe to the job's segment events, from the one after the last seen."""
+        await self._unfollow()
+        config = (ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.last_seq + 1)
+                  if self.last_seq else ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+        subject = names.event_subject(self.job_id, SegmentSynthesized.KIND)
+        self.sub = await retried(lambda: self.js.subscribe(subject, cb=self._on_event, ordered_consumer=True,
+                                                           config=config), f"following {subject}")
+
+    async def _unfollow(self) -> None:
+        if self.sub is not None:
+            with contextlib.suppress(Exception):  # the old consumer may be on a node that is gone
+                await self.sub.unsubscribe()
+            self.sub = None
+
     async def _next(self, key: tuple[int, int]) -> SegmentSynthesized:
         while key not in self.ready:
             self.wake.clear()
-            await self.wake.wait()
+            try:
+                await asyncio.wait_for(self.wake.wait(), STALL_S)
+            except TimeoutError:
+                log.info("job %s: no segment event for %.0f s; following again from #%d",
+                         self.job_id, STALL_S, self.last_seq + 1)
+                await self._follow()
         return self.ready.pop(key)
 
     async def run(self, announce: Callable[[JobCompleted], Awaitable[None]]) -> JobCompleted:
@@ -102,13 +132,12 @@ class StreamingBuild:
                                             "audiobook.segments": parsed.total_segments,
                                             "audiobook.chapters": len(parsed.chapters)}
         with span("assemble book", attributes, parent=context_of(message.headers)):
-            sub = await self.js.subscribe(names.event_subject(self.job_id, SegmentSynthesized.KIND),
-                                          cb=self._on_event, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+            await self._follow()
             try:
                 with tempfile.TemporaryDirectory(prefix="audiobook-assemble-") as tmp:
                     completed = await self._build(parsed, Path(tmp))
             finally:
-                await sub.unsubscribe()
+                await self._unfollow()
             await announce(completed)
             return completed
 
@@ -123,11 +152,11 @@ class StreamingBuild:
                 for position, key in enumerate(order):
                     event = await self._next(key)
                     if position not in fetches:
-                        fetches[position] = asyncio.create_task(_fetch(self.store, event.audio_object))
+                        fetches[position] = asyncio.create_task(_fetch(self.js, self.store, event.audio_object))
                     for ahead in range(position + 1, min(position + PREFETCH, len(order))):
                         if ahead not in fetches and order[ahead] in self.ready:
                             fetches[ahead] = asyncio.create_task(
-                                _fetch(self.store, self.ready[order[ahead]].audio_object))
+                                _fetch(self.js, self.store, self.ready[order[ahead]].audio_object))
                     data = await fetches.pop(position)
                     frames = adts_frames(io.BytesIO(data))
                     if frames * AAC_FRAME != event.samples:

@@ -27,6 +27,15 @@ class NatsUnreachable(PermanentError):
     """No NATS server answers at the given address."""
 
 
+def server_urls(url: str) -> list[str]:
+    """The servers in ``url``: one URL, or several separated by commas (the nodes of a cluster).
+
+    A client connects to one and fails over to the others (and to any node the cluster
+    announces) when it goes away.
+    """
+    return [part.strip() for part in url.split(",") if part.strip()] or [DEFAULT_URL]
+
+
 async def _quiet(exc: Exception) -> None:
     log.debug("nats: %s", exc)
 
@@ -63,7 +72,7 @@ async def check_credentials(url: str, settings: Settings, timeout: float = 5.0) 
     """
     try:
         nc = await asyncio.wait_for(nats.connect(
-            url, allow_reconnect=False, connect_timeout=timeout, error_cb=_quiet,
+            server_urls(url), allow_reconnect=False, connect_timeout=timeout, error_cb=_quiet,
             **_options(url, settings)), timeout + 1)  # type: ignore[arg-type]
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         if isinstance(exc, ssl.SSLError):  # an untrusted certificate does not become trusted by retrying
@@ -83,7 +92,7 @@ async def connect_service(settings: Settings, name: str) -> Client:
     url = settings.nats_url or DEFAULT_URL
     await check_credentials(url, settings)
     return await nats.connect(
-        url,
+        server_urls(url),
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
@@ -105,14 +114,27 @@ async def _probe(url: str, timeout: float = 3.0) -> None:
         raise ConnectionError("the server there does not speak NATS")
 
 
+async def _first_answering(servers: list[str]) -> str:
+    """The first of ``servers`` where a NATS server answers (the last one's error if none does)."""
+    for number, server in enumerate(servers, start=1):
+        try:
+            await _probe(server)
+            return server
+        except (TimeoutError, OSError):
+            if number == len(servers):
+                raise
+    return servers[0]
+
+
 async def connect_client(url: str, settings: Settings, name: str = "audiobook-cli") -> Client:
     """Connect, or raise NatsUnreachable at once; later drops reconnect for up to a minute."""
-    first = url.split(",")[0]
+    servers = server_urls(url)
+    first = servers[0]
     try:
-        await _probe(first)
+        first = await _first_answering(servers)
         await check_credentials(url, settings)
         return await asyncio.wait_for(nats.connect(
-            url, name=name, max_reconnect_attempts=60, reconnect_time_wait=1.0, error_cb=_quiet,
+            servers, name=name, max_reconnect_attempts=60, reconnect_time_wait=1.0, error_cb=_quiet,
             **_options(url, settings)), 15)  # type: ignore[arg-type]
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         reason = str(exc) or type(exc).__name__

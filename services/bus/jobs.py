@@ -22,6 +22,7 @@ from events import names
 from events.codec import DecodeError, decode_dead_letter, decode_event
 from events.projection import JobState, apply
 from events.types import DeadLetter, Event
+from services.bus.ephemeral import retried
 from services.bus.publish import replay
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,9 @@ async def events_on(js: JetStreamContext, subjects: list[str]) -> AsyncGenerator
     async def on_message(msg: Msg) -> None:
         await queue.put(msg)
 
-    subs = [await js.subscribe(subject, cb=on_message, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-            for subject in subjects]
+    subs = [await retried(lambda subject=subject: js.subscribe(  # type: ignore[misc]
+                subject, cb=on_message, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL),
+                f"following {subject}") for subject in subjects]
     try:
         while True:
             msg = await queue.get()

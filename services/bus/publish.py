@@ -13,6 +13,7 @@ from nats.js.errors import NotFoundError
 from events.codec import encode
 from events.names import EVENTS_STREAM, dead_letter_subject, event_subject
 from events.types import DeadLetter, Event, SynthesizeSegment
+from services.bus.ephemeral import retried
 from services.bus.tracing import MSG_ID, send_span
 
 __all__ = ["MSG_ID", "Command", "last_event", "last_message", "publish_all", "publish_command",
@@ -84,7 +85,7 @@ async def replay(js: JetStreamContext, stream: str, subject: str, batch: int = 5
     """Every message on ``subject`` now in ``stream``, in order (an ephemeral pull consumer)."""
     config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
                             filter_subject=subject, inactive_threshold=30.0)
-    sub = await js.pull_subscribe(subject, stream=stream, config=config)
+    sub = await retried(lambda: js.pull_subscribe(subject, stream=stream, config=config), f"replaying {subject}")
     try:
         pending = (await sub.consumer_info()).num_pending or 0
         out: list[Msg] = []

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -16,7 +20,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
@@ -25,6 +29,25 @@ from services.settings import Settings
 
 log = logging.getLogger(__name__)
 DEDUP_WINDOW_S = 600.0
+MAX_REPLICAS = 3  # what JetStream needs to survive one node: more only costs writes
+READY_TIMEOUT_S = 30.0  # a cluster just started elects its JetStream leaders first
+NOT_READY = (ServiceUnavailableError, NatsTimeoutError, NoRespondersError, asyncio.TimeoutError)
+
+
+def cluster_size(server_info: Mapping[str, object]) -> int:
+    """How many servers the connected server's cluster has, from its INFO (1 when it is alone)."""
+    urls = server_info.get("connect_urls")
+    if not server_info.get("cluster") or not isinstance(urls, list):
+        return 1
+    return max(1, len(urls))
+
+
+def wanted_replicas(size: int, setting: int | None, existing: int = 0) -> int:
+    """Replicas for a stream or bucket: the setting when given, else as many as the cluster allows,
+    at most 3, and never fewer than it has now (a node down at start-up does not shrink a stream)."""
+    if setting is not None:
+        return max(1, setting)
+    return max(min(size, MAX_REPLICAS), existing, 1)
 
 
 def stream_configs() -> list[StreamConfig]:
@@ -74,19 +97,52 @@ def consumer_configs(settings: Settings) -> list[tuple[str, ConsumerConfig]]:
 
 
 async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
-    """Create or update streams, durable consumers, the KV bucket and the object store."""
+    """Create or update streams, durable consumers, the KV bucket and the object store.
+
+    On a cluster, everything gets ``settings.replicas`` copies (default: the cluster's size, at
+    most 3); consumers follow their stream. A cluster still electing its leaders is waited for.
+    """
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    while True:
+        try:
+            await _ensure(js, settings)
+            return
+        except NOT_READY as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.info("JetStream not ready (%s); trying again", exc or type(exc).__name__)
+            await asyncio.sleep(0.5)
+
+
+async def _ensure(js: JetStreamContext, settings: Settings) -> None:
+    size = cluster_size(getattr(js._nc, "_server_info", {}) or {})  # nats-py keeps the server's INFO private
     for config in stream_configs():
         try:
-            await js.stream_info(str(config.name))
-            await js.update_stream(config)
+            info = await js.stream_info(str(config.name))
+            replicas = wanted_replicas(size, settings.replicas, info.config.num_replicas or 1)
+            await js.update_stream(replace(config, num_replicas=replicas))
         except NotFoundError:
-            await js.add_stream(config)
+            await js.add_stream(replace(config, num_replicas=wanted_replicas(size, settings.replicas)))
     await _retire_shared_tts_consumer(js)
     for stream, consumer in consumer_configs(settings):
         await js.add_consumer(stream, config=await _keeping_pause(js, stream, consumer))
-    await checkpoints(js)
-    await object_store(js)
-    await object_store(js, names.UPLOADS_BUCKET)
+    for bucket in (names.CHECKPOINT_BUCKET, names.OBJECT_BUCKET, names.UPLOADS_BUCKET):
+        await _scale_bucket(js, bucket, size, settings.replicas)
+
+
+async def _scale_bucket(js: JetStreamContext, bucket: str, size: int, setting: int | None) -> None:
+    """Create ``bucket`` if missing, then give it the replicas it should have."""
+    is_kv = bucket == names.CHECKPOINT_BUCKET
+    stream = names.kv_stream(bucket) if is_kv else names.object_stream(bucket)
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        replicas = wanted_replicas(size, setting)
+        await (checkpoints(js, replicas) if is_kv else object_store(js, bucket, replicas))
+        return
+    replicas = wanted_replicas(size, setting, info.config.num_replicas or 1)
+    if replicas != (info.config.num_replicas or 1):
+        await js.update_stream(replace(info.config, num_replicas=replicas))
 
 
 async def _keeping_pause(js: JetStreamContext, stream: str, config: ConsumerConfig) -> ConsumerConfig:
@@ -115,18 +171,19 @@ async def _retire_shared_tts_consumer(js: JetStreamContext) -> None:
     await js.purge_stream(names.SYNTH_STREAM)
 
 
-async def checkpoints(js: JetStreamContext) -> KeyValue:
+async def checkpoints(js: JetStreamContext, replicas: int = 1) -> KeyValue:
+    """The checkpoint KV bucket (created with ``replicas`` copies if missing)."""
     try:
         return await js.key_value(names.CHECKPOINT_BUCKET)
     except BucketNotFoundError:
-        return await js.create_key_value(
-            config=KeyValueConfig(bucket=names.CHECKPOINT_BUCKET, history=1, storage=StorageType.FILE)
-        )
+        return await js.create_key_value(config=KeyValueConfig(
+            bucket=names.CHECKPOINT_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas))
 
 
-async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET) -> ObjectStore:
+async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET, replicas: int = 1) -> ObjectStore:
     """The object store ``bucket`` (audio and books by default; ``names.UPLOADS_BUCKET`` for uploads)."""
     try:
         return await js.object_store(bucket)
     except (BucketNotFoundError, NotFoundError):
-        return await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE))
+        return await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE,
+                                                                              replicas=replicas))

@@ -13,6 +13,7 @@ from nats.js.object_store import ObjectStore
 from events.errors import PermanentError
 from events.names import UPLOADS_BUCKET
 from events.requests import ConvertRequest
+from services.bus.ephemeral import download_object
 from services.bus.uploads import sha256_file
 from services.parse.limits import BookTooBig
 
@@ -105,7 +106,7 @@ async def fetch_source(
         if size > max_bytes:
             raise too_big(size, max_bytes)
         with open(dest, "wb") as handle:
-            await store.get(name, writeinto=handle)
+            await download_object(store, name, handle)
         label = Path(name).name
     else:
         path = await asyncio.to_thread(_allowed_path, str(request.source_path), input_dir, max_bytes)

@@ -18,6 +18,7 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.errors import PermanentError
+from services.bus.ephemeral import download_object
 from services.bus.uploads import sha256_file
 from services.parse.source import human_size, locate_object
 
@@ -60,7 +61,7 @@ async def fetch_speaker(name: str, uploads: ObjectStore, store: ObjectStore) -> 
     with tempfile.TemporaryDirectory(prefix="audiobook-speaker-") as tmp:
         path = Path(tmp) / "speaker.wav"
         with open(path, "wb") as handle:
-            await source.get(name, writeinto=handle)
+            await download_object(source, name, handle)
         await asyncio.to_thread(check_recording, path)
         sha = await asyncio.to_thread(sha256_file, path)
         kept = names.speaker_object(sha)

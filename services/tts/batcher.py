@@ -53,7 +53,7 @@ class EnginePool:
         if key not in self._engines:
             started = time.perf_counter()
             self._engines[key] = load_engine(info, self.settings.tts_threads or 1, self.settings.use_cuda,
-                                             self.settings.device)
+                                             self.settings.device, self.settings.simulated_rtf)
             log.info("loaded %s/%s in %.2fs", info.engine, info.voice, time.perf_counter() - started)
         engine = self._engines[key]
         if info.speaker_wav:

@@ -117,7 +117,13 @@ class EspeakEngine:
 
 
 class TestEngine:
-    """Instant engine for tests and benchmarks: silence whose length follows the text."""
+    """Instant engine for tests and benchmarks: silence whose length follows the text.
+
+    ``rtf`` (``AUDIOBOOK_SIMULATED_RTF``) makes it sleep for the audio's length times ``rtf``:
+    model time that takes no CPU, so a fleet of simulated GPU workers on a small machine waits
+    on "inference" instead of fighting for cores. It is the worker's setting, not the voice's:
+    workers of different speeds share one book.
+    """
 
     __test__ = False  # not a pytest class
 
@@ -125,23 +131,28 @@ class TestEngine:
     batch_size = 1
     device = "cpu"
 
-    def __init__(self, info: VoiceInfo) -> None:
+    def __init__(self, info: VoiceInfo, rtf: float = 0.0) -> None:
         self.ms_per_char, self.wait_ms_per_char = TEST_VOICES[info.voice]
+        self.rtf = rtf
 
     def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
         refuse_nul(paragraphs)
         chars = sum(map(len, paragraphs))
-        if self.wait_ms_per_char:  # stands in for model time, without using the CPU
-            time.sleep(chars * self.wait_ms_per_char / 1000)
-        return [[bytes(2 * int(len(text) * self.ms_per_char / speed * self.sample_rate / 1000))]
-                for text in paragraphs]
+        audio = [[bytes(2 * int(len(text) * self.ms_per_char / speed * self.sample_rate / 1000))]
+                 for text in paragraphs]
+        wait_s = chars * self.wait_ms_per_char / 1000 + self.rtf * sum(len(c[0]) for c in audio) / 2 / self.sample_rate
+        if wait_s:  # stands in for model time, without using the CPU
+            time.sleep(wait_s)
+        return audio
 
 
-def load_engine(info: VoiceInfo, threads: int = 1, use_cuda: bool = False, device: str = "") -> Engine:
+def load_engine(info: VoiceInfo, threads: int = 1, use_cuda: bool = False, device: str = "",
+                simulated_rtf: float = 0.0) -> Engine:
     """Load the model behind ``info`` (the only place that touches model files).
 
     ``device`` is for torch engines (``cpu``, ``cuda``, ``cuda:1``); empty: CUDA when
-    ``use_cuda`` and a GPU is there, else the CPU.
+    ``use_cuda`` and a GPU is there, else the CPU. ``simulated_rtf``: the instant test
+    engine's model time per second of audio.
     """
     if info.engine == "piper":
         return PiperEngine(info, threads=threads, use_cuda=use_cuda)
@@ -152,5 +163,5 @@ def load_engine(info: VoiceInfo, threads: int = 1, use_cuda: bool = False, devic
 
         return CoquiEngine(info, threads=threads, device=device or ("cuda" if use_cuda else "cpu"))
     if info.engine == "test":
-        return TestEngine(info)
+        return TestEngine(info, rtf=simulated_rtf)
     raise ValueError(f"no engine {info.engine!r}")

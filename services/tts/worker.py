@@ -35,6 +35,7 @@ from events.projection import from_snapshot
 from events.types import Event, SynthesizeSegment
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy, delivery_count
 from services.bus.control import ControlPlane
+from services.bus.ephemeral import download_object
 from services.bus.topology import checkpoints, object_store
 from services.bus.tracing import annotate, span, timed_span
 from services.bus.uploads import sha256_file
@@ -221,7 +222,7 @@ class TtsWorker:
             partial = path.with_name(f"{sha}.{os.getpid()}.part")
             try:
                 with open(partial, "wb") as handle:
-                    await self.store.get(names.speaker_object(sha), writeinto=handle)
+                    await download_object(self.store, names.speaker_object(sha), handle)
             except ObjectNotFoundError:
                 partial.unlink(missing_ok=True)
                 raise SynthesisError(f"the reference recording {names.speaker_object(sha)} is not in the store") \

@@ -16,12 +16,14 @@ from events import names
 from events.codec import decode_event
 from events.projection import COMPLETED, JobState, fold
 from events.types import BookParsed, Event, JobAccepted, JobCompleted, SegmentSynthesized
+from services.bus.connect import server_urls
+from services.bus.ephemeral import download_object
 from services.bus.publish import replay
 from services.bus.topology import object_store
 
 
 async def read_events(url: str, subject: str = names.all_events_filter()) -> list[Event]:
-    nc = await nats.connect(url)
+    nc = await nats.connect(server_urls(url))
     try:
         return [decode_event(m.data) for m in await replay(nc.jetstream(), names.EVENTS_STREAM, subject)]
     finally:
@@ -87,12 +89,12 @@ async def result(url: str, tmp: Path) -> Result:
     latest = {(e.chapter, e.index): e for e in synthesized(mine)}
     assert set(latest) == {(c.index, i) for c in parsed.chapters for i in range(c.segments)}
     samples = tuple(sum(e.samples for (c, _), e in latest.items() if c == ch.index) for ch in parsed.chapters)
-    nc = await nats.connect(url)
+    nc = await nats.connect(server_urls(url))
     try:
         store = await object_store(nc.jetstream())
         path = tmp / f"{job}.m4b"
         with open(path, "wb") as handle:
-            await store.get(state.output_object, writeinto=handle)
+            await download_object(store, state.output_object, handle)
     finally:
         await nc.close()
     audio = MP4(str(path))
