@@ -8,11 +8,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import nats
+import nats.errors
 
 from events import names
 from events.codec import decode_event
@@ -32,6 +34,7 @@ from services.voices import resolve_voice
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOKS = ROOT.parent / "shared" / "testbooks"
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,8 +46,16 @@ class PipelineRun:
     segments: int
     model_runs: int
     cache_hits: int
-    per_worker: dict[str, tuple[int, float]]  # worker -> (segments it synthesized, their audio seconds)
+    per_worker: dict[str, tuple[int, float, float]]  # worker -> (segments synthesized, their audio s, model s)
     first_segment_s: float = 0.0  # request published -> first segment.synthesized
+
+
+async def _quietly(read: Awaitable[T], otherwise: T | None = None) -> T | None:
+    """``await read``, or ``otherwise`` if the server does not answer in time (a poll tries again)."""
+    try:
+        return await read
+    except (TimeoutError, nats.errors.Error):
+        return otherwise
 
 
 def write_book(path: Path, identifier: str, title: str, language: str, author: str,
@@ -107,6 +118,17 @@ class Stack(stack.Stack):
         asyncio.run(self._ready())
         return self
 
+    def worker_model_runs(self) -> int:
+        """Model runs as the tts workers count them (the log misses a run whose event was lost
+        with a server, when a redelivery then found its audio in the cache)."""
+        async def count() -> int:
+            nc = await nats.connect(server_urls(self.url))
+            try:
+                return sum(int(s.get("model_runs") or 0) for s in await fleet_status(nc, 1.0) if s.get("role") == "tts")
+            finally:
+                await nc.close()
+        return asyncio.run(count())
+
     async def _topology(self) -> None:
         nc = await nats.connect(server_urls(self.url))
         await ensure_topology(nc.jetstream(), Settings(nats_url=self.url))
@@ -150,10 +172,11 @@ class Stack(stack.Stack):
         job = None
         while job is None:  # cheap polling: the benchmark must not take CPU from the workers
             await asyncio.sleep(0.5)
-            events = [decode_event(m.data) for m in await replay(js, names.EVENTS_STREAM, names.all_events_filter())]
+            events = [decode_event(m.data) for m in await _quietly(replay(js, names.EVENTS_STREAM,
+                                                                           names.all_events_filter())) or []]
             accepted = [e for e in events if isinstance(e, JobAccepted) and e.request_id == request["request_id"]]
             job = accepted[0].job_id if accepted else None
-        while not await last_event(js, job, JobCompleted.KIND):
+        while not await _quietly(last_event(js, job, JobCompleted.KIND)):  # a cluster may be electing leaders
             await asyncio.sleep(1.0)
         mine = [decode_event(m.data) for m in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job))]
         assert fold(job, mine).status == COMPLETED
@@ -168,11 +191,11 @@ class Stack(stack.Stack):
         done = fold(job, mine)
         await nc.close()
         segs = [e for e in mine if isinstance(e, SegmentSynthesized)]
-        per_worker: dict[str, tuple[int, float]] = {}
+        per_worker: dict[str, tuple[int, float, float]] = {}
         for seg in segs:
             if not seg.cache_hit:
-                count, seconds = per_worker.get(seg.worker, (0, 0.0))
-                per_worker[seg.worker] = (count + 1, seconds + seg.seconds)
+                count, seconds, model = per_worker.get(seg.worker, (0, 0.0, 0.0))
+                per_worker[seg.worker] = (count + 1, seconds + seg.seconds, model + seg.synth_seconds)
         return PipelineRun(
             wall_s=max(stamps[JobCompleted] + stamps[JobAccepted]) - started,
             parsed_s=max(stamps.get(BookParsed, []) + stamps[JobAccepted]) - started,

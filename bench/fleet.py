@@ -49,6 +49,7 @@ def run_fleet(name: str, rtfs: list[float], kill_leader_after: int | None = None
             killer.start()
         run = stack.convert(BOOK, engine="test", voice="short")
         cpu = stack.cpu_seconds()
+        STATE["model_runs"] = (stack.worker_model_runs(), 0.0)
         if killer is not None:
             killer.join(timeout=5)
     return run, cpu
@@ -81,17 +82,18 @@ STATE: dict[str, tuple[int, float]] = {}
 def scaling(sizes: list[int], rtf: float) -> None:
     banner(f"scaling: {', '.join(map(str, sizes))} workers, RTF {rtf}, {NODES}-node cluster, replicas 3")
     walls: dict[int, float] = {}
-    print("workers  wall s  ideal s  speed-up  ideal  overhead  seg/s  CPU s: nats (3 nodes) / parse+assemble / "
-          "workers", flush=True)
+    work = 0.0  # the book's model time, measured by the first size's workers (uncontended: 1 worker)
+    print("workers  wall s  ideal s  speed-up  overhead  first segment s  seg/s  "
+          "CPU s: nats (3 nodes) / parse+assemble / workers", flush=True)
     for size in sizes:
         run, cpu = run_fleet(f"w{size}", [rtf] * size)
-        model = sum(audio for _, audio in run.per_worker.values()) * rtf
-        ideal = model / size
+        work = work or sum(model for _, _, model in run.per_worker.values())
+        ideal = work / size
         walls[size] = run.last_segment_s
-        speedup = walls[sizes[0]] * sizes[0] / run.last_segment_s if sizes[0] == 1 else float("nan")
         nats_cpu = sum(v for k, v in cpu.items() if k.startswith("nats"))
-        print(f"{size:7d}  {run.last_segment_s:6.1f}  {ideal:7.1f}  {speedup:7.2f}x  {size:4d}x  "
-              f"{100 * (run.last_segment_s / ideal - 1):7.1f}%  {run.segments / run.last_segment_s:5.1f}  "
+        print(f"{size:7d}  {run.last_segment_s:6.1f}  {ideal:7.1f}  {walls[sizes[0]] * sizes[0] / walls[size]:7.2f}x  "
+              f"{100 * (run.last_segment_s / ideal - 1):7.1f}%  {run.first_segment_s:15.2f}  "
+              f"{run.segments / run.last_segment_s:5.1f}  "
               f"{nats_cpu:.1f} / {cpu.get('parse+assemble', 0):.1f} / {cpu.get('tts workers', 0):.1f}", flush=True)
     for size, seed in SEEDS_TABLE.items():
         if size in walls and 1 in walls:
@@ -107,19 +109,21 @@ def uneven(workers: int) -> None:
     banner(f"uneven: {workers} workers, half at RTF {fast}, half at {slow}")
     run, _ = run_fleet("uneven", rtfs)
     rtf_of = {f"w{n}": rtf for n, rtf in enumerate(rtfs)}
-    speed = {worker: 1 / rtf_of[worker] for worker in run.per_worker}
-    total_audio = sum(audio for _, audio in run.per_worker.values())
-    fleet_speed = sum(1 / rtf for rtf in rtfs)  # audio seconds per second, all workers together
-    bound = total_audio / fleet_speed + max(audio / count for count, audio in run.per_worker.values()) * slow
-    print("worker  RTF   segments  audio share  speed share")
+    # spoken seconds each worker produced (model time / its RTF; pauses are not model time)
+    spoken = {worker: model / rtf_of[worker] for worker, (_, _, model) in run.per_worker.items()}
+    total = sum(spoken.values())
+    fleet_speed = sum(1 / rtf for rtf in rtfs)  # spoken seconds per second, the whole fleet
+    longest = max(model / count for count, _, model in run.per_worker.values())
+    print("worker  RTF   segments  share of the work  share of the fleet's speed")
     for worker in sorted(run.per_worker, key=lambda w: int(w[1:])):
-        count, audio = run.per_worker[worker]
-        print(f"{worker:6s}  {rtf_of[worker]:.2f}  {count:8d}  {100 * audio / total_audio:10.1f}%  "
-              f"{100 * speed[worker] / sum(speed.values()):10.1f}%")
-    fast_audio = sum(a for w, (_, a) in run.per_worker.items() if rtf_of[w] == fast)
-    print(f"fast workers did {fast_audio / (total_audio - fast_audio):.2f}x the audio of the slow ones (speed ratio 2)")
-    print(f"wall to the last segment {run.last_segment_s:.1f} s; work / fleet speed + one segment = {bound:.1f} s "
-          f"(synthesis from the first segment: {run.last_segment_s - run.first_segment_s:.1f} s)")
+        share = 100 * spoken[worker] / total
+        print(f"{worker:6s}  {rtf_of[worker]:.2f}  {run.per_worker[worker][0]:8d}  {share:16.1f}%  "
+              f"{100 / rtf_of[worker] / fleet_speed:25.1f}%")
+    fast_work = sum(v for w, v in spoken.items() if rtf_of[w] == fast)
+    print(f"fast workers did {fast_work / (total - fast_work):.2f}x the work of the slow ones (speed ratio 2)")
+    print(f"synthesis (first to last segment) {run.last_segment_s - run.first_segment_s:.1f} s; "
+          f"work / fleet speed + the longest segment = {total / fleet_speed + longest:.1f} s; "
+          f"request to last segment {run.last_segment_s:.1f} s")
 
 
 def node_loss(workers: int, rtf: float = 0.5) -> None:
@@ -129,8 +133,11 @@ def node_loss(workers: int, rtf: float = 0.5) -> None:
           f"{clean.model_runs} model runs", flush=True)
     lossy, _ = run_fleet("loss", [rtf] * workers, kill_leader_after=clean.segments // 3)
     node = STATE.get("killed", (-1, 0.0))[0]
+    runs = STATE["model_runs"][0]
     print(f"node n{node} killed: {lossy.last_segment_s:.1f} s to the last segment, {lossy.segments} segments, "
-          f"{lossy.model_runs} model runs ({lossy.model_runs - lossy.segments} synthesized twice)")
+          f"{runs} model runs counted by the workers ({runs - clean.model_runs} synthesized twice; the log shows "
+          f"{lossy.model_runs} model runs and {lossy.cache_hits} cache hits: a run whose event was lost with "
+          "the node is a cache hit on redelivery)")
     print(f"time lost to the failure: {lossy.last_segment_s - clean.last_segment_s:.1f} s "
           f"({100 * (lossy.last_segment_s / clean.last_segment_s - 1):.1f}%)")
 

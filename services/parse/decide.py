@@ -6,6 +6,7 @@ publishes what they return; nothing here touches NATS.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 
 from events.projection import CANCELLED, COMPLETED, FAILED, PAUSED, JobState
@@ -46,6 +47,27 @@ def to_queue(jobs: Iterable[Command], state: JobState, queued: set[tuple[int, in
     done = done_positions(state)
     return [(subject, job) for subject, job in jobs
             if (job.chapter, job.index) not in queued and not set(job.positions()) <= done]
+
+
+OUTLIER = 3  # a segment this many times the book's median length is queued first
+
+
+def dispatch_order(commands: list[Command]) -> list[Command]:
+    """The order to queue commands in: reading order, except that the few segments far longer
+    than the book's median (a single 2,000-character sentence) go first, longest first.
+
+    A fleet finishes a book when its last segment is done. One long segment taken late would
+    keep one worker busy long after the others are idle; taken first, it runs alongside the
+    rest (longest-processing-time first, for the outliers only, so the assembler still receives
+    the book almost in order).
+    """
+    if len(commands) < 3:
+        return list(commands)
+    sizes = [sum(map(len, job.paragraphs)) for _, job in commands]
+    limit = OUTLIER * statistics.median(sizes)
+    first = sorted((i for i, size in enumerate(sizes) if size > limit), key=lambda i: -sizes[i])
+    hoisted = set(first)
+    return [commands[i] for i in first] + [c for i, c in enumerate(commands) if i not in hoisted]
 
 
 def rejected(job_id: str, reason: str, request: ConvertRequest | None, seq: int) -> JobRejected:

@@ -244,7 +244,7 @@ class ParseService:
         """``book.parsed`` and every segment job not yet done or queued."""
         book = plan.parsed
         queued = await queued_segments(self.js, job_id)
-        todo = decide.to_queue(plan.jobs, state, queued)
+        todo = decide.dispatch_order(decide.to_queue(plan.jobs, state, queued))
         log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue now (%d already queued)",
                  job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(queued))
         return [plan.parsed, *todo]

@@ -94,6 +94,23 @@ def failed(job: SynthesizeSegment, reason: str, worker: str) -> list[SegmentFail
                           generation=job.generation) for chapter, index in job.positions()]
 
 
+WARM_UP = 5  # segments averaged plainly before the moving average takes over
+
+
+def model_time_estimate(previous: float | None, measured: int, seconds: float) -> float:
+    """Model seconds per segment after one more measurement (``measured`` made before it).
+
+    The first ``WARM_UP`` are averaged plainly: one short heading first must not make a worker
+    believe segments are instant and take a handful of them, which then wait in its hands at
+    the end of a book while other workers idle. After that, a moving average (weight 0.2).
+    """
+    if previous is None or measured <= 0:
+        return seconds
+    if measured < WARM_UP:
+        return (previous * measured + seconds) / (measured + 1)
+    return 0.8 * previous + 0.2 * seconds
+
+
 def in_hand(seconds_per_segment: float | None, batch_size: int) -> int:
     """How many messages to hold: one in the model plus enough to hide I/O."""
     if seconds_per_segment is None:

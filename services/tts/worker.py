@@ -90,6 +90,7 @@ class TtsWorker:
         self.model_runs = 0  # segments this worker actually synthesized
         self.cache_hits = 0  # segments answered from existing audio
         self.seconds_per_segment: float | None = None  # moving average of model time per segment
+        self.measurements = 0
         self.audio_seconds = 0.0  # audio this worker synthesized
         self.model_seconds = 0.0  # model (and encoder) time it took
         self._not_cancelled: dict[tuple[str, int], float] = {}
@@ -274,5 +275,5 @@ class TtsWorker:
                 await asyncio.sleep(0.5)
 
     def _measured(self, seconds: float) -> None:
-        previous = self.seconds_per_segment
-        self.seconds_per_segment = seconds if previous is None else 0.8 * previous + 0.2 * seconds
+        self.seconds_per_segment = decide.model_time_estimate(self.seconds_per_segment, self.measurements, seconds)
+        self.measurements += 1

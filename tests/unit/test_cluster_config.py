@@ -59,3 +59,40 @@ def test_the_simulated_engine_waits_its_real_time_factor_of_the_audio() -> None:
     audio_s = len(pcm) / 2 / engine.sample_rate
     assert abs(audio_s - 0.8) < 0.01, "the short voice: 8 ms per character"
     assert waited >= 0.25 * audio_s * 0.95, "model time stands in as a sleep"
+
+
+async def test_a_read_that_times_out_is_tried_again_then_gives_up() -> None:
+    import nats.errors
+    import pytest
+
+    from services.bus.ephemeral import retried
+
+    calls: list[int] = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise nats.errors.TimeoutError
+        return "read"
+
+    assert await retried(flaky, "a replay") == "read" and len(calls) == 3
+
+    async def never() -> str:
+        raise nats.errors.TimeoutError
+
+    with pytest.raises(nats.errors.TimeoutError):
+        await retried(never, "a replay", tries=2)
+
+
+def test_an_object_whose_bytes_do_not_match_its_digest_is_refused() -> None:
+    import base64
+    import hashlib
+
+    import pytest
+
+    from services.bus.ephemeral import ObjectDamaged, _check_digest
+
+    digest = "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(b"audio").digest()).decode()
+    _check_digest(b"audio", digest, "a")
+    with pytest.raises(ObjectDamaged):
+        _check_digest(b"audiO", digest, "a")

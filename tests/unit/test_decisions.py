@@ -40,6 +40,21 @@ def command(chapter: int, index: int, generation: int = 0,
 
 # parse ------------------------------------------------------------------------------------------
 
+def test_segments_far_longer_than_the_median_are_queued_first_longest_first() -> None:
+    from dataclasses import replace
+
+    def sized(index: int, chars: int) -> tuple[str, SynthesizeSegment]:
+        subject, job = command(0, index)
+        return subject, replace(job, paragraphs=("x" * chars,))
+
+    book = [sized(0, 100), sized(1, 120), sized(2, 2400), sized(3, 90), sized(4, 900), sized(5, 110), sized(6, 100)]
+    order = [job.index for _, job in parse.dispatch_order(book)]
+    assert order == [2, 4, 0, 1, 3, 5, 6], "outliers first (longest first), the rest in reading order"
+    even = [sized(i, 100 + i) for i in range(6)]
+    assert parse.dispatch_order(even) == even, "a book of ordinary segments keeps reading order"
+    assert parse.dispatch_order([]) == []
+
+
 def test_resume_queues_only_what_is_neither_done_nor_queued() -> None:
     state = fold("j", [ACCEPT, PARSE, done(0, 0)])
     jobs = [command(0, 0), command(0, 1), command(1, 0), command(1, 1)]
