@@ -36,16 +36,18 @@ SEEDS_TABLE = {2: 1.96, 4: 3.78, 8: 7.29}  # the background documents' speed-ups
 TARGETS = {8: 7.6, 32: 28.0}
 
 
-def run_fleet(name: str, rtfs: list[float], kill_leader_after: int | None = None) -> tuple[PipelineRun, dict]:
-    """Convert the book with one worker per entry of ``rtfs``; optionally kill -9 the node that
-    leads the events stream once ``kill_leader_after`` segments are done. Returns the run and
-    the CPU seconds of each process."""
+def run_fleet(name: str, rtfs: list[float], kill_after: int | None = None,
+              leader: bool = True) -> tuple[PipelineRun, dict]:
+    """Convert the book with one worker per entry of ``rtfs``; optionally kill -9 a node once
+    the events stream holds ``kill_after`` events: the one leading the events stream
+    (``leader``), else another (its workers lose their connection; no stream leader there
+    to lose unless it leads others). Returns the run and the CPU seconds of each process."""
     folder = temp_folder(f"fleet-{name}")
     workers = [{"AUDIOBOOK_SIMULATED_RTF": repr(rtf)} for rtf in rtfs]
     with Stack(folder, workers=len(rtfs), threads=1, env=ENV, nodes=NODES, worker_env=workers) as stack:
         killer = None
-        if kill_leader_after is not None:
-            killer = threading.Thread(target=_kill_leader_when, args=(stack, kill_leader_after), daemon=True)
+        if kill_after is not None:
+            killer = threading.Thread(target=_kill_when, args=(stack, kill_after, leader), daemon=True)
             killer.start()
         run = stack.convert(BOOK, engine="test", voice="short")
         cpu = stack.cpu_seconds()
@@ -55,11 +57,11 @@ def run_fleet(name: str, rtfs: list[float], kill_leader_after: int | None = None
     return run, cpu
 
 
-def _kill_leader_when(stack: Stack, done: int) -> None:
-    asyncio.run(_kill_leader(stack, done))
+def _kill_when(stack: Stack, done: int, leader: bool) -> None:
+    asyncio.run(_kill(stack, done, leader))
 
 
-async def _kill_leader(stack: Stack, done: int) -> None:
+async def _kill(stack: Stack, done: int, leader: bool) -> None:
     nc = await nats.connect(server_urls(stack.url))
     js = nc.jetstream()
     try:
@@ -68,10 +70,12 @@ async def _kill_leader(stack: Stack, done: int) -> None:
             if (info.state.messages or 0) >= done:
                 break
             await asyncio.sleep(0.2)
-        leader = (info.cluster.leader if info.cluster else None) or "x-n0"
+        name = (info.cluster.leader if info.cluster else None) or "x-n0"
     finally:
         await nc.close()
-    node = int(leader.rsplit("-n", 1)[1])
+    node = int(name.rsplit("-n", 1)[1])
+    if not leader:
+        node = (node + 1) % NODES
     stack.kill(f"nats{node}")
     STATE["killed"] = (node, time.time())
 
@@ -127,14 +131,22 @@ def uneven(workers: int) -> None:
 
 
 def node_loss(workers: int, rtf: float = 0.5) -> None:
-    banner(f"node loss: {workers} workers, RTF {rtf}; kill -9 the events stream's leader a third of the way")
+    banner(f"node loss: {workers} workers, RTF {rtf}; kill -9 a node a third of the way")
     clean, _ = run_fleet("clean", [rtf] * workers)
     print(f"clean run: {clean.last_segment_s:.1f} s to the last segment, {clean.segments} segments, "
           f"{clean.model_runs} model runs", flush=True)
-    lossy, _ = run_fleet("loss", [rtf] * workers, kill_leader_after=clean.segments // 3)
+    for leader in (True, False):
+        lost(clean, workers, rtf, leader)
+
+
+def lost(clean: PipelineRun, workers: int, rtf: float, leader: bool) -> None:
+    lossy, _ = run_fleet("loss", [rtf] * workers, kill_after=clean.segments // 3, leader=leader)
     node = STATE.get("killed", (-1, 0.0))[0]
     runs = STATE["model_runs"][0]
-    print(f"node n{node} killed: {lossy.last_segment_s:.1f} s to the last segment, {lossy.segments} segments, "
+    connected = [f"w{n}" for n in range(workers) if n % NODES == node]
+    print(f"node n{node} killed ({'the events leader' if leader else 'not the events leader'}; workers "
+          f"{', '.join(connected)} connected to it): "
+          f"{lossy.last_segment_s:.1f} s to the last segment, {lossy.segments} segments, "
           f"{runs} model runs counted by the workers ({runs - clean.model_runs} synthesized twice; the log shows "
           f"{lossy.model_runs} model runs and {lossy.cache_hits} cache hits: a run whose event was lost with "
           "the node is a cache hit on redelivery)")
