@@ -34,16 +34,6 @@ ASSEMBLE_CONSUMER = "assemble"
 CHECKPOINT_BUCKET = "checkpoints"
 OBJECT_BUCKET = "audiobook"  # audio, covers, books and the sources of accepted jobs (services write)
 UPLOADS_BUCKET = "uploads"  # books clients upload for {"source": {"object": NAME}} (clients write)
-
-
-def kv_stream(bucket: str) -> str:
-    """The stream JetStream keeps a KV bucket in."""
-    return f"KV_{bucket}"
-
-
-def object_stream(bucket: str) -> str:
-    """The stream JetStream keeps an object store bucket in."""
-    return f"OBJ_{bucket}"
 CONTROL_PREFIX = "audiobook"  # nats micro endpoints of every service instance
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -164,3 +154,13 @@ def service_name(role: str) -> str:
 def control_subject(role: str, instance: str, verb: str) -> str:
     """The subject of one service instance's control endpoint (``status``, ``drain``)."""
     return f"{CONTROL_PREFIX}.{_token(role)}.{_token(instance)}.{_token(verb)}"
+
+
+def kv_stream(bucket: str) -> str:
+    """The stream JetStream keeps a KV bucket in."""
+    return f"KV_{bucket}"
+
+
+def object_stream(bucket: str) -> str:
+    """The stream JetStream keeps an object store bucket in."""
+    return f"OBJ_{bucket}"

@@ -116,14 +116,14 @@ async def _probe(url: str, timeout: float = 3.0) -> None:
 
 async def _first_answering(servers: list[str]) -> str:
     """The first of ``servers`` where a NATS server answers (the last one's error if none does)."""
-    for number, server in enumerate(servers, start=1):
+    for server in servers[:-1]:
         try:
             await _probe(server)
             return server
         except (TimeoutError, OSError):
-            if number == len(servers):
-                raise
-    return servers[0]
+            continue
+    await _probe(servers[-1])
+    return servers[-1]
 
 
 async def connect_client(url: str, settings: Settings, name: str = "audiobook-cli") -> Client:

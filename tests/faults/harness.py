@@ -19,7 +19,17 @@ from events.types import BookParsed, Event, JobAccepted, JobCompleted, SegmentSy
 from services.bus.connect import server_urls
 from services.bus.ephemeral import download_object
 from services.bus.publish import replay
-from services.bus.topology import object_store
+from services.bus.topology import ensure_topology, object_store
+from services.settings import Settings
+
+
+async def submit(url: str, raw: bytes, ack_wait_s: float) -> None:
+    """Create the topology (with this ack wait) and publish a raw ``convert.request``."""
+    nc = await nats.connect(server_urls(url))
+    await ensure_topology(nc.jetstream(), Settings(nats_url=url, ack_wait_s=ack_wait_s))
+    await nc.publish(names.REQUEST_SUBJECT, raw)
+    await nc.flush()
+    await nc.close()
 
 
 async def read_events(url: str, subject: str = names.all_events_filter()) -> list[Event]:

@@ -16,9 +16,8 @@ from events import names
 from services.app.stack import Stack
 from services.bus.connect import server_urls
 from services.bus.control import fleet_status
-from services.bus.topology import ensure_topology
-from services.settings import Settings
 from tests.conftest import book
+from tests.faults import harness
 from tests.faults.harness import Result, completed, result, synthesized, wait_until
 
 pytestmark = pytest.mark.slow
@@ -43,11 +42,7 @@ def cluster_stack(tmp: Path) -> Stack:
 
 
 async def submit(stack: Stack) -> None:
-    nc = await nats.connect(server_urls(stack.url))
-    await ensure_topology(nc.jetstream(), Settings(nats_url=stack.url, ack_wait_s=float(ENV["AUDIOBOOK_ACK_WAIT"])))
-    await nc.publish(names.REQUEST_SUBJECT, REQUEST)
-    await nc.flush()
-    await nc.close()
+    await harness.submit(stack.url, REQUEST, float(ENV["AUDIOBOOK_ACK_WAIT"]))
 
 
 async def replicas_of(url: str) -> dict[str, tuple[int, int]]:

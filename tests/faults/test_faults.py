@@ -24,10 +24,9 @@ from mutagen.mp4 import MP4
 from events import names
 from services.app.sample import write_sample_book
 from services.app.stack import Stack, start_nats_server, stop_process, store_lock
-from services.bus.topology import ensure_topology
-from services.settings import Settings
 from tests.conftest import ROOT, book
 from tests.e2e.test_cli import logged_segments
+from tests.faults import harness
 from tests.faults.harness import Result, completed, read_events, result, synthesized, wait_until
 
 pytestmark = pytest.mark.slow
@@ -57,11 +56,7 @@ def cluster_for(tmp: Path, env: dict[str, str]) -> Stack:
 
 
 async def submit(cluster: Stack, raw: bytes) -> None:
-    nc = await nats.connect(cluster.url)
-    await ensure_topology(nc.jetstream(), Settings(nats_url=cluster.url, ack_wait_s=float(SMALL["AUDIOBOOK_ACK_WAIT"])))
-    await nc.publish(names.REQUEST_SUBJECT, raw)
-    await nc.flush()
-    await nc.close()
+    await harness.submit(cluster.url, raw, float(SMALL["AUDIOBOOK_ACK_WAIT"]))
 
 
 async def clean_run(tmp: Path, raw: bytes, env: dict[str, str]) -> Result:
