@@ -10,12 +10,47 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import orjson
 
 SENTENCE_PAUSE_MS = 250  # between sentences of one paragraph
 PARAGRAPH_PAUSE_MS = 650  # between paragraphs
 CHAPTER_PAUSE_MS = 1800  # after the last segment of a chapter
+HEADING_PAUSE_MS = 1000  # after the heading read at a chapter's start
+MAX_PAUSE_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Pauses:
+    """Silences a narrator leaves, in milliseconds; a request may set each (``pauses``)."""
+
+    sentence: int = SENTENCE_PAUSE_MS
+    paragraph: int = PARAGRAPH_PAUSE_MS
+    chapter: int = CHAPTER_PAUSE_MS
+    heading: int = HEADING_PAUSE_MS
+
+    def spec(self) -> str:
+        """``sentence=300,chapter=2500``: the settings that differ from the defaults ("" for none)."""
+        return ",".join(f"{k}={v}" for k, v in asdict(self).items() if v != getattr(DEFAULT_PAUSES, k))
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Pauses:
+        """The pauses a :meth:`spec` string names; raises ValueError for anything else."""
+        values: dict[str, int] = {}
+        for part in filter(None, spec.replace(" ", "").split(",")):
+            key, sep, value = part.partition("=")
+            if not sep or key not in PAUSE_KINDS or not value.isdigit() or not value.isascii():
+                raise ValueError(f"a pause is KIND=MILLISECONDS with KIND one of {', '.join(PAUSE_KINDS)}, "
+                                 f"not {part!r}")
+            if int(value) > MAX_PAUSE_MS:
+                raise ValueError(f"the {key} pause is {value} ms; the limit is {MAX_PAUSE_MS} ms")
+            values[key] = int(value)
+        return cls(**values)
+
+
+DEFAULT_PAUSES = Pauses()
+PAUSE_KINDS = tuple(asdict(DEFAULT_PAUSES))
 
 SAMPLE_WIDTH = 2  # bytes: engines speak 16-bit signed mono PCM
 CHANNELS = 1
@@ -29,16 +64,21 @@ RENDER_VERSION = 2  # bump when the worker's rendering (pauses, audio format) ch
 
 def cache_key(
     paragraphs: Sequence[str], engine: str, voice: str, model_version: str, speed: float, pause_after_ms: int,
-    language: str = "",
+    language: str = "", inner_pauses: tuple[int, int] = (SENTENCE_PAUSE_MS, PARAGRAPH_PAUSE_MS),
 ) -> str:
     """Content address of a segment's audio: same text, voice, model and settings, same audio.
 
-    ``language`` counts only for voices that speak several (one-language voices keep their keys).
+    ``language`` counts only for voices that speak several (one-language voices keep their keys);
+    ``inner_pauses`` (between sentences, between paragraphs) only when not the defaults.
     """
-    fields = {
+    fields: dict[str, object] = {
         "text": [" ".join(p.split()) for p in paragraphs], "engine": engine, "voice": voice,
         "model": model_version, "speed": round(speed, 3), "pause": pause_after_ms,
         "render": RENDER_VERSION,
     }
-    material = orjson.dumps({**fields, "language": language} if language else fields)
+    if language:
+        fields["language"] = language
+    if inner_pauses != (SENTENCE_PAUSE_MS, PARAGRAPH_PAUSE_MS):
+        fields["pauses"] = list(inner_pauses)
+    material = orjson.dumps(fields)
     return hashlib.sha256(material).hexdigest()[:40]

@@ -13,6 +13,7 @@ from typing import Any, Union, get_args, get_origin
 
 import orjson
 
+from events.audio import MAX_PAUSE_MS
 from events.errors import PermanentError
 from events.types import EVENT_TYPES, DeadLetter, Event, SynthesizeSegment, as_payload
 
@@ -144,6 +145,9 @@ def decode_command(data: bytes) -> SynthesizeSegment:
     command: SynthesizeSegment = _build(SynthesizeSegment, _upcast(kind, payload, SynthesizeSegment.VERSION))
     if not JOB_ID.match(command.job_id):
         raise DecodeError(f"bad job id {command.job_id!r:.40}")
+    longest = max(command.pause_after_ms, command.sentence_pause_ms, command.paragraph_pause_ms)
+    if longest > MAX_PAUSE_MS:
+        raise DecodeError(f"a pause of {longest} ms; the limit is {MAX_PAUSE_MS} ms")
     return command
 
 

@@ -58,6 +58,8 @@ class JobState:
     requested_language: str = ""
     requested_speaker: str = ""  # sha256 of the request's reference recording
     requested_chapters: str = ""  # the chapters asked for ("1-5,8"; "" = all)
+    requested_pauses: str = ""  # the pauses asked for ("chapter=2500"; "" = the defaults)
+    requested_lexicon: str = ""  # the reader's lexicon ("" = none)
     chapters: list[ChapterState] = field(default_factory=list)
     cache_hits: int = 0
     synth_seconds: float = 0.0
@@ -111,6 +113,7 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
         state.requested_engine, state.requested_voice = event.engine, event.voice
         state.requested_language, state.speed = event.language, event.speed
         state.requested_speaker, state.requested_chapters = event.speaker_sha256, event.chapters
+        state.requested_pauses, state.requested_lexicon = event.pauses, event.lexicon
         if not state.voice:
             state.engine, state.voice = event.engine, event.voice
         state.source_sha256, state.source_name = event.source_sha256, event.source_name

@@ -9,14 +9,16 @@ from typing import Any
 
 import orjson
 
+from events.audio import Pauses
 from events.errors import PermanentError
 from events.names import speaker_object
 from events.projection import JobState
 
 MAX_REQUEST_BYTES = 64 * 1024
-_FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id"}
+_FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id", "pauses", "lexicon"}
+MAX_LEXICON_CHARS = 32 * 1024
 _SOURCE_FIELDS = {"object", "path"}
-JOB_FORMAT_VERSION = 2  # bump when parsing/segmenting changes what a job produces (2: voice by language)
+JOB_FORMAT_VERSION = 3  # bump when parsing/segmenting changes what a job produces (3: content-defined segments)
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}$")  # BCP 47, as far as we need it
 
 
@@ -37,11 +39,13 @@ class ConvertRequest:
     chapters: str | None = None  # the chapters to read, "1-5,8" (1-based, normalized); None: all
     speed: float = 1.0
     request_id: str | None = None
+    pauses: str | None = None  # the pauses that differ from the defaults, "sentence=300,chapter=2500"
+    lexicon: str | None = None  # the reader's pronunciations, the text of a lexicon file
 
     def as_dict(self) -> dict[str, Any]:
         source = {"object": self.source_object} if self.source_object else {"path": self.source_path}
         out: dict[str, Any] = {"source": source, "speed": self.speed}
-        for key in ("engine", "voice", "language", "chapters", "request_id"):
+        for key in ("engine", "voice", "language", "chapters", "request_id", "pauses", "lexicon"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.speaker_object is not None:
@@ -117,6 +121,35 @@ def _chapters(payload: dict[str, Any]) -> str | None:
     return None if spec is None else chapter_spec(chapter_numbers(spec))
 
 
+def _pauses(payload: dict[str, Any]) -> str | None:
+    """``{"sentence": 300, "chapter": 2500}`` or ``"sentence=300,chapter=2500"``, as the spec of what differs."""
+    value = payload.get("pauses")
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value.values()):
+            raise RequestError('"pauses" must map a kind of pause to whole milliseconds, e.g. {"chapter": 2500}')
+        value = ",".join(f"{k}={v}" for k, v in value.items())
+    if not isinstance(value, str) or len(value) > 200:
+        raise RequestError('"pauses" must be {"sentence": MS, "paragraph": MS, "chapter": MS, "heading": MS} '
+                           '(any of them)')
+    try:
+        return Pauses.from_spec(value).spec() or None
+    except ValueError as exc:
+        raise RequestError(f'"pauses": {exc}') from None
+
+
+def _lexicon(payload: dict[str, Any]) -> str | None:
+    value = payload.get("lexicon")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RequestError('"lexicon" must be the text of a lexicon file ("word = spoken form" lines)')
+    if len(value) > MAX_LEXICON_CHARS:
+        raise RequestError(f'"lexicon" is {len(value):,} characters long; the limit is {MAX_LEXICON_CHARS:,}')
+    return value if value.strip() else None
+
+
 def parse_request(raw: bytes) -> ConvertRequest:
     """Validate a raw ``convert.request`` payload; raise RequestError with a clear reason."""
     if len(raw) > MAX_REQUEST_BYTES:
@@ -155,11 +188,14 @@ def parse_request(raw: bytes) -> ConvertRequest:
         chapters=_chapters(payload),
         speed=float(speed),
         request_id=_opt_str(payload, "request_id"),
+        pauses=_pauses(payload),
+        lexicon=_lexicon(payload),
     )
 
 
 def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed: float,
-               language: str | None = None, speaker_sha256: str | None = None, chapters: str | None = None) -> str:
+               language: str | None = None, speaker_sha256: str | None = None, chapters: str | None = None,
+               pauses: str | None = None, lexicon: str | None = None) -> str:
     """Deterministic job id: the same book asked for with the same choices is the same job.
 
     It follows what the request names (an unnamed voice is the one the book's language picks;
@@ -171,6 +207,10 @@ def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed:
         key += f"|{speaker_sha256}"
     if chapters:
         key += f"|chapters={chapters}"
+    if pauses:
+        key += f"|pauses={pauses}"
+    if lexicon:
+        key += f"|lexicon={hashlib.sha256(lexicon.encode()).hexdigest()}"
     return "j" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
@@ -186,4 +226,5 @@ def resume_request(state: JobState, request_id: str | None = None) -> ConvertReq
         voice=state.requested_voice or None, language=state.requested_language or None,
         speaker_object=speaker_object(state.requested_speaker) if state.requested_speaker else None,
         chapters=state.requested_chapters or None, speed=state.speed, request_id=request_id or state.job_id,
+        pauses=state.requested_pauses or None, lexicon=state.requested_lexicon or None,
     )

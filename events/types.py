@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from events.audio import PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS
+
 
 @dataclass(frozen=True)
 class ChapterInfo:
@@ -56,6 +58,8 @@ class JobAccepted(Event):
     language: str = ""
     speaker_sha256: str = ""  # the reference recording a cloning voice speaks as ("" for none)
     chapters: str = ""  # the chapters asked for ("1-5,8"); "" for all
+    pauses: str = ""  # the pauses asked for that differ from the defaults ("chapter=2500"); "" for none
+    lexicon: str = ""  # the reader's lexicon (text, at most 32 KiB); "" for none
 
     def msg_id(self) -> str:
         """One per request: a repeated request for a finished book is answered too."""
@@ -261,6 +265,8 @@ class SynthesizeSegment:
     generation: int = 0
     duplicates: tuple[tuple[int, int], ...] = ()
     language: str = ""  # for a voice that speaks several (XTTS); "" for one-language voices
+    sentence_pause_ms: int = SENTENCE_PAUSE_MS  # between sentences inside the segment
+    paragraph_pause_ms: int = PARAGRAPH_PAUSE_MS  # between paragraphs inside the segment
 
     def msg_id(self) -> str:
         return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}"

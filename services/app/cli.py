@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--language", help="read the book as this language, e.g. fr or de-AT (default: the "
                                          "book's own, checked against its text)")
     conv.add_argument("--speed", type=float, default=1.0, help="speaking speed, 0.25-4 (default 1)")
+    conv.add_argument("--pause", metavar="KIND=MS", action="append", default=[],
+                      help="a pause in milliseconds: sentence (default 250), paragraph (650), heading (1000), "
+                           "chapter (1800); repeat for several, e.g. --pause chapter=2500")
+    conv.add_argument("--lexicon", metavar="FILE",
+                      help="your pronunciations: lines of 'word = spoken form', [fr] sections per language "
+                           "(docs/books.md)")
     conv.add_argument("--workers", type=int, default=_default_workers(),
                       help="tts worker processes in embedded mode (default: one per core, up to 8)")
     conv.add_argument("--nats-url", help="submit to this server instead of starting an embedded one")

@@ -41,6 +41,7 @@ from services.bus.pausing import pause_synthesis, resume_synthesis
 from services.bus.stopping import stop_job
 from services.bus.tracing import send_span
 from services.bus.uploads import sha256_file, upload, upload_book
+from services.parse.lexicon import LexiconError, parse_lexicon
 from services.settings import Settings
 from services.voices import check_requested_voice, choose_voice, list_voices, runnable_engines, speaks
 
@@ -124,6 +125,19 @@ def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
     return 0
 
 
+def read_lexicon(path: Path) -> str:
+    """A lexicon file's text, checked here so a mistake is named before anything is uploaded."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path}: cannot read the lexicon ({exc})") from None
+    try:
+        parse_lexicon(text)
+    except LexiconError as exc:
+        raise CliError(f"{path}: {exc}") from None
+    return text
+
+
 def convert(args: argparse.Namespace, settings: Settings) -> int:
     """Upload a book, request its conversion and follow it to the finished M4B."""
     book = Path(args.book)
@@ -133,11 +147,12 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
     if speaker is not None and not speaker.is_file():
         raise CliError(f"{speaker}: no such file")
     speaker_sha = sha256_file(speaker) if speaker else None
+    lexicon = read_lexicon(Path(args.lexicon)) if args.lexicon else None
     try:
         request = parse_request(orjson.dumps({
             "source": {"path": str(book)}, "engine": args.engine, "voice": args.voice, "language": args.language,
             "speed": args.speed, "speaker": f"speaker-{speaker_sha}.wav" if speaker_sha else None,
-            "chapters": args.chapters}))
+            "chapters": args.chapters, "pauses": ",".join(args.pause) or None, "lexicon": lexicon}))
     except RequestError as exc:
         raise CliError(str(exc)) from None
     if args.nats_url is None and not settings.nats_url:  # embedded: this machine's voices are the stack's
@@ -145,7 +160,7 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
     output = Path(args.output) if args.output else book.with_suffix(".m4b")
     sha = sha256_file(book)
     job_id = job_id_for(sha, request.engine, request.voice, request.speed, request.language, speaker_sha,
-                        request.chapters)
+                        request.chapters, request.pauses, request.lexicon)
     started = time.monotonic()
 
     async def body() -> Outcome:

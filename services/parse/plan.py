@@ -6,10 +6,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from itertools import repeat
 
-from events.audio import cache_key
+from events.audio import DEFAULT_PAUSES, Pauses, cache_key
 from events.names import synth_subject
 from events.types import BookParsed, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
+from services.parse.lexicon import Entry, speaker_for
 from services.parse.normalize import normalize
 from services.parse.segmenter import Segment, segment_chapter
 from services.voices import VoiceInfo, voice_language
@@ -21,40 +22,48 @@ class JobPlan:
     jobs: tuple[tuple[str, SynthesizeSegment], ...]
 
 
-def segment_book(book: Book, max_chars: int, pool: Executor | None = None) -> list[list[Segment]]:
+def segment_book(book: Book, max_chars: int, pool: Executor | None = None,
+                 pauses: Pauses = DEFAULT_PAUSES) -> list[list[Segment]]:
     """Each chapter's segments; with ``pool``, chapters are split in parallel (pysbd is slow)."""
     paragraphs = [chapter.paragraphs for chapter in book.chapters]
+    titles = [chapter.title for chapter in book.chapters]
     if pool is None:
-        return [segment_chapter(p, book.language, max_chars) for p in paragraphs]
-    return list(pool.map(segment_chapter, paragraphs, repeat(book.language), repeat(max_chars)))
+        return [segment_chapter(p, book.language, max_chars, pauses, t)
+                for p, t in zip(paragraphs, titles, strict=True)]
+    return list(pool.map(segment_chapter, paragraphs, repeat(book.language), repeat(max_chars), repeat(pauses), titles))
 
 
 def plan_job(
     book: Book, job_id: str, voice: VoiceInfo, speed: float, max_chars: int,
     cover_object: str | None = None, generation: int = 0, pool: Executor | None = None,
+    pauses: Pauses = DEFAULT_PAUSES, lexicon: tuple[Entry, ...] = (),
 ) -> JobPlan:
     """The parsed event and the (subject, command) of every segment, chapters in reading order.
 
-    Each segment's text is what a narrator says (``normalize``: numbers, money, abbreviations ...
-    in the book's language), after the book's own text decided where segments begin and end.
+    Each segment's text is what a narrator says (the reader's ``lexicon``, then ``normalize``:
+    numbers, money, abbreviations ... in the book's language), after the book's own text decided
+    where segments begin and end: an edit or a lexicon entry changes only the segments it touches.
 
     With ``pool``, chapters are split into sentences in parallel (:func:`segment_book`).
     """
     chapters: list[ChapterInfo] = []
     jobs: list[tuple[str, SynthesizeSegment]] = []
-    segmented = segment_book(book, max_chars, pool)
+    segmented = segment_book(book, max_chars, pool, pauses)
     spoken = voice_language(voice, book.language)
+    say = speaker_for(lexicon, book.language)
+    inner = (pauses.sentence, pauses.paragraph)
     for number, (chapter, segments) in enumerate(zip(book.chapters, segmented, strict=True)):
         chapters.append(ChapterInfo(number, chapter.title, len(segments), sum(len(s.text) for s in segments)))
         for index, segment in enumerate(segments):
-            paragraphs = tuple(normalize(piece, book.language) for piece in segment.paragraphs)
+            paragraphs = tuple(normalize(say(piece), book.language) for piece in segment.paragraphs)
             command = SynthesizeSegment(
                 job_id=job_id, chapter=number, index=index, paragraphs=paragraphs,
                 engine=voice.engine, voice=voice.voice, speed=speed,
                 pause_after_ms=segment.pause_after_ms,
                 cache_key=cache_key(paragraphs, voice.engine, voice.voice, voice.model_version, speed,
-                                    segment.pause_after_ms, spoken),
+                                    segment.pause_after_ms, spoken, inner),
                 generation=generation, language=spoken,
+                sentence_pause_ms=pauses.sentence, paragraph_pause_ms=pauses.paragraph,
             )
             jobs.append((synth_subject(voice.engine, job_id, number, index), command))
     parsed = BookParsed(

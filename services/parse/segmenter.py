@@ -2,19 +2,32 @@
 
 A segment is the unit of synthesis work: consecutive sentences of one chapter, at most
 ``max_chars`` long unless a single sentence is longer (a sentence is never split).
+
+Where one segment ends and the next begins is decided by the text itself, not by a running
+count of characters: a segment starts before a sentence whose first word hashes to a chosen
+residue ("content-defined" cut points, as in rsync or restic). An edit inside one sentence
+therefore moves no boundary elsewhere in the chapter, so every other segment keeps its text,
+its cache key and its audio. Only a group that outgrows ``max_chars`` is cut further, again by
+content (a second and third hash), and last by size, inside that group alone.
+A chapter's opening heading is a segment of its own, followed by the heading pause.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import pysbd
 from pysbd.languages import LANGUAGE_CODES
 
-from events.audio import CHAPTER_PAUSE_MS, PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS
+from events.audio import DEFAULT_PAUSES, Pauses
 
 DEFAULT_MAX_CHARS = 400
+CUT_EVERY = (3, 2, 2)  # a cut before about one sentence in 3; inside an over-long group, one in 2, twice
+FIRST_WORD = re.compile(r"\w+")
+MAX_HEADING_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,12 @@ class Segment:
         return " ".join(self.paragraphs)
 
 
+@dataclass(frozen=True)
+class _Sentence:
+    paragraph: int
+    text: str
+
+
 @lru_cache(maxsize=16)
 def _segmenter(language: str) -> pysbd.Segmenter:
     code = language.split("-")[0].split("_")[0].lower()
@@ -40,30 +59,80 @@ def sentences(paragraph: str, language: str = "en") -> list[str]:
     return [s.strip() for s in _segmenter(language).segment(paragraph) if s.strip()]
 
 
-def segment_chapter(
-    paragraphs: tuple[str, ...] | list[str], language: str = "en", max_chars: int = DEFAULT_MAX_CHARS
-) -> list[Segment]:
-    """Group a chapter's sentences into segments of at most ``max_chars`` characters."""
-    segments: list[Segment] = []
-    pieces: list[list[str]] = []
+def _cut_before(sentence: str, level: int) -> bool:
+    """Does a segment start at this sentence? Decided by its first word alone (and the level)."""
+    match = FIRST_WORD.search(sentence.casefold())
+    word = match.group(0) if match else sentence
+    digest = hashlib.blake2b(word.encode(), digest_size=2, salt=bytes([level])).digest()
+    return int.from_bytes(digest, "big") % CUT_EVERY[level] == 0
+
+
+def _size(group: list[_Sentence]) -> int:
+    return sum(len(s.text) + 1 for s in group)
+
+
+def _split(group: list[_Sentence], max_chars: int, level: int = 0) -> list[list[_Sentence]]:
+    """Cut a run of sentences into groups of at most ``max_chars``: by content, then by size."""
+    if level == 0 or _size(group) > max_chars:
+        if level < len(CUT_EVERY):
+            pieces: list[list[_Sentence]] = []
+            for sentence in group:
+                if not pieces or _cut_before(sentence.text, level):
+                    pieces.append([])
+                pieces[-1].append(sentence)
+            return [out for piece in pieces for out in _split(piece, max_chars, level + 1)]
+        return _by_size(group, max_chars)
+    return [group]
+
+
+def _by_size(group: list[_Sentence], max_chars: int) -> list[list[_Sentence]]:
+    pieces: list[list[_Sentence]] = []
     size = 0
+    for sentence in group:
+        if not pieces or size + len(sentence.text) + 1 > max_chars:
+            pieces.append([])
+            size = 0
+        pieces[-1].append(sentence)
+        size += len(sentence.text) + 1
+    return pieces
 
-    def close(pause: int) -> None:
-        nonlocal pieces, size
-        if pieces:
-            segments.append(Segment(tuple(" ".join(p) for p in pieces), pause))
-        pieces, size = [], 0
 
-    for paragraph in paragraphs:
-        new_paragraph = True
-        for sentence in sentences(paragraph, language):
-            if pieces and size + len(sentence) + 1 > max_chars:
-                close(PARAGRAPH_PAUSE_MS if new_paragraph else SENTENCE_PAUSE_MS)
-            if new_paragraph or not pieces:
+def _fold(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def opens_with_heading(title: str, paragraphs: tuple[str, ...] | list[str]) -> bool:
+    """Is the chapter's first paragraph its heading (the title, or a part of it, read aloud)?"""
+    if not paragraphs or not title or len(paragraphs[0]) > MAX_HEADING_CHARS:
+        return False
+    first, name = _fold(paragraphs[0]), _fold(title)
+    return bool(first) and (first in name or name in first)
+
+
+def segment_chapter(
+    paragraphs: tuple[str, ...] | list[str], language: str = "en", max_chars: int = DEFAULT_MAX_CHARS,
+    pauses: Pauses = DEFAULT_PAUSES, title: str = "",
+) -> list[Segment]:
+    """Group a chapter's sentences into segments of at most ``max_chars`` characters, cut by content.
+
+    With ``title``, a first paragraph that is the chapter's heading is a segment of its own.
+    """
+    units = [_Sentence(number, s) for number, p in enumerate(paragraphs) for s in sentences(p, language)]
+    heading = opens_with_heading(title, paragraphs)
+    head = [u for u in units if u.paragraph == 0] if heading else []
+    groups = ([head] if head else []) + (_split(units[len(head):], max_chars) if units[len(head):] else [])
+    segments = []
+    for number, group in enumerate(groups):
+        pieces: list[list[str]] = []
+        for position, unit in enumerate(group):
+            if not position or unit.paragraph != group[position - 1].paragraph:
                 pieces.append([])
-            pieces[-1].append(sentence)
-            size += len(sentence) + 1
-            new_paragraph = False
-    close(CHAPTER_PAUSE_MS)
+            pieces[-1].append(unit.text)
+        if number == len(groups) - 1:
+            pause = pauses.chapter
+        elif head and number == 0:
+            pause = pauses.heading
+        else:
+            pause = pauses.paragraph if groups[number + 1][0].paragraph != group[-1].paragraph else pauses.sentence
+        segments.append(Segment(tuple(" ".join(p) for p in pieces), pause))
     return segments
-

@@ -27,6 +27,7 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
+from events.audio import Pauses
 from events.codec import encode
 from events.errors import PermanentError
 from events.projection import COMPLETED, JobState
@@ -42,6 +43,7 @@ from services.parse import decide
 from services.parse.book import Book
 from services.parse.formats import read_book, source_suffix
 from services.parse.language import book_language
+from services.parse.lexicon import parse_lexicon
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.plan import JobPlan, plan_job
 from services.parse.selection import select_chapters
@@ -133,7 +135,7 @@ class ParseService:
 
     async def _accept(self, request: ConvertRequest, source: LocalSource, seq: int, speaker: str | None) -> Decision:
         job_id = job_id_for(source.sha256, request.engine, request.voice, request.speed, request.language, speaker,
-                            request.chapters)
+                            request.chapters, request.pauses, request.lexicon)
         annotate({"audiobook.job_id": job_id})
         state = await rebuild_state(self.js, job_id)
         stored = names.source_object(source.sha256, source_suffix(source.path, source.name))
@@ -145,6 +147,7 @@ class ParseService:
             engine=request.engine or "", voice=request.voice or "", speed=request.speed,
             request_id=request.request_id, request_seq=seq, language=request.language or "",
             speaker_sha256=speaker or "", chapters=request.chapters or "",
+            pauses=request.pauses or "", lexicon=request.lexicon or "",
         )
         if state.status == COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
@@ -193,6 +196,8 @@ class ParseService:
             choosing.set_attributes({"audiobook.language": book.language, "audiobook.engine": voice.engine,
                                      "audiobook.voice": voice.voice})
         book = select_chapters(book, request.chapters)
+        lexicon = parse_lexicon(request.lexicon or "")
+        pauses = Pauses.from_spec(request.pauses or "")
         chars = sum(len(p) for c in book.chapters for p in c.paragraphs)
         self.limits.check_book(chars, len(book.chapters), speed)
         cover = None
@@ -202,7 +207,8 @@ class ParseService:
         pool = self._pool() if chars > PARALLEL_CHARS else None
         with span("plan segments", {"audiobook.job_id": job_id}) as planning:
             plan = await asyncio.to_thread(
-                plan_job, book, job_id, voice, speed, self.settings.max_segment_chars, cover, generation, pool
+                plan_job, book, job_id, voice, speed, self.settings.max_segment_chars, cover, generation, pool,
+                pauses, lexicon,
             )
             planning.set_attribute("audiobook.segments", plan.parsed.total_segments)
         self.limits.check_plan(plan.parsed.total_segments)

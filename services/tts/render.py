@@ -12,7 +12,7 @@ with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on P
     warnings.simplefilter("ignore", RuntimeWarning)
     from pydub import AudioSegment
 
-from events.audio import AAC_BITRATE, AAC_FRAME, PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS
+from events.audio import AAC_BITRATE, AAC_FRAME
 from events.types import SynthesizeSegment
 from services.tts.engines import Engine, SynthesisError
 
@@ -25,10 +25,10 @@ def _join(job: SynthesizeSegment, spoken: list[list[bytes]], rate: int) -> bytes
     pieces: list[bytes] = []
     for number, chunks in enumerate(spoken):
         if number:
-            pieces.append(_silence(PARAGRAPH_PAUSE_MS, rate))
+            pieces.append(_silence(job.paragraph_pause_ms, rate))
         for count, chunk in enumerate(chunks):
             if count:
-                pieces.append(_silence(SENTENCE_PAUSE_MS, rate))
+                pieces.append(_silence(job.sentence_pause_ms, rate))
             pieces.append(chunk)
     if not any(spoken):
         raise SynthesisError("the engine produced no audio for this text")

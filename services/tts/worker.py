@@ -168,7 +168,7 @@ class TtsWorker:
         try:
             info = await self._recording(self._voice(job.engine, job.voice))
             key = cache_key(job.paragraphs, info.engine, info.voice, info.model_version, job.speed,
-                            job.pause_after_ms, job.language)
+                            job.pause_after_ms, job.language, (job.sentence_pause_ms, job.paragraph_pause_ms))
             if key != job.cache_key:
                 log.warning("%s: the command's cache key is not its content's; using %s", where, key)
             name = names.audio_object(key)

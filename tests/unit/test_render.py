@@ -42,6 +42,19 @@ def test_a_batch_is_one_engine_call_and_matches_one_by_one() -> None:
     assert abs(len(together[0]) - expected) <= 8
 
 
+def test_chosen_pauses_are_rendered() -> None:
+    """The request's paragraph and sentence pauses, not the defaults, separate the pieces."""
+    from dataclasses import replace
+
+    engine = CountingEngine()
+    plain = job(0, "One. Two.", "Three.")
+    slow = replace(plain, sentence_pause_ms=900, paragraph_pause_ms=2000)
+    default, chosen = render_segments(engine, [plain])[0], render_segments(engine, [slow])[0]
+    # the instant engine speaks a paragraph as one piece: the paragraph pause is what differs
+    longer = (2000 - PARAGRAPH_PAUSE_MS) * engine.sample_rate // 1000 * 2  # 16-bit: two bytes a sample
+    assert abs(len(chosen) - len(default) - longer) <= 4
+
+
 def test_a_failing_segment_fails_alone() -> None:
     results = render_each(CountingEngine(), [job(0, "fine"), job(1, "bad\x00"), job(2, "also fine")])
     assert isinstance(results[1], SynthesisError)

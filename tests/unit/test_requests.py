@@ -38,6 +38,11 @@ def test_source_as_plain_string_is_a_path() -> None:
         (b'{"source": "a.epub", "speed": true}', '"speed" must be a number'),
         (b'{"source": "a.epub", "voice": 3}', '"voice" must be a non-empty string'),
         (b'{"source": "a.epub", "colour": "blue"}', "unknown field(s) colour"),
+        (b'{"source": "a.epub", "pauses": {"breath": 100}}', "KIND=MILLISECONDS"),
+        (b'{"source": "a.epub", "pauses": {"chapter": 99999}}', "the limit is 10000 ms"),
+        (b'{"source": "a.epub", "pauses": {"chapter": -5}}', "whole milliseconds"),
+        (b'{"source": "a.epub", "pauses": 5}', '"pauses" must be'),
+        (b'{"source": "a.epub", "lexicon": ["a = b"]}', '"lexicon" must be the text'),
     ],
 )
 def test_bad_requests(raw: bytes, reason: str) -> None:
@@ -57,3 +62,17 @@ def test_job_id_depends_on_content_and_settings_only() -> None:
     assert base != job_id_for("ab" * 32, "piper", "w", 1.0)
     assert base != job_id_for("ab" * 32, "piper", "v", 1.1)
     assert base.isalnum() and request_ref(b"x").isalnum()
+
+
+def test_pauses_and_lexicon_are_part_of_the_request_and_the_job() -> None:
+    request = parse_request(b'{"source": "a.epub", "pauses": {"chapter": 2500, "sentence": 250}, '
+                            b'"lexicon": "Hermione = Her-my-oh-nee"}')
+    assert request.pauses == "chapter=2500"  # only what differs from the defaults
+    assert parse_request(request.encode()) == request
+    assert parse_request(b'{"source": "a.epub", "pauses": "chapter=2500"}').pauses == "chapter=2500"
+    assert parse_request(b'{"source": "a.epub", "pauses": {"chapter": 1800}}').pauses is None
+    plain = job_id_for("s" * 64, None, None, 1.0)
+    assert job_id_for("s" * 64, None, None, 1.0, pauses=request.pauses) != plain
+    assert job_id_for("s" * 64, None, None, 1.0, lexicon=request.lexicon) != plain
+    assert job_id_for("s" * 64, None, None, 1.0, lexicon="x = y") != job_id_for("s" * 64, None, None, 1.0,
+                                                                                 lexicon=request.lexicon)

@@ -1,10 +1,12 @@
-"""Segments: never split a sentence, never lose text, respect the size limit."""
+"""Segments: never split a sentence, never lose text, respect the size limit, stay put under edits."""
+
+import random
 
 import pytest
 
-from events.audio import CHAPTER_PAUSE_MS, PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS
+from events.audio import CHAPTER_PAUSE_MS, HEADING_PAUSE_MS, PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS, Pauses
 from services.parse.epub import read_epub
-from services.parse.segmenter import segment_chapter, sentences
+from services.parse.segmenter import opens_with_heading, segment_chapter, sentences
 from tests.conftest import book
 
 
@@ -30,17 +32,70 @@ def test_no_text_lost_and_no_sentence_split(name: str) -> None:
 
 
 def test_pauses_follow_structure() -> None:
+    """The heading alone, then one sentence per segment (the limit is 6 characters): each pause is
+    what comes next, a sentence, a paragraph or the chapter's end."""
     paragraphs = ["Heading", "One. Two. Three.", "Four."]
-    segments = segment_chapter(paragraphs, "en", max_chars=12)
-    assert [s.paragraphs for s in segments] == [("Heading",), ("One. Two.",), ("Three.",), ("Four.",)]
+    segments = segment_chapter(paragraphs, "en", max_chars=6, title="Heading")
+    assert [s.paragraphs for s in segments] == [("Heading",), ("One.",), ("Two.",), ("Three.",), ("Four.",)]
     assert [s.pause_after_ms for s in segments] == [
-        PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS, PARAGRAPH_PAUSE_MS, CHAPTER_PAUSE_MS,
+        HEADING_PAUSE_MS, SENTENCE_PAUSE_MS, SENTENCE_PAUSE_MS, PARAGRAPH_PAUSE_MS, CHAPTER_PAUSE_MS,
     ]
+    chosen = Pauses(sentence=100, paragraph=900, chapter=3000, heading=1500)
+    assert [s.pause_after_ms for s in segment_chapter(paragraphs, "en", 6, chosen, "Heading")] == [1500, 100, 100,
+                                                                                                   900, 3000]
 
 
-def test_small_paragraphs_share_a_segment() -> None:
-    segments = segment_chapter(["Hello.", "World."], "en", max_chars=400)
-    assert len(segments) == 1 and segments[0].paragraphs == ("Hello.", "World.")
+def test_small_paragraphs_can_share_a_segment() -> None:
+    """Short lines of dialogue go together unless a cut point falls between them."""
+    segments = segment_chapter(["Hello.", "Well then.", "Hello."], "en", max_chars=400)
+    assert sum(len(s.paragraphs) for s in segments) == 3
+    assert any(len(s.paragraphs) > 1 for s in segments) or len(segments) == 3
+
+
+@pytest.mark.parametrize(("title", "first", "heading"), [
+    ("Chapter 1", "Chapter 1", True), ("PREMIÈRE PARTIE — I", "I", True), ("Letter 1", "St. Petersburgh, Dec. 11th,"
+                                                                            " 17—. TO Mrs. Saville, England.", False),
+    ("", "Chapter 1", False), ("I.", "I.", True),
+])
+def test_the_heading_is_recognised(title: str, first: str, heading: bool) -> None:
+    assert opens_with_heading(title, [first, "Text."]) is heading
+
+
+def _edited(paragraphs: tuple[str, ...], rnd: random.Random) -> tuple[tuple[str, ...], str]:
+    """The chapter with one word (not a sentence's first) replaced, and the sentence as edited."""
+    while True:
+        number = rnd.randrange(1, len(paragraphs))
+        said = sentences(paragraphs[number])
+        which = rnd.randrange(len(said))
+        words = said[which].split(" ")
+        if len(words) > 3:
+            break
+    position = rnd.randrange(1, len(words) - 1)
+    words[position] = rnd.choice(["", "extraordinarily", "a", words[position] + "s"])
+    said[which] = " ".join(w for w in words if w)
+    return (*paragraphs[:number], " ".join(said), *paragraphs[number + 1:]), said[which]
+
+
+def test_an_edit_moves_no_other_segment() -> None:
+    """80 one-word edits across Frankenstein: every segment not containing the edited sentence keeps
+    its text (so its cache key and audio). Only when the edit pushes its group over the size limit
+    is that group cut again, and the pieces are new."""
+    parsed = read_epub(book("epub/pg84_frankenstein_epub2-ncx.epub"))
+    rnd = random.Random(7)
+    untouched = 0
+    for _ in range(80):
+        chapter = rnd.choice(parsed.chapters)
+        before = segment_chapter(chapter.paragraphs, "en", 400, title=chapter.title)
+        paragraphs, sentence = _edited(chapter.paragraphs, rnd)
+        after = segment_chapter(paragraphs, "en", 400, title=chapter.title)
+        new = [s for s in after if s not in before]
+        gone = [s for s in before if s not in after]
+        if len(new) <= 1 and len(gone) <= 1:
+            untouched += 1
+            assert all(sentence in s.text for s in new)
+        else:  # the group around the edit was cut again: only that group's text changed
+            assert sum(len(s.text) for s in gone) <= 2 * 400 + len(sentence)
+    assert untouched >= 75
 
 
 def test_abbreviations_do_not_end_sentences() -> None:
