@@ -155,14 +155,17 @@ class Stack(stack.Stack):
         workers = sum(v for name, v in used.items() if name.startswith("w"))
         return {**{name: v for name, v in used.items() if not name.startswith("w")}, "tts workers": workers}
 
-    def convert(self, book: Path, engine: str = "piper", voice: str | None = None) -> PipelineRun:
-        return asyncio.run(self._convert(book, engine, voice))
+    def convert(self, book: Path, engine: str = "piper", voice: str | None = None,
+                extra: dict[str, object] | None = None) -> PipelineRun:
+        """Convert ``book`` on this stack; ``extra`` adds request fields (``lexicon``, ``pauses``)."""
+        return asyncio.run(self._convert(book, engine, voice, extra or {}))
 
-    async def _convert(self, book: Path, engine: str, voice: str | None) -> PipelineRun:
+    async def _convert(self, book: Path, engine: str, voice: str | None, extra: dict[str, object]) -> PipelineRun:
         shutil.copy(book, self.folder / book.name)
         nc = await nats.connect(server_urls(self.url))
         js = nc.jetstream()
-        request = {"source": book.name, "engine": engine, "request_id": f"bench-{time.time()}"}
+        request: dict[str, object] = {"source": book.name, "engine": engine, "request_id": f"bench-{time.time()}",
+                                      **extra}
         if voice:
             request["voice"] = voice
         import orjson

@@ -10,6 +10,7 @@ import orjson
 from events.names import book_object
 from events.types import (
     BookParsed,
+    BookWarning,
     Event,
     JobAccepted,
     JobCancelled,
@@ -58,6 +59,7 @@ class JobState:
     requested_language: str = ""
     requested_speaker: str = ""  # sha256 of the request's reference recording
     requested_chapters: str = ""  # the chapters asked for ("1-5,8"; "" = all)
+    warnings: tuple[str, ...] = ()  # parts of the book skipped as unreadable (book.warning)
     requested_pauses: str = ""  # the pauses asked for ("chapter=2500"; "" = the defaults)
     requested_lexicon: str = ""  # the reader's lexicon ("" = none)
     chapters: list[ChapterState] = field(default_factory=list)
@@ -118,6 +120,8 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
             state.engine, state.voice = event.engine, event.voice
         state.source_sha256, state.source_name = event.source_sha256, event.source_name
         state.source_object = event.source_object
+    elif isinstance(event, BookWarning):
+        state.warnings = event.warnings
     elif isinstance(event, BookParsed):
         if state.status in ("", ACCEPTED):
             state.status = PARSED

@@ -104,6 +104,23 @@ class BookParsed(Event):
 
 
 @dataclass(frozen=True)
+class BookWarning(Event):
+    """Parts of the book that could not be read were skipped; the rest is converted.
+
+    Each warning names the part and why, for a person ("chapter_007.xhtml is not readable
+    XHTML; its text is not read"). Published before ``book.parsed``, once per generation.
+    """
+
+    KIND: ClassVar[str] = "book.warning"
+
+    warnings: tuple[str, ...]
+    generation: int = 0
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.generation}"
+
+
+@dataclass(frozen=True)
 class SegmentSynthesized(Event):
     """Audio for one segment is in the object store."""
 
@@ -228,6 +245,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         JobAccepted,
         JobRejected,
         BookParsed,
+        BookWarning,
         SegmentSynthesized,
         SegmentFailed,
         JobCompleted,

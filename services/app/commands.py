@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import socket
+import sys
 import textwrap
 import time
 import uuid
@@ -353,6 +354,8 @@ def chapters(args: argparse.Namespace, settings: Settings) -> int:
         total += seconds
         print(f"{number:4}  {words:7,} words  ~{clock(seconds):>8}  {chapter.title}")
     print(f"      total ~{clock(total)} (at the default voice's pace); pick some with --chapters 1-5,8")
+    for warning in book.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

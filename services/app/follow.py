@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from nats.js import JetStreamContext
 
 from events.projection import CANCELLED, COMPLETED, FAILED, REJECTED, JobState, apply
-from events.types import JobCancelled, JobFailed, JobRejected
+from events.types import BookWarning, JobCancelled, JobFailed, JobRejected
 from services.app.progress import ProgressBar
 from services.bus.ephemeral import download_object
 from services.bus.jobs import job_events
@@ -34,6 +35,15 @@ def _show(progress: ProgressBar, state: JobState, force: bool = False) -> None:
                     force=force)
 
 
+def _warn(event: BookWarning, progress: ProgressBar | None) -> None:
+    """Say which parts of the book are not read, above the progress bar (or on stderr)."""
+    for warning in event.warnings:
+        if progress:
+            progress.note(f"warning: {warning}")
+        else:
+            print(f"warning: {warning}", file=sys.stderr)
+
+
 async def follow_job(
     js: JetStreamContext, job_id: str, request_ref: str | None, since_seq: int,
     output: Path | None, progress: ProgressBar | None,
@@ -53,6 +63,8 @@ async def follow_job(
                 stale = seq <= since_seq and isinstance(event, JobRejected | JobFailed | JobCancelled)
                 if not stale:
                     apply(state, event)
+                if isinstance(event, BookWarning):
+                    _warn(event, progress)
                 if progress and state.total_segments:
                     if not baseline_set and seq > since_seq:
                         progress.baseline(state.done_segments)

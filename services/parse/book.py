@@ -34,3 +34,4 @@ class Book:
     language: str
     chapters: tuple[Chapter, ...]
     cover: Cover | None = None
+    warnings: tuple[str, ...] = ()  # parts of the file that could not be read, for a person

@@ -18,6 +18,10 @@ BOILERPLATE_TITLE = re.compile(
 )
 GUTENBERG_LINE = re.compile(r"\*\*\*\s*(START|END) OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
 PROSE_BLOCK_CHARS = 100
+SMALL_ENTRY_WORDS = 40  # a TOC entry with fewer words is read with its neighbour
+TITLE_JOIN = " — "
+NUMERAL_ONLY = re.compile(r"^([IVXLCDM]+|\d+)\.?$")
+NUMBERED_TITLE = re.compile(r"^(\w.*\S)\s+([IVXLCDM]+\.?|\d+\.?)$")  # "PREMIÈRE PARTIE I", "Book 2"
 MAX_TITLE_CHARS = 200  # a chapter title longer than this is not a title (and would bloat book.parsed)
 
 
@@ -52,12 +56,67 @@ def keep(drafts: list[Draft]) -> list[Draft]:
     return kept
 
 
+def absorb_small(drafts: list[Draft], min_words: int = SMALL_ENTRY_WORDS) -> list[Draft]:
+    """A TOC entry holding only a few words (a part's title page, a subtitle, an epigraph) is read
+    with the chapter after it (the last one with the chapter before), not as a chapter of its own."""
+    out: list[Draft] = []
+    carried: list[Block] = []
+    for draft in drafts:
+        if carried:
+            draft.blocks = carried + draft.blocks
+            carried = []
+        if len(drafts) > 1 and sum(len(b.text.split()) for b in draft.blocks) < min_words:
+            carried = draft.blocks
+            continue
+        out.append(draft)
+    if carried:
+        if out:
+            out[-1].blocks.extend(carried)
+        else:
+            out.append(Draft(title=drafts[-1].title, blocks=carried))
+    return out
+
+
+def unique_titles(titles: list[str]) -> list[str]:
+    """Titles a player's chapter list can tell apart.
+
+    Where titles repeat ("II" once per part), the numbered chapters of a part are qualified by the
+    part, read from the part's first title when numerals follow it ("PREMIÈRE PARTIE I", "II"
+    give "PREMIÈRE PARTIE — I", "PREMIÈRE PARTIE — II"); what still repeats is numbered, "Notes (2)".
+    """
+    if len(set(titles)) == len(titles):
+        return titles
+    out: list[str] = []
+    context, opener = "", -1
+    used: set[int] = set()  # the titles that named a part some repeated title is qualified by
+    for position, title in enumerate(titles):
+        numbered = NUMBERED_TITLE.match(title)
+        following = titles[position + 1] if position + 1 < len(titles) else ""
+        if numbered and NUMERAL_ONLY.match(following):  # a part's first chapter, its numbered siblings next
+            context, opener = numbered.group(1), position
+        elif numbered:
+            context = ""
+        elif context and (titles.count(title) > 1 or NUMERAL_ONLY.match(title)):
+            used.add(opener)
+            title = f"{context}{TITLE_JOIN}{title}"
+        out.append(title)
+    for position in used:  # "PREMIÈRE PARTIE I" reads as its part's chapters do: "PREMIÈRE PARTIE — I"
+        numbered = NUMBERED_TITLE.match(titles[position])
+        assert numbered is not None
+        out[position] = f"{numbered.group(1)}{TITLE_JOIN}{numbered.group(2)}"
+    seen: Counter[str] = Counter()
+    for position, title in enumerate(out):
+        seen[title] += 1
+        if seen[title] > 1:
+            out[position] = f"{title} ({seen[title]})"
+    return out
+
+
 def chapters_of(drafts: list[Draft]) -> tuple[Chapter, ...]:
-    """The book's chapters from the drafts kept: titled, each a tuple of paragraphs."""
-    return tuple(
-        Chapter(title=(d.title or f"Chapter {n}")[:MAX_TITLE_CHARS], paragraphs=tuple(b.text for b in d.blocks))
-        for n, d in enumerate(drafts, start=1)
-    )
+    """The book's chapters from the drafts kept: titled (uniquely), each a tuple of paragraphs."""
+    titles = unique_titles([(d.title or f"Chapter {n}")[:MAX_TITLE_CHARS] for n, d in enumerate(drafts, start=1)])
+    return tuple(Chapter(title=title, paragraphs=tuple(b.text for b in d.blocks))
+                 for title, d in zip(titles, drafts, strict=True))
 
 
 def at_headings(blocks: list[Block], title: str) -> tuple[list[Draft], str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from ebooklib import epub
 
 from services.parse.archive import check_archive
 from services.parse.book import Book, Cover, EbookError
-from services.parse.drafts import Draft, chapters_of, keep
+from services.parse.drafts import TITLE_JOIN, Draft, absorb_small, chapters_of, keep
 from services.parse.limits import BookLimits, BookTooBig
-from services.parse.xhtml import Anchor, Block, flatten
+from services.parse.repair import mend_epub
+from services.parse.xhtml import Anchor, Block, flatten, is_markup
 
 
 def _meta(book: epub.EpubBook, name: str) -> str:
@@ -23,17 +25,29 @@ def _meta(book: epub.EpubBook, name: str) -> str:
     return str(values[0][0]).strip() if values and values[0][0] else ""
 
 
-def _toc_entries(toc: Any) -> list[tuple[str, str]]:
-    """(title, href) of every TOC entry, depth first."""
+MAX_DEPTH = 2  # deeper TOC entries are finer marks inside their chapter, not chapters
+
+
+def _toc_entries(toc: Any, parent: str = "", depth: int = 1) -> list[tuple[str, str]]:
+    """(title, href) of every TOC entry down to MAX_DEPTH, depth first.
+
+    A sub-entry's title keeps its parent's: "Part One — I.", so a part or a story's name never
+    disappears behind numerals. A TOC whose only top entry is the book itself is read from its
+    children.
+    """
+    if depth == 1 and len(toc) == 1 and isinstance(toc[0], tuple) and toc[0][1]:
+        section, children = toc[0]
+        own = [(section.title or "", section.href)] if getattr(section, "href", None) else []
+        return own + _toc_entries(children, "", 1)
     out: list[tuple[str, str]] = []
     for entry in toc:
-        if isinstance(entry, tuple):
-            section, children = entry
-            if getattr(section, "href", None):
-                out.append((section.title or "", section.href))
-            out.extend(_toc_entries(children))
-        elif getattr(entry, "href", None):
-            out.append((entry.title or "", entry.href))
+        section, children = entry if isinstance(entry, tuple) else (entry, [])
+        title = (section.title or "").strip()
+        named = TITLE_JOIN.join(t for t in (parent, title) if t) if parent and parent not in title else title
+        if getattr(section, "href", None):
+            out.append((named, section.href))
+        if children and depth < MAX_DEPTH:
+            out.extend(_toc_entries(children, title, depth + 1))
     return out
 
 
@@ -69,7 +83,8 @@ def _read(path: Path) -> epub.EpubBook:
         raise EbookError(f"not a readable EPUB: {exc}") from None
 
 
-def _linear_documents(book: epub.EpubBook) -> list[tuple[str, bytes]]:
+def _linear_documents(book: epub.EpubBook, warnings: list[str]) -> list[tuple[str, bytes]]:
+    """The reading order's documents; one that is not markup at all is skipped, with a warning."""
     docs = []
     for entry in book.spine:
         idref, linear = entry if isinstance(entry, tuple) else (entry, "yes")
@@ -78,7 +93,12 @@ def _linear_documents(book: epub.EpubBook) -> list[tuple[str, bytes]]:
         item = book.get_item_with_id(idref)
         if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT:
             continue
-        docs.append((posixpath.normpath(item.get_name()), item.get_content()))
+        # the file's own bytes: get_content() re-serializes a document through ebooklib's parser
+        name, content = posixpath.normpath(unquote(item.get_name())), item.content
+        if not is_markup(content):
+            warnings.append(f"{name} is not readable XHTML; its text is not read")
+            continue
+        docs.append((name, content))
     return docs
 
 
@@ -86,8 +106,10 @@ def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[D
     """Cut the spine's text at TOC targets; text before the first target is not a chapter."""
     starts: dict[tuple[str, str | None], list[str]] = {}
     pending: dict[str, set[str | None]] = {}  # per document, the targets not reached yet (linear, not n^2)
+    spelled = {name.lower(): name for name, _ in docs}  # a TOC href in another case than the file's
     for title, href in toc:
-        key = _split_href(href)
+        path, frag = _split_href(href)
+        key = (spelled.get(path.lower(), path), frag)
         starts.setdefault(key, []).append(title)
         pending.setdefault(key[0], set()).add(key[1])
     drafts: list[Draft] = []
@@ -126,8 +148,10 @@ def _fallback_drafts(docs: list[tuple[str, bytes]]) -> list[Draft]:
 def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
     """Parse an EPUB file into a Book; raises EbookError with a reason a person understands."""
     check_archive(path, limits)
-    book = _read(path)
-    docs = _linear_documents(book)
+    with tempfile.TemporaryDirectory(prefix="audiobook-epub-") as tmp:
+        readable, warnings = mend_epub(path, Path(tmp))
+        book = _read(readable)
+        docs = _linear_documents(book, warnings)
     if not docs:
         raise EbookError("no readable text: the EPUB's reading order (spine) is empty")
     toc = _toc_entries(book.toc)
@@ -135,7 +159,7 @@ def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
     if len(toc) > limits.max_toc_entries:
         raise BookTooBig(f"the table of contents has {len(toc):,} entries; this server accepts up to "
                          f"{limits.max_toc_entries:,}")
-    drafts = keep(_drafts(docs, toc))
+    drafts = absorb_small(keep(_drafts(docs, toc)))
     if not drafts:
         drafts = keep(_fallback_drafts(docs))
     if not drafts:
@@ -147,4 +171,5 @@ def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
         language=_meta(book, "language"),  # "" if undeclared: services.parse.language decides
         chapters=chapters,
         cover=_cover(book),
+        warnings=tuple(warnings),
     )

@@ -8,18 +8,21 @@ from itertools import repeat
 
 from events.audio import DEFAULT_PAUSES, Pauses, cache_key
 from events.names import synth_subject
-from events.types import BookParsed, ChapterInfo, SynthesizeSegment
+from events.types import BookParsed, BookWarning, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
 from services.parse.lexicon import Entry, speaker_for
 from services.parse.normalize import normalize
 from services.parse.segmenter import Segment, segment_chapter
 from services.voices import VoiceInfo, voice_language
 
+MAX_WARNINGS, MAX_WARNING_CHARS = 50, 300  # a book.warning event stays small
+
 
 @dataclass(frozen=True)
 class JobPlan:
     parsed: BookParsed
     jobs: tuple[tuple[str, SynthesizeSegment], ...]
+    warning: BookWarning | None = None
 
 
 def segment_book(book: Book, max_chars: int, pool: Executor | None = None,
@@ -70,7 +73,13 @@ def plan_job(
         job_id=job_id, title=book.title, author=book.author, language=book.language,
         chapters=tuple(chapters), cover_object=cover_object, engine=voice.engine, voice=voice.voice,
     )
-    return JobPlan(parsed=parsed, jobs=tuple(merge_duplicates(jobs)))
+    warning = None
+    if book.warnings:
+        said = [w[:MAX_WARNING_CHARS] for w in book.warnings[:MAX_WARNINGS]]
+        if len(book.warnings) > MAX_WARNINGS:
+            said.append(f"... and {len(book.warnings) - MAX_WARNINGS} more parts not read")
+        warning = BookWarning(job_id=job_id, warnings=tuple(said), generation=generation)
+    return JobPlan(parsed=parsed, jobs=tuple(merge_duplicates(jobs)), warning=warning)
 
 
 def merge_duplicates(jobs: list[tuple[str, SynthesizeSegment]]) -> list[tuple[str, SynthesizeSegment]]:

@@ -253,7 +253,7 @@ class ParseService:
         todo = decide.dispatch_order(decide.to_queue(plan.jobs, state, queued))
         log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue now (%d already queued)",
                  job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(queued))
-        return [plan.parsed, *todo]
+        return [*([plan.warning] if plan.warning else []), plan.parsed, *todo]
 
 
 async def _forget(store: ObjectStore, name: str) -> None:

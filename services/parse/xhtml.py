@@ -171,6 +171,18 @@ def parse_document(content: bytes) -> etree._Element:
     return root
 
 
+def is_markup(content: bytes) -> bool:
+    """Is this an (X)HTML document at all, however broken? (Not binary garbage or an empty file.)"""
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        if etree.fromstring(content, parser=parser) is not None:
+            return True
+    except etree.XMLSyntaxError:
+        pass
+    head = content[:4096].lower()
+    return b"\x00" not in head and any(tag in head for tag in (b"<html", b"<body", b"<p"))
+
+
 def flatten(content: bytes, targets: set[str]) -> list[Block | Anchor]:
     """Readable blocks of a document, with an Anchor wherever one of ``targets`` starts."""
     flattener = _Flattener(targets)

@@ -16,7 +16,7 @@ from mutagen.mp4 import MP4
 
 from events import names
 from events.codec import decode_event
-from events.types import BookParsed, JobCompleted, SegmentSynthesized
+from events.types import BookParsed, BookWarning, Event, JobAccepted, JobCompleted, SegmentSynthesized
 from services.app.stack import start_nats_server, stop_process
 from services.bus.publish import replay
 from services.parse.epub import read_epub
@@ -32,9 +32,9 @@ def run_cli(args: list[str], data_dir: Path, timeout: float = 900) -> subprocess
                           capture_output=True, timeout=timeout)
 
 
-def logged_segments(data_dir: Path) -> tuple[BookParsed, list[SegmentSynthesized], JobCompleted]:
-    """Reopen the embedded server's store after the CLI exited and read the job's log."""
-    async def read() -> tuple[BookParsed, list[SegmentSynthesized], JobCompleted]:
+def logged_events(data_dir: Path) -> list[Event]:
+    """Reopen the embedded server's store after the CLI exited and read the log."""
+    async def read() -> list[Event]:
         proc, url = start_nats_server(data_dir / "nats")
         try:
             nc = await nats.connect(url)
@@ -43,13 +43,19 @@ def logged_segments(data_dir: Path) -> tuple[BookParsed, list[SegmentSynthesized
             await nc.close()
         finally:
             stop_process(proc)
-        parsed = [e for e in events if isinstance(e, BookParsed)]
-        done = [e for e in events if isinstance(e, SegmentSynthesized)]
-        completed = [e for e in events if isinstance(e, JobCompleted)]
-        assert len(parsed) == 1 and len(completed) == 1
-        return parsed[0], done, completed[0]
+        return events
 
     return asyncio.run(read())
+
+
+def logged_segments(data_dir: Path) -> tuple[BookParsed, list[SegmentSynthesized], JobCompleted]:
+    """The job's parsed book, segments and completion from the embedded server's log."""
+    events = logged_events(data_dir)
+    parsed = [e for e in events if isinstance(e, BookParsed)]
+    done = [e for e in events if isinstance(e, SegmentSynthesized)]
+    completed = [e for e in events if isinstance(e, JobCompleted)]
+    assert len(parsed) == 1 and len(completed) == 1
+    return parsed[0], done, completed[0]
 
 
 def check_audiobook(output: Path, source: Path, data_dir: Path) -> None:
@@ -195,3 +201,32 @@ def test_a_plain_text_book_converts_with_its_chapters(tmp_path: Path) -> None:
     assert [c.title for c in audio.chapters] == ["Letter 1", "Letter 2", "Chapter 24"]
     assert audio.tags is not None and audio.tags.get("©nam") == ["Frankenstein; Or, The Modern Prometheus"]
     assert audio.tags.get("©ART") == ["Mary Wollstonecraft Shelley"]
+
+
+def test_a_broken_epub_converts_and_the_cli_names_what_it_skipped(tmp_path: Path) -> None:
+    """Alice with chapter 3's file missing converts; the CLI says what is not read. The request's
+    pauses and lexicon travel with it (recorded in job.accepted)."""
+    from tests.broken_epubs import broken_alice
+
+    source = broken_alice("missing-file", tmp_path)
+    lexicon = tmp_path / "names.txt"
+    lexicon.write_text("Dinah = Dye-nah\n[fr]\nAlice = Alisse\n", encoding="utf-8")
+    output = tmp_path / "alice.m4b"
+    result = run_cli(["convert", str(source), "-o", str(output), "--engine", "test", "--chapters", "1-3",
+                      "--pause", "chapter=2500", "--pause", "sentence=300", "--lexicon", str(lexicon)],
+                     tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert "warning: chapter_003.xhtml is listed in the book but missing from the file" in said
+    audio = MP4(str(output))
+    assert [c.title for c in audio.chapters] == ["Down The Rabbit-Hole", "The Pool Of Tears",
+                                                 "The Rabbit Sends In A Little Bill"]
+    events = logged_events(tmp_path / "data")
+    (accepted,) = [e for e in events if isinstance(e, JobAccepted)]
+    assert accepted.pauses == "sentence=300,chapter=2500" and "Dinah = Dye-nah" in accepted.lexicon
+    (warned,) = [e for e in events if isinstance(e, BookWarning)]
+    assert len(warned.warnings) == 1
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Dinah Dye-nah\n", encoding="utf-8")
+    refused = run_cli(["convert", str(source), "--engine", "test", "--lexicon", str(bad)], tmp_path / "data")
+    assert refused.returncode != 0 and "lexicon line 1" in refused.stderr

@@ -23,9 +23,10 @@ EXPECTED = {
     # TOC: 2 title lines + CONTENTS + Letters 1-4 + Chapters 1-24 + licence; the book is letters and chapters.
     "epub/pg84_frankenstein_epub2-ncx.epub": ("en", [f"Letter {n}" for n in range(1, 5)]
                                               + [f"Chapter {n}" for n in range(1, 25)]),
-    # TOC: 35 chapters in three parts (labels repeat), then the licence.
-    "epub/pg14155_madame-bovary_fr.epub": ("fr", ["PREMIÈRE PARTIE I", *ROMAN[1:9], "DEUXIÈME PARTIE I",
-                                                  *ROMAN[1:15], "TROISIÈME PARTIE I", *ROMAN[1:11]]),
+    # TOC: 35 chapters in three parts, then the licence. The labels repeat ("II" once per part) and
+    # only each part's first names the part ("PREMIÈRE PARTIE I"): every title keeps its part.
+    "epub/pg14155_madame-bovary_fr.epub": ("fr", [f"{part} PARTIE — {n}" for part, count in (
+        ("PREMIÈRE", 9), ("DEUXIÈME", 15), ("TROISIÈME", 11)) for n in ROMAN[:count]]),
     # TOC: title, I., II., III., licence.
     "epub/pg22367_die-verwandlung_de.epub": ("de", ["I.", "II.", "III."]),
     # TOC: Titlepage, Imprint, I, Colophon, Uncopyright.
@@ -98,6 +99,84 @@ def test_image_alt_text_and_page_numbers_are_not_read() -> None:
 def test_broken_inputs_are_rejected_with_a_reason(name: str, reason: str) -> None:
     with pytest.raises(EbookError, match=reason):
         read_epub(book(name))
+
+
+ALICE_TITLES = EXPECTED["epub/alice_epub3-nav-only_epubjs.epub"][1]
+
+
+@pytest.mark.parametrize(("variant", "lost", "warning"), [
+    ("missing-file", "A Caucus-Race And A Long Tale", "chapter_003.xhtml is listed in the book but missing"),
+    ("duplicate-id", None, "the manifest names id 'chapter_004' twice; its second file (old/chapter_004.xhtml)"),
+    ("encoded-and-cased-hrefs", None, None),
+    ("bad-xhtml", "A Mad Tea-Party", "chapter_007.xhtml is not readable XHTML"),
+])
+def test_a_broken_part_is_skipped_and_named(variant: str, lost: str | None, warning: str | None,
+                                             tmp_path: Path) -> None:
+    """A damaged chapter does not cost the book: the rest converts and the loss is named."""
+    from tests.broken_epubs import broken_alice
+
+    parsed = read_epub(broken_alice(variant, tmp_path))
+    assert [c.title for c in parsed.chapters] == [t for t in ALICE_TITLES if t != lost]
+    assert [w for w in parsed.warnings if warning and warning in w] == list(parsed.warnings)
+    assert len(parsed.warnings) == (1 if warning else 0)
+
+
+def _nested_book(path: Path) -> Path:
+    """Two stories, each with numbered sections (and a third level), a part page of three words,
+    and everything under one root entry, as some converters write it."""
+    from ebooklib import epub
+
+    made = epub.EpubBook()
+    made.set_identifier("nested")
+    made.set_title("Tales")
+    made.set_language("en")
+    prose = "It was a long and quiet evening, and nothing at all happened for a while, until it did. " * 3
+
+    def page(name: str, heading: str, paragraphs: int = 2, anchor: str = "") -> epub.EpubHtml:
+        item = epub.EpubHtml(title=heading, file_name=name, lang="en")
+        extra = f'<h3 id="{anchor}">A finer mark</h3><p>{prose}</p>' if anchor else ""
+        item.content = f"<html><body><h2>{heading}</h2>{('<p>' + prose + '</p>') * paragraphs}{extra}</body></html>"
+        made.add_item(item)
+        return item
+
+    pages = [page("bug1.xhtml", "I."), page("bug2.xhtml", "II.", anchor="deep"), page("part.xhtml", "Part Two", 0),
+             page("purloined1.xhtml", "I."), page("purloined2.xhtml", "II.")]
+    made.toc = [(epub.Section("Tales"), [
+        (epub.Section("The Gold-Bug", "bug1.xhtml"), [
+            epub.Link("bug1.xhtml", "I.", "b1"),
+            (epub.Section("II.", "bug2.xhtml"), [epub.Link("bug2.xhtml#deep", "A finer mark", "deep")]),
+        ]),
+        epub.Link("part.xhtml", "Part Two", "part"),
+        (epub.Section("The Purloined Letter"), [
+            epub.Link("purloined1.xhtml", "I.", "p1"), epub.Link("purloined2.xhtml", "II.", "p2")]),
+    ])]
+    made.spine = pages
+    made.add_item(epub.EpubNcx())
+    made.add_item(epub.EpubNav())
+    epub.write_epub(str(path), made)
+    return path
+
+
+def test_nested_toc_titles_keep_their_parents(tmp_path: Path) -> None:
+    """Sub-entries are chapters titled with their parent's name; a third level is a mark inside its
+    chapter; a part page of three words is read with the chapter after it."""
+    parsed = read_epub(_nested_book(tmp_path / "tales.epub"))
+    assert [c.title for c in parsed.chapters] == [
+        "The Gold-Bug — I.", "The Gold-Bug — II.", "The Purloined Letter — I.", "The Purloined Letter — II."]
+    assert parsed.chapters[2].paragraphs[:2] == ("Part Two", "I.")  # the part's page opens the next chapter
+    assert "A finer mark" in parsed.chapters[1].paragraphs
+
+
+@pytest.mark.parametrize(("titles", "unique"), [
+    (["Chapter 1", "Chapter 2"], ["Chapter 1", "Chapter 2"]),
+    (["BOOK ONE 1", "2", "BOOK TWO 1", "2"], ["BOOK ONE — 1", "BOOK ONE — 2", "BOOK TWO — 1", "BOOK TWO — 2"]),
+    (["Chapter 1", "Notes", "Chapter 2", "Notes"], ["Chapter 1", "Notes", "Chapter 2", "Notes (2)"]),
+    (["Notes", "Notes"], ["Notes", "Notes (2)"]),
+])
+def test_titles_are_made_unique(titles: list[str], unique: list[str]) -> None:
+    from services.parse.drafts import unique_titles
+
+    assert unique_titles(titles) == unique
 
 
 def _zip(path: Path, entries: dict[str, bytes]) -> Path:
