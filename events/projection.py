@@ -195,6 +195,7 @@ def from_snapshot(data: bytes) -> JobState:
                      failed={int(k): v for k, v in c["failed"].items()}, seconds=c["seconds"])
         for c in raw.pop("chapters")
     ]
+    raw["warnings"] = tuple(raw.get("warnings", ()))
     return replace(JobState(job_id=raw.pop("job_id")), chapters=chapters, **raw)
 
 

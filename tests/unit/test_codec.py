@@ -9,6 +9,7 @@ from events.codec import UPCASTERS, DecodeError, decode_command, decode_event, e
 from events.types import (
     EVENT_TYPES,
     BookParsed,
+    BookWarning,
     ChapterInfo,
     JobAccepted,
     JobCancelled,
@@ -34,6 +35,7 @@ EXAMPLES = [
     JobCancelled("j1", "changed my mind"),
     JobPaused("j1", "back after lunch", generation=2),
     JobResumed("j1", 2),
+    BookWarning("j1", ("chapter_007.xhtml is not readable XHTML; its text is not read",), generation=1),
 ]
 
 
@@ -131,3 +133,13 @@ def test_command_fields_are_checked_too() -> None:
                 good.replace(b'"duplicates":[[0,2]]', b'"duplicates":[[0,2,3]]')):
         with pytest.raises(DecodeError):
             decode_command(bad)
+
+
+def test_a_forged_pause_is_refused() -> None:
+    """A command asking for hours of silence would make a worker allocate it: refused as garbage."""
+    good = encode(SynthesizeSegment("j1", 0, 1, ("Hi.",), "test", "short", 1.0, 250, "k"))
+    assert decode_command(good).paragraph_pause_ms == 650
+    for field in (b'"pause_after_ms":250', b'"sentence_pause_ms":250', b'"paragraph_pause_ms":650'):
+        name = field.split(b":")[0]
+        with pytest.raises(DecodeError, match="the limit is 10000 ms"):
+            decode_command(good.replace(field, name + b":36000000"))
