@@ -59,7 +59,9 @@ AAC_BITRATE = 64_000  # mono speech
 DEFAULT_SAMPLE_RATE = 22_050  # Piper's medium voices; a book's rate is its segments' rate
 SPEECH_S_PER_CHAR = 0.053  # the default voice's measured rate (en_US-joe-medium on Frankenstein)
 
-RENDER_VERSION = 2  # bump when the worker's rendering (pauses, audio format) changes; 2: AAC segments
+RENDER_VERSION = 3  # bump when the worker's rendering changes; 2: AAC segments, 3: loudness levelled
+LOUDNESS_TARGET_LUFS = -19.0  # integrated loudness of mono speech (ACX: -23 to -18)
+TRUE_PEAK_CEILING_DBTP = -3.0  # ACX: peaks at or under -3 dB
 
 
 def cache_key(

@@ -9,13 +9,13 @@ import re
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import orjson
 
 from events.audio import MAX_PAUSE_MS
 from events.errors import PermanentError
-from events.types import EVENT_TYPES, DeadLetter, Event, SynthesizeSegment, as_payload
+from events.types import EVENT_TYPES, SIGNED, DeadLetter, Event, SynthesizeSegment, as_payload
 
 
 class DecodeError(PermanentError):
@@ -70,6 +70,11 @@ def _shaped(value: Any, hint: Any, where: str) -> Any:
     origin, args = get_origin(hint), get_args(hint)
     if hint is Any:
         return value
+    if origin is Annotated:  # Signed: a level in dB, the one kind of number that may be negative
+        if args[0] is float and SIGNED in args[1:] and type(value) in (int, float) and math.isfinite(value) \
+                and abs(value) <= _MAX_INT:
+            return float(value)
+        raise DecodeError(f"{where}: {value!r:.60} is not a finite number")
     if origin in (Union, types.UnionType):
         for option in args:
             try:
@@ -105,7 +110,7 @@ def _shaped(value: Any, hint: Any, where: str) -> Any:
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     """Each dataclass field's resolved annotation (ClassVars are not fields)."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 

@@ -67,6 +67,8 @@ class JobState:
     synth_seconds: float = 0.0
     reason: str = ""
     output_object: str = ""
+    loudness_lufs: float | None = None  # measured on the finished book (job.completed)
+    true_peak_dbtp: float | None = None
     generation: int = 0
     source_sha256: str = ""
     source_name: str = ""
@@ -147,6 +149,8 @@ def apply(state: JobState, event: Event, seq: int = 0) -> JobState:
     elif isinstance(event, JobCompleted):
         if event.output_object == book_object(event.job_id):  # a completion names the job's own book
             state.status, state.output_object = COMPLETED, event.output_object
+            if event.loudness_lufs is not None:  # a re-announcement may not repeat the measurement
+                state.loudness_lufs, state.true_peak_dbtp = event.loudness_lufs, event.true_peak_dbtp
     elif isinstance(event, JobFailed):
         if state.status != COMPLETED and event.generation == state.generation:
             state.status, state.reason = FAILED, event.reason

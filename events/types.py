@@ -8,7 +8,7 @@ See docs/events.md for the contract.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from events.audio import PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS
 
@@ -21,6 +21,10 @@ class ChapterInfo:
     title: str
     segments: int
     chars: int
+
+
+SIGNED = "signed"
+Level = Annotated[float, SIGNED]  # a level in dB (LUFS, dBTP): the one number in an event that may be negative
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,8 @@ class JobCompleted(Event):
     size: int
     chapters: int
     request_seq: int = 0  # 0: the build's own; N: re-announced for request N of a book already done
+    loudness_lufs: Level | None = None  # integrated loudness of the finished book (EBU R 128 / BS.1770)
+    true_peak_dbtp: Level | None = None  # its true peak
 
     def msg_id(self) -> str:
         """One for the build, one per later request for the finished book."""

@@ -26,7 +26,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from events import names
-from events.audio import SPEECH_S_PER_CHAR
+from events.audio import LOUDNESS_TARGET_LUFS, SPEECH_S_PER_CHAR, TRUE_PEAK_CEILING_DBTP
 from events.errors import PipelineError
 from events.names import control_subject, service_name
 from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, PAUSED, JobState, waiting_for
@@ -123,6 +123,9 @@ def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
     print(f"{output}: {len(state.chapters)} chapters, {clock(audio)} of audio, "
           f"{output.stat().st_size / 2**20:.1f} MiB in {clock(elapsed)} "
           f"({audio / elapsed if elapsed else 0:.1f}x real time, job {state.job_id})")
+    if state.loudness_lufs is not None and state.true_peak_dbtp is not None:
+        print(f"  loudness {state.loudness_lufs:.1f} LUFS, true peak {state.true_peak_dbtp:.1f} dBTP "
+              f"(target {LOUDNESS_TARGET_LUFS:g} LUFS, peaks under {TRUE_PEAK_CEILING_DBTP:g} dBTP)")
     return 0
 
 

@@ -15,6 +15,7 @@ with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on P
 from events.audio import AAC_BITRATE, AAC_FRAME
 from events.types import SynthesizeSegment
 from services.tts.engines import Engine, SynthesisError
+from services.tts.loudness import level
 
 
 def _silence(ms: int, rate: int) -> bytes:
@@ -51,7 +52,7 @@ def render_segments(engine: Engine, jobs: list[SynthesizeSegment]) -> list[bytes
         start = 0
         for i in positions:
             count = len(jobs[i].paragraphs)
-            out[i] = _join(jobs[i], spoken[start:start + count], engine.sample_rate)
+            out[i] = level(_join(jobs[i], spoken[start:start + count], engine.sample_rate), engine.sample_rate)
             start += count
     return [out[i] for i in range(len(jobs))]
 

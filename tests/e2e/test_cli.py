@@ -18,6 +18,8 @@ from events import names
 from events.codec import decode_event
 from events.types import BookParsed, BookWarning, Event, JobAccepted, JobCompleted, SegmentSynthesized
 from services.app.stack import start_nats_server, stop_process
+from services.assemble.ffmpeg import ffmpeg_exe
+from services.assemble.meter import parse_summary
 from services.bus.publish import replay
 from services.parse.epub import read_epub
 from tests.conftest import ROOT, book
@@ -76,6 +78,14 @@ def check_audiobook(output: Path, source: Path, data_dir: Path) -> None:
         assert abs(start - position) < 0.05, (chapter.title, start, position)
         position += sum(s.samples for s in segments if s.chapter == chapter.index) / segments[0].sample_rate
     assert completed.chapters == len(expected)
+    # loudness: reported in job.completed, and the same when measured here on the downloaded file
+    assert completed.loudness_lufs is not None and completed.true_peak_dbtp is not None
+    assert abs(completed.loudness_lufs - -19.0) <= 0.5 and completed.true_peak_dbtp <= -3.0
+    measured = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(output), "-af",
+                               "ebur128=peak=true:framelog=verbose", "-f", "null", "-"], capture_output=True, text=True)
+    found = parse_summary(measured.stderr)
+    assert found is not None and abs(found.lufs - completed.loudness_lufs) <= 0.1
+    assert abs(found.true_peak_dbtp - completed.true_peak_dbtp) <= 0.1
     assert audio.tags.get("©nam") == [read_epub(source).title]
     assert audio.tags.get("©ART") == [read_epub(source).author]
 

@@ -163,10 +163,12 @@ async def test_a_finished_book_reopens_with_the_same_picture(js, client, setting
                 break
             await asyncio.sleep(0.1)
     job_id = jobs[0].split(".")[1]
-    assert (await rebuild_state(js, job_id)).status == COMPLETED
+    state = await rebuild_state(js, job_id)
+    assert state.status == COMPLETED
     pictures = [await _completed_row(settings.nats_url, job_id) for _ in range(2)]
     assert pictures[0] == pictures[1]
-    assert pictures[0][5] == "done" and pictures[0][2].endswith("5/5"), pictures[0]
+    total = state.total_segments
+    assert pictures[0][5] == "done" and pictures[0][2].endswith(f"{total}/{total}"), pictures[0]
 
 
 async def _completed_row(url: str, job_id: str) -> list[str]:
