@@ -101,6 +101,9 @@ class BookParsed(Event):
     cover_object: str | None = None
     engine: str = ""  # the voice that reads it (chosen once per job: a resume keeps it)
     voice: str = ""
+    year: str = ""  # the book's own metadata, for the audiobook's tags ("" where the book has none)
+    publisher: str = ""
+    description: str = ""  # plain text, at most 4,000 characters
 
     @property
     def total_segments(self) -> int:

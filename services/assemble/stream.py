@@ -33,7 +33,15 @@ from events.codec import decode_event
 from events.errors import PermanentError
 from events.types import BookParsed, JobCompleted, SegmentSynthesized
 from services.assemble.ffmpeg import ffmpeg_exe
-from services.assemble.m4b import adts_frames, chapter_marks, ffmetadata, remux_command
+from services.assemble.m4b import (
+    BookTags,
+    adts_frames,
+    chapter_marks,
+    ffmetadata,
+    narrator_of,
+    remux_command,
+    write_extra_tags,
+)
 from services.assemble.meter import Loudness, LoudnessMeter
 from services.bus.ephemeral import download_object, read_object, retried
 from services.bus.jobs import event_of
@@ -184,12 +192,15 @@ class StreamingBuild:
         lengths = [(c.title, samples[c.index]) for c in parsed.chapters if c.segments]
         marks = chapter_marks(lengths, rate)
         meta = folder / "metadata.txt"
-        meta.write_text(ffmetadata(parsed.title, parsed.author, parsed.language, marks), encoding="utf-8")
+        tags = BookTags(narrator=narrator_of(parsed.engine, parsed.voice), year=parsed.year,
+                        publisher=parsed.publisher, description=parsed.description)
+        meta.write_text(ffmetadata(parsed.title, parsed.author, parsed.language, marks, tags), encoding="utf-8")
         cover = await _download(self.store, parsed.cover_object, folder) if parsed.cover_object else None
         output = folder / "book.m4b"
         started = time.perf_counter()
         with span("remux", {"audiobook.job_id": self.job_id, "audiobook.chapters": len(marks)}):
             await _run(remux_command(ffmpeg_exe(), audio, meta, cover, output, parsed.language))
+            await asyncio.to_thread(write_extra_tags, output, tags)
         audio.unlink()
         remuxed = time.perf_counter()
         name = names.book_object(self.job_id)

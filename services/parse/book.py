@@ -35,3 +35,6 @@ class Book:
     chapters: tuple[Chapter, ...]
     cover: Cover | None = None
     warnings: tuple[str, ...] = ()  # parts of the file that could not be read, for a person
+    year: str = ""  # of publication, four digits ("" when unknown)
+    publisher: str = ""
+    description: str = ""  # plain text

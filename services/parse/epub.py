@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -11,6 +13,8 @@ from urllib.parse import unquote
 
 import ebooklib
 from ebooklib import epub
+from lxml import etree
+from lxml import html as lxml_html
 
 from services.parse.archive import check_archive
 from services.parse.book import Book, Cover, EbookError
@@ -54,6 +58,24 @@ def _toc_entries(toc: Any, parent: str = "", depth: int = 1) -> list[tuple[str, 
 def _split_href(href: str) -> tuple[str, str | None]:
     path, _, frag = href.partition("#")
     return posixpath.normpath(unquote(path)), (unquote(frag) or None)
+
+
+YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
+
+
+def _year(book: epub.EpubBook) -> str:
+    """The publication year from ``dc:date`` (the first date given), or ""."""
+    found = YEAR.search(_meta(book, "date"))
+    return found.group(1) if found else ""
+
+
+def _description(book: epub.EpubBook) -> str:
+    """``dc:description`` as plain text (publishers often put HTML in it)."""
+    raw = _meta(book, "description")
+    if "<" in raw:
+        with contextlib.suppress(etree.ParserError, ValueError):
+            raw = lxml_html.fromstring(raw).text_content()
+    return " ".join(raw.split())
 
 
 def _cover(book: epub.EpubBook) -> Cover | None:
@@ -172,4 +194,5 @@ def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
         chapters=chapters,
         cover=_cover(book),
         warnings=tuple(warnings),
+        year=_year(book), publisher=_meta(book, "publisher"), description=_description(book),
     )

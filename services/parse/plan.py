@@ -16,6 +16,7 @@ from services.parse.segmenter import Segment, segment_chapter
 from services.voices import VoiceInfo, voice_language
 
 MAX_WARNINGS, MAX_WARNING_CHARS = 50, 300  # a book.warning event stays small
+MAX_TAG_CHARS, MAX_DESCRIPTION_CHARS = 200, 4000
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def plan_job(
     parsed = BookParsed(
         job_id=job_id, title=book.title, author=book.author, language=book.language,
         chapters=tuple(chapters), cover_object=cover_object, engine=voice.engine, voice=voice.voice,
+        year=book.year, publisher=book.publisher[:MAX_TAG_CHARS], description=book.description[:MAX_DESCRIPTION_CHARS],
     )
     warning = None
     if book.warnings:

@@ -88,6 +88,11 @@ def check_audiobook(output: Path, source: Path, data_dir: Path) -> None:
     assert abs(found.true_peak_dbtp - completed.true_peak_dbtp) <= 0.1
     assert audio.tags.get("©nam") == [read_epub(source).title]
     assert audio.tags.get("©ART") == [read_epub(source).author]
+    book_read = read_epub(source)
+    narrator = f"{parsed.voice} ({parsed.engine})"
+    assert audio.tags.get("©wrt") == [narrator] and audio.tags.get("©nrt") == [narrator]
+    for key, value in (("©day", book_read.year), ("©pub", book_read.publisher), ("desc", book_read.description)):
+        assert audio.tags.get(key) == ([value] if value else None), key
 
 
 def test_convert_short_book_with_real_voice(tmp_path: Path) -> None:
