@@ -14,6 +14,10 @@ from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.settings import Settings
 
 
+BOOK_HELP = ("the book: EPUB, Kindle (AZW3/MOBI), FB2, PDF, Word (.docx), plain text (.txt), Markdown (.md) "
+             "or HTML")
+
+
 def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -23,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the services do")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    conv = sub.add_parser("convert", help="convert a book (EPUB, text, Markdown, HTML) to an M4B audiobook")
-    conv.add_argument("book", help="the book: EPUB, plain text (.txt), Markdown (.md) or HTML")
+    conv = sub.add_parser("convert", help="convert a book (EPUB, Kindle, FB2, PDF, Word, text, Markdown, "
+                                                 "HTML) to an M4B audiobook")
+    conv.add_argument("book", help=BOOK_HELP)
     conv.add_argument("-o", "--output", help="output .m4b (default: next to the book)")
     conv.add_argument("--engine", help="speech engine: piper, coqui, espeak, test (default: the best one "
                                        "for the book's language)")
@@ -51,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.set_defaults(func=commands.convert)
 
     ch = sub.add_parser("chapters", help="list what will be read: chapters, words, estimated duration, voice")
-    ch.add_argument("book", help="the book: EPUB, plain text (.txt), Markdown (.md) or HTML")
+    ch.add_argument("book", help=BOOK_HELP)
     ch.set_defaults(func=commands.chapters)
 
     srv = sub.add_parser("serve", help="run services against an existing NATS server")

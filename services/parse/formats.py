@@ -10,20 +10,22 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from services.parse.book import Book, EbookError
+from services.parse.book import Book
 from services.parse.docxbook import read_docx
 from services.parse.epub import read_epub
+from services.parse.fb2 import read_fb2
 from services.parse.htmlbook import read_html, read_markdown
+from services.parse.kindle import read_kindle
 from services.parse.limits import BookLimits
 from services.parse.pdfbook import read_pdf
 from services.parse.plaintext import decode, read_text
 
-SUFFIXES = {"epub": ".epub", "txt": ".txt", "markdown": ".md", "html": ".html", "docx": ".docx", "pdf": ".pdf"}
-NOT_YET = {"mobi": "Kindle (MOBI/AZW3)", "fb2": "FictionBook (FB2)"}
+SUFFIXES = {"epub": ".epub", "txt": ".txt", "markdown": ".md", "html": ".html", "docx": ".docx", "pdf": ".pdf",
+            "mobi": ".azw3", "fb2": ".fb2"}
 
 
 def detect(path: Path, name: str = "") -> str:
-    """``epub``, ``txt``, ``markdown``, ``html``, or a kind not read yet (``pdf``, ``docx``, ``mobi``, ``fb2``)."""
+    """``epub``, ``docx``, ``pdf``, ``mobi`` (MOBI, AZW3), ``fb2``, ``markdown``, ``html`` or ``txt``."""
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if head.startswith(b"PK\x03\x04"):
@@ -56,11 +58,9 @@ def read_book(path: Path, limits: BookLimits | None = None, name: str = "") -> B
     kind = detect(path, name)
     if kind == "epub":
         return read_epub(path, limits)
-    if kind in NOT_YET:
-        raise EbookError(f"{NOT_YET[kind]} books are not read yet; EPUB, PDF, Word, text, Markdown and HTML are "
-                         "(Calibre's `ebook-convert book.{0} book.epub` makes an EPUB)".format(
-                             "azw3" if kind == "mobi" else kind))
     title = Path(name).stem if name else path.stem
+    if kind == "mobi":
+        return read_kindle(path, limits, title)
     if kind == "docx":
         return read_docx(path, title)
     if kind == "pdf":
@@ -70,6 +70,8 @@ def read_book(path: Path, limits: BookLimits | None = None, name: str = "") -> B
         return read_text(data, title)
     if kind == "markdown":
         return read_markdown(decode(data), title)
+    if kind == "fb2":
+        return read_fb2(data, title)
     return read_html(data, title)
 
 

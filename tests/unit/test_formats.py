@@ -1,9 +1,8 @@
 """Books that are not EPUBs: plain text (any encoding, Project Gutenberg's wrapping), Markdown,
-HTML; the kinds not read yet are named in the rejection."""
+HTML, Kindle (AZW3) and FB2."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -85,14 +84,58 @@ def test_html_chapters_title_author_and_language(tmp_path: Path) -> None:
     assert read.chapters[1].paragraphs[-2:] == ("Une note", "Encore."), "a deeper heading stays in its chapter"
 
 
-@pytest.mark.parametrize(("name", "kind", "said"), [
-    ("other/se_jane-austen_unknown-novel.azw3", "mobi", "Kindle (MOBI/AZW3) books are not read yet"),
-])
-def test_kinds_not_read_yet_are_named(name: str, kind: str, said: str) -> None:
-    path = book(name)
-    assert detect(path, path.name) == kind
-    with pytest.raises(EbookError, match=re.escape(said)):
+def test_a_kindle_book_reads_as_its_epub_does() -> None:
+    """The AZW3 build of the Standard Ebooks test book: the same chapter, words and metadata as the EPUB."""
+    path = book("other/se_jane-austen_unknown-novel.azw3")
+    assert detect(path, path.name) == "mobi"
+    kindle = read_book(path, name=path.name)
+    epub = read_book(book("epub/se_jane-austen_unknown-novel.epub"))
+    assert [c.title for c in kindle.chapters] == ["I"]
+    assert kindle.chapters == epub.chapters
+    assert (kindle.title, kindle.author, kindle.year, kindle.publisher) == (epub.title, epub.author, "1900",
+                                                                            "Standard Ebooks")
+
+
+def test_a_damaged_kindle_book_is_refused_with_a_reason(tmp_path: Path) -> None:
+    data = book("other/se_jane-austen_unknown-novel.azw3").read_bytes()
+    path = tmp_path / "broken.azw3"
+    path.write_bytes(data[:2000])  # the header survives, the records do not
+    with pytest.raises(EbookError, match="not a readable Kindle book"):
         read_book(path, name=path.name)
+
+
+FB2 = """<?xml version="1.0" encoding="utf-8"?>
+<FictionBook xmlns="http://www.gribuser.ru/xml/fictionbook/2.0" xmlns:l="http://www.w3.org/1999/xlink">
+<description><title-info><author><first-name>Ann</first-name><last-name>Writer</last-name></author>
+<book-title>Two Tales</book-title><annotation><p>Stories &mdash; two of them.</p></annotation>
+<date>1911</date><lang>en</lang><coverpage><image l:href="#cover.png"/></coverpage></title-info></description>
+<body><title><p>Two Tales</p></title>
+<section><title><p>The First Tale</p></title><epigraph><p>Quiet, please.</p></epigraph>
+  <section><title><p>I</p></title><p>{prose}</p><poem><stanza><v>A line of verse,</v><v>and another.</v></stanza></poem>
+    <section><title><p>A scene</p></title><p>{prose}</p></section></section>
+  <section><title><p>II</p></title><p>{prose}</p></section></section>
+<section><title><p>The Second Tale</p></title><p>{prose} It&rsquo;s done.</p></section>
+</body>
+<body name="notes"><section id="n1"><p>A note that is not read.</p></section></body>
+<binary id="cover.png" content-type="image/png">iVBORw0KGgo=</binary>
+</FictionBook>"""
+
+
+def test_a_fictionbook_reads_with_its_sections(tmp_path: Path) -> None:
+    prose = "It was the best of times, it was the worst of times, it was the age of wisdom. " * 4
+    path = tmp_path / "tales.fb2"
+    path.write_text(FB2.format(prose=prose), encoding="utf-8")
+    assert detect(path, path.name) == "fb2"
+    read = read_book(path, name=path.name)
+    assert (read.title, read.author, read.language, read.year) == ("Two Tales", "Ann Writer", "en", "1911")
+    assert read.description == "Stories — two of them."
+    assert [c.title for c in read.chapters] == ["The First Tale — I", "The First Tale — II", "The Second Tale"]
+    first = read.chapters[0].paragraphs
+    assert first[:3] == ("The First Tale", "Quiet, please.", "I")  # the tale's page opens its first part
+    assert "A line of verse," in first and "A scene" in first  # verse, and a third level inside its chapter
+    assert read.chapters[2].paragraphs[-1].endswith("It’s done.")
+    assert not any("note" in p for c in read.chapters for p in c.paragraphs)
+    assert read.cover is not None and read.cover.data.startswith(b"\x89PNG")
 
 
 def test_a_word_document_from_the_test_books_is_one_chapter() -> None:

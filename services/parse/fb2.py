@@ -1,0 +1,124 @@
+"""Read a FictionBook 2 (FB2) book into a Book with lxml (pure but for reading bytes).
+
+FB2 is one XML file: ``description/title-info`` holds the title, authors, language, year and
+annotation; the first ``body`` holds the text as nested ``section``s, each with its ``title``;
+further bodies are notes and comments, not read. A top-level section is a chapter; a section
+inside it is a chapter titled with its parent's title too ("Part One — I"), and deeper
+sections are read inside theirs. Epigraphs, poems and citations are read as paragraphs; the
+cover is the ``coverpage`` image, held in the file as base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from lxml import etree
+
+from services.parse.book import Book, Cover, EbookError
+from services.parse.drafts import SMALL_ENTRY_WORDS, TITLE_JOIN, Draft, absorb_small, chapters_of, keep
+from services.parse.xhtml import Block, named_entities_as_numbers
+
+NS = "{http://www.gribuser.ru/xml/fictionbook/2.0}"
+XLINK = "{http://www.w3.org/1999/xlink}href"
+TEXT_TAGS = frozenset({"p", "v", "subtitle", "text-author"})  # v: a poem's line
+MAX_DEPTH = 2
+
+
+def _local(el: etree._Element) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def _text(el: etree._Element) -> str:
+    return " ".join("".join(el.itertext()).split())
+
+
+def _read(child: etree._Element, depth: int, out: list[Block]) -> None:
+    """One element of a section as paragraphs (a deeper section's title read as a heading)."""
+    tag = _local(child)
+    if tag == "title":
+        text = " ".join(_text(p) for p in child if _local(p) == "p")
+        if text:
+            out.append(Block(text=text, heading=True, level=min(depth, 6)))
+    elif tag in TEXT_TAGS:
+        if text := _text(child):
+            out.append(Block(text=text))
+    elif tag in ("epigraph", "poem", "stanza", "cite", "section"):
+        for grandchild in child:
+            _read(grandchild, depth + (tag == "section"), out)
+
+
+def _title(section: etree._Element) -> str:
+    title = section.find(f"{NS}title")
+    return " ".join(_text(p) for p in title if _local(p) == "p") if title is not None else ""
+
+
+def _drafts(sections: list[etree._Element], parent: str = "", depth: int = 1) -> list[Draft]:
+    """A draft per section down to MAX_DEPTH. A parent's own text before its first sub-section (a
+    part's title page, an epigraph) opens its first sub-section's draft, unless it is a chapter's
+    worth of text (SMALL_ENTRY_WORDS or more), which is a draft of its own."""
+    drafts: list[Draft] = []
+    for section in sections:
+        own = _title(section)
+        draft = Draft(title=TITLE_JOIN.join(t for t in (parent, own) if t))
+        children = [c for c in section if _local(c) == "section"]
+        split = bool(children) and depth < MAX_DEPTH
+        for child in section:
+            if split and _local(child) == "section":
+                break
+            _read(child, depth, draft.blocks)
+        if not split:
+            drafts.append(draft)
+            continue
+        inner = _drafts(children, own, depth + 1)
+        if sum(len(b.text.split()) for b in draft.blocks) >= SMALL_ENTRY_WORDS or not inner:
+            drafts.append(draft)
+        else:
+            inner[0].blocks[:0] = draft.blocks
+        drafts.extend(inner)
+    return drafts
+
+
+def _cover(root: etree._Element) -> Cover | None:
+    image = root.find(f".//{NS}coverpage/{NS}image")
+    href = (image.get(XLINK) or "") if image is not None else ""
+    if not href.startswith("#"):
+        return None
+    for binary in root.iter(f"{NS}binary"):
+        if binary.get("id") == href[1:] and binary.get("content-type") in ("image/jpeg", "image/png"):
+            try:
+                return Cover(data=base64.b64decode(binary.text or "", validate=False),
+                             media_type=str(binary.get("content-type")))
+            except (binascii.Error, ValueError):
+                return None
+    return None
+
+
+def read_fb2(content: bytes, fallback_title: str) -> Book:
+    """An FB2 document as a Book; raises EbookError when it is not FB2 or has no text."""
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.fromstring(named_entities_as_numbers(content), parser=parser)
+    except etree.XMLSyntaxError as exc:
+        raise EbookError(f"not a readable FB2 book: {exc}") from None
+    if root is None or _local(root) != "FictionBook":
+        raise EbookError("not a readable FB2 book: no <FictionBook> document")
+    info = root.find(f"{NS}description/{NS}title-info")
+    body = root.find(f"{NS}body")
+    if body is None:
+        raise EbookError("no readable text: the FB2 book has no <body>")
+
+    def field(path: str) -> str:
+        found = info.find(path) if info is not None else None
+        return _text(found) if found is not None else ""
+
+    author = " ".join(filter(None, (field(f"{NS}author/{NS}first-name"), field(f"{NS}author/{NS}middle-name"),
+                                    field(f"{NS}author/{NS}last-name"))))
+    sections = [c for c in body if _local(c) == "section"]
+    drafts = absorb_small(keep(_drafts(sections)))
+    if not drafts:
+        raise EbookError("no readable text: the FB2 book has no sections with text to read")
+    year = field(f"{NS}date")[:4]
+    return Book(title=field(f"{NS}book-title") or fallback_title, author=author, language=field(f"{NS}lang"),
+                chapters=chapters_of(drafts), cover=_cover(root), year=year if year.isdigit() else "",
+                description=field(f"{NS}annotation"))

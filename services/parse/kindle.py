@@ -1,0 +1,44 @@
+"""Read a Kindle book (MOBI, AZW3/KF8) through the ``mobi`` library (KindleUnpack, offline).
+
+``mobi`` unpacks a KF8 book into an EPUB and an old MOBI into one HTML file; either is then
+read by this project's EPUB or HTML reader, with the same chapter rules. A DRM-protected
+Kindle file cannot be unpacked: it gets a "protected" rejection.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from services.parse.book import Book, EbookError
+from services.parse.epub import read_epub
+from services.parse.htmlbook import read_html
+from services.parse.limits import BookLimits
+
+
+def _unpack(path: Path) -> tuple[str, str]:
+    import mobi
+    from loguru import logger
+
+    logger.disable("mobi")  # the library logs every step to stderr
+    try:
+        folder, unpacked = mobi.extract(str(path))
+    except Exception as exc:  # KindleUnpack raises bare Exceptions on bad or protected input
+        text = str(exc).lower()
+        if "drm" in text or "encrypt" in text:
+            raise EbookError("refused: the Kindle book is protected by DRM; convert a DRM-free copy") from None
+        raise EbookError(f"not a readable Kindle book: {exc}") from None
+    return str(folder), str(unpacked)
+
+
+def read_kindle(path: Path, limits: BookLimits | None = None, fallback_title: str = "") -> Book:
+    """A MOBI or AZW3 book as a Book; raises EbookError with a reason a person understands."""
+    folder, unpacked = _unpack(path)
+    try:
+        if unpacked.endswith(".epub"):
+            return read_epub(Path(unpacked), limits)
+        if unpacked.endswith(".html"):
+            return read_html(Path(unpacked).read_bytes(), fallback_title or path.stem)
+        raise EbookError("not a readable Kindle book: it holds no text (a PDF or images only)")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
