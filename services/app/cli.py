@@ -13,7 +13,6 @@ from services.app import commands
 from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.settings import Settings
 
-
 BOOK_HELP = ("the book: EPUB, Kindle (AZW3/MOBI), FB2, PDF, Word (.docx), plain text (.txt), Markdown (.md) "
              "or HTML")
 
