@@ -21,6 +21,14 @@ def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def _export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["m4b", "mp3", "opus"], default="m4b",
+                        help="m4b (default): one audiobook file; mp3 or opus: also one file per chapter, in a "
+                             "folder named after the book")
+    parser.add_argument("--split-hours", type=float, metavar="H",
+                        help="also write the M4B as parts of at most H hours, cut at chapters")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiobook", description="Turn ebooks into audiobooks on NATS JetStream.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the services do")
@@ -46,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--lexicon", metavar="FILE",
                       help="your pronunciations: lines of 'word = spoken form', [fr] sections per language "
                            "(docs/books.md)")
+    _export_options(conv)
     conv.add_argument("--workers", type=int, default=_default_workers(),
                       help="tts worker processes in embedded mode (default: one per core, up to 8)")
     conv.add_argument("--nats-url", help="submit to this server instead of starting an embedded one")
@@ -53,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--dashboard", action="store_true",
                       help="show the live dashboard instead of a progress bar (q closes it)")
     conv.set_defaults(func=commands.convert)
+
+    exp = sub.add_parser("export", help="cut a finished M4B into parts of N hours, or MP3/Opus files per chapter")
+    exp.add_argument("book", help="an M4B audiobook (from `audiobook convert`)")
+    _export_options(exp)
+    exp.set_defaults(func=commands.export)
 
     ch = sub.add_parser("chapters", help="list what will be read: chapters, words, estimated duration, voice")
     ch.add_argument("book", help=BOOK_HELP)

@@ -178,7 +178,38 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
                 return await submit_and_follow(js, submitted, job_id, output, args.quiet)
             return await follow_in_dashboard(nc, submitted, job_id, output)
 
-    return report(run(body()), output, book.name, started)
+    status = report(run(body()), output, book.name, started)
+    return status or export_files(output, args.format, args.split_hours)
+
+
+def export_files(book: Path, kind: str, hours: float | None) -> int:
+    """Write the parts and per-chapter files asked for next to ``book``; say what was written."""
+    from services.app.exports import per_chapter, split_parts
+    from services.assemble.ffmpeg import ffmpeg_exe
+
+    if hours is not None and hours <= 0:
+        raise CliError("--split-hours must be more than 0")
+    written: list[Path] = []
+    if hours:
+        written += split_parts(ffmpeg_exe(), book, hours)
+    if kind != "m4b":
+        written += per_chapter(ffmpeg_exe(), book, kind, book.with_suffix(""))
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def export(args: argparse.Namespace, settings: Settings) -> int:
+    """Cut a finished M4B into parts, or MP3/Opus files per chapter."""
+    book = Path(args.book)
+    if not book.is_file():
+        raise CliError(f"{book}: no such file")
+    if args.format == "m4b" and not args.split_hours:
+        raise CliError("nothing to do: give --format mp3|opus and/or --split-hours H")
+    try:
+        return export_files(book, args.format, args.split_hours)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 async def follow_in_dashboard(nc: Client, request: ConvertRequest, job_id: str, output: Path) -> Outcome:

@@ -245,3 +245,40 @@ def test_a_broken_epub_converts_and_the_cli_names_what_it_skipped(tmp_path: Path
     bad.write_text("Dinah Dye-nah\n", encoding="utf-8")
     refused = run_cli(["convert", str(source), "--engine", "test", "--lexicon", str(bad)], tmp_path / "data")
     assert refused.returncode != 0 and "lexicon line 1" in refused.stderr
+
+
+def test_parts_and_files_per_chapter(tmp_path: Path) -> None:
+    """Die Verwandlung (instant voice, 6-7 minutes a chapter) as parts of at most 7.2 minutes and as
+    Opus files per chapter; then `audiobook export` makes MP3s from the same M4B."""
+    from mutagen.mp3 import MP3
+    from mutagen.oggopus import OggOpus
+
+    output = tmp_path / "kafka.m4b"
+    result = run_cli(["convert", str(book("epub/pg22367_die-verwandlung_de.epub")), "-o", str(output),
+                      "--engine", "test", "--voice", "short", "--format", "opus", "--split-hours", "0.12"],
+                     tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    whole = MP4(str(output))
+    assert whole.info is not None
+    starts = [c.start for c in whole.chapters] + [whole.info.length]
+    lengths = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(300 < length < 432 for length in lengths), lengths
+    parts = sorted(tmp_path.glob("kafka - Part *.m4b"))
+    assert len(parts) == 3 and all(str(p) in result.stdout for p in parts)
+    for number, (part, length) in enumerate(zip(parts, lengths, strict=True), start=1):
+        cut = MP4(str(part))
+        assert cut.info is not None and abs(cut.info.length - length) < 0.1
+        assert [c.title for c in cut.chapters] == [["I.", "II.", "III."][number - 1]]
+        assert cut.tags is not None and cut.tags.get("©nam") == [f"Die Verwandlung (Part {number} of 3)"]
+        assert cut.tags.get("©ART") == ["Franz Kafka"]
+    opus = sorted((tmp_path / "kafka").glob("*.opus"))
+    assert [p.name for p in opus] == ["01 - I.opus", "02 - II.opus", "03 - III.opus"]
+    for number, (path, length) in enumerate(zip(opus, lengths, strict=True), start=1):
+        audio = OggOpus(str(path))
+        assert abs(audio.info.length - length) < 0.1
+        assert audio.tags["title"] == [["I.", "II.", "III."][number - 1]] and audio.tags["album"] == ["Die Verwandlung"]
+        assert audio.tags["tracknumber"] == [f"{number}/3"]
+    exported = run_cli(["export", str(output), "--format", "mp3"], tmp_path / "data", timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    mp3s = sorted((tmp_path / "kafka").glob("*.mp3"))
+    assert len(mp3s) == 3 and all(abs(MP3(str(p)).info.length - n) < 0.2 for p, n in zip(mp3s, lengths, strict=True))

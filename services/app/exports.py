@@ -1,0 +1,156 @@
+"""Other shapes of a finished audiobook: parts of at most N hours, or one MP3 or Opus file per chapter.
+
+The M4B is what the services build; these are cut from it here, by the client, with ffmpeg.
+Parts are stream copies (no re-encoding: AAC frames are cut where chapters start, which are
+frame boundaries) and each part keeps its chapters' marks, titles continuing from the part
+before; a chapter longer than a part is cut inside and goes on as "Title (continued)". MP3
+(LAME, VBR quality 4) and Opus (32 kb/s, speech) files are encoded per chapter, several at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.assemble.m4b import ChapterMark, ffmetadata
+
+FORMATS = ("m4b", "mp3", "opus")
+ENCODERS = {"mp3": ["-c:a", "libmp3lame", "-q:a", "4", "-id3v2_version", "3"],
+            "opus": ["-c:a", "libopus", "-b:a", "32k", "-application", "voip"]}
+UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
+EDGE_S = 0.001  # past a chapter's start (marks are whole milliseconds, rounded down): its first frame
+
+
+@dataclass(frozen=True)
+class Mark:
+    title: str
+    start: float  # seconds from the start of the book
+    end: float
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    start: float
+    end: float
+    chapters: tuple[Mark, ...]  # times relative to the part's start
+
+
+def plan_parts(marks: list[Mark], max_seconds: float) -> list[Part]:
+    """Parts of at most ``max_seconds``, cut at chapter starts where one fits (pure).
+
+    Chapters go into a part while they fit; a chapter longer than a whole part is cut inside,
+    and its remainder opens the next part as "Title (continued)".
+    """
+    if max_seconds <= 0:
+        raise ValueError("a part must be longer than 0 seconds")
+    pieces: list[Mark] = []
+    for mark in marks:
+        start = mark.start
+        while mark.end - start > max_seconds:
+            pieces.append(Mark(mark.title if start == mark.start else f"{mark.title} (continued)", start,
+                               start + max_seconds))
+            start += max_seconds
+        pieces.append(Mark(mark.title if start == mark.start else f"{mark.title} (continued)", start, mark.end))
+    parts: list[list[Mark]] = []
+    for piece in pieces:
+        if parts and piece.end - parts[-1][0].start <= max_seconds:
+            parts[-1].append(piece)
+        else:
+            parts.append([piece])
+    return [Part(n, group[0].start, group[-1].end,
+                 tuple(Mark(m.title, m.start - group[0].start, m.end - group[0].start) for m in group))
+            for n, group in enumerate(parts, start=1)]
+
+
+def file_name(number: int, total: int, title: str, suffix: str) -> str:
+    """``07 - The Pool of Tears.mp3``: numbered to sort, safe on every file system."""
+    width = max(2, len(str(total)))
+    clean = UNSAFE.sub(" ", title).strip(" .")[:100] or "Chapter"
+    return f"{number:0{width}d} - {clean}{suffix}"
+
+
+def read_marks(book: Path) -> tuple[list[Mark], dict[str, str]]:
+    """The chapter marks and main tags of an M4B (mutagen)."""
+    from mutagen.mp4 import MP4
+
+    audio = MP4(str(book))
+    if audio.info is None:
+        raise ValueError(f"{book}: not an MP4 audiobook")
+    length = float(audio.info.length)
+    chapters = list(audio.chapters or [])
+    marks = [Mark(c.title or f"Chapter {n + 1}", float(c.start),
+                  float(chapters[n + 1].start) if n + 1 < len(chapters) else length)
+             for n, c in enumerate(chapters)] or [Mark(book.stem, 0.0, length)]
+    tags: Any = audio.tags or {}
+    first = {key: str(tags[key][0]) for key in ("©nam", "©ART", "©wrt", "©day") if tags.get(key)}
+    return marks, {"title": first.get("©nam", book.stem), "artist": first.get("©ART", ""),
+                   "composer": first.get("©wrt", ""), "date": first.get("©day", "")}
+
+
+def _chapter_metadata(title: str, chapters: tuple[Mark, ...]) -> str:
+    """The ffmetadata of a part's chapter marks (its tags come from the book itself)."""
+    marks = [ChapterMark(m.title, round(m.start * 1000), round(m.end * 1000)) for m in chapters]
+    return ffmetadata(title, "", "", marks)
+
+
+def part_command(ffmpeg: str, book: Path, part: Part, total: int, title: str, metadata: Path,
+                 output: Path) -> list[str]:
+    """Stream-copy one part out of the book: its tags, its own title and chapter marks."""
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+            "-ss", f"{part.start + EDGE_S:.3f}", "-to", f"{part.end + EDGE_S:.3f}", "-i", str(book),
+            "-f", "ffmetadata", "-i", str(metadata), "-map", "0:a", "-map", "0:v?", "-map_metadata", "0",
+            "-map_chapters", "1", "-metadata", f"title={title}", "-metadata", f"disc={part.number}/{total}",
+            "-c", "copy", "-disposition:v:0", "attached_pic", "-movflags", "+faststart", "-f", "mp4", str(output)]
+
+
+def chapter_command(ffmpeg: str, book: Path, mark: Mark, number: int, total: int, tags: dict[str, str],
+                    kind: str, output: Path) -> list[str]:
+    """Encode one chapter as MP3 (with the cover) or Opus, tagged as a track of the book."""
+    cover = ["-map", "0:v?", "-c:v", "copy", "-disposition:v:0", "attached_pic"] if kind == "mp3" else ["-vn"]
+    meta = {"title": mark.title, "album": tags["title"], "artist": tags["artist"], "album_artist": tags["artist"],
+            "composer": tags["composer"], "date": tags["date"], "track": f"{number}/{total}", "genre": "Audiobook"}
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+            "-ss", f"{mark.start + EDGE_S:.3f}", "-to", f"{mark.end + EDGE_S:.3f}", "-i", str(book),
+            "-map", "0:a", *cover, "-map_metadata", "-1", "-map_chapters", "-1", *ENCODERS[kind],
+            *[arg for key, value in meta.items() if value for arg in ("-metadata", f"{key}={value}")], str(output)]
+
+
+def split_parts(ffmpeg: str, book: Path, hours: float) -> list[Path]:
+    """``book - Part 1.m4b`` ... next to ``book``, each at most ``hours`` long; the paths written."""
+    marks, tags = read_marks(book)
+    parts = plan_parts(marks, hours * 3600)
+    written = []
+    for part in parts:
+        output = book.with_name(f"{book.stem} - Part {part.number}.m4b")
+        metadata = output.with_suffix(".ffmetadata")
+        title = f"{tags['title']} (Part {part.number} of {len(parts)})"
+        metadata.write_text(_chapter_metadata(title, part.chapters), encoding="utf-8")
+        try:
+            subprocess.run(part_command(ffmpeg, book, part, len(parts), title, metadata, output), check=True,
+                           capture_output=True)
+        finally:
+            metadata.unlink(missing_ok=True)
+        written.append(output)
+    return written
+
+
+def per_chapter(ffmpeg: str, book: Path, kind: str, folder: Path) -> list[Path]:
+    """One ``kind`` (mp3, opus) file per chapter in ``folder``; the paths written, in order."""
+    marks, tags = read_marks(book)
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs = [folder / file_name(n, len(marks), m.title, f".{kind}") for n, m in enumerate(marks, start=1)]
+    commands = [chapter_command(ffmpeg, book, m, n, len(marks), tags, kind, out)
+                for n, (m, out) in enumerate(zip(marks, outputs, strict=True), start=1)]
+    workers = max(1, min(len(commands), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        for result in pool.map(lambda cmd: subprocess.run(cmd, capture_output=True), commands):
+            if result.returncode:
+                raise RuntimeError(f"ffmpeg failed: {result.stderr.decode(errors='replace')[-300:]}")
+    return outputs
+
