@@ -1,9 +1,15 @@
-"""Measure the finished book's loudness while it is being built.
+"""Measure the finished book's loudness while it is being built, a chapter at a time.
 
-The book's audio passes through ffmpeg's EBU R 128 meter (``ebur128``, with true peak) as it is
-appended, segment by segment, so the measurement is of the very bytes the M4B holds (the remux
-is a stream copy) and costs the conversion no time of its own: by the last segment, all but
-its audio has been measured. A meter that fails never fails the book; it reports nothing.
+The book's audio is read by ffmpeg's EBU R 128 meter (``ebur128``, true peak on) chapter by
+chapter, as soon as each chapter's last segment is appended: the measurement is of the very
+bytes the M4B holds (the remux is a stream copy). Chapters are measured in parallel, one
+ffmpeg per core, so the meter keeps up with any fleet the assembler keeps up with, and what is
+left when the last segment lands is one chapter's worth.
+
+The meter reports each 400 ms block's momentary loudness (every 100 ms: the gating blocks of
+ITU-R BS.1770); the book's integrated loudness is those blocks of all chapters, gated once
+(:func:`integrated_loudness`), so it is the book's, not an average of chapters'. The true peak
+is the highest chapter's. A meter that fails never fails the book: it reports nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+MOMENTARY = re.compile(rb"TARGET:.*?\bM:\s*(-?\d+(?:\.\d+)?|-inf|nan)")
 INTEGRATED = re.compile(r"Integrated loudness:\s*\n\s*I:\s*(-?\d+(?:\.\d+)?|-inf) LUFS")
 TRUE_PEAK = re.compile(r"True peak:\s*\n\s*Peak:\s*(-?\d+(?:\.\d+)?|-inf) dBFS")
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,63 +47,121 @@ def parse_summary(text: str) -> Loudness | None:
     return Loudness(float(integrated[-1]), float(peak[-1]))
 
 
+def integrated_loudness(momentary: list[float]) -> float:
+    """BS.1770 integrated loudness of gating blocks given as their loudness (LUFS); -inf if all are gated.
+
+    Blocks under -70 LUFS are dropped (absolute gate), then those more than 10 LU under the
+    loudness of the rest (relative gate); the result is the loudness of the mean power left.
+    """
+    def power(lufs: float) -> float:
+        return float(10 ** ((lufs + 0.691) / 10))
+
+    def lufs(mean_power: float) -> float:
+        return -0.691 + 10 * math.log10(mean_power)
+
+    audible = [power(m) for m in momentary if m > ABSOLUTE_GATE_LUFS]
+    if not audible:
+        return -math.inf
+    threshold = lufs(sum(audible) / len(audible)) + RELATIVE_GATE_LU
+    kept = [p for p in audible if lufs(p) > threshold]
+    return lufs(sum(kept) / len(kept))
+
+
 def meter_command(ffmpeg: str) -> list[str]:
-    """ffmpeg reading ADTS on stdin, measuring it, writing nothing."""
-    return [ffmpeg, "-hide_banner", "-nostats", "-f", "aac", "-i", "pipe:0",
-            "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"]
+    """ffmpeg reading ADTS on stdin and logging each block's loudness, writing no audio."""
+    return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "info", "-f", "aac", "-i", "pipe:0",
+            "-af", "ebur128=peak=true:framelog=info", "-f", "null", "-"]
+
+
+@dataclass
+class _Measured:
+    momentary: list[float]
+    true_peak: float
+
+
+async def _measure_range(ffmpeg: str, path: Path, start: int, end: int) -> _Measured:
+    """One ffmpeg meter over bytes [start, end) of the book's ADTS audio."""
+    proc = await asyncio.create_subprocess_exec(*meter_command(ffmpeg), stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+    stderr = proc.stderr
+
+    async def read_log() -> tuple[list[float], str]:
+        blocks: list[float] = []
+        tail: list[bytes] = []
+        async for line in stderr:
+            found = MOMENTARY.search(line)
+            if found:
+                value = found.group(1)
+                blocks.append(-math.inf if value in (b"-inf", b"nan") else float(value))
+            else:
+                tail = [*tail[-40:], line]
+        return blocks, b"".join(tail).decode(errors="replace")
+
+    reading = asyncio.create_task(read_log())
+    try:
+        with open(path, "rb") as source:
+            source.seek(start)
+            position = start
+            while position < end:
+                chunk = await asyncio.to_thread(source.read, min(CHUNK, end - position))
+                if not chunk:
+                    break
+                position += len(chunk)
+                proc.stdin.write(chunk)
+                await proc.stdin.drain()
+        proc.stdin.close()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await proc.stdin.wait_closed()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # ffmpeg stopped early: its log says why
+    blocks, tail = await reading
+    await proc.wait()
+    peak = TRUE_PEAK.findall(tail)
+    if proc.returncode or not peak:
+        raise RuntimeError(f"ffmpeg's meter failed ({proc.returncode}): {tail[-300:]}")
+    return _Measured(blocks, -math.inf if peak[-1] == "-inf" else float(peak[-1]))
 
 
 class LoudnessMeter:
-    """Feed it the book's ADTS bytes in order; ``result()`` once they are all in."""
+    """Measures the book's audio file chapter by chapter while it grows.
 
-    def __init__(self, ffmpeg: str) -> None:
-        self.ffmpeg = ffmpeg
-        self.proc: asyncio.subprocess.Process | None = None
-        self.log: asyncio.Task[bytes] | None = None
-        self.broken = False
+    ``chapter_done(start, end)`` after a chapter's last byte is written; ``result()`` once the
+    book is built. At most one ffmpeg per core runs at a time.
+    """
 
-    async def start(self) -> None:
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                *meter_command(self.ffmpeg), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE)
-        except OSError as exc:
-            log.warning("loudness meter not started: %s", exc)
-            self.broken = True
-            return
-        assert self.proc.stderr is not None
-        self.log = asyncio.create_task(self.proc.stderr.read())
+    def __init__(self, ffmpeg: str, audio: Path, parallel: int | None = None) -> None:
+        self.ffmpeg, self.audio = ffmpeg, audio
+        self.slots = asyncio.Semaphore(parallel or os.cpu_count() or 1)
+        self.tasks: list[asyncio.Task[_Measured]] = []
 
-    async def feed(self, data: bytes) -> None:
-        if self.broken or self.proc is None or self.proc.stdin is None:
-            return
-        try:
-            self.proc.stdin.write(data)
-            await self.proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            log.warning("loudness meter stopped: %s", exc)
-            self.broken = True
+    def chapter_done(self, start: int, end: int) -> None:
+        """Measure bytes [start, end) of the audio file (a whole chapter, already written)."""
+        if end > start:
+            self.tasks.append(asyncio.create_task(self._measure(start, end)))
+
+    async def _measure(self, start: int, end: int) -> _Measured:
+        async with self.slots:
+            return await _measure_range(self.ffmpeg, self.audio, start, end)
 
     async def result(self) -> Loudness | None:
-        """Close the input and read the measurement."""
-        if self.proc is None or self.log is None:
+        """The book's integrated loudness and true peak (None if a meter failed or the book is silent)."""
+        try:
+            measured = await asyncio.gather(*self.tasks)
+        except (OSError, RuntimeError) as exc:
+            log.warning("no loudness measurement: %s", exc)
             return None
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                await self.proc.stdin.wait_closed()
-        text = (await self.log).decode(errors="replace")
-        await self.proc.wait()
-        measured = None if self.broken else parse_summary(text)
-        if measured is None:
-            log.warning("no loudness measurement (ffmpeg said: %s)", text[-300:])
-        return measured
+        momentary = [m for chapter in measured for m in chapter.momentary]
+        lufs = integrated_loudness(momentary)
+        peak = max((chapter.true_peak for chapter in measured), default=-math.inf)
+        if not math.isfinite(lufs) or not math.isfinite(peak):
+            return None
+        return Loudness(round(lufs, 1), round(peak, 1))
 
     async def close(self) -> None:
-        """Stop a meter whose book was not finished."""
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-            await self.proc.wait()
-        if self.log is not None:
-            self.log.cancel()
+        """Stop any meter still running (a book that was not finished)."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -42,7 +42,7 @@ from services.assemble.m4b import (
     remux_command,
     write_extra_tags,
 )
-from services.assemble.meter import Loudness, LoudnessMeter
+from services.assemble.meter import LoudnessMeter
 from services.bus.ephemeral import download_object, read_object, retried
 from services.bus.jobs import event_of
 from services.bus.publish import last_message
@@ -156,10 +156,10 @@ class StreamingBuild:
         rates: set[int] = set()
         audio = folder / "audio.aac"
         fetches: dict[int, asyncio.Task[bytes]] = {}
-        meter = LoudnessMeter(ffmpeg_exe())
-        await meter.start()
+        meter = LoudnessMeter(ffmpeg_exe(), audio)
+        written = chapter_start = 0
         try:
-            with open(audio, "wb") as book:
+            with open(audio, "wb", buffering=0) as book:
                 for position, key in enumerate(order):
                     event = await self._next(key)
                     if position not in fetches:
@@ -174,21 +174,23 @@ class StreamingBuild:
                         raise AssemblyError(f"segment {key} ({event.audio_object}) holds {frames} AAC frames; "
                                             f"its event says {event.samples} samples")
                     book.write(data)
-                    await meter.feed(data)
+                    written += len(data)
+                    if position + 1 == len(order) or order[position + 1][0] != key[0]:  # the chapter's last
+                        meter.chapter_done(chapter_start, written)
+                        chapter_start = written
                     samples[key[0]] += event.samples
                     rates.add(event.sample_rate)
-            loudness = await meter.result()
+            if len(rates) > 1:
+                raise AssemblyError(f"the segments' audio has different sample rates: {sorted(rates)}")
+            return await self._finish(parsed, samples, rates.pop() if rates else DEFAULT_SAMPLE_RATE, audio, folder,
+                                      meter)
         finally:
             for task in fetches.values():
                 task.cancel()
             await meter.close()
-        if len(rates) > 1:
-            raise AssemblyError(f"the segments' audio has different sample rates: {sorted(rates)}")
-        return await self._finish(parsed, samples, rates.pop() if rates else DEFAULT_SAMPLE_RATE, audio, folder,
-                                  loudness)
 
     async def _finish(self, parsed: BookParsed, samples: dict[int, int], rate: int,
-                      audio: Path, folder: Path, loudness: Loudness | None = None) -> JobCompleted:
+                      audio: Path, folder: Path, meter: LoudnessMeter) -> JobCompleted:
         lengths = [(c.title, samples[c.index]) for c in parsed.chapters if c.segments]
         marks = chapter_marks(lengths, rate)
         meta = folder / "metadata.txt"
@@ -208,10 +210,13 @@ class StreamingBuild:
         with open(output, "rb") as handle:
             await self.store.put(name, handle, meta=ObjectMeta(name=name, options=BIG_CHUNKS))
         seconds = sum(n for _, n in lengths) / rate
-        log.info("job %s: stored %s (%.0f s of audio, %d chapters, %d bytes; remux %.1f s, store %.1f s; %s)",
-                 self.job_id, name, seconds, len(marks), size, remuxed - started, time.perf_counter() - remuxed,
-                 f"{loudness.lufs:.1f} LUFS, true peak {loudness.true_peak_dbtp:.1f} dBTP" if loudness else
-                 "loudness not measured")
+        measuring = time.perf_counter()
+        loudness = await meter.result()
+        waited = time.perf_counter() - measuring
+        log.info("job %s: stored %s (%.0f s of audio, %d chapters, %d bytes; remux %.1f s, store %.1f s; %s, "
+                 "waited %.2f s for the meter)", self.job_id, name, seconds, len(marks), size, remuxed - started,
+                 measuring - remuxed, f"{loudness.lufs:.1f} LUFS, true peak {loudness.true_peak_dbtp:.1f} dBTP"
+                 if loudness else "loudness not measured", waited)
         return JobCompleted(job_id=self.job_id, output_object=name, seconds=seconds, size=size, chapters=len(marks),
                             loudness_lufs=loudness.lufs if loudness else None,
                             true_peak_dbtp=loudness.true_peak_dbtp if loudness else None)

@@ -84,8 +84,8 @@ def check_audiobook(output: Path, source: Path, data_dir: Path) -> None:
     measured = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(output), "-af",
                                "ebur128=peak=true:framelog=verbose", "-f", "null", "-"], capture_output=True, text=True)
     found = parse_summary(measured.stderr)
-    assert found is not None and abs(found.lufs - completed.loudness_lufs) <= 0.1
-    assert abs(found.true_peak_dbtp - completed.true_peak_dbtp) <= 0.1
+    assert found is not None and abs(found.lufs - completed.loudness_lufs) <= 0.15
+    assert abs(found.true_peak_dbtp - completed.true_peak_dbtp) <= 0.15  # both rounded to 0.1 dB
     assert audio.tags.get("©nam") == [read_epub(source).title]
     assert audio.tags.get("©ART") == [read_epub(source).author]
     book_read = read_epub(source)

@@ -47,3 +47,47 @@ def test_silence_and_quiet_cases() -> None:
     assert gain_db(-25.0, -5.0) == pytest.approx(-3.5 - -5.0)  # held by the ceiling (0.5 dB margin)
     assert peak_excess_db(-20.0, 0.0) == pytest.approx(4.5)
     assert peak_excess_db(-20.0, -10.0) == 0.0
+
+
+def test_gating_follows_bs1770() -> None:
+    """Blocks under -70 LUFS and those 10 LU under the rest are not counted."""
+    from services.assemble.meter import integrated_loudness
+
+    assert integrated_loudness([-20.0] * 10) == pytest.approx(-20.0)
+    assert integrated_loudness([-20.0] * 10 + [-80.0] * 50) == pytest.approx(-20.0)  # silence: absolute gate
+    assert integrated_loudness([-20.0] * 10 + [-45.0] * 10) == pytest.approx(-20.0)  # quiet: relative gate
+    # two levels within 10 LU: the loudness of their mean power, not the mean of the numbers
+    assert integrated_loudness([-20.0] * 10 + [-26.0] * 10) == pytest.approx(-22.03, abs=0.01)
+    assert integrated_loudness([-80.0, -math.inf]) == -math.inf
+
+
+def test_the_book_meter_agrees_with_one_pass_over_the_file(piper, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Three chapters measured apart and gated together give what one ffmpeg pass over the whole gives."""
+    import asyncio
+    import subprocess
+
+    from services.assemble.ffmpeg import ffmpeg_exe
+    from services.assemble.meter import LoudnessMeter, parse_summary
+    from services.tts.render import to_aac
+
+    audio = tmp_path / "book.aac"
+    bounds = []
+    with open(audio, "wb") as book:
+        for text, gain in ((TEXTS[0], 1.0), (TEXTS[3], 0.5), (TEXTS[0] + " " + TEXTS[1], 0.8)):
+            pcm = np.frombuffer(b"".join(piper.speak([text], 1.0, "en")[0]), dtype=np.int16)
+            start = book.tell()
+            book.write(to_aac((pcm * gain).astype(np.int16).tobytes() + bytes(piper.sample_rate), piper.sample_rate)[0])
+            bounds.append((start, book.tell()))
+
+    async def measure():  # type: ignore[no-untyped-def]
+        meter = LoudnessMeter(ffmpeg_exe(), audio, parallel=2)
+        for start, end in bounds:
+            meter.chapter_done(start, end)
+        return await meter.result()
+
+    chapters = asyncio.run(measure())
+    whole = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(audio), "-af",
+                            "ebur128=peak=true:framelog=verbose", "-f", "null", "-"], capture_output=True, text=True)
+    once = parse_summary(whole.stderr)
+    assert chapters is not None and once is not None
+    assert abs(chapters.lufs - once.lufs) <= 0.2 and abs(chapters.true_peak_dbtp - once.true_peak_dbtp) <= 0.1
