@@ -11,6 +11,7 @@ one hour of audio, which is measured by the assembler's meter and remuxed as the
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -34,12 +35,11 @@ def _measure(pcm: bytes, rate: int) -> tuple[float, float]:
     return loudness_lufs(samples, rate), true_peak_db(samples)
 
 
-async def _meter(path: Path) -> tuple[float, object]:
-    meter = LoudnessMeter(ffmpeg_exe(), path)
+async def _meter(path: Path, chapters: list[tuple[int, int]], parallel: int) -> tuple[float, object]:
+    meter = LoudnessMeter(ffmpeg_exe(), path, parallel)
     started = time.perf_counter()
-    await meter.start()
-    meter.appended(path.stat().st_size)
-    meter.finish()
+    for start, end in chapters:
+        meter.chapter_done(start, end)
     result = await meter.result()
     await meter.close()
     return time.perf_counter() - started, result
@@ -78,15 +78,21 @@ def main() -> None:
           f"{max(p for _, p in after):.1f} dBTP")
     folder = temp_folder("loudness")
     hour = folder / "hour.aac"
+    chapters = []
     with open(hour, "wb") as out:
         written = 0.0
-        while written < 3600:
+        while written < 3600:  # a "chapter" is one pass over the segments
+            start = out.tell()
             for aac in encoded:
                 out.write(aac)
+            chapters.append((start, out.tell()))
             written += audio
-    seconds, measured = asyncio.run(_meter(hour))
-    banner(f"assembler: {written / 3600:.2f} hours of these segments")
-    print(f"meter (ebur128, true peak): {seconds:6.2f} s  ({written / seconds:.0f}x real time) -> {measured}")
+    banner(f"assembler: {written / 3600:.2f} hours of these segments, {len(chapters)} chapters")
+    cores = os.cpu_count() or 1
+    for parallel in sorted({1, cores}):
+        seconds, measured = asyncio.run(_meter(hour, chapters, parallel))
+        print(f"meter (ebur128, true peak), {parallel} at a time: {seconds:6.2f} s  ({written / seconds:.0f}x real "
+              f"time) -> {measured}")
     meta = folder / "meta.txt"
     meta.write_text(";FFMETADATA1\ntitle=x\n", encoding="utf-8")
     started = time.perf_counter()
@@ -94,7 +100,7 @@ def main() -> None:
                     "-i", str(meta), "-map", "0:a", "-c", "copy", "-movflags", "+faststart", "-f", "mp4",
                     str(folder / "hour.m4b")], check=True)
     remux = time.perf_counter() - started
-    print(f"remux (stream copy):        {remux:6.2f} s  ({written / remux:.0f}x real time)")
+    print(f"remux (stream copy):                {remux:6.2f} s  ({written / remux:.0f}x real time)")
     workers = written / seconds / (audio / synth)
     print(f"while workers synthesize at {audio / synth:.1f}x, the meter keeps up with {workers:.0f} such workers; "
           "a book rebuilt from cached audio waits for it: "
