@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 import pysbd
 from pysbd.languages import LANGUAGE_CODES
@@ -48,10 +48,18 @@ class _Sentence:
     text: str
 
 
-@lru_cache(maxsize=16)
+_local = threading.local()
+
+
 def _segmenter(language: str) -> pysbd.Segmenter:
+    """This thread's pysbd segmenter for the language: a Segmenter keeps the text it is working on
+    in itself, so two threads sharing one (two requests planned at once) lose sentences."""
     code = language.split("-")[0].split("_")[0].lower()
-    return pysbd.Segmenter(language=code if code in LANGUAGE_CODES else "en", clean=False)
+    code = code if code in LANGUAGE_CODES else "en"
+    cache: dict[str, pysbd.Segmenter] = _local.__dict__.setdefault("segmenters", {})
+    if code not in cache:
+        cache[code] = pysbd.Segmenter(language=code, clean=False)
+    return cache[code]
 
 
 def sentences(paragraph: str, language: str = "en") -> list[str]:

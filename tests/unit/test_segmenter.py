@@ -105,3 +105,23 @@ def test_abbreviations_do_not_end_sentences() -> None:
 
 def test_unsupported_language_falls_back_to_english_rules() -> None:
     assert sentences("Yksi. Kaksi.", "fi") == ["Yksi.", "Kaksi."]
+
+
+def test_two_threads_segmenting_at_once_lose_nothing() -> None:
+    """The parse service plans two requests at once in two threads; a pysbd segmenter shared between
+    them mixed their texts (a fault test found a book planned without part of a chapter)."""
+    import threading
+
+    chapters = read_epub(book("epub/pg84_frankenstein_epub2-ncx.epub")).chapters[:4]
+    expected = [segment_chapter(c.paragraphs, "en", 100, title=c.title) for c in chapters]
+    results: dict[int, list[object]] = {}
+
+    def plan(number: int) -> None:
+        results[number] = [segment_chapter(c.paragraphs, "en", 100, title=c.title) for c in chapters]
+
+    threads = [threading.Thread(target=plan, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(results[n] == expected for n in range(4))
