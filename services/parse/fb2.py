@@ -5,18 +5,22 @@ annotation; the first ``body`` holds the text as nested ``section``s, each with 
 further bodies are notes and comments, not read. A top-level section is a chapter; a section
 inside it is a chapter titled with its parent's title too ("Part One — I"), and deeper
 sections are read inside theirs. Epigraphs, poems and citations are read as paragraphs; the
-cover is the ``coverpage`` image, held in the file as base64.
+cover is the ``coverpage`` image, held in the file as base64. A zipped FB2 (``.fb2.zip``, as
+most libraries serve them) is read from the one ``.fb2`` it holds.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import zipfile
+from pathlib import Path
 
 from lxml import etree
 
 from services.parse.book import Book, Cover, EbookError
 from services.parse.drafts import SMALL_ENTRY_WORDS, TITLE_JOIN, Draft, absorb_small, chapters_of, keep
+from services.parse.limits import BookLimits, BookTooBig
 from services.parse.xhtml import Block, named_entities_as_numbers
 
 NS = "{http://www.gribuser.ru/xml/fictionbook/2.0}"
@@ -122,3 +126,19 @@ def read_fb2(content: bytes, fallback_title: str) -> Book:
     return Book(title=field(f"{NS}book-title") or fallback_title, author=author, language=field(f"{NS}lang"),
                 chapters=chapters_of(drafts), cover=_cover(root), year=year if year.isdigit() else "",
                 description=field(f"{NS}annotation"))
+
+
+def read_fb2_zip(path: Path, limits: BookLimits, fallback_title: str) -> Book:
+    """A zipped FB2 (``book.fb2.zip``): the one ``.fb2`` inside, read at most to the member size limit."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [i for i in archive.infolist() if i.filename.lower().endswith(".fb2")]
+            if len(members) != 1:
+                raise EbookError(f"not a readable FB2 archive: it holds {len(members)} .fb2 files, not one")
+            with archive.open(members[0]) as member:
+                data = member.read(limits.max_member_bytes + 1)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise EbookError(f"not a readable FB2 archive: {exc}") from None
+    if len(data) > limits.max_member_bytes:
+        raise BookTooBig(f"refused: the FB2 book unpacks to more than {limits.max_member_bytes // 2**20} MiB")
+    return read_fb2(data, fallback_title)

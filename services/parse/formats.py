@@ -13,7 +13,7 @@ from pathlib import Path
 from services.parse.book import Book
 from services.parse.docxbook import read_docx
 from services.parse.epub import read_epub
-from services.parse.fb2 import read_fb2
+from services.parse.fb2 import read_fb2, read_fb2_zip
 from services.parse.htmlbook import read_html, read_markdown
 from services.parse.kindle import read_kindle
 from services.parse.limits import BookLimits
@@ -21,18 +21,21 @@ from services.parse.pdfbook import read_pdf
 from services.parse.plaintext import decode, read_text
 
 SUFFIXES = {"epub": ".epub", "txt": ".txt", "markdown": ".md", "html": ".html", "docx": ".docx", "pdf": ".pdf",
-            "mobi": ".azw3", "fb2": ".fb2"}
+            "mobi": ".azw3", "fb2": ".fb2", "fb2zip": ".fb2.zip"}
 
 
 def detect(path: Path, name: str = "") -> str:
-    """``epub``, ``docx``, ``pdf``, ``mobi`` (MOBI, AZW3), ``fb2``, ``markdown``, ``html`` or ``txt``."""
+    """``epub``, ``docx``, ``pdf``, ``mobi`` (MOBI, AZW3), ``fb2``, ``fb2zip``, ``markdown``, ``html`` or ``txt``."""
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as archive:
-                if "word/document.xml" in archive.namelist():
+                names = archive.namelist()
+                if "word/document.xml" in names:
                     return "docx"
+                if "META-INF/container.xml" not in names and any(n.lower().endswith(".fb2") for n in names):
+                    return "fb2zip"
         except zipfile.BadZipFile:
             pass
         return "epub"
@@ -61,6 +64,8 @@ def read_book(path: Path, limits: BookLimits | None = None, name: str = "") -> B
     title = Path(name).stem if name else path.stem
     if kind == "mobi":
         return read_kindle(path, limits, title)
+    if kind == "fb2zip":
+        return read_fb2_zip(path, limits or BookLimits(), title.removesuffix(".fb2"))
     if kind == "docx":
         return read_docx(path, title)
     if kind == "pdf":

@@ -3,6 +3,7 @@ HTML, Kindle (AZW3) and FB2."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,11 @@ def test_a_fictionbook_reads_with_its_sections(tmp_path: Path) -> None:
     assert read.chapters[2].paragraphs[-1].endswith("It’s done.")
     assert not any("note" in p for c in read.chapters for p in c.paragraphs)
     assert read.cover is not None and read.cover.data.startswith(b"\x89PNG")
+    zipped = tmp_path / "tales.fb2.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(path, "tales.fb2")
+    assert detect(zipped, zipped.name) == "fb2zip"
+    assert read_book(zipped, name=zipped.name).chapters == read.chapters
 
 
 def test_a_word_document_from_the_test_books_is_one_chapter() -> None:
