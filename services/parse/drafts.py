@@ -12,7 +12,7 @@ from services.parse.xhtml import Block
 
 BOILERPLATE_TITLE = re.compile(
     r"^\W*(table of contents|contents|inhalt(sverzeichnis)?|table des mati[eè]res|sommaire|"
-    r"title ?page|titlepage|cover|imprint|colophon|(un)?copyright|"
+    r"title ?page|titlepage|cover|imprint|colophon|(un)?copyright|index|transcriber[’']?s? notes?|"
     r"(the )?full project gutenberg licen[cs]e|.*project gutenberg.*licen[cs]e.*)\W*$",
     re.IGNORECASE,
 )

@@ -37,7 +37,7 @@ SKIP_ROLES = frozenset({
 })
 SKIP_CLASSES = frozenset({
     "pagenum", "pageno", "page-number", "x-ebookmaker-pageno", "pg-boilerplate",
-    "pgheader", "pgfooter", "footnote", "footnotes", "noteref",
+    "pgheader", "pgfooter", "footnote", "footnotes", "noteref", "transnote", "tnote", "transcriber-note",
 })
 SKIP_IDS = frozenset({"pg-header", "pg-footer"})
 NOTE_MARKER = re.compile(r"^\W*(\d{1,3}|[ivxlc]{1,6}|[*†‡§¶])\W*$", re.IGNORECASE)

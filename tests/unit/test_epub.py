@@ -167,6 +167,24 @@ def test_nested_toc_titles_keep_their_parents(tmp_path: Path) -> None:
     assert "A finer mark" in parsed.chapters[1].paragraphs
 
 
+@pytest.mark.parametrize("title", ["Transcriber's Note", "TRANSCRIBER’S NOTES", "Index", "Contents"])
+def test_back_matter_entries_are_not_chapters(title: str) -> None:
+    from services.parse.drafts import Draft, keep
+    from services.parse.xhtml import Block
+
+    prose = Block("It was the best of times, it was the worst of times, it was the age of wisdom, it was the age. " * 2)
+    kept = keep([Draft("Chapter 1", [prose]), Draft(title, [prose])])
+    assert [d.title for d in kept] == ["Chapter 1"]
+
+
+def test_a_transcribers_note_inside_a_chapter_is_not_read() -> None:
+    from services.parse.xhtml import Block, flatten
+
+    page = (b'<html xmlns="http://www.w3.org/1999/xhtml"><body><div class="transnote"><p>Obvious typos fixed.</p>'
+            b"</div><p>The story begins.</p></body></html>")
+    assert [b.text for b in flatten(page, set()) if isinstance(b, Block)] == ["The story begins."]
+
+
 @pytest.mark.parametrize(("titles", "unique"), [
     (["Chapter 1", "Chapter 2"], ["Chapter 1", "Chapter 2"]),
     (["BOOK ONE 1", "2", "BOOK TWO 1", "2"], ["BOOK ONE — 1", "BOOK ONE — 2", "BOOK TWO — 1", "BOOK TWO — 2"]),
