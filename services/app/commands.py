@@ -129,6 +129,14 @@ def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
     return 0
 
 
+def existing_file(name: str) -> Path:
+    """The path of a file the person named, or a one-line error saying it is not there."""
+    path = Path(name)
+    if not path.is_file():
+        raise CliError(f"{path}: no such file")
+    return path
+
+
 def read_lexicon(path: Path) -> str:
     """A lexicon file's text, checked here so a mistake is named before anything is uploaded."""
     try:
@@ -144,12 +152,8 @@ def read_lexicon(path: Path) -> str:
 
 def convert(args: argparse.Namespace, settings: Settings) -> int:
     """Upload a book, request its conversion and follow it to the finished M4B."""
-    book = Path(args.book)
-    if not book.is_file():
-        raise CliError(f"{book}: no such file")
-    speaker = Path(args.speaker) if args.speaker else None
-    if speaker is not None and not speaker.is_file():
-        raise CliError(f"{speaker}: no such file")
+    book = existing_file(args.book)
+    speaker = existing_file(args.speaker) if args.speaker else None
     speaker_sha = sha256_file(speaker) if speaker else None
     lexicon = read_lexicon(Path(args.lexicon)) if args.lexicon else None
     try:
@@ -201,9 +205,7 @@ def export_files(book: Path, kind: str, hours: float | None) -> int:
 
 def export(args: argparse.Namespace, settings: Settings) -> int:
     """Cut a finished M4B into parts, or MP3/Opus files per chapter."""
-    book = Path(args.book)
-    if not book.is_file():
-        raise CliError(f"{book}: no such file")
+    book = existing_file(args.book)
     if args.format == "m4b" and not args.split_hours:
         raise CliError("nothing to do: give --format mp3|opus and/or --split-hours H")
     try:
@@ -368,9 +370,7 @@ def chapters(args: argparse.Namespace, settings: Settings) -> int:
     from services.parse.language import book_language
     from services.parse.limits import BookLimits
 
-    path = Path(args.book)
-    if not path.is_file():
-        raise CliError(f"{path}: no such file")
+    path = existing_file(args.book)
     book = read_book(path, BookLimits.from_settings(settings), path.name)
     language = book_language(book).language
     try:
