@@ -16,6 +16,7 @@ from lxml import etree
 
 from services.parse.book import EbookError
 from services.parse.limits import BookLimits, BookTooBig
+from services.parse.xhtml import safe_xml_parser
 
 CHUNK = 64 * 1024
 # algorithms that only obfuscate embedded fonts (IDPF and Adobe): not DRM
@@ -45,8 +46,7 @@ def _encrypted_content(archive: zipfile.ZipFile) -> list[str]:
         data = archive.read("META-INF/encryption.xml")
     except KeyError:
         return []
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=True)
-    root = etree.fromstring(data, parser=parser)
+    root = etree.fromstring(data, parser=safe_xml_parser())
     if root is None:
         return []
     encrypted = []

@@ -35,6 +35,10 @@ class Draft:
         return sum(len(b.text) for b in self.blocks)
 
     @property
+    def words(self) -> int:
+        return sum(len(b.text.split()) for b in self.blocks)
+
+    @property
     def prose(self) -> bool:
         return any(len(b.text) >= PROSE_BLOCK_CHARS and not b.heading for b in self.blocks)
 
@@ -65,7 +69,7 @@ def absorb_small(drafts: list[Draft], min_words: int = SMALL_ENTRY_WORDS) -> lis
         if carried:
             draft.blocks = carried + draft.blocks
             carried = []
-        if len(drafts) > 1 and sum(len(b.text.split()) for b in draft.blocks) < min_words:
+        if len(drafts) > 1 and draft.words < min_words:
             carried = draft.blocks
             continue
         out.append(draft)
@@ -84,7 +88,8 @@ def unique_titles(titles: list[str]) -> list[str]:
     part, read from the part's first title when numerals follow it ("PREMIÈRE PARTIE I", "II"
     give "PREMIÈRE PARTIE — I", "PREMIÈRE PARTIE — II"); what still repeats is numbered, "Notes (2)".
     """
-    if len(set(titles)) == len(titles):
+    counts = Counter(titles)
+    if len(counts) == len(titles):
         return titles
     out: list[str] = []
     context, opener = "", -1
@@ -96,7 +101,7 @@ def unique_titles(titles: list[str]) -> list[str]:
             context, opener = numbered.group(1), position
         elif numbered:
             context = ""
-        elif context and (titles.count(title) > 1 or NUMERAL_ONLY.match(title)):
+        elif context and (counts[title] > 1 or NUMERAL_ONLY.match(title)):
             used.add(opener)
             title = f"{context}{TITLE_JOIN}{title}"
         out.append(title)

@@ -21,7 +21,7 @@ from lxml import etree
 from services.parse.book import Book, Cover, EbookError
 from services.parse.drafts import SMALL_ENTRY_WORDS, TITLE_JOIN, Draft, absorb_small, chapters_of, keep
 from services.parse.limits import BookLimits, BookTooBig
-from services.parse.xhtml import Block, named_entities_as_numbers
+from services.parse.xhtml import Block, named_entities_as_numbers, safe_xml_parser
 
 NS = "{http://www.gribuser.ru/xml/fictionbook/2.0}"
 XLINK = "{http://www.w3.org/1999/xlink}href"
@@ -41,8 +41,7 @@ def _read(child: etree._Element, depth: int, out: list[Block]) -> None:
     """One element of a section as paragraphs (a deeper section's title read as a heading)."""
     tag = _local(child)
     if tag == "title":
-        text = " ".join(_text(p) for p in child if _local(p) == "p")
-        if text:
+        if text := _title_text(child):
             out.append(Block(text=text, heading=True, level=min(depth, 6)))
     elif tag in TEXT_TAGS:
         if text := _text(child):
@@ -52,9 +51,14 @@ def _read(child: etree._Element, depth: int, out: list[Block]) -> None:
             _read(grandchild, depth + (tag == "section"), out)
 
 
+def _title_text(title: etree._Element) -> str:
+    """A ``<title>``'s paragraphs as one line."""
+    return " ".join(_text(p) for p in title if _local(p) == "p")
+
+
 def _title(section: etree._Element) -> str:
     title = section.find(f"{NS}title")
-    return " ".join(_text(p) for p in title if _local(p) == "p") if title is not None else ""
+    return _title_text(title) if title is not None else ""
 
 
 def _drafts(sections: list[etree._Element], parent: str = "", depth: int = 1) -> list[Draft]:
@@ -75,7 +79,7 @@ def _drafts(sections: list[etree._Element], parent: str = "", depth: int = 1) ->
             drafts.append(draft)
             continue
         inner = _drafts(children, own, depth + 1)
-        if sum(len(b.text.split()) for b in draft.blocks) >= SMALL_ENTRY_WORDS or not inner:
+        if draft.words >= SMALL_ENTRY_WORDS or not inner:
             drafts.append(draft)
         else:
             inner[0].blocks[:0] = draft.blocks
@@ -100,9 +104,8 @@ def _cover(root: etree._Element) -> Cover | None:
 
 def read_fb2(content: bytes, fallback_title: str) -> Book:
     """An FB2 document as a Book; raises EbookError when it is not FB2 or has no text."""
-    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
     try:
-        root = etree.fromstring(named_entities_as_numbers(content), parser=parser)
+        root = etree.fromstring(named_entities_as_numbers(content), parser=safe_xml_parser())
     except etree.XMLSyntaxError as exc:
         raise EbookError(f"not a readable FB2 book: {exc}") from None
     if root is None or _local(root) != "FictionBook":

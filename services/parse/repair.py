@@ -19,18 +19,16 @@ from urllib.parse import quote, unquote
 
 from lxml import etree
 
+from services.parse.xhtml import safe_xml_parser
+
 OPF_NS = "{http://www.idpf.org/2007/opf}"
 CONTAINER_NS = "{urn:oasis:names:tc:opendocument:xmlns:container}"
 TEXT_TYPES = frozenset({"application/xhtml+xml", "text/html", "application/x-dtbook+xml"})
 
 
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
-
-
 def _package_path(archive: zipfile.ZipFile) -> str | None:
     try:
-        root = etree.fromstring(archive.read("META-INF/container.xml"), parser=_parser())
+        root = etree.fromstring(archive.read("META-INF/container.xml"), parser=safe_xml_parser())
     except KeyError:
         return None
     if root is None:
@@ -40,11 +38,12 @@ def _package_path(archive: zipfile.ZipFile) -> str | None:
     return path if path and path in archive.namelist() else None
 
 
-def _mend_manifest(manifest: etree._Element, base: str, names: set[str]) -> list[str]:
-    """Fix or drop each faulty item in place; the warnings for what cannot be read."""
+def _mend_manifest(manifest: etree._Element, base: str, names: set[str]) -> tuple[bool, list[str]]:
+    """Fix or drop each faulty item in place: whether anything changed, and warnings for what cannot be read."""
     by_lower = {name.lower(): name for name in names}
     seen: set[str] = set()
     warnings: list[str] = []
+    changed = False
     for item in list(manifest):
         if not isinstance(item.tag, str) or etree.QName(item).localname != "item":
             continue
@@ -52,6 +51,7 @@ def _mend_manifest(manifest: etree._Element, base: str, names: set[str]) -> list
         text = item.get("media-type", "") in TEXT_TYPES
         if ident in seen:
             manifest.remove(item)
+            changed = True
             if text:
                 warnings.append(f"the manifest names id {ident!r} twice; its second file ({href}) was not read")
             continue
@@ -62,13 +62,15 @@ def _mend_manifest(manifest: etree._Element, base: str, names: set[str]) -> list
         found = target if target in names else by_lower.get(target.lower())
         if found is None:
             manifest.remove(item)
+            changed = True
             if text:
                 warnings.append(f"{href} is listed in the book but missing from the file; its text is not read")
             continue
-        relative = posixpath.relpath(found, base) if base else found
+        relative = quote(posixpath.relpath(found, base) if base else found)
         if relative != href:
-            item.set("href", quote(relative))
-    return warnings
+            item.set("href", relative)
+            changed = True
+    return changed, warnings
 
 
 def mend_epub(path: Path, folder: Path) -> tuple[Path, list[str]]:
@@ -77,14 +79,13 @@ def mend_epub(path: Path, folder: Path) -> tuple[Path, list[str]]:
         opf = _package_path(archive)
         if opf is None:
             return path, []  # the EPUB library names what is wrong
-        root = etree.fromstring(archive.read(opf), parser=_parser())
+        root = etree.fromstring(archive.read(opf), parser=safe_xml_parser())
         manifest = root.find(f"{OPF_NS}manifest") if root is not None else None
         if manifest is None:
             return path, []
-        before = etree.tostring(root)
         names = {info.filename for info in archive.infolist() if not info.is_dir()}
-        warnings = _mend_manifest(manifest, posixpath.dirname(opf), names)
-        if etree.tostring(root) == before:
+        changed, warnings = _mend_manifest(manifest, posixpath.dirname(opf), names)
+        if not changed:
             return path, warnings
         mended = Path(tempfile.mkstemp(suffix=".epub", dir=folder)[1])
         with zipfile.ZipFile(mended, "w") as out:

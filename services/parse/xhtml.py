@@ -159,11 +159,16 @@ def named_entities_as_numbers(content: bytes) -> bytes:
     return NAMED_ENTITY.sub(_numeric, content) if b"&" in content else content
 
 
+def safe_xml_parser() -> etree.XMLParser:
+    """The one XML parser for what a book holds: lenient (broken markup is common), and it never
+    resolves entities, fetches anything or builds huge trees."""
+    return etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+
+
 def parse_document(content: bytes) -> etree._Element:
     """Parse XHTML leniently (broken markup is common); never resolves external entities or fetches."""
-    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
     content = named_entities_as_numbers(content)
-    root = etree.fromstring(content, parser=parser)
+    root = etree.fromstring(content, parser=safe_xml_parser())
     if root is None:
         from lxml import html as lxml_html
 
@@ -172,15 +177,17 @@ def parse_document(content: bytes) -> etree._Element:
 
 
 def is_markup(content: bytes) -> bool:
-    """Is this an (X)HTML document at all, however broken? (Not binary garbage or an empty file.)"""
-    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
-    try:
-        if etree.fromstring(content, parser=parser) is not None:
-            return True
-    except etree.XMLSyntaxError:
-        pass
+    """Is this an (X)HTML document at all, however broken? (Not binary garbage or an empty file.)
+
+    The head of the file settles it for nearly every real document; only the rest are parsed.
+    """
     head = content[:4096].lower()
-    return b"\x00" not in head and any(tag in head for tag in (b"<html", b"<body", b"<p"))
+    if b"\x00" not in head and any(tag in head for tag in (b"<html", b"<body", b"<p")):
+        return True
+    try:
+        return etree.fromstring(content, parser=safe_xml_parser()) is not None
+    except etree.XMLSyntaxError:
+        return False
 
 
 def flatten(content: bytes, targets: set[str]) -> list[Block | Anchor]:
