@@ -188,16 +188,19 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
 
 def export_files(book: Path, kind: str, hours: float | None) -> int:
     """Write the parts and per-chapter files asked for next to ``book``; say what was written."""
-    from services.app.exports import per_chapter, split_parts
+    from services.app.exports import per_chapter, read_audiobook, split_parts
     from services.assemble.ffmpeg import ffmpeg_exe
 
     if hours is not None and hours <= 0:
         raise CliError("--split-hours must be more than 0")
+    if not hours and kind == "m4b":
+        return 0
+    audiobook = read_audiobook(book)
     written: list[Path] = []
     if hours:
-        written += split_parts(ffmpeg_exe(), book, hours)
+        written += split_parts(ffmpeg_exe(), audiobook, hours)
     if kind != "m4b":
-        written += per_chapter(ffmpeg_exe(), book, kind, book.with_suffix(""))
+        written += per_chapter(ffmpeg_exe(), audiobook, kind, book.with_suffix(""))
     for path in written:
         print(f"  {path}")
     return 0
@@ -208,10 +211,7 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
     book = existing_file(args.book)
     if args.format == "m4b" and not args.split_hours:
         raise CliError("nothing to do: give --format mp3|opus and/or --split-hours H")
-    try:
-        return export_files(book, args.format, args.split_hours)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    return export_files(book, args.format, args.split_hours)
 
 
 async def follow_in_dashboard(nc: Client, request: ConvertRequest, job_id: str, output: Path) -> Outcome:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from events.errors import PipelineError
 from services.assemble.m4b import ChapterMark, ffmetadata
 
 FORMATS = ("m4b", "mp3", "opus")
@@ -75,13 +76,30 @@ def file_name(number: int, total: int, title: str, suffix: str) -> str:
     return f"{number:0{width}d} - {clean}{suffix}"
 
 
-def read_marks(book: Path) -> tuple[list[Mark], dict[str, str]]:
+class ExportError(PipelineError):
+    """The audiobook could not be cut or encoded; the message says why."""
+
+
+@dataclass(frozen=True)
+class Audiobook:
+    """A finished M4B as read once: its path, chapter marks and main tags."""
+
+    path: Path
+    marks: list[Mark]
+    tags: dict[str, str]
+
+
+def read_audiobook(book: Path) -> Audiobook:
     """The chapter marks and main tags of an M4B (mutagen)."""
+    from mutagen import MutagenError
     from mutagen.mp4 import MP4
 
-    audio = MP4(str(book))
+    try:
+        audio = MP4(str(book))
+    except MutagenError as exc:
+        raise ExportError(f"{book}: not an MP4 audiobook ({exc})") from None
     if audio.info is None:
-        raise ValueError(f"{book}: not an MP4 audiobook")
+        raise ExportError(f"{book}: not an MP4 audiobook")
     length = float(audio.info.length)
     chapters = list(audio.chapters or [])
     marks = [Mark(c.title or f"Chapter {n + 1}", float(c.start),
@@ -89,8 +107,8 @@ def read_marks(book: Path) -> tuple[list[Mark], dict[str, str]]:
              for n, c in enumerate(chapters)] or [Mark(book.stem, 0.0, length)]
     tags: Any = audio.tags or {}
     first = {key: str(tags[key][0]) for key in ("©nam", "©ART", "©wrt", "©day") if tags.get(key)}
-    return marks, {"title": first.get("©nam", book.stem), "artist": first.get("©ART", ""),
-                   "composer": first.get("©wrt", ""), "date": first.get("©day", "")}
+    return Audiobook(book, marks, {"title": first.get("©nam", book.stem), "artist": first.get("©ART", ""),
+                                   "composer": first.get("©wrt", ""), "date": first.get("©day", "")})
 
 
 def _chapter_metadata(title: str, chapters: tuple[Mark, ...]) -> str:
@@ -99,11 +117,22 @@ def _chapter_metadata(title: str, chapters: tuple[Mark, ...]) -> str:
     return ffmetadata(title, "", "", marks)
 
 
+def _cut(ffmpeg: str, book: Path, start: float, end: float) -> list[str]:
+    """ffmpeg reading ``book`` from ``start`` to ``end`` seconds (each chapter's first frame on)."""
+    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+            "-ss", f"{start + EDGE_S:.3f}", "-to", f"{end + EDGE_S:.3f}", "-i", str(book)]
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True)
+    if result.returncode:
+        raise ExportError(f"ffmpeg failed: {result.stderr.decode(errors='replace')[-300:]}")
+
+
 def part_command(ffmpeg: str, book: Path, part: Part, total: int, title: str, metadata: Path,
                  output: Path) -> list[str]:
     """Stream-copy one part out of the book: its tags, its own title and chapter marks."""
-    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-ss", f"{part.start + EDGE_S:.3f}", "-to", f"{part.end + EDGE_S:.3f}", "-i", str(book),
+    return [*_cut(ffmpeg, book, part.start, part.end),
             "-f", "ffmetadata", "-i", str(metadata), "-map", "0:a", "-map", "0:v?", "-map_metadata", "0",
             "-map_chapters", "1", "-metadata", f"title={title}", "-metadata", f"disc={part.number}/{total}",
             "-c", "copy", "-disposition:v:0", "attached_pic", "-movflags", "+faststart", "-f", "mp4", str(output)]
@@ -115,42 +144,37 @@ def chapter_command(ffmpeg: str, book: Path, mark: Mark, number: int, total: int
     cover = ["-map", "0:v?", "-c:v", "copy", "-disposition:v:0", "attached_pic"] if kind == "mp3" else ["-vn"]
     meta = {"title": mark.title, "album": tags["title"], "artist": tags["artist"], "album_artist": tags["artist"],
             "composer": tags["composer"], "date": tags["date"], "track": f"{number}/{total}", "genre": "Audiobook"}
-    return [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-ss", f"{mark.start + EDGE_S:.3f}", "-to", f"{mark.end + EDGE_S:.3f}", "-i", str(book),
+    return [*_cut(ffmpeg, book, mark.start, mark.end),
             "-map", "0:a", *cover, "-map_metadata", "-1", "-map_chapters", "-1", *ENCODERS[kind],
             *[arg for key, value in meta.items() if value for arg in ("-metadata", f"{key}={value}")], str(output)]
 
 
-def split_parts(ffmpeg: str, book: Path, hours: float) -> list[Path]:
-    """``book - Part 1.m4b`` ... next to ``book``, each at most ``hours`` long; the paths written."""
-    marks, tags = read_marks(book)
-    parts = plan_parts(marks, hours * 3600)
+def split_parts(ffmpeg: str, book: Audiobook, hours: float) -> list[Path]:
+    """``book - Part 1.m4b`` ... next to the book, each at most ``hours`` long; the paths written."""
+    parts = plan_parts(book.marks, hours * 3600)
     written = []
     for part in parts:
-        output = book.with_name(f"{book.stem} - Part {part.number}.m4b")
+        output = book.path.with_name(f"{book.path.stem} - Part {part.number}.m4b")
         metadata = output.with_suffix(".ffmetadata")
-        title = f"{tags['title']} (Part {part.number} of {len(parts)})"
+        title = f"{book.tags['title']} (Part {part.number} of {len(parts)})"
         metadata.write_text(_chapter_metadata(title, part.chapters), encoding="utf-8")
         try:
-            subprocess.run(part_command(ffmpeg, book, part, len(parts), title, metadata, output), check=True,
-                           capture_output=True)
+            _run(part_command(ffmpeg, book.path, part, len(parts), title, metadata, output))
         finally:
             metadata.unlink(missing_ok=True)
         written.append(output)
     return written
 
 
-def per_chapter(ffmpeg: str, book: Path, kind: str, folder: Path) -> list[Path]:
+def per_chapter(ffmpeg: str, book: Audiobook, kind: str, folder: Path) -> list[Path]:
     """One ``kind`` (mp3, opus) file per chapter in ``folder``; the paths written, in order."""
-    marks, tags = read_marks(book)
+    marks = book.marks
     folder.mkdir(parents=True, exist_ok=True)
     outputs = [folder / file_name(n, len(marks), m.title, f".{kind}") for n, m in enumerate(marks, start=1)]
-    commands = [chapter_command(ffmpeg, book, m, n, len(marks), tags, kind, out)
+    commands = [chapter_command(ffmpeg, book.path, m, n, len(marks), book.tags, kind, out)
                 for n, (m, out) in enumerate(zip(marks, outputs, strict=True), start=1)]
     workers = max(1, min(len(commands), os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
-        for result in pool.map(lambda cmd: subprocess.run(cmd, capture_output=True), commands):
-            if result.returncode:
-                raise RuntimeError(f"ffmpeg failed: {result.stderr.decode(errors='replace')[-300:]}")
+        list(pool.map(_run, commands))
     return outputs
 
