@@ -43,7 +43,7 @@ from services.parse import decide
 from services.parse.book import Book
 from services.parse.formats import read_book, source_suffix
 from services.parse.language import book_language
-from services.parse.lexicon import parse_lexicon
+from services.parse.lexicon import Entry, parse_lexicon
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.plan import JobPlan, plan_job
 from services.parse.selection import select_chapters
@@ -119,6 +119,7 @@ class ParseService:
         try:
             request = parse_request(msg.data)
             check_requested_voice(request, self.settings.voice_dirs)
+            lexicon = parse_lexicon(request.lexicon or "")  # a bad line is refused before the book is fetched
         except PermanentError as exc:
             log.warning("rejected request %s: %s", ref, exc)
             return Decision([decide.rejected(ref, str(exc), request, seq)])
@@ -131,9 +132,10 @@ class ParseService:
             except PermanentError as exc:
                 log.warning("rejected request %s: %s", ref, exc)
                 return Decision([decide.rejected(ref, str(exc), request, seq)])
-            return await self._accept(request, source, seq, speaker)
+            return await self._accept(request, source, seq, speaker, lexicon)
 
-    async def _accept(self, request: ConvertRequest, source: LocalSource, seq: int, speaker: str | None) -> Decision:
+    async def _accept(self, request: ConvertRequest, source: LocalSource, seq: int, speaker: str | None,
+                      lexicon: tuple[Entry, ...] = ()) -> Decision:
         job_id = job_id_for(source.sha256, request.engine, request.voice, request.speed, request.language, speaker,
                             request.chapters, request.pauses, request.lexicon)
         annotate({"audiobook.job_id": job_id})
@@ -155,7 +157,7 @@ class ParseService:
         generation, resumed = decide.continuation(state)
         try:
             plan = await asyncio.wait_for(self._read_and_plan(source, job_id, request, state, generation,
-                                                              speaker), self.limits.max_parse_s)
+                                                              speaker, lexicon), self.limits.max_parse_s)
         except TRANSIENT as exc:
             if isinstance(exc, nats.errors.Error) or not isinstance(exc, TimeoutError):
                 raise  # the server, not the book: the kit retries the request
@@ -185,7 +187,8 @@ class ParseService:
         return Decision([accepted, decide.rejected(accepted.job_id, reason, request, seq)])
 
     async def _read_and_plan(self, source: LocalSource, job_id: str, request: ConvertRequest, state: JobState,
-                             generation: int, speaker: str | None = None) -> JobPlan:
+                             generation: int, speaker: str | None = None,
+                             lexicon: tuple[Entry, ...] = ()) -> JobPlan:
         """Read the book, pick its language and voice, and plan its segments, within the book limits."""
         speed = request.speed
         with span("read book", {"audiobook.job_id": job_id}) as reading:
@@ -196,7 +199,6 @@ class ParseService:
             choosing.set_attributes({"audiobook.language": book.language, "audiobook.engine": voice.engine,
                                      "audiobook.voice": voice.voice})
         book = select_chapters(book, request.chapters)
-        lexicon = parse_lexicon(request.lexicon or "")
         pauses = Pauses.from_spec(request.pauses or "")
         chars = sum(len(p) for c in book.chapters for p in c.paragraphs)
         self.limits.check_book(chars, len(book.chapters), speed)

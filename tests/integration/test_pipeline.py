@@ -65,9 +65,11 @@ async def test_bad_requests_are_rejected_and_service_keeps_serving(js, client, s
         b'{"source": "junk.epub", "engine": "test"}',
         b'{"source": "junk.epub", "engine": "test", "voice": "nobody"}',
         b'{"source": {"object": "sources/nothing.epub"}, "engine": "test"}',
+        b'{"source": "good.epub", "engine": "test", "lexicon": "ok = fine\\nno equals sign"}',
     ]
     reasons = ["not valid JSON", 'missing "source"', "does not exist", "outside the allowed input directory",
-               "not a zip archive", "unknown voice 'nobody'", "is not in the object store"]
+               "not a zip archive", "unknown voice 'nobody'", "is not in the object store",
+               "lexicon line 2: expected 'word = spoken form'"]
     shutil.copy(book("epub/se_jane-austen_unknown-novel.epub"), settings.input_dir / "good.epub")
     good = b'{"source": "good.epub", "engine": "test", "voice": "short", "request_id": "good"}'
     async with running(["parse", "tts", "assemble"], settings) as task:
