@@ -26,7 +26,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MOMENTARY = re.compile(rb"TARGET:.*?\bM:\s*(-?\d+(?:\.\d+)?|-inf|nan)")
-INTEGRATED = re.compile(r"Integrated loudness:\s*\n\s*I:\s*(-?\d+(?:\.\d+)?|-inf) LUFS")
 TRUE_PEAK = re.compile(r"True peak:\s*\n\s*Peak:\s*(-?\d+(?:\.\d+)?|-inf) dBFS")
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
@@ -37,14 +36,6 @@ CHUNK = 256 * 1024
 class Loudness:
     lufs: float  # integrated loudness
     true_peak_dbtp: float
-
-
-def parse_summary(text: str) -> Loudness | None:
-    """The integrated loudness and true peak from ffmpeg's ebur128 summary (None if absent or silent)."""
-    integrated, peak = INTEGRATED.findall(text), TRUE_PEAK.findall(text)
-    if not integrated or not peak or "-inf" in (integrated[-1], peak[-1]):
-        return None
-    return Loudness(float(integrated[-1]), float(peak[-1]))
 
 
 def integrated_loudness(momentary: list[float]) -> float:

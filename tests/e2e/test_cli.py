@@ -18,11 +18,10 @@ from events import names
 from events.codec import decode_event
 from events.types import BookParsed, BookWarning, Event, JobAccepted, JobCompleted, SegmentSynthesized
 from services.app.stack import start_nats_server, stop_process
-from services.assemble.ffmpeg import ffmpeg_exe
-from services.assemble.meter import parse_summary
 from services.bus.publish import replay
 from services.parse.epub import read_epub
 from tests.conftest import ROOT, book
+from tests.loudness import whole_file_loudness
 
 pytestmark = pytest.mark.slow
 
@@ -91,9 +90,7 @@ def check_audiobook(output: Path, source: Path, data_dir: Path) -> None:
     # loudness: reported in job.completed, and the same when measured here on the downloaded file
     assert completed.loudness_lufs is not None and completed.true_peak_dbtp is not None
     assert abs(completed.loudness_lufs - -19.0) <= 0.5 and completed.true_peak_dbtp <= -3.0
-    measured = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(output), "-af",
-                               "ebur128=peak=true:framelog=verbose", "-f", "null", "-"], capture_output=True, text=True)
-    found = parse_summary(measured.stderr)
+    found = whole_file_loudness(output)
     assert found is not None and abs(found.lufs - completed.loudness_lufs) <= 0.15
     assert abs(found.true_peak_dbtp - completed.true_peak_dbtp) <= 0.15  # both rounded to 0.1 dB
 

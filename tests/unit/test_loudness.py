@@ -64,11 +64,11 @@ def test_gating_follows_bs1770() -> None:
 def test_the_book_meter_agrees_with_one_pass_over_the_file(piper, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Three chapters measured apart and gated together give what one ffmpeg pass over the whole gives."""
     import asyncio
-    import subprocess
 
     from services.assemble.ffmpeg import ffmpeg_exe
-    from services.assemble.meter import LoudnessMeter, parse_summary
+    from services.assemble.meter import LoudnessMeter
     from services.tts.render import to_aac
+    from tests.loudness import whole_file_loudness
 
     audio = tmp_path / "book.aac"
     bounds = []
@@ -86,8 +86,6 @@ def test_the_book_meter_agrees_with_one_pass_over_the_file(piper, tmp_path) -> N
         return await meter.result()
 
     chapters = asyncio.run(measure())
-    whole = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(audio), "-af",
-                            "ebur128=peak=true:framelog=verbose", "-f", "null", "-"], capture_output=True, text=True)
-    once = parse_summary(whole.stderr)
+    once = whole_file_loudness(audio)
     assert chapters is not None and once is not None
     assert abs(chapters.lufs - once.lufs) <= 0.2 and abs(chapters.true_peak_dbtp - once.true_peak_dbtp) <= 0.1
