@@ -27,6 +27,7 @@ PEAK_MARGIN_DB = 0.5  # AAC encoding can raise peaks a little; leave room under 
 MAX_GAIN_DB = 30.0  # never lift near-silence into noise
 LIMITER_HEADROOM_DB = 1.0  # the limiter's threshold sits this much under what the excess asks
 LIMITER_RELEASE_MS = 50.0
+LIMITER_PASSES = 3
 
 
 def true_peak_db(samples: np.ndarray) -> float:
@@ -73,13 +74,17 @@ def level(pcm: bytes, rate: int) -> bytes:
         return pcm  # silence (the instant test engine speaks it) stays silence, at no cost
     samples = raw.astype(np.float64) / FULL_SCALE
     loudness, peak = loudness_lufs(samples, rate), true_peak_db(samples)
-    excess = peak_excess_db(loudness, peak)
-    if excess > 0:
+    limited = False
+    for _ in range(LIMITER_PASSES):  # a short, peaky segment may need a second pass to get under the ceiling
+        excess = peak_excess_db(loudness, peak)
+        if excess <= 0:
+            break
         limiter = Limiter(threshold_db=peak - excess - LIMITER_HEADROOM_DB, release_ms=LIMITER_RELEASE_MS)
         samples = limiter(samples.astype(np.float32).reshape(1, -1), rate).reshape(-1).astype(np.float64)
         loudness, peak = loudness_lufs(samples, rate), true_peak_db(samples)
+        limited = True
     gain = gain_db(loudness, peak)
-    if gain == 0.0 and not excess:
+    if gain == 0.0 and not limited:
         return pcm
     scaled = np.clip(np.round(samples * (10 ** (gain / 20)) * FULL_SCALE), -32768, 32767)
     return scaled.astype(np.int16).tobytes()
