@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable
 from typing import BinaryIO, TypeVar
 
 from nats.js import JetStreamContext
-from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, ObjectStore
+from nats.js.errors import ObjectNotFoundError
+from nats.js.object_store import ObjectStore
 
-from events import names
 from events.errors import PermanentError
+from services.bus.objects import object_info, read_chunk
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,12 +46,16 @@ async def retried(make: Callable[[], Awaitable[T]], what: str, tries: int = TRIE
 
 
 async def read_object(js: JetStreamContext, store: ObjectStore, bucket: str, name: str) -> bytes:
-    """The bytes of object ``name`` in ``bucket``: a one-chunk object in one direct read of its
-    chunk (no consumer), a larger one through the object store (tried again on a time-out)."""
-    info = await store.get_info(name)
+    """The bytes of object ``name`` in ``bucket``: a one-chunk object in two direct reads (its
+    description, its chunk; no consumer), a larger one through the object store (tried again on
+    a time-out)."""
+    info = await object_info(js, bucket, name)
+    if info is None:
+        raise ObjectNotFoundError
     if info.chunks == 1 and info.nuid and info.digest:
-        subject = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=bucket, obj=info.nuid)
-        data = (await js.get_last_msg(names.object_stream(bucket), subject)).data or b""
+        data = await read_chunk(js, bucket, info)
+        if data is None:
+            raise ObjectDamaged(f"object {name}: its chunk is missing")
         _check_digest(data, info.digest, name)
         return data
     result = await retried(lambda: store.get(name), f"reading {name}")

@@ -12,7 +12,6 @@ event loop keeps heart-beating and answering status requests.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import time
@@ -23,7 +22,6 @@ import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ObjectMeta
 from nats.js.errors import KeyNotFoundError, ObjectNotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
@@ -36,6 +34,7 @@ from events.types import Event, SynthesizeSegment
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy, delivery_count
 from services.bus.control import ControlPlane
 from services.bus.ephemeral import download_object
+from services.bus.objects import object_info, put_once
 from services.bus.topology import checkpoints, object_store
 from services.bus.tracing import annotate, span, timed_span
 from services.bus.uploads import sha256_file
@@ -253,20 +252,17 @@ class TtsWorker:
         return is_cancelled
 
     async def _stored(self, name: str) -> decide.StoredAudio | None:
-        try:
-            info = await self.store.get_info(name)
-        except ObjectNotFoundError:
-            return None
-        return decide.stored_audio(info.description)
+        info = await object_info(self.js, names.OBJECT_BUCKET, name)
+        return None if info is None else decide.stored_audio(info.description)
 
     async def _store(self, name: str, data: bytes, audio: decide.StoredAudio) -> None:
-        """Store fresh audio, riding out a short server outage: model time is not thrown away."""
-        meta = ObjectMeta(name=name, description=orjson.dumps(
-            {"samples": audio.samples, "sample_rate": audio.sample_rate}).decode())
+        """Store fresh audio, riding out a short server outage: model time is not thrown away.
+        Audio already stored under its name (another worker's) is kept: it is the same segment."""
+        description = orjson.dumps({"samples": audio.samples, "sample_rate": audio.sample_rate}).decode()
         deadline = time.monotonic() + STORE_RETRY_S
         while True:
             try:
-                await self.store.put(name, io.BytesIO(data), meta=meta)
+                await put_once(self.js, self.store, names.OBJECT_BUCKET, name, data, description)
                 return
             except TRANSIENT as exc:
                 if time.monotonic() > deadline:
