@@ -144,9 +144,11 @@ class Consumer:
         self, js: JetStreamContext, sub: JetStreamContext.PullSubscription, handle: Handler, *, stage: str,
         policy: Policy = Policy(), give_up: GiveUpEvents | None = None,
         in_hand: Callable[[], int] = lambda: 1, attributes: dict[str, str] | None = None,
+        recheck: Callable[[], float | None] = lambda: None,
     ) -> None:
         self.js, self.sub, self.handle, self.policy, self.stage = js, sub, handle, policy, stage
         self.give_up, self.in_hand = give_up, in_hand
+        self.recheck = recheck  # with a full hand: seconds until ``in_hand()`` may say more (None: never by itself)
         self.attributes = attributes or {}
         self.held: dict[int, tuple[Msg, float]] = {}  # id -> a message being handled, and since when
         self.draining = False  # take no more messages; run() returns once those in hand are done
@@ -219,7 +221,8 @@ class Consumer:
                 waits: set[asyncio.Future[Any]] = {stopping, *handling}
                 if fetching is not None:
                     waits.add(fetching)
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                recheck = self.recheck() if room <= 0 and fetching is None and not self.draining else None
+                done, _ = await asyncio.wait(waits, timeout=recheck, return_when=asyncio.FIRST_COMPLETED)
                 handling -= done  # type: ignore[arg-type]
                 if fetching is not None and fetching in done:
                     msgs, fetching = await fetched(fetching, stop), None

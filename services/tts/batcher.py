@@ -94,6 +94,7 @@ class Batcher:
         self.waiting: list[_Waiting] = []
         self.wake = asyncio.Event()
         self.batches = 0  # engine calls made
+        self.busy_since: float | None = None  # when the engine began its current batch (monotonic)
         self._task: asyncio.Task[None] | None = None
 
     async def render(self, info: VoiceInfo, job: SynthesizeSegment) -> Rendered:
@@ -125,6 +126,7 @@ class Batcher:
                 batch = [w for w in self.waiting if w.info == info][: max(1, engine.batch_size)]
                 for w in batch:
                     self.waiting.remove(w)
+                self.busy_since = time.monotonic()
                 try:
                     results = await loop.run_in_executor(self.executor, _render, engine,
                                                             [w.job for w in batch])
@@ -133,6 +135,8 @@ class Batcher:
                         if not w.future.done():
                             w.future.set_exception(exc)
                     continue
+                finally:
+                    self.busy_since = None
                 self.batches += 1
                 for w, result in zip(batch, results, strict=True):
                     if w.future.done():
@@ -141,6 +145,10 @@ class Batcher:
                         w.future.set_exception(result)
                     else:
                         w.future.set_result(result)
+
+    def running_for(self) -> float:
+        """Seconds the engine has spent on its current batch (0 when idle)."""
+        return 0.0 if self.busy_since is None else time.monotonic() - self.busy_since
 
     def close(self) -> None:
         if self._task is not None:

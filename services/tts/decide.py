@@ -118,3 +118,30 @@ def in_hand(seconds_per_segment: float | None, batch_size: int) -> int:
     else:
         wanted = 1 + math.ceil(IO_COVER_S / max(seconds_per_segment, IO_COVER_S / MAX_IN_HAND))
     return max(2, 2 * batch_size, min(wanted, MAX_IN_HAND))
+
+
+def work_ahead(held_estimate_s: float, running_for_s: float) -> float:
+    """Model seconds still ahead in a worker's hands: the estimates of what it holds, less the
+    time the model has already spent on the batch it is running."""
+    return max(0.0, held_estimate_s - running_for_s)
+
+
+def wanted_in_hand(base: int, held: int, ahead_s: float | None) -> int:
+    """How many messages to hold now, ``base`` at most (:func:`in_hand`).
+
+    Nothing is fetched to wait behind work that will keep the model busy for longer than a
+    round trip: a segment taken early waits in this worker's hands while idle workers could
+    speak it, which at the end of a book is the book's last minutes. So more is fetched only
+    when the work ahead (``ahead_s``) is under ``IO_COVER_S``. Before its speed is measured
+    (``ahead_s`` None) a worker holds one: its first segment may be the book's longest.
+    """
+    if ahead_s is None:
+        return 1
+    if held and ahead_s >= IO_COVER_S:
+        return min(held, base)
+    return base
+
+
+def room_in(ahead_s: float) -> float:
+    """Seconds until the work ahead falls under ``IO_COVER_S`` (when to look again; at least 10 ms)."""
+    return max(0.01, ahead_s - IO_COVER_S)

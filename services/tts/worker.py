@@ -90,6 +90,9 @@ class TtsWorker:
         self.cache_hits = 0  # segments answered from existing audio
         self.seconds_per_segment: float | None = None  # moving average of model time per segment
         self.measurements = 0
+        self.seconds_per_char: float | None = None  # moving average of model time per character
+        self.char_measurements = 0
+        self.held_chars: dict[int, int] = {}  # id of each message in hand -> its text's length
         self.audio_seconds = 0.0  # audio this worker synthesized
         self.model_seconds = 0.0  # model (and encoder) time it took
         self._not_cancelled: dict[tuple[str, int], float] = {}
@@ -119,7 +122,21 @@ class TtsWorker:
         }
 
     def in_hand(self) -> int:
-        return decide.in_hand(self.seconds_per_segment, self.engines.largest_batch())
+        """How many commands to hold now: enough to hide round trips, none waiting behind long work."""
+        base = decide.in_hand(self.seconds_per_segment, self.engines.largest_batch())
+        if self.seconds_per_char is None:  # no model run yet: one at a time, unless all were cache hits
+            return base if self.measurements else decide.wanted_in_hand(base, len(self.held_chars), None)
+        return decide.wanted_in_hand(base, len(self.held_chars), self._work_ahead())
+
+    def room_in(self) -> float | None:
+        """Seconds until the work in hand runs low enough to fetch the next command (None: unknown)."""
+        if self.seconds_per_char is None:
+            return None
+        return decide.room_in(self._work_ahead())
+
+    def _work_ahead(self) -> float:
+        held_s = sum(self.held_chars.values()) * (self.seconds_per_char or 0.0)
+        return decide.work_ahead(held_s, self.batcher.running_for())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume synthesis commands until ``stop`` (or until drained), answering nats micro meanwhile."""
@@ -127,7 +144,7 @@ class TtsWorker:
         for engine in self.served:  # one queue per engine: a job reaches only workers that run it
             sub = await self.js.pull_subscribe_bind(durable=names.engine_consumer(engine), stream=names.SYNTH_STREAM)
             self.consumers.append(Consumer(self.js, sub, self.handle, stage="tts", policy=policy,
-                                           give_up=self.give_up, in_hand=self.in_hand,
+                                           give_up=self.give_up, in_hand=self.in_hand, recheck=self.room_in,
                                            attributes={"worker": self.name, "engine": engine}))
         control = ControlPlane("tts", self.name, self.status, verbs={"drain": self._drain})
         if self.nc is not None:
@@ -164,6 +181,8 @@ class TtsWorker:
                     "audiobook.characters": sum(map(len, job.paragraphs)), "audiobook.engine": job.engine,
                     "audiobook.voice": job.voice, "audiobook.worker": self.name})
         self.current[id(msg)] = (job.job_id, job.chapter, job.index)
+        chars = sum(map(len, job.paragraphs))
+        self.held_chars[id(msg)] = chars
         try:
             info = await self._recording(self._voice(job.engine, job.voice))
             key = cache_key(job.paragraphs, info.engine, info.voice, info.model_version, job.speed,
@@ -191,6 +210,10 @@ class TtsWorker:
             timed_span("encode", *rendered.encode_ns, {"audiobook.codec": "aac"})
             self.model_runs += 1
             self._measured(rendered.seconds)
+            if chars:
+                self.seconds_per_char = decide.model_time_estimate(self.seconds_per_char, self.char_measurements,
+                                                                   rendered.seconds / chars)
+                self.char_measurements += 1
             self.model_seconds += rendered.seconds
             self.audio_seconds += rendered.samples / rendered.sample_rate
             audio = decide.StoredAudio(rendered.samples, rendered.sample_rate)
@@ -201,6 +224,7 @@ class TtsWorker:
                                                cache_hit=False, synth_seconds=rendered.seconds))
         finally:
             self.current.pop(id(msg), None)
+            self.held_chars.pop(id(msg), None)
 
     def _voice(self, engine: str, voice: str) -> VoiceInfo:
         """The registry's entry for a voice, looked up on its first segment and kept: the loaded

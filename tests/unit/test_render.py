@@ -8,7 +8,7 @@ import pytest
 
 from events.audio import PARAGRAPH_PAUSE_MS
 from events.types import SynthesizeSegment
-from services.tts.decide import MAX_IN_HAND, in_hand
+from services.tts.decide import MAX_IN_HAND, in_hand, wanted_in_hand, work_ahead
 from services.tts.engines import SynthesisError, TestEngine
 from services.tts.render import render_each, render_segments
 from services.voices import resolve_voice
@@ -70,6 +70,24 @@ def test_a_failing_segment_fails_alone() -> None:
 ])
 def test_in_hand_covers_round_trips(seconds: float | None, batch: int, expected: int) -> None:
     assert in_hand(seconds, batch) == expected
+
+
+@pytest.mark.parametrize(("held", "ahead", "expected"), [
+    (0, None, 1),  # speed unknown: one, which may be the book's longest segment
+    (1, None, 1),  # nothing fetched to wait behind it
+    (0, 0.0, 2),  # speed known, empty hands: the usual number
+    (1, 0.1, 2),  # the work ahead ends within a round trip: fetch the next
+    (1, 5.8, 1),  # a long segment in the model: nothing waits behind it
+    (2, 0.4, 2),  # enough ahead
+    (3, 9.0, 2),  # never more than the usual number
+])
+def test_nothing_waits_behind_long_work(held: int, ahead: float | None, expected: int) -> None:
+    assert wanted_in_hand(2, held, ahead) == expected
+
+
+def test_work_ahead_counts_the_time_already_spent() -> None:
+    assert work_ahead(3.0, 1.0) == 2.0
+    assert work_ahead(1.0, 2.5) == 0.0  # the model overran its estimate: nothing known ahead
 
 
 class BatchingEngine(CountingEngine):
