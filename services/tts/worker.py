@@ -129,8 +129,10 @@ class TtsWorker:
         return decide.wanted_in_hand(base, len(self.held_chars), self._work_ahead())
 
     def room_in(self) -> float | None:
-        """Seconds until the work in hand runs low enough to fetch the next command (None: unknown)."""
-        if self.seconds_per_char is None:
+        """Seconds until the work in hand runs low enough to fetch the next command (None: not by
+        time: nothing measured yet, or a full hand, which opens when a segment is done)."""
+        if self.seconds_per_char is None or len(self.held_chars) >= decide.in_hand(
+                self.seconds_per_segment, self.engines.largest_batch()):
             return None
         return decide.room_in(self._work_ahead())
 
