@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
+import numpy as np
 import pytest
 
-from events.audio import PARAGRAPH_PAUSE_MS
+from events.audio import AAC_FRAME, PARAGRAPH_PAUSE_MS
 from events.types import SynthesizeSegment
+from services.assemble.m4b import adts_frames
 from services.tts.decide import MAX_IN_HAND, in_hand, wanted_in_hand, work_ahead
 from services.tts.engines import SynthesisError, TestEngine
-from services.tts.render import render_each, render_segments
+from services.tts.render import _encode, aac_frames, render_each, render_segments, silent_frame, to_aac
 from services.voices import resolve_voice
 
 
@@ -113,3 +116,31 @@ async def test_the_batcher_gives_a_batching_engine_full_batches() -> None:
     alone = [render_segments(CountingEngine(), [j])[0] for j in jobs]
     for one, pcm in zip(rendered, alone, strict=True):
         assert one.samples % 1024 == 0 and abs(one.samples - len(pcm) // 2) < 1024
+
+
+def _decoded(aac: bytes) -> np.ndarray:
+    import av
+
+    with av.open(io.BytesIO(aac), format="adts") as container:
+        return np.concatenate([frame.to_ndarray().reshape(-1) for frame in container.decode(audio=0)])
+
+
+@pytest.mark.parametrize(("sound", "pause"), [(22050, 11025), (5000, 30000), (1500, 100), (3000, 0), (1, 0)])
+def test_a_pause_is_copied_not_encoded_and_decodes_the_same(sound: int, pause: int) -> None:
+    rate = 22050
+    wave = (np.sin(np.arange(sound) / 7) * 8000 * np.random.default_rng(1).random(sound)).astype(np.int16)
+    pcm = np.concatenate([wave, np.zeros(pause, dtype=np.int16)])
+    aac, samples = to_aac(pcm.tobytes(), rate)
+    whole = pcm[: max(1, len(pcm) - AAC_FRAME)]  # what the encoder was given before: everything
+    whole = np.concatenate([whole, np.zeros(-len(whole) % AAC_FRAME, dtype=np.int16)])
+    reference = _encode(whole, rate)
+    assert samples == len(whole) + AAC_FRAME == adts_frames(io.BytesIO(aac)) * AAC_FRAME
+    assert np.array_equal(_decoded(aac), _decoded(reference))
+    if pause >= 3 * AAC_FRAME:  # the pause's last frames are copies of the one silent frame
+        assert aac.endswith(silent_frame(rate) * (pause // AAC_FRAME - 3))
+
+
+def test_silence_alone_opens_no_encoder() -> None:
+    aac, samples = to_aac(bytes(2 * 45_000), 22050)
+    assert aac == silent_frame(22050) * (samples // AAC_FRAME) and samples == aac_frames(45_000) * AAC_FRAME
+    assert len(silent_frame(22050)) == 11 and not _decoded(aac).any()
