@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import logging
 from datetime import UTC, datetime
 
 import orjson
@@ -40,7 +39,6 @@ from nats.nuid import NUID
 from events import names
 from services.bus.kv import lost_race
 
-log = logging.getLogger(__name__)
 _nuid = NUID()  # the unique chunk subjects nats-py's put makes, from the same generator
 
 

@@ -124,6 +124,8 @@ class TtsWorker:
     def in_hand(self) -> int:
         """How many commands to hold now: enough to hide round trips, none waiting behind long work."""
         base = decide.in_hand(self.seconds_per_segment, self.engines.largest_batch())
+        if self.engines.largest_batch() > 1:  # a batching engine keeps its next batch ready, as before
+            return base
         if self.seconds_per_char is None:  # no model run yet: one at a time, unless all were cache hits
             return base if self.measurements else decide.wanted_in_hand(base, len(self.held_chars), None)
         return decide.wanted_in_hand(base, len(self.held_chars), self._work_ahead())
@@ -131,8 +133,8 @@ class TtsWorker:
     def room_in(self) -> float | None:
         """Seconds until the work in hand runs low enough to fetch the next command (None: not by
         time: nothing measured yet, or a full hand, which opens when a segment is done)."""
-        if self.seconds_per_char is None or len(self.held_chars) >= decide.in_hand(
-                self.seconds_per_segment, self.engines.largest_batch()):
+        full = len(self.held_chars) >= decide.in_hand(self.seconds_per_segment, 1)
+        if self.seconds_per_char is None or self.engines.largest_batch() > 1 or full:
             return None
         return decide.room_in(self._work_ahead())
 
