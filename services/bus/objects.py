@@ -68,13 +68,15 @@ async def last_on(js: JetStreamContext, stream: str, subject: str) -> RawStreamM
         return None
 
 
+def _described(msg: RawStreamMsg | None) -> ObjectInfo | None:
+    """The description a stored message holds, deleted or not (None for no message)."""
+    return ObjectInfo.from_response(orjson.loads(msg.data)) if msg is not None and msg.data else None
+
+
 async def object_info(js: JetStreamContext, bucket: str, name: str) -> ObjectInfo | None:
     """Object ``name``'s description, or None when there is none (or it was deleted)."""
-    msg = await last_on(js, names.object_stream(bucket), meta_subject(bucket, name))
-    if msg is None or not msg.data:
-        return None
-    info = ObjectInfo.from_response(orjson.loads(msg.data))
-    return None if info.deleted else info
+    info = _described(await last_on(js, names.object_stream(bucket), meta_subject(bucket, name)))
+    return None if info is None or info.deleted else info
 
 
 async def read_chunk(js: JetStreamContext, bucket: str, info: ObjectInfo) -> bytes | None:
@@ -111,7 +113,7 @@ async def put_once(js: JetStreamContext, store: ObjectStore, bucket: str, name: 
                     await js.purge_stream(stream, subject=chunk)
                 raise
         last = await last_on(js, stream, subject)  # someone wrote the name first: kept, unless deleted
-        if last is not None and last.data and ObjectInfo.from_response(orjson.loads(last.data)).deleted:
+        if last is not None and (earlier := _described(last)) is not None and earlier.deleted:
             expected = last.seq or 0
             continue
         await js.purge_stream(stream, subject=chunk)

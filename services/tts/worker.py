@@ -85,14 +85,14 @@ class TtsWorker:
         self.engines = EnginePool(settings)
         self.batcher = Batcher(self.engines)
         self.name = settings.worker_name
-        self.current: dict[int, tuple[str, int, int]] = {}  # id of each message in hand -> (job, chapter, index)
+        # id of each message in hand -> (job, chapter, index, characters of its text)
+        self.current: dict[int, tuple[str, int, int, int]] = {}
         self.model_runs = 0  # segments this worker actually synthesized
         self.cache_hits = 0  # segments answered from existing audio
         self.seconds_per_segment: float | None = None  # moving average of model time per segment
         self.measurements = 0
         self.seconds_per_char: float | None = None  # moving average of model time per character
         self.char_measurements = 0
-        self.held_chars: dict[int, int] = {}  # id of each message in hand -> its text's length
         self.audio_seconds = 0.0  # audio this worker synthesized
         self.model_seconds = 0.0  # model (and encoder) time it took
         self._not_cancelled: dict[tuple[str, int], float] = {}
@@ -108,7 +108,7 @@ class TtsWorker:
         draining = any(consumer.draining for consumer in self.consumers)
         state = "draining" if draining else ("busy" if current else "idle")
         return {
-            "state": state, "current": current, "in_hand": len(held), "in_flight": [list(p) for p in held[:64]],
+            "state": state, "current": current, "in_hand": len(held), "in_flight": [list(p[:3]) for p in held[:64]],
             "model_runs": self.model_runs, "cache_hits": self.cache_hits,
             "segments_done": self.model_runs + self.cache_hits, "audio_seconds": round(self.audio_seconds, 1),
             "model_seconds": round(self.model_seconds, 1),
@@ -124,22 +124,25 @@ class TtsWorker:
     def in_hand(self) -> int:
         """How many commands to hold now: enough to hide round trips, none waiting behind long work."""
         base = decide.in_hand(self.seconds_per_segment, self.engines.largest_batch())
-        if self.engines.largest_batch() > 1:  # a batching engine keeps its next batch ready, as before
-            return base
-        if self.seconds_per_char is None:  # no model run yet: one at a time, unless all were cache hits
-            return base if self.measurements else decide.wanted_in_hand(base, len(self.held_chars), None)
-        return decide.wanted_in_hand(base, len(self.held_chars), self._work_ahead())
+        if self._timed():
+            return decide.wanted_in_hand(base, len(self.current), self._work_ahead())
+        if self.engines.largest_batch() > 1 or self.measurements:  # a batching engine keeps its next batch
+            return base  # ready, as before; so does a worker whose segments so far were all cache hits
+        return decide.wanted_in_hand(base, len(self.current), None)  # no model run yet: one at a time
 
     def room_in(self) -> float | None:
         """Seconds until the work in hand runs low enough to fetch the next command (None: not by
-        time: nothing measured yet, or a full hand, which opens when a segment is done)."""
-        full = len(self.held_chars) >= decide.in_hand(self.seconds_per_segment, 1)
-        if self.seconds_per_char is None or self.engines.largest_batch() > 1 or full:
+        time: the time rule does not apply, or a full hand, which opens when a segment is done)."""
+        if not self._timed() or len(self.current) >= decide.in_hand(self.seconds_per_segment, 1):
             return None
         return decide.room_in(self._work_ahead())
 
+    def _timed(self) -> bool:
+        """Whether the time rule sizes the hand: a one-at-a-time engine whose speed is measured."""
+        return self.seconds_per_char is not None and self.engines.largest_batch() == 1
+
     def _work_ahead(self) -> float:
-        held_s = sum(self.held_chars.values()) * (self.seconds_per_char or 0.0)
+        held_s = sum(chars for *_, chars in self.current.values()) * (self.seconds_per_char or 0.0)
         return decide.work_ahead(held_s, self.batcher.running_for())
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -181,12 +184,11 @@ class TtsWorker:
                                                                                    job.index):
             raise DecodeError(f"a command for job {job.job_id} segment {job.chapter}.{job.index} on {msg.subject}")
         where = f"job {job.job_id} chapter {job.chapter} segment {job.index}"
-        annotate({"audiobook.job_id": job.job_id, "audiobook.chapter": job.chapter, "audiobook.index": job.index,
-                    "audiobook.characters": sum(map(len, job.paragraphs)), "audiobook.engine": job.engine,
-                    "audiobook.voice": job.voice, "audiobook.worker": self.name})
-        self.current[id(msg)] = (job.job_id, job.chapter, job.index)
         chars = sum(map(len, job.paragraphs))
-        self.held_chars[id(msg)] = chars
+        annotate({"audiobook.job_id": job.job_id, "audiobook.chapter": job.chapter, "audiobook.index": job.index,
+                    "audiobook.characters": chars, "audiobook.engine": job.engine,
+                    "audiobook.voice": job.voice, "audiobook.worker": self.name})
+        self.current[id(msg)] = (job.job_id, job.chapter, job.index, chars)
         try:
             info = await self._recording(self._voice(job.engine, job.voice))
             key = cache_key(job.paragraphs, info.engine, info.voice, info.model_version, job.speed,
@@ -228,7 +230,6 @@ class TtsWorker:
                                                cache_hit=False, synth_seconds=rendered.seconds))
         finally:
             self.current.pop(id(msg), None)
-            self.held_chars.pop(id(msg), None)
 
     def _voice(self, engine: str, voice: str) -> VoiceInfo:
         """The registry's entry for a voice, looked up on its first segment and kept: the loaded
