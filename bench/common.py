@@ -4,6 +4,7 @@ and the raw engine over exactly the same segments. Numbers are printed, never as
 from __future__ import annotations
 
 import asyncio
+import atexit
 import shutil
 import subprocess
 import tempfile
@@ -223,7 +224,10 @@ def raw_engine_seconds(book: Path, threads: int, engine: str = "piper") -> tuple
 
 
 def temp_folder(name: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    """A new temporary folder for one benchmark's files, removed when the benchmark exits."""
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def banner(title: str) -> None:
