@@ -50,16 +50,23 @@ def to_queue(jobs: Iterable[Command], state: JobState, queued: set[tuple[int, in
 
 
 OUTLIER = 3  # a segment this many times the book's median length is queued first
+TAIL_SHARE, MAX_TAIL = 4, 256  # the last quarter of the book, at most 256 segments, is queued longest first
 
 
 def dispatch_order(commands: list[Command]) -> list[Command]:
-    """The order to queue commands in: reading order, except that the few segments far longer
-    than the book's median (a single 2,000-character sentence) go first, longest first.
+    """The order to queue commands in: reading order, except at both ends.
 
-    A fleet finishes a book when its last segment is done. One long segment taken late would
-    keep one worker busy long after the others are idle; taken first, it runs alongside the
-    rest (longest-processing-time first, for the outliers only, so the assembler still receives
-    the book almost in order).
+    A fleet finishes a book when its last segment is done, so what is taken last decides how
+    long the other workers sit idle (longest-processing-time first, at the ends only):
+
+    - the few segments far longer than the book's median (a single 2,000-character sentence) go
+      first, longest first: taken late, one would keep a worker busy long after the others;
+    - the book's last segments (a quarter of it, at most ``MAX_TAIL``: two rounds of a fleet of
+      128) go longest first, so the last ones taken are the shortest and the workers run out of
+      work within a short segment of each other.
+
+    Everything between stays in reading order, so the streaming assembly receives the book in
+    order until its tail, which it joins as the tail lands.
     """
     if len(commands) < 3:
         return list(commands)
@@ -67,7 +74,10 @@ def dispatch_order(commands: list[Command]) -> list[Command]:
     limit = OUTLIER * statistics.median(sizes)
     first = sorted((i for i, size in enumerate(sizes) if size > limit), key=lambda i: -sizes[i])
     hoisted = set(first)
-    return [commands[i] for i in first] + [c for i, c in enumerate(commands) if i not in hoisted]
+    rest = [i for i in range(len(commands)) if i not in hoisted]
+    cut = len(rest) - min(MAX_TAIL, len(rest) // TAIL_SHARE)
+    tail = sorted(rest[cut:], key=lambda i: -sizes[i])  # stable: equal sizes stay in reading order
+    return [commands[i] for i in (*first, *rest[:cut], *tail)]
 
 
 def rejected(job_id: str, reason: str, request: ConvertRequest | None, seq: int) -> JobRejected:

@@ -126,20 +126,26 @@ def work_ahead(held_estimate_s: float, running_for_s: float) -> float:
     return max(0.0, held_estimate_s - running_for_s)
 
 
-def wanted_in_hand(base: int, held: int, ahead_s: float | None) -> int:
+def wanted_in_hand(base: int, held: int, ahead_s: float | None, next_s: float = 0.0) -> int:
     """How many messages to hold now, ``base`` at most (:func:`in_hand`).
 
     Nothing is fetched to wait behind work that will keep the model busy for longer than a
     round trip: a segment taken early waits in this worker's hands while idle workers could
     speak it, which at the end of a book is the book's last minutes. So more is fetched only
-    when the work ahead (``ahead_s``) is under ``IO_COVER_S``. Before its speed is measured
-    (``ahead_s`` None) a worker holds one: its first segment may be the book's longest.
+    when the work ahead (``ahead_s``) is under ``IO_COVER_S``, and only as many as fill that
+    time if each is a full segment (``next_s``: the model time of one, as its length is not
+    known before it arrives). A worker whose speed was timed on a short heading then takes
+    one full-length segment, not a dozen; a fast model (``next_s`` near 0) fills its hands.
+    Before its speed is measured (``ahead_s`` None) a worker holds one: its first segment
+    may be the book's longest.
     """
     if ahead_s is None:
         return 1
     if held and ahead_s >= IO_COVER_S:
         return min(held, base)
-    return base
+    if next_s <= 0:
+        return base
+    return min(base, held + max(1, math.ceil((IO_COVER_S - ahead_s) / next_s)))
 
 
 def room_in(ahead_s: float) -> float:

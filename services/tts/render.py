@@ -14,7 +14,7 @@ with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on P
     warnings.simplefilter("ignore", RuntimeWarning)
     from pydub import AudioSegment
 
-from events.audio import AAC_BITRATE, AAC_FRAME
+from events.audio import AAC_BITRATE, AAC_FRAME, DEFAULT_SAMPLE_RATE
 from events.types import SynthesizeSegment
 from services.tts.engines import Engine, SynthesisError
 from services.tts.loudness import level
@@ -108,6 +108,11 @@ def silent_frame(rate: int) -> bytes:
     """One ADTS frame of digital silence as this encoder writes it (taken from the middle of
     encoded silence: every frame there is the same 11 bytes)."""
     return _encode(np.zeros(8 * AAC_FRAME, dtype=np.int16), rate, slice(4, 5))
+
+
+def warm_up(rate: int = DEFAULT_SAMPLE_RATE) -> None:
+    """Load the encoder (PyAV: 50 ms of CPU) and make its silent frame now, not on the first segment."""
+    silent_frame(rate)
 
 
 def to_aac(pcm: bytes, rate: int) -> tuple[bytes, int]:

@@ -26,7 +26,7 @@ from nats.js.errors import KeyNotFoundError, ObjectNotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
-from events import names
+from events import codec, names
 from events.audio import cache_key
 from events.codec import DecodeError, decode_command
 from events.projection import from_snapshot
@@ -39,7 +39,7 @@ from services.bus.topology import checkpoints, object_store
 from services.bus.tracing import annotate, span, timed_span
 from services.bus.uploads import sha256_file
 from services.settings import Settings
-from services.tts import decide
+from services.tts import decide, render
 from services.tts.batcher import Batcher, EnginePool
 from services.tts.engines import SynthesisError
 from services.voices import VoiceInfo, cloned_parts, engine_voices, resolve_voice, runnable_engines
@@ -69,6 +69,13 @@ def gpu_free_bytes() -> int | None:
         return None
     free, _total = torch.cuda.mem_get_info()
     return int(free)
+
+
+def _warm_up() -> None:
+    """What a first segment would otherwise load (the encoder, the codec's types), loaded before
+    the worker takes work: a fleet's workers all begin their first segment at once."""
+    render.warm_up()
+    codec.warm_up()
 
 
 class TtsWorker:
@@ -125,7 +132,8 @@ class TtsWorker:
         """How many commands to hold now: enough to hide round trips, none waiting behind long work."""
         base = decide.in_hand(self.seconds_per_segment, self.engines.largest_batch())
         if self._timed():
-            return decide.wanted_in_hand(base, len(self.current), self._work_ahead())
+            return decide.wanted_in_hand(base, len(self.current), self._work_ahead(),
+                                         (self.seconds_per_char or 0.0) * self.settings.max_segment_chars)
         if self.engines.largest_batch() > 1 or self.measurements:  # a batching engine keeps its next batch
             return base  # ready, as before; so does a worker whose segments so far were all cache hits
         return decide.wanted_in_hand(base, len(self.current), None)  # no model run yet: one at a time
@@ -148,6 +156,7 @@ class TtsWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume synthesis commands until ``stop`` (or until drained), answering nats micro meanwhile."""
         policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=HEARTBEAT_S)
+        await asyncio.to_thread(_warm_up)
         for engine in self.served:  # one queue per engine: a job reaches only workers that run it
             sub = await self.js.pull_subscribe_bind(durable=names.engine_consumer(engine), stream=names.SYNTH_STREAM)
             self.consumers.append(Consumer(self.js, sub, self.handle, stage="tts", policy=policy,

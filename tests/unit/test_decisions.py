@@ -40,19 +40,32 @@ def command(chapter: int, index: int, generation: int = 0,
 
 # parse ------------------------------------------------------------------------------------------
 
-def test_segments_far_longer_than_the_median_are_queued_first_longest_first() -> None:
+def _sized(index: int, chars: int) -> tuple[str, SynthesizeSegment]:
     from dataclasses import replace
 
-    def sized(index: int, chars: int) -> tuple[str, SynthesizeSegment]:
-        subject, job = command(0, index)
-        return subject, replace(job, paragraphs=("x" * chars,))
+    subject, job = command(0, index)
+    return subject, replace(job, paragraphs=("x" * chars,))
 
-    book = [sized(0, 100), sized(1, 120), sized(2, 2400), sized(3, 90), sized(4, 900), sized(5, 110), sized(6, 100)]
+
+def test_segments_far_longer_than_the_median_are_queued_first_longest_first() -> None:
+    book = [_sized(0, 100), _sized(1, 120), _sized(2, 2400), _sized(3, 90), _sized(4, 900), _sized(5, 110),
+            _sized(6, 100), _sized(7, 95)]
     order = [job.index for _, job in parse.dispatch_order(book)]
-    assert order == [2, 4, 0, 1, 3, 5, 6], "outliers first (longest first), the rest in reading order"
-    even = [sized(i, 100 + i) for i in range(6)]
-    assert parse.dispatch_order(even) == even, "a book of ordinary segments keeps reading order"
+    assert order == [2, 4, 0, 1, 3, 5, 6, 7], "outliers first (longest first), the rest in reading order"
     assert parse.dispatch_order([]) == []
+
+
+def test_the_books_last_quarter_is_queued_longest_first_so_the_fleet_runs_out_together() -> None:
+    sizes = [150, 90, 160, 120, 100, 140, 80, 130, 170, 60, 110, 95]
+    order = [job.index for _, job in parse.dispatch_order([_sized(i, n) for i, n in enumerate(sizes)])]
+    assert order == [*range(9), 10, 11, 9], "the last 3 of 12, longest first; the rest in reading order"
+    even = [_sized(i, 100) for i in range(40)]
+    assert parse.dispatch_order(even) == even, "equal sizes keep reading order, tail included"
+    long_book = [_sized(i, 100 + i % 7) for i in range(2000)]
+    order = [job.index for _, job in parse.dispatch_order(long_book)]
+    assert order[:2000 - parse.MAX_TAIL] == list(range(2000 - parse.MAX_TAIL)), "a long book's tail is capped"
+    tail = [100 + i % 7 for i in order[2000 - parse.MAX_TAIL:]]
+    assert tail == sorted(tail, reverse=True) and sorted(order) == list(range(2000))
 
 
 def test_resume_queues_only_what_is_neither_done_nor_queued() -> None:

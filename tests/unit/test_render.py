@@ -75,17 +75,20 @@ def test_in_hand_covers_round_trips(seconds: float | None, batch: int, expected:
     assert in_hand(seconds, batch) == expected
 
 
-@pytest.mark.parametrize(("held", "ahead", "expected"), [
-    (0, None, 1),  # speed unknown: one, which may be the book's longest segment
-    (1, None, 1),  # nothing fetched to wait behind it
-    (0, 0.0, 2),  # speed known, empty hands: the usual number
-    (1, 0.1, 2),  # the work ahead ends within a round trip: fetch the next
-    (1, 5.8, 1),  # a long segment in the model: nothing waits behind it
-    (2, 0.4, 2),  # enough ahead
-    (3, 9.0, 2),  # never more than the usual number
+@pytest.mark.parametrize(("held", "ahead", "next_s", "expected"), [
+    (0, None, 0.5, 1),  # speed unknown: one, which may be the book's longest segment
+    (1, None, 0.5, 1),  # nothing fetched to wait behind it
+    (0, 0.0, 0.5, 1),  # speed known, empty hands: one full segment covers the round trip
+    (1, 0.02, 0.5, 2),  # a short heading in the model: one more, not a handful
+    (1, 0.02, 0.1, 4),  # shorter segments: as many as cover the round trip ...
+    (1, 0.02, 0.01, 6),  # ... never more than the usual number
+    (0, 0.0, 0.0, 6),  # an instant model: the usual number
+    (1, 5.8, 0.5, 1),  # a long segment in the model: nothing waits behind it
+    (4, 0.4, 0.5, 4),  # enough ahead
+    (7, 9.0, 0.5, 6),
 ])
-def test_nothing_waits_behind_long_work(held: int, ahead: float | None, expected: int) -> None:
-    assert wanted_in_hand(2, held, ahead) == expected
+def test_nothing_waits_behind_long_work(held: int, ahead: float | None, next_s: float, expected: int) -> None:
+    assert wanted_in_hand(6, held, ahead, next_s) == expected
 
 
 def test_work_ahead_counts_the_time_already_spent() -> None:
