@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,6 +49,7 @@ class PipelineRun:
     cache_hits: int
     per_worker: dict[str, tuple[int, float, float]]  # worker -> (segments synthesized, their audio s, model s)
     first_segment_s: float = 0.0  # request published -> first segment.synthesized
+    finished: dict[str, float] = field(default_factory=dict)  # worker -> request published -> its last segment
 
 
 async def _quietly(read: Awaitable[T], otherwise: T | None = None) -> T | None:
@@ -187,11 +188,14 @@ class Stack(stack.Stack):
         # timestamps from the log itself (server time of each event)
         msgs = await replay(js, names.EVENTS_STREAM, names.job_events_filter(job))
         stamps: dict[type, list[float]] = {}
+        finished: dict[str, float] = {}
         for msg in msgs:
             event = decode_event(msg.data)
             if isinstance(event, JobAccepted) and event.request_id != request["request_id"]:
                 continue  # an earlier request for the same job
             stamps.setdefault(type(event), []).append(msg.metadata.timestamp.timestamp())
+            if isinstance(event, SegmentSynthesized) and not event.cache_hit:
+                finished[event.worker] = msg.metadata.timestamp.timestamp() - started
         done = fold(job, mine)
         await nc.close()
         segs = [e for e in mine if isinstance(e, SegmentSynthesized)]
@@ -206,7 +210,7 @@ class Stack(stack.Stack):
             last_segment_s=max(stamps[SegmentSynthesized] + stamps[JobAccepted]) - started,
             audio_s=done.audio_seconds, segments=done.total_segments,
             model_runs=sum(1 for e in segs if not e.cache_hit), cache_hits=sum(1 for e in segs if e.cache_hit),
-            per_worker=per_worker, first_segment_s=min(stamps[SegmentSynthesized]) - started,
+            per_worker=per_worker, first_segment_s=min(stamps[SegmentSynthesized]) - started, finished=finished,
         )
 
 
