@@ -18,6 +18,7 @@ from services.bus.connect import connect_service
 from services.bus.topology import ensure_topology
 from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.parse.service import ParseService
+from services.scratch import sweep_orphans
 from services.settings import Settings, child_env
 from services.tts.worker import TtsWorker
 
@@ -70,6 +71,7 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         return
     nc = connecting.result()
     js = nc.jetstream()
+    await asyncio.to_thread(sweep_orphans)  # what a killed process of this host left in the temporary folder
     await ensure_topology(js, settings)
     tasks: list[asyncio.Task[None]] = []
     for role in roles:

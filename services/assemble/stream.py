@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -47,6 +46,7 @@ from services.bus.ephemeral import download_object, read_object, retried
 from services.bus.jobs import event_of
 from services.bus.publish import last_message
 from services.bus.tracing import context_of, span
+from services.scratch import scratch_folder
 
 log = logging.getLogger(__name__)
 STALL_S = 20.0  # waiting this long for any segment event: follow the log again
@@ -146,7 +146,7 @@ class StreamingBuild:
         with span("assemble book", attributes, parent=context_of(message.headers)):
             await self._follow()
             try:
-                with tempfile.TemporaryDirectory(prefix="audiobook-assemble-") as tmp:
+                with scratch_folder("assemble") as tmp:
                     completed = await self._build(parsed, Path(tmp))
             finally:
                 await self._unfollow()

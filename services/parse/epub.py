@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from services.parse.drafts import TITLE_JOIN, Draft, absorb_small, chapters_of, 
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.repair import mend_epub
 from services.parse.xhtml import Anchor, Block, flatten, is_markup
+from services.scratch import scratch_folder
 
 
 def _meta(book: epub.EpubBook, name: str) -> str:
@@ -170,7 +170,7 @@ def _fallback_drafts(docs: list[tuple[str, bytes]]) -> list[Draft]:
 def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
     """Parse an EPUB file into a Book; raises EbookError with a reason a person understands."""
     check_archive(path, limits)
-    with tempfile.TemporaryDirectory(prefix="audiobook-epub-") as tmp:
+    with scratch_folder("epub") as tmp:
         readable, warnings = mend_epub(path, Path(tmp))
         book = _read(readable)
         docs = _linear_documents(book, warnings)

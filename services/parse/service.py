@@ -13,7 +13,6 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -49,6 +48,7 @@ from services.parse.plan import JobPlan, plan_job
 from services.parse.selection import select_chapters
 from services.parse.source import LocalSource, fetch_source
 from services.parse.speaker import fetch_speaker
+from services.scratch import scratch_folder
 from services.settings import Settings
 from services.voices import (
     VoiceInfo,
@@ -123,7 +123,7 @@ class ParseService:
         except PermanentError as exc:
             log.warning("rejected request %s: %s", ref, exc)
             return Decision([decide.rejected(ref, str(exc), request, seq)])
-        with tempfile.TemporaryDirectory(prefix="audiobook-parse-") as tmp:
+        with scratch_folder("parse") as tmp:
             try:
                 source = await fetch_source(request, self.uploads, self.store, Path(tmp) / "source",
                                             self.settings.input_dir, self.settings.max_book_bytes)

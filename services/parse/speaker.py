@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import tempfile
 import wave
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from events.errors import PermanentError
 from services.bus.ephemeral import download_object
 from services.bus.uploads import sha256_file
 from services.parse.source import human_size, locate_object
+from services.scratch import scratch_folder
 
 MAX_SPEAKER_BYTES = 20 * 10**6
 MIN_SPEAKER_S, MAX_SPEAKER_S = 2.0, 120.0
@@ -58,7 +58,7 @@ async def fetch_speaker(name: str, uploads: ObjectStore, store: ObjectStore) -> 
     if size > MAX_SPEAKER_BYTES:
         raise SpeakerError(f"the reference recording is {human_size(size)}; the limit is "
                            f"{human_size(MAX_SPEAKER_BYTES)} (a minute of speech is plenty)")
-    with tempfile.TemporaryDirectory(prefix="audiobook-speaker-") as tmp:
+    with scratch_folder("speaker") as tmp:
         path = Path(tmp) / "speaker.wav"
         with open(path, "wb") as handle:
             await download_object(source, name, handle)

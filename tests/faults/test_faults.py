@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -181,7 +182,9 @@ async def test_assemble_killed_while_building(tmp_path: Path, reference: dict[st
         # through synthesis lands in the middle of it
         await wait_until(cluster.url, segments_done(int(rng.uniform(0.2, 0.9) * want.segments)), timeout=180)
         building = not completed(await read_events(cluster.url))
+        killed = cluster.procs["assemble"].pid
         cluster.kill("assemble")
+        half_built = list(Path(tempfile.gettempdir()).glob(f"audiobook-assemble-{killed}-*"))
         cluster.start("assemble", "assemble")
         await wait_until(cluster.url, completed, timeout=120)
         got = await result(cluster.url, tmp_path)
@@ -190,6 +193,9 @@ async def test_assemble_killed_while_building(tmp_path: Path, reference: dict[st
     report("assemble-killed", seed, f"killed_while_building={building}", got)
     same_book(got, want)
     assert got.redone == 0
+    assert half_built or not building, "a build killed part-way leaves its folder (until the next start)"
+    left = [folder for folder in half_built if folder.exists()]
+    assert not left, f"the restarted assembler left the killed one's half-built book on disk: {left}"
     assert building or seed != SEEDS[0], "the first seed must hit the build itself"
 
 

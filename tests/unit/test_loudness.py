@@ -88,4 +88,7 @@ def test_the_book_meter_agrees_with_one_pass_over_the_file(piper, tmp_path) -> N
     chapters = asyncio.run(measure())
     once = whole_file_loudness(audio)
     assert chapters is not None and once is not None
-    assert abs(chapters.lufs - once.lufs) <= 0.2 and abs(chapters.true_peak_dbtp - once.true_peak_dbtp) <= 0.1
+    # both figures are rounded to 0.1, and each chapter's first gating blocks start afresh (chapters of
+    # seconds here, so that weighs more than in a book): 0.2 apart at most, with room for the float error
+    assert abs(chapters.lufs - once.lufs) <= 0.2 + 1e-9
+    assert abs(chapters.true_peak_dbtp - once.true_peak_dbtp) <= 0.1 + 1e-9
