@@ -118,7 +118,8 @@ class LoudnessMeter:
     """Measures the book's audio file chapter by chapter while it grows.
 
     ``chapter_done(start, end)`` after a chapter's last byte is written; ``result()`` once the
-    book is built. At most one ffmpeg per core runs at a time.
+    book is built. At most one ffmpeg per core runs at a time, so a chapter may open the file
+    only when ``result()`` is awaited: the file must stay until it returns.
     """
 
     def __init__(self, ffmpeg: str, audio: Path, parallel: int | None = None) -> None:

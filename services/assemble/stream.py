@@ -209,7 +209,6 @@ class StreamingBuild:
         with span("remux", {"audiobook.job_id": self.job_id, "audiobook.chapters": len(marks)}):
             await _run(remux_command(ffmpeg_exe(), audio, meta, cover, output, parsed.language))
             await asyncio.to_thread(write_extra_tags, output, tags)
-        audio.unlink()
         remuxed = time.perf_counter()
         name = names.book_object(self.job_id)
         size = output.stat().st_size
@@ -217,8 +216,9 @@ class StreamingBuild:
             await self.store.put(name, handle, meta=ObjectMeta(name=name, options=BIG_CHUNKS))
         seconds = sum(n for _, n in lengths) / rate
         measuring = time.perf_counter()
-        loudness = await meter.result()
+        loudness = await meter.result()  # the chapters measured last open the audio only now
         waited = time.perf_counter() - measuring
+        audio.unlink()
         log.info("job %s: stored %s (%.0f s of audio, %d chapters, %d bytes; remux %.1f s, store %.1f s; %s, "
                  "waited %.2f s for the meter)", self.job_id, name, seconds, len(marks), size, remuxed - started,
                  measuring - remuxed, f"{loudness.lufs:.1f} LUFS, true peak {loudness.true_peak_dbtp:.1f} dBTP"
