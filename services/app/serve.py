@@ -24,6 +24,7 @@ from services.tts.worker import TtsWorker
 
 log = logging.getLogger(__name__)
 ROLES = ("parse", "tts", "assemble")
+SCRATCH_ROLES = {"parse", "assemble"}  # the roles that read or join books in scratch folders
 Service = ParseService | AssembleService | TtsWorker
 FACTORIES: dict[str, Callable[[JetStreamContext, Settings, Client], Awaitable[Service]]] = {
     "parse": ParseService.create, "assemble": AssembleService.create, "tts": TtsWorker.create,
@@ -71,7 +72,8 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         return
     nc = connecting.result()
     js = nc.jetstream()
-    await asyncio.to_thread(sweep_orphans)  # what a killed process of this host left in the temporary folder
+    if SCRATCH_ROLES & set(roles):  # what a killed parse or assemble of this host left in the temporary folder
+        await asyncio.to_thread(sweep_orphans)
     await ensure_topology(js, settings)
     tasks: list[asyncio.Task[None]] = []
     for role in roles:

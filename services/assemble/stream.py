@@ -216,9 +216,8 @@ class StreamingBuild:
             await self.store.put(name, handle, meta=ObjectMeta(name=name, options=BIG_CHUNKS))
         seconds = sum(n for _, n in lengths) / rate
         measuring = time.perf_counter()
-        loudness = await meter.result()  # the chapters measured last open the audio only now
+        loudness = await meter.result()  # the chapters measured last open the audio only now (it goes with the folder)
         waited = time.perf_counter() - measuring
-        audio.unlink()
         log.info("job %s: stored %s (%.0f s of audio, %d chapters, %d bytes; remux %.1f s, store %.1f s; %s, "
                  "waited %.2f s for the meter)", self.job_id, name, seconds, len(marks), size, remuxed - started,
                  measuring - remuxed, f"{loudness.lufs:.1f} LUFS, true peak {loudness.true_peak_dbtp:.1f} dBTP"
