@@ -9,6 +9,7 @@ what it synthesizes, so the two can never disagree.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -58,6 +59,30 @@ AAC_FRAME = 1024  # samples per AAC-LC frame; every stored segment is a whole nu
 AAC_BITRATE = 64_000  # mono speech
 DEFAULT_SAMPLE_RATE = 22_050  # Piper's medium voices; a book's rate is its segments' rate
 SPEECH_S_PER_CHAR = 0.053  # the default voice's measured rate (en_US-joe-medium on Frankenstein)
+
+def speakable(text: str) -> bool:
+    """Does the text hold something a voice says: a letter or a digit, in any script?
+
+    A closing quotation mark, an ellipsis or a dash alone gives no audio at all (Piper, espeak-ng);
+    planning never makes a segment of such text, and a worker renders one as its pauses alone.
+    """
+    return any(ch.isalnum() for ch in text)
+
+
+ORNAMENTS = frozenset("*#~•·◦●○■□▪◆◇★☆✦✧✱✲✳⁂⁎⁑†‡=_|")
+
+
+def decoration(text: str) -> bool:
+    """Is this text without words a scene break or an ornament (``* * *``, ``#``, ``•``, ``❦``)?
+
+    Ornaments (and dingbats) with at most punctuation beside them are; quotation marks, brackets,
+    dashes, sentence punctuation, ``%`` or ``€`` alone are not (they belong to the words beside
+    them). An ornament is not read at all (Piper reads ``*`` as "asterisk").
+    """
+    marks = [ch for ch in text if not ch.isspace()]
+    return (not speakable(text) and any(ch in ORNAMENTS or unicodedata.category(ch) == "So" for ch in marks)
+            and all(ch in ORNAMENTS or unicodedata.category(ch)[0] in "PS" for ch in marks))
+
 
 RENDER_VERSION = 3  # bump when the worker's rendering changes; 2: AAC segments, 3: loudness levelled
 LOUDNESS_TARGET_LUFS = -19.0  # integrated loudness of mono speech (ACX: -23 to -18)

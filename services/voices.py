@@ -228,9 +228,14 @@ def espeak_voices() -> dict[str, VoiceInfo]:
     voices: dict[str, VoiceInfo] = {}
     for line in listing.splitlines()[1:]:
         fields = line.split()
-        if len(fields) >= 4 and fields[1] not in voices:
+        if len(fields) >= 4 and fields[1] not in voices and primary_language(fields[1]) not in ESPEAK_CANNOT_READ:
             voices[fields[1]] = VoiceInfo("espeak", fields[1], f"espeak-ng {release}", program, "", (fields[1],))
     return voices
+
+
+# languages espeak-ng lists but cannot read as books write them: its Japanese reads every kanji as
+# "Chinese letter" (tests/corpus: a Japanese novel). A book in one is refused, not read as noise.
+ESPEAK_CANNOT_READ = frozenset({"ja"})
 
 
 def instant_voices() -> dict[str, VoiceInfo]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import docx
 from docx.opc.exceptions import PackageNotFoundError
@@ -28,20 +29,57 @@ def _level(style: str) -> int:
     return int(found.group(1)) + 1 if found else 0
 
 
+HEADING_RATIO, MAX_HEADING_CHARS = 1.15, 100  # as in a PDF: set this much larger than the body text
+
+
+def _size(paragraph: Any) -> float:
+    """The type size (pt) most of a paragraph is set in: its runs', else its style's, else 0."""
+    weights: dict[float, int] = {}
+    style = paragraph.style.font.size.pt if paragraph.style is not None and paragraph.style.font.size else 0.0
+    for run in paragraph.runs:
+        size = run.font.size.pt if run.font.size else style
+        weights[size] = weights.get(size, 0) + len(run.text.strip())
+    return max(weights, key=lambda size: weights[size]) if weights else style
+
+
+def _levels_by_size(blocks: list[Block], sizes: list[float]) -> None:
+    """A document with no heading styles: paragraphs set clearly larger than its body text are
+    headings, the largest level 1 (a title set in 36 pt, chapters in 18 pt), in place."""
+    weights: dict[float, int] = {}
+    for block, size in zip(blocks, sizes, strict=True):
+        weights[size] = weights.get(size, 0) + len(block.text)
+    body = max(weights, key=lambda size: weights[size]) if weights else 0.0
+    if not body:
+        return
+    larger = sorted({size for block, size in zip(blocks, sizes, strict=True)
+                     if size >= body * HEADING_RATIO and len(block.text) <= MAX_HEADING_CHARS}, reverse=True)
+    for block, size in zip(blocks, sizes, strict=True):
+        if size in larger and len(block.text) <= MAX_HEADING_CHARS:
+            block.heading, block.level = True, larger.index(size) + 1
+
+
 def read_docx(path: Path, fallback_title: str) -> Book:
     """A .docx file as a Book; raises EbookError when it cannot be read or has no text."""
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise EbookError(f"not a readable Word document ({exc})") from None
-    blocks = []
+    blocks: list[Block] = []
+    sizes: list[float] = []
     for paragraph in document.paragraphs:
         text = SPACE.sub(" ", INVISIBLE.sub("", paragraph.text)).strip()
         if text:
             level = _level(paragraph.style.name if paragraph.style is not None else "")
             blocks.append(Block(text=text, heading=bool(level), level=level))
+            sizes.append(_size(paragraph))
+    if not any(b.level for b in blocks):
+        _levels_by_size(blocks, sizes)
     properties = document.core_properties
-    drafts, title = at_headings(blocks, (properties.title or "").strip())
+    title = (properties.title or "").strip()
+    if not title:
+        top = min((b.level for b in blocks if b.level), default=0)
+        title = next((b.text for b in blocks if top and b.level == top), "")
+    drafts, title = at_headings(blocks, title)
     kept = kept_or_all(drafts)
     if not kept:
         raise EbookError("no readable text: the document has no paragraphs to read")

@@ -11,18 +11,41 @@ from services.parse.book import Chapter
 from services.parse.xhtml import Block
 
 BOILERPLATE_TITLE = re.compile(
-    r"^\W*(table of contents|contents|inhalt(sverzeichnis)?|table des mati[eè]res|sommaire|"
-    r"title ?page|titlepage|cover|imprint|colophon|(un)?copyright|index|transcriber[’']?s? notes?|"
+    r"^\W*(table of contents|contents|inhalt(sverzeichnis)?|table des mati[eè]res|sommaire|[íi]ndice|indice|"
+    r"title ?page|titlepage|cover|imprint|colophon|(un)?copyright|index|copertina|couverture|"
+    r"bibliograph(y|ie)|bibliograf[ií]a|errata|corrigenda|"
+    r"about this e?book|(à|a) propos( de (ce|cet) (e-?book|livre|ouvrage))?|informazioni|"
     r"(the )?full project gutenberg licen[cs]e|.*project gutenberg.*licen[cs]e.*)\W*$",
     re.IGNORECASE,
 )
+# a transcriber's note, however worded: "Transcriber's Notes", "Note from the Transcriber",
+# "Anmerkungen zur Transkription", "Note du transcripteur", "Nota del trascrittore"
+TRANSCRIBERS_NOTE = re.compile(
+    r"^.{0,40}(\b(transcriber|transcripteur|trascrittore|transcriptor|transkriptor)|"
+    r"\b(notes?|anmerkung|anmerkungen|hinweise?|nota|remarques?)\b.{0,20}"
+    r"\b(transcription|transkription|trascrizione|transcripci[oó]n|transcri[çc][aã]o))",
+    re.IGNORECASE)
+# a footnote marker left in a title: "Chapter XXII[1]", "Preface*", "Notes¹"
+TITLE_NOTE_MARKER = re.compile(r"\s*(\[\s*(\d{1,3}|[*†‡a-z])\s*\]|[*†‡]+|[¹²³⁴⁵⁶⁷⁸⁹⁰]+)(?=[\s.,;:!?)]|$)")
 GUTENBERG_LINE = re.compile(r"\*\*\*\s*(START|END) OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
+# who made the file, not the book: "Produced by ...", "Note from the original file: ...", "Transcriber's note: ..."
+PRODUCER_LINE = re.compile(
+    r"^\W*(produced by|e-?text prepared by|this e-?(book|text) was (produced|prepared)|note from the original file|"
+    r"transcriber['’]?s? notes?\s*[:.—-]|html version by|proofread by|digiti[sz]ed by|achevé d['’]imprimer|"
+    r"télécharger la suite|(foot|end) ?notes by\b)\b", re.IGNORECASE)
+ADVERT_WORDS = 30  # a paragraph this short holding a web address is the file's maker's, not the book's
+BACKLINK = re.compile(r"[↩↑]\ufe0e?\s*$")  # a footnote's way back to its marker: the note itself
 PROSE_BLOCK_CHARS = 100
+PRODUCTION_NOTE_WORDS = 300
+ADDRESS = re.compile(r"(https?://|www\.)\S+|\b[\w.+-]+@[\w-]+\.[\w.]+\b", re.IGNORECASE)
+PRODUCTION = re.compile(r"\b(e-?books?|epub|mobi|pdf|e-?texts?|wiki\w*|gutenberg|calibre|digital edition|"
+                        r"convert\w*|konwersj\w*|numéris\w*|digitali[sz]\w*)\b", re.IGNORECASE)
+VERSE_WORDS = 150  # short lines adding up to this many words are verse, not a title page
 SMALL_ENTRY_WORDS = 40  # a TOC entry with fewer words is read with its neighbour
 TITLE_JOIN = " — "
 NUMERAL_ONLY = re.compile(r"^([IVXLCDM]+|\d+)\.?$")
 NUMBERED_TITLE = re.compile(r"^(\w.*\S)\s+([IVXLCDM]+\.?|\d+\.?)$")  # "PREMIÈRE PARTIE I", "Book 2"
-MAX_TITLE_CHARS = 200  # a chapter title longer than this is not a title (and would bloat book.parsed)
+MAX_TITLE_CHARS = 320  # a chapter title longer than this is not a title (and would bloat book.parsed)
 
 
 @dataclass
@@ -40,19 +63,81 @@ class Draft:
 
     @property
     def prose(self) -> bool:
-        return any(len(b.text) >= PROSE_BLOCK_CHARS and not b.heading for b in self.blocks)
+        """Text a listener came for: a paragraph of prose, or verse (many short lines) in numbers."""
+        body = [b for b in self.blocks if not b.heading]
+        return (any(len(b.text) >= PROSE_BLOCK_CHARS for b in body)
+                or sum(len(b.text.split()) for b in body) >= VERSE_WORDS)
+
+    @property
+    def production_note(self) -> bool:
+        """A short page about the file rather than the book: who converted it, from where (an
+        address), into which formats ("Przygotowanie oraz konwersja do formatów EPUB i MOBI ...")."""
+        text = " ".join(b.text for b in self.blocks)
+        named = {m.group(1).casefold() for m in PRODUCTION.finditer(text)}
+        return self.words < PRODUCTION_NOTE_WORDS and bool(named) and (bool(ADDRESS.search(text)) or len(named) >= 2)
 
     @property
     def mostly_links(self) -> bool:
         return self.chars > 0 and sum(b.link_chars for b in self.blocks) * 2 >= self.chars
 
 
-def keep(drafts: list[Draft]) -> list[Draft]:
-    """Drop boilerplate, contents pages, empty entries and title matter before the first prose."""
+def boilerplate(title: str) -> bool:
+    """Is a part with this title not read (contents, licence, index, a transcriber's note ...)?"""
+    return bool(BOILERPLATE_TITLE.match(title) or TRANSCRIBERS_NOTE.match(title))
+
+
+def clean_title(title: str) -> str:
+    """A title as a player shows it: one line, no footnote marker, no closing period."""
+    title = " ".join(TITLE_NOTE_MARKER.sub("", title).split())
+    return title[:-1] if title.endswith(".") and not title.endswith("..") else title
+
+
+TITLE_PAGE_WORDS = 300
+
+
+def fold(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+GUTENBERG_START = re.compile(r"\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
+GUTENBERG_END = re.compile(r"(\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG|^End of (the )?Project Gutenberg)",
+                           re.IGNORECASE)
+
+
+def _gutenberg_body(drafts: list[Draft]) -> None:
+    """Project Gutenberg's header and licence, wherever a file carries them as text (a Word file,
+    a printed PDF): what stands before its START line and from its END line on is not the book."""
+    blocks = [(d, i) for d in drafts for i in range(len(d.blocks))]
+    start = next((n for n, (d, i) in enumerate(blocks) if GUTENBERG_START.search(d.blocks[i].text)), None)
+    end = next((n for n, (d, i) in enumerate(blocks) if GUTENBERG_END.search(d.blocks[i].text)), None)
+    if start is None and end is None:
+        return
+    dropped = {id(d.blocks[i]) for n, (d, i) in enumerate(blocks)
+               if (start is not None and n <= start) or (end is not None and n >= end)}
+    for draft in drafts:
+        draft.blocks = [b for b in draft.blocks if id(b) not in dropped]
+
+
+def _not_the_book(block: Block) -> bool:
+    """A paragraph the file's maker added: a Gutenberg marker, a producer's credit, a footnote
+    (it ends with its way back to its marker), a short one holding a web address (an advert)."""
+    text = block.text
+    return bool(GUTENBERG_LINE.search(text) or PRODUCER_LINE.match(text) or BACKLINK.search(text)
+                or (ADDRESS.search(text) and len(text.split()) < ADVERT_WORDS))
+
+
+def keep(drafts: list[Draft], book_title: str = "") -> list[Draft]:
+    """Drop boilerplate, contents pages, empty entries and title matter before the first prose (an
+    entry named as the book, ``book_title``, is its title page, epigraph and imprint included)."""
+    _gutenberg_body(drafts)
     kept: list[Draft] = []
     for draft in drafts:
-        draft.blocks = [b for b in draft.blocks if not GUTENBERG_LINE.search(b.text)]
-        if not draft.blocks or BOILERPLATE_TITLE.match(draft.title) or draft.mostly_links:
+        if not kept and book_title and fold(draft.title) == fold(book_title) and draft.words < TITLE_PAGE_WORDS:
+            continue
+        if boilerplate(draft.title) or draft.mostly_links or draft.production_note:
+            continue
+        draft.blocks = [b for b in draft.blocks if not _not_the_book(b)]
+        if not draft.blocks:
             continue
         if not kept and not draft.prose:
             continue
@@ -119,27 +204,129 @@ def unique_titles(titles: list[str]) -> list[str]:
 
 def chapters_of(drafts: list[Draft]) -> tuple[Chapter, ...]:
     """The book's chapters from the drafts kept: titled (uniquely), each a tuple of paragraphs."""
-    titles = unique_titles([(d.title or f"Chapter {n}")[:MAX_TITLE_CHARS] for n, d in enumerate(drafts, start=1)])
+    titles = unique_titles([(clean_title(d.title) or f"Chapter {n}")[:MAX_TITLE_CHARS]
+                            for n, d in enumerate(drafts, start=1)])
     return tuple(Chapter(title=title, paragraphs=tuple(b.text for b in d.blocks))
                  for title, d in zip(titles, drafts, strict=True))
 
 
-def at_headings(blocks: list[Block], title: str) -> tuple[list[Draft], str]:
-    """Cut blocks into chapters at the shallowest heading level that occurs more than once (a lone
-    top heading is the book's title, the next level its chapters); with none repeated, one
-    chapter. Returns the drafts and the title (the lone top heading's, when ``title`` is empty)."""
+def _sections(blocks: list[Block], level: int) -> list[tuple[Block, list[Block]]]:
+    """Each heading of ``level`` with the blocks after it, up to the next heading of that level or
+    a shallower one."""
+    out: list[tuple[Block, list[Block]]] = []
+    inside = False
+    for block in blocks:
+        if block.level and block.level <= level:
+            inside = block.level == level
+            if inside:
+                out.append((block, []))
+        elif inside:
+            out[-1][1].append(block)
+    return out
+
+
+def _words(blocks: list[Block]) -> int:
+    return sum(len(b.text.split()) for b in blocks)
+
+
+def chapter_levels(blocks: list[Block]) -> tuple[int, int]:
+    """(the heading level chapters start at, the level of the parts holding them or 0).
+
+    The chapter level is the repeated level that opens the most sections with prose in them
+    (a title page set in ``h2`` over chapters in ``h3`` does not count), unless the sections of a
+    shallower repeated level mostly hold a chapter's worth of their own text before their first
+    sub-heading: those are chapters, the deeper ones their sections. A shallower repeated level
+    whose sections mostly hold two chapters or more and little text of their own is the parts
+    level: its chapters are titled with their part's title. With no repeated level, (0, 0).
+    """
     levels = Counter(b.level for b in blocks if b.level)
     repeated = sorted(level for level, count in levels.items() if count > 1)
-    cut = repeated[0] if repeated else 0
+    if not repeated:
+        return 0, 0
+    prose = {level: sum(_words(body) >= SMALL_ENTRY_WORDS for _, body in _sections(blocks, level))
+             for level in repeated}
+    chosen = max(repeated, key=lambda level: (prose[level], -level))
+    for upper in sorted((level for level in repeated if level < chosen), reverse=True):
+        sections = _sections(blocks, upper)
+        own = [_words(body[:next((i for i, b in enumerate(body) if b.level), len(body))]) for _, body in sections]
+        if sum(words >= SMALL_ENTRY_WORDS for words in own) * 2 > len(sections):
+            chosen = upper  # chapters with sections of their own
+    upper_levels = [level for level in repeated if level < chosen]
+    if upper_levels:
+        upper = upper_levels[-1]
+        sections = _sections(blocks, upper)
+        parts = sum(sum(b.level == chosen for b in body) >= 2 and
+                    _words(body[:next((i for i, b in enumerate(body) if b.level), len(body))]) < SMALL_ENTRY_WORDS
+                    for _, body in sections)
+        if parts * 2 > len(sections):
+            return chosen, upper
+    return chosen, 0
+
+
+PART_WORD = re.compile(r"^\W*(part|book|volume|teil|buch|band|livre|partie|tome|libro|parte|deel|część|часть|книга)\b",
+                       re.IGNORECASE)
+
+
+def promote_parts(blocks: list[Block]) -> None:
+    """Headings set like the chapters' but naming parts ("PART I.", "Book Two", "Erster Teil" at
+    the level of "CHAPTER I.") are put one level above them, in place."""
+    by_level: dict[int, list[Block]] = {}
+    for block in blocks:
+        if block.level:
+            by_level.setdefault(block.level, []).append(block)
+    for level in sorted(by_level):
+        parts = [b for b in by_level[level] if PART_WORD.match(b.text)]
+        if parts and len(parts) < len(by_level[level]):
+            for block in blocks:
+                if block.level >= level and block not in parts:
+                    block.level += 1
+            return
+
+
+def _split_sections(blocks: list[Block], cut: int, lower: int) -> set[int]:
+    """The headings of ``cut`` (by id) whose sections are cut again at ``lower``: those holding two
+    headings of that level or more and not a chapter's worth of text before the first (a story
+    in numbered parts, a play in scenes), as a two-level table of contents is read."""
+    out: set[int] = set()
+    for head, body in _sections(blocks, cut):
+        children = [i for i, b in enumerate(body) if b.level == lower]
+        if len(children) >= 2 and _words(body[:children[0]]) < SMALL_ENTRY_WORDS:
+            out.add(id(head))
+    return out
+
+
+def at_headings(blocks: list[Block], title: str, front: bool = True) -> tuple[list[Draft], str]:
+    """Cut blocks into chapters at their chapter level (:func:`chapter_levels`), a chapter inside a
+    part titled "Part — Chapter"; with no level repeated, one chapter. A lone heading above the
+    chapters is the book's title; text before the first chapter is read only with ``front``.
+    Returns the drafts and the title (the lone top heading's, when ``title`` is empty)."""
+    promote_parts(blocks)
+    cut, parts = chapter_levels(blocks)
+    below = sorted(level for level, count in Counter(b.level for b in blocks if b.level > cut).items() if count > 1)
+    split = _split_sections(blocks, cut, below[0]) if cut and below else set()
     drafts: list[Draft] = []
     current = Draft(title=title)
+    part = section = ""
     for block in blocks:
         if cut and block.level == cut:
-            current = Draft(title=block.text, blocks=[block])  # the title is read, as in an EPUB
+            named = block.text if not part or part in block.text else f"{part}{TITLE_JOIN}{block.text}"
+            current = Draft(title=named, blocks=[block])  # the title is read, as in an EPUB
             drafts.append(current)
-        elif block.level and block.level < cut:
+            section = named.rstrip(".: ") if id(block) in split else ""
+        elif section and block.level == below[0]:
+            current = Draft(title=f"{section}{TITLE_JOIN}{block.text}", blocks=[block])
+            drafts.append(current)
+        elif parts and block.level == parts:
+            part = block.text.rstrip(".: ")
+            current = Draft(title=part, blocks=[block])  # a part's page: read with its first chapter
+            drafts.append(current)
+        elif block.level and block.level < (parts or cut) and not any(d.blocks and d.blocks[0].level for d in drafts):
             title = title or block.text  # the book's own heading above the chapters
-        else:
+        elif block.level and block.level < (parts or cut):
+            part = ""  # a heading above the chapters between them: a chapter if prose follows it
+            current = Draft(title=block.text, blocks=[block])
+            drafts.append(current)
+        elif drafts or front:
             current.blocks.append(block)
             if not drafts:
                 drafts.append(current)
@@ -147,5 +334,6 @@ def at_headings(blocks: list[Block], title: str) -> tuple[list[Draft], str]:
 
 
 def kept_or_all(drafts: list[Draft]) -> list[Draft]:
-    """``keep``; for a short piece with no prose paragraph at all, every draft with text."""
-    return keep(drafts) or [d for d in drafts if d.blocks]
+    """``keep``, a few words read with the chapter after them (``absorb_small``); for a short piece
+    with no prose paragraph at all, every draft with text."""
+    return absorb_small(keep(drafts)) or [d for d in drafts if d.blocks]

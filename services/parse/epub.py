@@ -6,6 +6,7 @@ import contextlib
 import posixpath
 import re
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -17,7 +18,7 @@ from lxml import html as lxml_html
 
 from services.parse.archive import check_archive
 from services.parse.book import Book, Cover, EbookError
-from services.parse.drafts import TITLE_JOIN, Draft, absorb_small, chapters_of, keep
+from services.parse.drafts import TITLE_JOIN, Draft, absorb_small, chapters_of, fold, keep
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.repair import mend_epub
 from services.parse.xhtml import Anchor, Block, flatten, is_markup
@@ -32,27 +33,49 @@ def _meta(book: epub.EpubBook, name: str) -> str:
 MAX_DEPTH = 2  # deeper TOC entries are finer marks inside their chapter, not chapters
 
 
-def _toc_entries(toc: Any, parent: str = "", depth: int = 1) -> list[tuple[str, str]]:
+def _toc_entries(toc: Any, parent: str = "", depth: int = 1, book_title: str = "") -> list[tuple[str, str]]:
     """(title, href) of every TOC entry down to MAX_DEPTH, depth first.
 
     A sub-entry's title keeps its parent's: "Part One — I.", so a part or a story's name never
-    disappears behind numerals. A TOC whose only top entry is the book itself is read from its
-    children.
+    disappears behind numerals. An entry that stands for the whole book (the only top entry, or
+    one titled as the book, beside a cover and a colophon) is read from its children.
     """
     if depth == 1 and len(toc) == 1 and isinstance(toc[0], tuple) and toc[0][1]:
         section, children = toc[0]
         own = [(section.title or "", section.href)] if getattr(section, "href", None) else []
         return own + _toc_entries(children, "", 1)
     out: list[tuple[str, str]] = []
+    repeated = Counter(fold(e[0].title or "") for e in toc if isinstance(e, tuple) and e[1])
     for entry in toc:
         section, children = entry if isinstance(entry, tuple) else (entry, [])
-        title = (section.title or "").strip()
+        title = " ".join((section.title or "").split())
         named = TITLE_JOIN.join(t for t in (parent, title) if t) if parent and parent not in title else title
         if getattr(section, "href", None):
             out.append((named, section.href))
-        if children and depth < MAX_DEPTH:
+        if children and (repeated[fold(title)] > 1 or (depth == 1 and fold(title) == fold(book_title))):
+            # a running title over every part ("PUBLI VERGILI MARONIS" > "AENEIDOS" > "LIBER I"), or the
+            # book's own entry holding its chapters: the entries under it stand in its place
+            out.extend(_toc_entries(children, parent, depth, book_title))
+        elif children and depth < MAX_DEPTH:
             out.extend(_toc_entries(children, title, depth + 1))
     return out
+
+
+GENERIC_TITLE = re.compile(r"^\W*(start|begin|beginning|text|main text|content|untitled|section \d+)\W*$",
+                           re.IGNORECASE)
+
+
+def _named(drafts: list[Draft], book_title: str) -> list[Draft]:
+    """A chapter a converter labelled with no name ("Start", calibre's) takes its first heading's
+    text, else the book's title."""
+    for draft in drafts:
+        if GENERIC_TITLE.match(draft.title):
+            first = draft.blocks[0] if draft.blocks else None
+            draft.title = first.text if first is not None and first.heading else book_title
+    return drafts
+
+
+EDITION = re.compile(r"\s*[(\[][^()\[\]]*\bedition\b[^()\[\]]*[)\]]\s*$", re.IGNORECASE)  # "(Spanish Edition)"
 
 
 def _split_href(href: str) -> tuple[str, str | None]:
@@ -176,19 +199,20 @@ def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
         docs = _linear_documents(book, warnings)
     if not docs:
         raise EbookError("no readable text: the EPUB's reading order (spine) is empty")
-    toc = _toc_entries(book.toc)
+    title = EDITION.sub("", _meta(book, "title")) or path.stem
+    toc = _toc_entries(book.toc, book_title=title)
     limits = limits or BookLimits()
     if len(toc) > limits.max_toc_entries:
         raise BookTooBig(f"the table of contents has {len(toc):,} entries; this server accepts up to "
                          f"{limits.max_toc_entries:,}")
-    drafts = absorb_small(keep(_drafts(docs, toc)))
+    drafts = _named(absorb_small(keep(_drafts(docs, toc), title)), title)
     if not drafts:
         drafts = keep(_fallback_drafts(docs))
     if not drafts:
         raise EbookError("no readable text: the EPUB has no chapters with text to read")
     chapters = chapters_of(drafts)
     return Book(
-        title=_meta(book, "title") or path.stem,
+        title=title,
         author=_meta(book, "creator"),
         language=_meta(book, "language"),  # "" if undeclared: services.parse.language decides
         chapters=chapters,

@@ -9,6 +9,9 @@ EPUB's.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from markdown_it import MarkdownIt
 
 from services.parse.book import Book, EbookError
@@ -31,10 +34,21 @@ def _meta(content: bytes) -> tuple[str, str, str]:
     return title, author, language
 
 
+GUTENBERG_TITLE = re.compile(r"^(the )?project gutenberg('s)? e-?(book|text) of (?P<a>.+?)(,? by .*)?$|"
+                             r"^(?P<b>.+?)(,? by .*)?, a project gutenberg e-?(book|text)$", re.IGNORECASE)
+
+
+def book_title(title: str) -> str:
+    """A document title without Project Gutenberg's wrapping ("The Project Gutenberg eBook of X, by Y")."""
+    found = GUTENBERG_TITLE.match(title.strip())
+    return (found.group("a") or found.group("b")).strip() if found else title
+
+
 def read_html(content: bytes, fallback_title: str, language: str = "") -> Book:
     """An HTML document as a Book; raises EbookError when it has no text to read."""
     blocks = [b for b in flatten(content, set()) if isinstance(b, Block)]
     title, author, declared = _meta(content)
+    title = book_title(title)
     drafts, title = at_headings(blocks, title)
     kept = kept_or_all(drafts)
     if not kept:
@@ -43,7 +57,47 @@ def read_html(content: bytes, fallback_title: str, language: str = "") -> Book:
                 chapters=chapters_of(kept))
 
 
+META_LINE = re.compile(r"^#*\s*(title|author|year|date|language|lang)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+RULE_LINE = re.compile(r"^\s*([-*_]\s*){3,}$")
+ATTRIBUTE_LIST = re.compile(r"\{:[^}\n]*\}")  # kramdown's "{:.poetry}": styling, not text
+
+
+def markdown_metadata(text: str) -> tuple[dict[str, str], str]:
+    """The book's metadata and the text after it: a YAML front matter block (``---`` ... ``---``),
+    a Pandoc title block (``% Title`` / ``% Author``) or labelled lines at the top (``Title: ...``,
+    ``# Title: ...``); the metadata is not read aloud."""
+    lines = text.split("\n")
+    meta: dict[str, str] = {}
+    if lines and lines[0].strip() == "---":
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), 0)
+        if end:
+            for line in lines[1:end]:
+                found = META_LINE.match(line)
+                if found and not line[:1].isspace():
+                    meta.setdefault(found.group(1).lower(), found.group(2).strip("'\""))
+            lines = lines[end + 1:]
+    elif lines and lines[0].startswith("%"):
+        block = [line[1:].strip() for line in lines[:3] if line.startswith("%")]
+        meta.update(zip(("title", "author", "date"), block, strict=False))
+        lines = lines[len(block):]
+    else:
+        position = 0
+        while position < len(lines) and (not lines[position].strip() or RULE_LINE.match(lines[position])
+                                         or META_LINE.match(lines[position])):
+            found = META_LINE.match(lines[position])
+            if found:
+                meta.setdefault(found.group(1).lower(), found.group(2))
+            position += 1
+        if meta:
+            lines = lines[position:]
+    return meta, "\n".join(lines)
+
+
 def read_markdown(text: str, fallback_title: str) -> Book:
-    """A Markdown book: rendered to HTML by markdown-it-py, then read as HTML (``#`` headings)."""
-    html = MarkdownIt("commonmark").render(text)
-    return read_html(f"<html><body>{html}</body></html>".encode(), fallback_title)
+    """A Markdown book: its metadata (:func:`markdown_metadata`), then its text rendered to HTML by
+    markdown-it-py and read as HTML (``#`` headings)."""
+    meta, text = markdown_metadata(text)
+    html = MarkdownIt("commonmark").render(ATTRIBUTE_LIST.sub("", text))
+    book = read_html(f"<html><body>{html}</body></html>".encode(), fallback_title,
+                     meta.get("language") or meta.get("lang") or "")
+    return replace(book, title=meta.get("title") or book.title, author=meta.get("author") or book.author)

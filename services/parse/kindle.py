@@ -8,6 +8,7 @@ Kindle file cannot be unpacked: it gets a "protected" rejection.
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 from services.parse.book import Book, EbookError
@@ -31,6 +32,27 @@ def _unpack(path: Path) -> tuple[str, str]:
     return str(folder), str(unpacked)
 
 
+CONTAINER = ('<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+             '<rootfiles><rootfile full-path="content.opf" media-type="application/oebps-package+xml"/></rootfiles>'
+             '</container>')
+
+
+def _as_epub(folder: Path) -> Path:
+    """An old MOBI's unpacked parts (its HTML, an OPF and the NCX KindleUnpack writes from the book's
+    index) zipped as the EPUB they almost are, so its chapters come from its table of contents."""
+    epub = folder / "book.epub"
+    with zipfile.ZipFile(epub, "w") as archive:
+        archive.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        archive.writestr("META-INF/container.xml", CONTAINER)
+        for part in sorted(folder.iterdir()):
+            if part.name == "content.opf":  # its HTML is read as the XHTML an EPUB holds
+                archive.writestr(part.name, part.read_bytes().replace(b'media-type="text/html"',
+                                                                       b'media-type="application/xhtml+xml"'))
+            elif part.is_file() and part != epub:
+                archive.write(part, part.name, compress_type=zipfile.ZIP_DEFLATED)
+    return epub
+
+
 def read_kindle(path: Path, limits: BookLimits | None = None, fallback_title: str = "") -> Book:
     """A MOBI or AZW3 book as a Book; raises EbookError with a reason a person understands."""
     folder, unpacked = _unpack(path)
@@ -38,6 +60,9 @@ def read_kindle(path: Path, limits: BookLimits | None = None, fallback_title: st
         if unpacked.endswith(".epub"):
             return read_epub(Path(unpacked), limits)
         if unpacked.endswith(".html"):
+            package = Path(unpacked).with_name("content.opf")
+            if package.exists() and Path(unpacked).with_name("toc.ncx").exists():
+                return read_epub(_as_epub(package.parent), limits)  # its table of contents, as KindleUnpack wrote it
             return read_html(Path(unpacked).read_bytes(), fallback_title or path.stem)
         raise EbookError("not a readable Kindle book: it holds no text (a PDF or images only)")
     finally:

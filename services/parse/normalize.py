@@ -22,6 +22,8 @@ from functools import lru_cache, partial
 
 from num2words import CONVERTER_CLASSES, num2words
 
+from events.audio import decoration
+
 ROMAN = re.compile(r"^M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})$")
 ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
 CURRENCIES = {"$": "USD", "€": "EUR", "£": "GBP"}
@@ -182,8 +184,17 @@ def _value(whole: str, fraction: str | None) -> int | float:
     return float(f"{digits}.{fraction}") if fraction else int(digits)
 
 
+def without_ornaments(text: str) -> str:
+    """``text`` without the ornaments that stand apart in it (``* * *``, ``~``, ``•``): not read."""
+    if all(ch.isalnum() or ch.isspace() for ch in text):
+        return text
+    kept = [token for token in text.split(" ") if not decoration(token)]
+    return " ".join(token for token in kept if token) if len(kept) < len(text.split(" ")) else text
+
+
 def normalize(text: str, language: str) -> str:
     """``text`` as a narrator reads it in ``language`` (a BCP 47 tag); unchanged where nothing applies."""
+    text = without_ornaments(text)
     table, code = _rules(language)
     if table is not None:
         for pattern, spoken in table.abbreviations:

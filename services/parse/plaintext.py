@@ -19,22 +19,105 @@ import re
 import pycountry
 from charset_normalizer import from_bytes
 
-from services.parse.book import Book, EbookError
-from services.parse.drafts import Draft, chapters_of, kept_or_all
+from services.parse.book import Book, Chapter, EbookError
+from services.parse.drafts import (
+    PRODUCER_LINE,
+    PROSE_BLOCK_CHARS,
+    Draft,
+    at_headings,
+    chapter_levels,
+    chapters_of,
+    clean_title,
+    kept_or_all,
+)
+from services.parse.normalize import roman_value
 from services.parse.xhtml import ILLUSTRATION, Block
 
 START = re.compile(r"^\s*\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE | re.IGNORECASE)
 END = re.compile(r"^\s*(\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project Gutenberg).*$",
                  re.MULTILINE | re.IGNORECASE)
 FIELD = re.compile(r"^(Title|Author|Language):\s*(.+)$", re.MULTILINE)
+HEAD_WORD = (r"(?:chapter|letter|part|book|volume|stave|canto|section|epilogue|prologue|kapitel|teil|buch|abschnitt|"
+             r"chapitre|livre|partie|tome|cap[ií]tulo|capitolo|libro|parte|hoofdstuk|deel|luku|rozdzia[łl]|"
+             r"глава|часть|книга)")
+# a heading paragraph of one line: "Chapter 1", "CHAPTER IV. THE POOL", "Chapter the First", "Erstes Kapitel",
+# "Livre premier", "Kapitel 2", a lone "II." or "12."
 HEADING = re.compile(
-    r"^(?:(?:chapter|letter|part|book|volume|stave|canto|section|epilogue|prologue|kapitel|teil|buch|"
-    r"chapitre|livre|partie|tome|cap[ií]tulo|libro|parte)\b(?:\s+(?:[IVXLCDM]+|\d+|[A-Za-z]+))?\.?"
-    r"(?:\s*[.:—–-]?\s+.{1,70})?|[IVXLCDM]{1,7}\.?|\d{1,3}\.)$",
+    rf"^(?:{HEAD_WORD}(?:\s+(?:[IVXLCDM]+|\d+)\.?(?:\s*[.:—–-]?\s+.{{1,70}})?"  # Chapter 4, CHAPTER IV. THE POOL
+    rf"|(?:\s+(?:the\s+)?\w+)?\.?(?:\s*[.:—–-]\s*.{{1,70}})?)"  # Chapter the First, Livre premier: Le départ
+    rf"|\w+\s+{HEAD_WORD}\.?(?:\s*[.:—–-]\s*.{{1,70}})?"  # Erstes Kapitel, Premier chapitre. Le départ
+    rf"|[IVXLCDM]{{1,7}}\.?|\d{{1,3}}\.)$",
     re.IGNORECASE,
 )
-CONTENTS = re.compile(r"^\s*(table of )?contents|inhalt|table des mati[eè]res|sommaire\s*$", re.IGNORECASE)
-EMPHASIS = re.compile(r"(?<!\w)_(\S(?:.*?\S)?)_(?!\w)")
+# the first line of a heading of several lines ("CHAPTER I." over "THE POOL."): short, and nothing but the
+# heading word and its number (in figures, numerals or up to three words)
+HEADING_LINE = re.compile(rf"^(?:{HEAD_WORD}(?:\s+[\w'’-]+){{1,3}}|\w+\s+{HEAD_WORD}|[IVXLCDM]{{1,7}}|\d{{1,3}})[.:]?$",
+                          re.IGNORECASE)
+HEADING_LINE_CHARS, SUBTITLE_CHARS, HEADING_LINES = 40, 70, 4
+CONTENTS = re.compile(r"^\s*((table of )?contents|inhalt(sverzeichnis)?|table des mati[eè]res|sommaire|[íi]ndice)\W*$",
+                      re.IGNORECASE)
+
+
+MAX_LONE_NUMERAL = 200  # "DI" or "MIX" alone on a title page is a word, not chapter 501
+CONTENTS_LINE = re.compile(rf"^\s*(?:{HEAD_WORD}\s+)?(?:[IVXLCDM]+|\d+)\b[.:]?(?:\s+\S.*)?$", re.IGNORECASE)
+
+
+def _lone_numeral(line: str) -> bool:
+    """Is the line a Roman numeral alone (with its period) that is not a chapter number?"""
+    bare = line.rstrip(".")
+    return bare.isalpha() and bare.isupper() and (roman_value(bare) or 0) > MAX_LONE_NUMERAL
+
+
+def heading(lines: list[str]) -> str:
+    """The chapter title a paragraph of ``lines`` opens, or "" when it is not a heading.
+
+    One line that reads as a heading is one; so are up to four short lines whose first is only
+    the heading word and its number ("CHAPTER I." over "THE POOL."): the title is that first line.
+    A footnote marker on the line ("EERSTE HOOFDSTUK[1]") is not part of it.
+    """
+    first = clean_title(lines[0].strip())
+    if len(lines) == 1:
+        return first.rstrip(".") if HEADING.match(first) and not _lone_numeral(first) else ""
+    if (len(lines) <= HEADING_LINES and len(first) <= HEADING_LINE_CHARS and HEADING_LINE.match(first)
+            and all(len(line.strip()) <= SUBTITLE_CHARS for line in lines[1:])):
+        return first.rstrip(".:")
+    return ""
+
+
+def contents_list(lines: list[str]) -> bool:
+    """Is this paragraph a contents list: three lines or more, nearly all chapter headings or
+    numbered titles ("I Introduction", "Chapter 2. The Pool ... 14")?"""
+    if len(lines) < 3:
+        return False
+    listed = sum(bool(HEADING.match(line.strip()) or CONTENTS_LINE.match(line.strip())) for line in lines)
+    return listed * 10 >= len(lines) * 8 and all(len(line.strip()) <= SUBTITLE_CHARS + 10 for line in lines)
+
+
+def unwrap_emphasis(text: str) -> str:
+    """``_word_`` and ``_a few words_`` without their underscores, in one pass (linear in the text).
+
+    An underscore opens emphasis when no letter or digit stands before it and one that is not a
+    space follows; the next underscore with no letter or digit after it closes it.
+    """
+    if "_" not in text:
+        return text
+    out: list[str] = []
+    opened = -1  # where in ``out`` the open underscore stands
+    for position, char in enumerate(text):
+        if char != "_":
+            out.append(char)
+            continue
+        before = text[position - 1] if position else " "
+        after = text[position + 1] if position + 1 < len(text) else " "
+        if opened >= 0 and not after.isalnum() and not before.isspace() and before != "_":
+            out[opened] = ""  # a closing underscore: drop it and its opener
+            opened = -1
+        elif opened < 0 and not before.isalnum() and not after.isspace() and after != "_":
+            opened = len(out)
+            out.append("_")
+        else:
+            out.append("_")
+    return "".join(out)
 
 
 def decode(data: bytes) -> str:
@@ -112,27 +195,55 @@ def read_text(data: bytes, fallback_title: str) -> Book:
                      _language(fields["language"]) if "language" in fields else "")
 
 
+def caps_heading(lines: list[str]) -> str:
+    """A title in capitals alone on its line ("LA TORTUGA GIGANTE"): a heading in a book that has
+    no other kind (the text is then cut at those that open prose, as HTML's headings are)."""
+    bare = lines[0].strip()
+    if len(lines) == 1 and 3 <= len(bare) <= 60 and " " in bare and bare.isupper() and bare[-1:] not in ".!?,;:":
+        return bare
+    return ""
+
+
+def _at_capitals(paragraphs: list[list[str]], title: str) -> tuple[Chapter, ...]:
+    """Chapters at titles in capitals alone on their line, for a text with no other headings
+    (:func:`caps_heading`); () when they do not cut it into chapters."""
+    blocks = [Block(text=" ".join(line.strip() for line in lines), heading=bool(caps_heading(lines)),
+                    level=2 if caps_heading(lines) else 0) for lines in paragraphs]
+    if sum(b.heading for b in blocks) < 2 or not chapter_levels(blocks)[0]:
+        return ()
+    drafts, _ = at_headings(blocks, title, front=False)
+    kept = kept_or_all(drafts)
+    return chapters_of(kept) if kept else ()
+
+
 def text_book(body: str, fallback_title: str, title: str = "", author: str = "", language: str = "") -> Book:
     """Text with blank lines between paragraphs as a Book: chapters at heading lines."""
+    paragraphs = [[line for line in raw.split("\n") if line.strip()] for raw in re.split(r"\n\s*\n", body)]
+    paragraphs = [lines for lines in paragraphs if lines]
+    if not any(heading(lines) for lines in paragraphs):
+        chapters = _at_capitals(paragraphs, title or fallback_title)
+        if chapters:
+            return Book(title=(title or fallback_title)[:200], author=author, language=language, chapters=chapters)
     drafts: list[Draft] = []
     front = Draft(title="")
     current = front
     headings = 0
-    for raw in re.split(r"\n\s*\n", body):
-        lines = [line for line in raw.split("\n") if line.strip()]
-        if not lines:
-            continue
+    for lines in paragraphs:
         text = " ".join(line.strip() for line in lines)
-        if len(lines) == 1 and not lines[0][:1].isspace() and HEADING.match(text):
-            current = Draft(title=text.rstrip("."), blocks=[Block(text=text, heading=True)])  # read, as in an EPUB
+        if CONTENTS.match(lines[0]) or ILLUSTRATION.match(text) or contents_list(lines):
+            continue
+        opened = heading(lines)
+        if opened:
+            current = Draft(title=opened, blocks=[Block(text=unwrap_emphasis(text), heading=True)])  # read, as EPUB
             drafts.append(current)
             headings += 1
             continue
-        if CONTENTS.match(lines[0]) or ILLUSTRATION.match(text) or (
-                len(lines) > 1 and all(HEADING.match(line.strip()) for line in lines)):
-            continue  # a contents list: a title, or lines that are all chapter headings
-        current.blocks.append(Block(text=EMPHASIS.sub(r"\1", text)))
+        current.blocks.append(Block(text=unwrap_emphasis(text)))
     found_title, found_author = _title_page(front.blocks)
+    prose = next((i for i, b in enumerate(front.blocks)
+                  if len(b.text) >= PROSE_BLOCK_CHARS and not PRODUCER_LINE.match(b.text)), len(front.blocks))
+    if headings:
+        front.blocks = front.blocks[prose:]  # the title page's lines are not read
     title = title or found_title or fallback_title
     author = author or found_author
     drafts = [front, *drafts] if headings else [Draft(title=title, blocks=front.blocks)]

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from lxml import etree
 
@@ -66,8 +66,8 @@ def _mend_manifest(manifest: etree._Element, base: str, names: set[str]) -> tupl
             if text:
                 warnings.append(f"{href} is listed in the book but missing from the file; its text is not read")
             continue
-        relative = quote(posixpath.relpath(found, base) if base else found)
-        if relative != href:
+        relative = posixpath.relpath(found, base) if base else found  # as the zip spells it: the EPUB library
+        if relative != href.partition("#")[0]:                        # looks names up unquoted
             item.set("href", relative)
             changed = True
     return changed, warnings

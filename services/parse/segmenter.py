@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pysbd
 from pysbd.languages import LANGUAGE_CODES
 
-from events.audio import DEFAULT_PAUSES, Pauses
+from events.audio import DEFAULT_PAUSES, Pauses, decoration, speakable
 
 DEFAULT_MAX_CHARS = 400
 CUT_EVERY = (3, 2, 2)  # a cut before about one sentence in 3; inside an over-long group, one in 2, twice
@@ -63,8 +63,25 @@ def _segmenter(language: str) -> pysbd.Segmenter:
 
 
 def sentences(paragraph: str, language: str = "en") -> list[str]:
-    """Sentences of one paragraph, stripped; their concatenation is the paragraph's text."""
-    return [s.strip() for s in _segmenter(language).segment(paragraph) if s.strip()]
+    """Sentences of one paragraph, stripped; each holds words (:func:`events.audio.speakable`).
+
+    A piece the splitter leaves without words joins the sentence before it as written (a closing
+    quotation mark, ``..``, a dash), or the one after it at the paragraph's start; an ornament
+    (``* * *``) is not read. A paragraph without words has no sentences.
+    """
+    pieces: list[str] = []
+    lead = ""
+    for piece in _segmenter(language).segment(paragraph):
+        if speakable(piece):
+            pieces.append(lead + piece)
+            lead = ""
+        elif decoration(piece):
+            continue
+        elif pieces:
+            pieces[-1] += piece
+        else:
+            lead += piece
+    return [p.strip() for p in pieces]
 
 
 def _cut_before(sentence: str, level: int) -> bool:

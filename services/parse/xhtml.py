@@ -29,11 +29,11 @@ HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 SKIP_EPUB_TYPES = frozenset({
     "pagebreak", "noteref", "footnote", "footnotes", "endnote", "endnotes", "rearnote",
     "rearnotes", "toc", "landmarks", "loi", "lot", "page-list", "titlepage", "halftitlepage",
-    "imprint", "colophon", "copyright-page", "cover", "index", "seriespage",
+    "imprint", "colophon", "copyright-page", "cover", "index", "seriespage", "bibliography",
 })
 SKIP_ROLES = frozenset({
     "doc-pagebreak", "doc-noteref", "doc-footnote", "doc-endnotes", "doc-endnote",
-    "doc-toc", "doc-index", "doc-colophon", "doc-pagelist", "presentation",
+    "doc-toc", "doc-index", "doc-colophon", "doc-pagelist", "doc-bibliography", "presentation",
 })
 SKIP_CLASSES = frozenset({
     "pagenum", "pageno", "page-number", "x-ebookmaker-pageno", "pg-boilerplate",
@@ -63,9 +63,10 @@ class Anchor:
 
 
 def _local(tag: object) -> str:
+    """An element's name without namespace or prefix (old Kindle HTML has ``<mbp:pagebreak>``)."""
     if not isinstance(tag, str):
         return ""
-    return etree.QName(tag).localname.lower()
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1].lower()
 
 
 def _skipped(el: etree._Element, tag: str) -> bool:

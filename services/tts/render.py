@@ -14,7 +14,7 @@ with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on P
     warnings.simplefilter("ignore", RuntimeWarning)
     from pydub import AudioSegment
 
-from events.audio import AAC_BITRATE, AAC_FRAME, DEFAULT_SAMPLE_RATE
+from events.audio import AAC_BITRATE, AAC_FRAME, DEFAULT_SAMPLE_RATE, speakable
 from events.types import SynthesizeSegment
 from services.tts.engines import Engine, SynthesisError
 from services.tts.loudness import level
@@ -33,8 +33,10 @@ def _join(job: SynthesizeSegment, spoken: list[list[bytes]], rate: int) -> bytes
             if count:
                 pieces.append(_silence(job.sentence_pause_ms, rate))
             pieces.append(chunk)
-    if not any(spoken):
-        raise SynthesisError("the engine produced no audio for this text")
+    if not any(spoken) and any(speakable(p) for p in job.paragraphs):
+        text = " ".join(job.paragraphs)
+        quoted = text if len(text) <= 120 else text[:117] + "..."
+        raise SynthesisError(f"the engine produced no audio for this text: {quoted!r}")
     pieces.append(_silence(job.pause_after_ms, rate))
     return b"".join(pieces)
 

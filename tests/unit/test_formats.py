@@ -158,7 +158,7 @@ def test_word_chapters_at_its_headings(tmp_path: Path) -> None:
     document = docx.Document()
     document.core_properties.author = "Ann Author"
     document.add_heading("The Book", 0)
-    prose = "It was a bright cold day in April, and the clocks were striking thirteen. " * 2
+    prose = "It was a bright cold day in April, and the clocks were striking thirteen. " * 4  # 40 words: a chapter
     for name in ("One", "Two"):
         document.add_heading(name, 1)
         document.add_paragraph(prose)

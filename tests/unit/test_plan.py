@@ -9,15 +9,15 @@ from services.voices import resolve_voice
 
 def test_repeated_text_is_synthesized_once_and_reported_everywhere() -> None:
     book = Book(title="T", author="A", language="en", chapters=(
-        Chapter("One", ("It begins.", "* * *", "It goes on.")),
-        Chapter("Two", ("* * *", "It ends.")),
+        Chapter("One", ("It begins.", "Ring out!", "It goes on.")),  # a refrain (a scene break is not read)
+        Chapter("Two", ("Ring out!", "It ends.")),
     ))
     plan = plan_job(book, "j", resolve_voice("test", "short"), 1.0, max_chars=12)
     keys = [job.cache_key for _, job in plan.jobs]
     assert len(keys) == len(set(keys)), "one command per distinct audio"
     positions = [p for _, job in plan.jobs for p in job.positions()]
     assert sorted(positions) == [(c.index, i) for c in plan.parsed.chapters for i in range(c.segments)]
-    stars = [job for _, job in plan.jobs if job.paragraphs == ("* * *",)]
+    stars = [job for _, job in plan.jobs if job.paragraphs == ("Ring out!",)]
     assert len(stars) == 1 and stars[0].positions() == ((0, 1), (1, 0))
 
 
