@@ -236,8 +236,9 @@ def chapter_levels(blocks: list[Block]) -> tuple[int, int]:
     (a title page set in ``h2`` over chapters in ``h3`` does not count), unless the sections of a
     shallower repeated level mostly hold a chapter's worth of their own text before their first
     sub-heading: those are chapters, the deeper ones their sections. A shallower repeated level
-    whose sections mostly hold two chapters or more and little text of their own is the parts
-    level: its chapters are titled with their part's title. With no repeated level, (0, 0).
+    whose sections mostly hold chapters and little text of their own is the parts
+    level (a part may hold one chapter): its chapters are titled with their part's title. With no
+    repeated level, (0, 0).
     """
     levels = Counter(b.level for b in blocks if b.level)
     repeated = sorted(level for level, count in levels.items() if count > 1)
@@ -255,7 +256,7 @@ def chapter_levels(blocks: list[Block]) -> tuple[int, int]:
     if upper_levels:
         upper = upper_levels[-1]
         sections = _sections(blocks, upper)
-        parts = sum(sum(b.level == chosen for b in body) >= 2 and
+        parts = sum(any(b.level == chosen for b in body) and
                     _words(body[:next((i for i, b in enumerate(body) if b.level), len(body))]) < SMALL_ENTRY_WORDS
                     for _, body in sections)
         if parts * 2 > len(sections):
@@ -265,6 +266,20 @@ def chapter_levels(blocks: list[Block]) -> tuple[int, int]:
 
 PART_WORD = re.compile(r"^\W*(part|book|volume|teil|buch|band|livre|partie|tome|libro|parte|deel|część|часть|книга)\b",
                        re.IGNORECASE)
+
+
+def name_parts(drafts: list[Draft]) -> None:
+    """In a book whose headings are one list ("PART I", "CHAPTER I", "CHAPTER II", "PART II" ...),
+    the chapters after a part's heading are titled with it: "PART I — CHAPTER I", in place."""
+    parts = [bool(d.title and PART_WORD.match(d.title)) for d in drafts]
+    if not any(parts) or all(parts[i] for i, d in enumerate(drafts) if d.title):
+        return
+    part = ""
+    for draft, is_part in zip(drafts, parts, strict=True):
+        if is_part:
+            part = draft.title.rstrip(".: ")
+        elif part and draft.title and part not in draft.title:
+            draft.title = f"{part}{TITLE_JOIN}{draft.title}"
 
 
 def promote_parts(blocks: list[Block]) -> None:

@@ -29,6 +29,7 @@ from services.parse.drafts import (
     chapters_of,
     clean_title,
     kept_or_all,
+    name_parts,
 )
 from services.parse.normalize import roman_value
 from services.parse.xhtml import ILLUSTRATION, Block
@@ -247,6 +248,7 @@ def text_book(body: str, fallback_title: str, title: str = "", author: str = "",
     title = title or found_title or fallback_title
     author = author or found_author
     drafts = [front, *drafts] if headings else [Draft(title=title, blocks=front.blocks)]
+    name_parts(drafts)
     kept = kept_or_all(drafts)
     if not kept:
         raise EbookError("no readable text: the file has no paragraphs to read")
