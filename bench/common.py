@@ -50,6 +50,9 @@ class PipelineRun:
     per_worker: dict[str, tuple[int, float, float]]  # worker -> (segments synthesized, their audio s, model s)
     first_segment_s: float = 0.0  # request published -> first segment.synthesized
     finished: dict[str, float] = field(default_factory=dict)  # worker -> request published -> its last segment
+    job_id: str = ""
+    failed_segments: int = 0
+    chapters: int = 0
 
 
 async def _quietly(read: Awaitable[T], otherwise: T | None = None) -> T | None:
@@ -166,8 +169,9 @@ class Stack(stack.Stack):
         shutil.copy(book, self.folder / book.name)
         nc = await nats.connect(server_urls(self.url))
         js = nc.jetstream()
-        request: dict[str, object] = {"source": book.name, "engine": engine, "request_id": f"bench-{time.time()}",
-                                      **extra}
+        request: dict[str, object] = {"source": book.name, "request_id": f"bench-{time.time()}", **extra}
+        if engine:  # none: the voice the book's language picks
+            request["engine"] = engine
         if voice:
             request["voice"] = voice
         import orjson
@@ -211,6 +215,7 @@ class Stack(stack.Stack):
             audio_s=done.audio_seconds, segments=done.total_segments,
             model_runs=sum(1 for e in segs if not e.cache_hit), cache_hits=sum(1 for e in segs if e.cache_hit),
             per_worker=per_worker, first_segment_s=min(stamps[SegmentSynthesized]) - started, finished=finished,
+            job_id=job, failed_segments=len(done.failed_segments), chapters=len(done.chapters),
         )
 
 

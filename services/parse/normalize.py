@@ -184,6 +184,18 @@ def _value(whole: str, fraction: str | None) -> int | float:
     return float(f"{digits}.{fraction}") if fraction else int(digits)
 
 
+def numbered_heading(text: str, language: str) -> str:
+    """A heading that is only a number ("I.", "XII", "3") as the narrator says it ("One.", "Twelve"):
+    a lone "I" read as the word "I" would not announce the chapter."""
+    bare = text.strip()
+    numeral = bare.rstrip(".")
+    value = roman_value(numeral) if numeral.isalpha() else (int(numeral) if numeral.isdigit() else None)
+    _, code = _rules(language)
+    if value is None or code is None or len(numeral) > 7:
+        return text
+    return words(value, code).capitalize() + bare[len(numeral):]
+
+
 def without_ornaments(text: str) -> str:
     """``text`` without the ornaments that stand apart in it (``* * *``, ``~``, ``•``): not read."""
     if all(ch.isalnum() or ch.isspace() for ch in text):

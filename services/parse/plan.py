@@ -11,8 +11,8 @@ from events.names import synth_subject
 from events.types import BookParsed, BookWarning, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
 from services.parse.lexicon import Entry, speaker_for
-from services.parse.normalize import normalize
-from services.parse.segmenter import Segment, segment_chapter
+from services.parse.normalize import normalize, numbered_heading
+from services.parse.segmenter import Segment, opens_with_heading, segment_chapter
 from services.voices import VoiceInfo, voice_language
 
 MAX_WARNINGS, MAX_WARNING_CHARS = 50, 300  # a book.warning event stays small
@@ -58,8 +58,11 @@ def plan_job(
     inner = (pauses.sentence, pauses.paragraph)
     for number, (chapter, segments) in enumerate(zip(book.chapters, segmented, strict=True)):
         chapters.append(ChapterInfo(number, chapter.title, len(segments), sum(len(s.text) for s in segments)))
+        heading = opens_with_heading(chapter.title, chapter.paragraphs)
         for index, segment in enumerate(segments):
             paragraphs = tuple(normalize(say(piece), book.language) for piece in segment.paragraphs)
+            if index == 0 and heading:
+                paragraphs = tuple(numbered_heading(piece, book.language) for piece in paragraphs)
             command = SynthesizeSegment(
                 job_id=job_id, chapter=number, index=index, paragraphs=paragraphs,
                 engine=voice.engine, voice=voice.voice, speed=speed,

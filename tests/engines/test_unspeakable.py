@@ -60,5 +60,5 @@ def test_words_that_give_no_audio_still_fail_with_their_text() -> None:
         def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
             return [[] for _ in paragraphs]
 
-    with pytest.raises(SynthesisError, match="no audio for this text: 'Call me Ishmael.'"):
+    with pytest.raises(SynthesisError, match=r"no audio for this text: 'Call me Ishmael\.'"):
         render_segments(Mute(), [_job("Call me Ishmael.")])  # type: ignore[arg-type]

@@ -210,3 +210,15 @@ def test_a_pdf_outline_two_levels_deep(tmp_path: Path) -> None:
         writer.write(handle)
     assert [c.title for c in read_book(path, name=path.name).chapters] == [
         "Part One — Down the Rabbit-Hole", "Part Two — Onwards"]
+
+
+def test_a_heading_that_is_only_a_number_is_said_as_one() -> None:
+    from services.parse.normalize import numbered_heading
+    from services.parse.plan import plan_job
+    from services.voices import resolve_voice
+
+    assert [numbered_heading(t, lang) for t, lang in [("I", "en"), ("II.", "en"), ("XII", "de"), ("3.", "fr")]] == [
+        "One", "Two.", "Zwölf", "Trois."]
+    assert numbered_heading("Chapter I", "en") == "Chapter I" and numbered_heading("I", "la") == "I"
+    plan = plan_job(Book("T", "", "en", (Chapter("I", ("I", PROSE)),)), "j", resolve_voice("test", "short"), 1.0, 400)
+    assert plan.jobs[0][1].paragraphs == ("One",), "not the word 'I'"
