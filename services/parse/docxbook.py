@@ -17,6 +17,7 @@ from docx.opc.exceptions import PackageNotFoundError
 
 from services.parse.book import Book, EbookError
 from services.parse.drafts import at_headings, chapters_of, kept_or_all
+from services.parse.plaintext import text_book
 from services.parse.xhtml import INVISIBLE, SPACE, Block
 
 HEADING_STYLE = re.compile(r"^heading (\d)$", re.IGNORECASE)
@@ -58,6 +59,19 @@ def _levels_by_size(blocks: list[Block], sizes: list[float]) -> None:
             block.heading, block.level = True, larger.index(size) + 1
 
 
+LINE_PER_PARAGRAPH = 0.3  # this share of empty paragraphs or more: a text pasted line by line
+
+
+def _as_text(document: Any, properties: Any, fallback_title: str) -> Book:
+    """A document with no headings by style or size, read as the plain text it holds (its empty
+    paragraphs blank lines), with a text file's heading rules."""
+    texts = [INVISIBLE.sub("", p.text) for p in document.paragraphs]
+    lines = sum(not text.strip() for text in texts) >= LINE_PER_PARAGRAPH * max(1, len(texts))
+    book = text_book(("\n" if lines else "\n\n").join(texts), fallback_title, (properties.title or "").strip(),
+                     (properties.author or "").strip(), (properties.language or "").strip())
+    return book
+
+
 def read_docx(path: Path, fallback_title: str) -> Book:
     """A .docx file as a Book; raises EbookError when it cannot be read or has no text."""
     try:
@@ -72,9 +86,11 @@ def read_docx(path: Path, fallback_title: str) -> Book:
             level = _level(paragraph.style.name if paragraph.style is not None else "")
             blocks.append(Block(text=text, heading=bool(level), level=level))
             sizes.append(_size(paragraph))
+    properties = document.core_properties
     if not any(b.level for b in blocks):
         _levels_by_size(blocks, sizes)
-    properties = document.core_properties
+    if not any(b.level for b in blocks):  # no heading by style or size: what a text file would show
+        return _as_text(document, properties, fallback_title)
     title = (properties.title or "").strip()
     if not title:
         top = min((b.level for b in blocks if b.level), default=0)

@@ -69,6 +69,12 @@ class Draft:
                 or sum(len(b.text.split()) for b in body) >= VERSE_WORDS)
 
     @property
+    def title_page(self) -> bool:
+        """Short, and mostly lines (title, author, imprint) rather than paragraphs."""
+        short = sum(len(b.text) < TITLE_PAGE_LINE_CHARS for b in self.blocks)
+        return self.words < TITLE_PAGE_WORDS and short * 2 >= len(self.blocks)
+
+    @property
     def production_note(self) -> bool:
         """A short page about the file rather than the book: who converted it, from where (an
         address), into which formats ("Przygotowanie oraz konwersja do formatów EPUB i MOBI ...")."""
@@ -92,7 +98,7 @@ def clean_title(title: str) -> str:
     return title[:-1] if title.endswith(".") and not title.endswith("..") else title
 
 
-TITLE_PAGE_WORDS = 300
+TITLE_PAGE_WORDS, TITLE_PAGE_LINE_CHARS = 300, 60
 
 
 def fold(text: str) -> str:
@@ -132,7 +138,7 @@ def keep(drafts: list[Draft], book_title: str = "") -> list[Draft]:
     _gutenberg_body(drafts)
     kept: list[Draft] = []
     for draft in drafts:
-        if not kept and book_title and fold(draft.title) == fold(book_title) and draft.words < TITLE_PAGE_WORDS:
+        if not kept and book_title and fold(draft.title) == fold(book_title) and draft.title_page:
             continue
         if boilerplate(draft.title) or draft.mostly_links or draft.production_note:
             continue

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pycountry
 from charset_normalizer import from_bytes
@@ -77,6 +78,8 @@ def heading(lines: list[str]) -> str:
     A footnote marker on the line ("EERSTE HOOFDSTUK[1]") is not part of it.
     """
     first = clean_title(lines[0].strip())
+    if first[:1].islower():  # "deepest part. It is said ...": a line of prose, not a heading
+        return ""
     if len(lines) == 1:
         return first.rstrip(".") if HEADING.match(first) and not _lone_numeral(first) else ""
     if (len(lines) <= HEADING_LINES and len(first) <= HEADING_LINE_CHARS and HEADING_LINE.match(first)
@@ -205,24 +208,56 @@ def caps_heading(lines: list[str]) -> str:
     return ""
 
 
-def _at_capitals(paragraphs: list[list[str]], title: str) -> tuple[Chapter, ...]:
-    """Chapters at titles in capitals alone on their line, for a text with no other headings
-    (:func:`caps_heading`); () when they do not cut it into chapters."""
-    blocks = [Block(text=" ".join(line.strip() for line in lines), heading=bool(caps_heading(lines)),
-                    level=2 if caps_heading(lines) else 0) for lines in paragraphs]
-    if sum(b.heading for b in blocks) < 2 or not chapter_levels(blocks)[0]:
-        return ()
-    drafts, _ = at_headings(blocks, title, front=False)
-    kept = kept_or_all(drafts)
-    return chapters_of(kept) if kept else ()
+SPACED_TITLE_CHARS = 60
+
+
+def spaced_heading(lines: list[str], gap: int, usual: int) -> bool:
+    """A title set apart: one short line, not indented and not ending a sentence, with more blank
+    lines before it than the text leaves between paragraphs (Walden's "Economy", "Reading")."""
+    bare = lines[0].strip()
+    return (len(lines) == 1 and gap > usual and 0 < len(bare) <= SPACED_TITLE_CHARS and not lines[0][:1].isspace()
+            and bare[-1:] not in ".,;:!?—-" and title_case(bare))
+
+
+SMALL_WORDS = frozenset("a an and as at by for from in of on or the to with".split())
+
+
+def title_case(text: str) -> bool:
+    """Is every word but the small ones capitalised ("Where I Lived, and What I Lived For")?"""
+    words = [w for w in re.findall(r"[^\W\d_][\w'’-]*", text) if w.lower() not in SMALL_WORDS]
+    return bool(words) and text[:1].isupper() and all(w[:1].isupper() for w in words)
+
+
+def _at_other_headings(paragraphs: list[list[str]], gaps: list[int], title: str) -> tuple[Chapter, ...]:
+    """Chapters for a text with no heading lines: at titles in capitals alone on their line
+    (:func:`caps_heading`) or at titles set apart by blank lines (:func:`spaced_heading`),
+    whichever makes more chapters; () when neither cuts it into chapters."""
+    usual = Counter(gaps).most_common(1)[0][0] if gaps else 1
+    best: tuple[Chapter, ...] = ()
+    for found in ([bool(caps_heading(lines)) for lines in paragraphs],
+                  [spaced_heading(lines, gap, usual) for lines, gap in zip(paragraphs, gaps, strict=True)]):
+        blocks = [Block(text=" ".join(line.strip() for line in lines), heading=is_heading, level=2 if is_heading else 0)
+                  for lines, is_heading in zip(paragraphs, found, strict=True)]
+        if sum(found) >= 2 and chapter_levels(blocks)[0]:
+            drafts, _ = at_headings(blocks, title, front=False)
+            kept = kept_or_all(drafts)
+            if len(kept) > len(best):
+                best = chapters_of(kept)
+    return best
 
 
 def text_book(body: str, fallback_title: str, title: str = "", author: str = "", language: str = "") -> Book:
     """Text with blank lines between paragraphs as a Book: chapters at heading lines."""
-    paragraphs = [[line for line in raw.split("\n") if line.strip()] for raw in re.split(r"\n\s*\n", body)]
-    paragraphs = [lines for lines in paragraphs if lines]
+    pieces = re.split(r"(\n(?:[ \t]*\n)+)", "\n" + body)  # paragraphs, and the blank lines between them
+    paragraphs: list[list[str]] = []
+    gaps: list[int] = []
+    for number in range(0, len(pieces), 2):
+        lines = [line for line in pieces[number].split("\n") if line.strip()]
+        if lines:
+            paragraphs.append(lines)
+            gaps.append(pieces[number - 1].count("\n") - 1 if number else 0)
     if not any(heading(lines) for lines in paragraphs):
-        chapters = _at_capitals(paragraphs, title or fallback_title)
+        chapters = _at_other_headings(paragraphs, gaps, title or fallback_title)
         if chapters:
             return Book(title=(title or fallback_title)[:200], author=author, language=language, chapters=chapters)
     drafts: list[Draft] = []
