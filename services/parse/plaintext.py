@@ -219,7 +219,8 @@ def spaced_heading(lines: list[str], gap: int, usual: int) -> bool:
             and bare[-1:] not in ".,;:!?—-" and title_case(bare))
 
 
-SMALL_WORDS = frozenset(["a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with"])
+SMALL_WORDS = frozenset(["a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to",
+                         "with"])
 
 
 def title_case(text: str) -> bool:
