@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from services.parse.book import Chapter
+from services.parse.segmenter import fold
 from services.parse.xhtml import Block
 
 BOILERPLATE_TITLE = re.compile(
@@ -99,10 +100,6 @@ def clean_title(title: str) -> str:
 
 
 TITLE_PAGE_WORDS, TITLE_PAGE_LINE_CHARS = 300, 60
-
-
-def fold(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 GUTENBERG_START = re.compile(r"\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)

@@ -33,6 +33,7 @@ from pypdf.errors import PdfReadError
 from services.parse.book import Book, EbookError
 from services.parse.drafts import TITLE_JOIN, Draft, at_headings, chapter_levels, chapters_of, kept_or_all
 from services.parse.plaintext import text_book
+from services.parse.segmenter import fold
 from services.parse.xhtml import Block
 
 PAGE_NUMBER = re.compile(r"^\s*[-–—]?\s*(page\s+)?(\d{1,4}|[ivxlc]{1,6})\s*[-–—]?\s*$", re.IGNORECASE)
@@ -224,19 +225,15 @@ def outline_entries(reader: PdfReader) -> list[tuple[str, int]]:
     return entries if len({page for _, page in entries}) >= 2 else []
 
 
-def _fold(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
-
-
 def _start(blocks: list[tuple[int, Block]], title: str, page: int, after: int) -> int:
     """Where the chapter named ``title`` opens: its heading on ``page`` (or the next), else the page's top."""
-    name = _fold(title.split(TITLE_JOIN)[-1])
+    name = fold(title.split(TITLE_JOIN)[-1])
     first = next((i for i, (p, _) in enumerate(blocks) if p >= page and i >= after), len(blocks))
     for i in range(first, len(blocks)):
         p, block = blocks[i]
         if p > page + 1:
             break
-        text = _fold(block.text)
+        text = fold(block.text)
         near = len(block.text) <= 2 * len(title) + 20
         if text and name and near and (text.startswith(name) or name.startswith(text)):
             return i
@@ -252,7 +249,7 @@ def _by_outline(by_page: list[list[Block]], outline: list[tuple[str, int]]) -> l
     for number, (heading, _) in enumerate(outline):
         end = starts[number + 1] if number + 1 < len(outline) else len(blocks)
         chapter = [b for _, b in blocks[starts[number]:end]]
-        if chapter and _fold(chapter[0].text) and _fold(heading).endswith(_fold(chapter[0].text)[:40]):
+        if chapter and fold(chapter[0].text) and fold(heading).endswith(fold(chapter[0].text)[:40]):
             chapter[0].heading = True
         else:
             chapter.insert(0, Block(text=heading.split(TITLE_JOIN)[-1], heading=True))  # read, as in an EPUB

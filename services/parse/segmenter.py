@@ -122,7 +122,8 @@ def _by_size(group: list[_Sentence], max_chars: int) -> list[list[_Sentence]]:
     return pieces
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Letters and digits only, case-folded: text as compared, whatever its punctuation."""
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
@@ -130,7 +131,7 @@ def opens_with_heading(title: str, paragraphs: tuple[str, ...] | list[str]) -> b
     """Is the chapter's first paragraph its heading (the title, or a part of it, read aloud)?"""
     if not paragraphs or not title or len(paragraphs[0]) > MAX_HEADING_CHARS:
         return False
-    first, name = _fold(paragraphs[0]), _fold(title)
+    first, name = fold(paragraphs[0]), fold(title)
     return bool(first) and (first in name or name in first)
 
 
