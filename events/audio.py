@@ -41,13 +41,23 @@ class Pauses:
         values: dict[str, int] = {}
         for part in filter(None, spec.replace(" ", "").split(",")):
             key, sep, value = part.partition("=")
-            if not sep or key not in PAUSE_KINDS or not value.isdigit() or not value.isascii():
+            if not sep or key not in PAUSE_KINDS:
                 raise ValueError(f"a pause is KIND=MILLISECONDS with KIND one of {', '.join(PAUSE_KINDS)}, "
                                  f"not {part!r}")
-            if int(value) > MAX_PAUSE_MS:
-                raise ValueError(f"the {key} pause is {value} ms; the limit is {MAX_PAUSE_MS} ms")
-            values[key] = int(value)
+            values[key] = pause_ms(key, value)
         return cls(**values)
+
+
+def pause_ms(kind: str, text: str) -> int:
+    """The milliseconds a ``kind`` pause written ``text`` lasts: whole, 0 (no pause) to MAX_PAUSE_MS.
+
+    Raises ValueError naming the pause and the range for anything else (``-5``, ``nan``, ``1e-9``, ``2.5``).
+    """
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        raise ValueError(f"the {kind} pause must be whole milliseconds from 0 to {MAX_PAUSE_MS}, not {text!r}")
+    if int(text) > MAX_PAUSE_MS:
+        raise ValueError(f"the {kind} pause is {int(text)} ms; the limit is {MAX_PAUSE_MS} ms (0 to {MAX_PAUSE_MS})")
+    return int(text)
 
 
 DEFAULT_PAUSES = Pauses()

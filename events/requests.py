@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from events.audio import Pauses
+from events.audio import MAX_PAUSE_MS, Pauses
 from events.errors import PermanentError
 from events.names import speaker_object
 from events.projection import JobState
@@ -17,6 +19,7 @@ from events.projection import JobState
 MAX_REQUEST_BYTES = 64 * 1024
 _FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id", "pauses", "lexicon"}
 MAX_LEXICON_CHARS = 32 * 1024
+MIN_SPEED, MAX_SPEED = 0.25, 4.0  # times the voice's own pace
 _SOURCE_FIELDS = {"object", "path"}
 JOB_FORMAT_VERSION = 3  # bump when parsing/segmenting changes what a job produces (3: content-defined segments)
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}$")  # BCP 47, as far as we need it
@@ -128,7 +131,8 @@ def _pauses(payload: dict[str, Any]) -> str | None:
         return None
     if isinstance(value, dict):
         if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value.values()):
-            raise RequestError('"pauses" must map a kind of pause to whole milliseconds, e.g. {"chapter": 2500}')
+            raise RequestError(f'"pauses" must map a kind of pause to whole milliseconds from 0 to {MAX_PAUSE_MS}, '
+                               'e.g. {"chapter": 2500}')
         value = ",".join(f"{k}={v}" for k, v in value.items())
     if not isinstance(value, str) or len(value) > 200:
         raise RequestError('"pauses" must be {"sentence": MS, "paragraph": MS, "chapter": MS, "heading": MS} '
@@ -150,6 +154,28 @@ def _lexicon(payload: dict[str, Any]) -> str | None:
     return value if value.strip() else None
 
 
+def speed_of(value: object) -> float:
+    """A speaking speed: a finite number from MIN_SPEED to MAX_SPEED; RequestError naming the range otherwise."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or not MIN_SPEED <= value <= MAX_SPEED):
+        raise RequestError(f'"speed" must be a number from {MIN_SPEED:g} to {MAX_SPEED:g} (1 is the voice\'s own '
+                           f'pace), not {value!r}')
+    return float(value)
+
+
+def _not_json(raw: bytes) -> RequestError:
+    """Why a request orjson cannot read is refused. NaN, Infinity and numbers past a double's range
+    (``1e400``) are not JSON; the standard library reads them, so the field holding one names
+    itself and its range. Such a request is refused all the same."""
+    try:
+        _request(json.loads(raw.decode("utf-8")))
+    except RequestError as exc:
+        return exc
+    except (ValueError, TypeError, RecursionError):  # not JSON at all, or a string orjson cannot hold
+        pass
+    return RequestError("request is not valid JSON")
+
+
 def parse_request(raw: bytes) -> ConvertRequest:
     """Validate a raw ``convert.request`` payload; raise RequestError with a clear reason."""
     if len(raw) > MAX_REQUEST_BYTES:
@@ -157,7 +183,12 @@ def parse_request(raw: bytes) -> ConvertRequest:
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise RequestError("request is not valid JSON") from None
+        raise _not_json(raw) from None
+    return _request(payload)
+
+
+def _request(payload: Any) -> ConvertRequest:
+    """The request a decoded payload asks for; RequestError with a clear reason."""
     if not isinstance(payload, dict):
         raise RequestError("request must be a JSON object")
     unknown = sorted(set(payload) - _FIELDS)
@@ -175,9 +206,7 @@ def parse_request(raw: bytes) -> ConvertRequest:
         raise RequestError(f'"source.{kind}" must be a non-empty string')
     if len(value) > MAX_FIELD_CHARS[kind]:
         raise RequestError(f'"source.{kind}" is {len(value)} characters long; the limit is {MAX_FIELD_CHARS[kind]}')
-    speed = payload.get("speed", 1.0)
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.25 <= speed <= 4.0:
-        raise RequestError('"speed" must be a number between 0.25 and 4')
+    speed = speed_of(payload.get("speed", 1.0))
     return ConvertRequest(
         source_object=value if kind == "object" else None,
         source_path=value if kind == "path" else None,
@@ -186,7 +215,7 @@ def parse_request(raw: bytes) -> ConvertRequest:
         language=_language(payload),
         speaker_object=_speaker(payload),
         chapters=_chapters(payload),
-        speed=float(speed),
+        speed=speed,
         request_id=_opt_str(payload, "request_id"),
         pauses=_pauses(payload),
         lexicon=_lexicon(payload),

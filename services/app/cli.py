@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
+from collections.abc import Callable
 
+from events.audio import MAX_PAUSE_MS, Pauses
 from events.errors import PipelineError
 from events.names import ENGINES
+from events.requests import MAX_SPEED, MIN_SPEED
 from services.app import commands
+from services.app.exports import MAX_SPLIT_HOURS, MIN_SPLIT_HOURS
 from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.settings import Settings
 
@@ -17,16 +22,55 @@ BOOK_HELP = ("the book: EPUB, Kindle (AZW3/MOBI), FB2, PDF, Word (.docx), plain 
              "or HTML")
 
 
+MAX_WORKERS = 64  # tts worker processes on one machine
+MAX_THREADS = 256  # engine threads per tts worker
+MIN_PAUSE_MINUTES, MAX_PAUSE_MINUTES = 1.0, 30 * 24 * 60.0  # `pause --minutes`: a minute to 30 days
+MIN_WAIT_S, MAX_WAIT_S = 0.1, 60.0  # `health --wait`
+
+
 def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
+
+
+def number(what: str, low: float, high: float, kind: Callable[[str], float] = float) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number from ``low`` to ``high`` (``kind`` int or float).
+
+    Anything else (``nan``, ``inf``, ``0``, ``-1``, ``1e-9``) is refused by argparse as
+    ``argument --OPTION: must be WHAT from LOW to HIGH, not 'TEXT'``.
+    """
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what} from {low:g} to {high:g}, not {text!r}")
+        return value
+    return parse
+
+
+def pause_option(text: str) -> str:
+    """An argparse ``type`` for ``--pause KIND=MS``: MS whole milliseconds, 0 (no pause) to MAX_PAUSE_MS."""
+    try:
+        Pauses.from_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _workers_option(parser: argparse.ArgumentParser, default: int, helptext: str | None = None) -> None:
+    parser.add_argument("--workers", type=number("a whole number of tts worker processes", 1, MAX_WORKERS, int),
+                        default=default, help=helptext)
 
 
 def _export_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["m4b", "mp3", "opus"], default="m4b",
                         help="m4b (default): one audiobook file; mp3 or opus: also one file per chapter, in a "
                              "folder named after the book")
-    parser.add_argument("--split-hours", type=float, metavar="H",
-                        help="also write the M4B as parts of at most H hours, cut at chapters")
+    parser.add_argument("--split-hours", metavar="H",
+                        type=number("a number of hours", MIN_SPLIT_HOURS, MAX_SPLIT_HOURS),
+                        help=f"also write the M4B as parts of at most H hours ({MIN_SPLIT_HOURS:g} to "
+                             f"{MAX_SPLIT_HOURS:g}), cut at chapters")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,16 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a recording of the reader (WAV, 2 s to 2 min) for a cloning voice (coqui XTTS)")
     conv.add_argument("--language", help="read the book as this language, e.g. fr or de-AT (default: the "
                                          "book's own, checked against its text)")
-    conv.add_argument("--speed", type=float, default=1.0, help="speaking speed, 0.25-4 (default 1)")
-    conv.add_argument("--pause", metavar="KIND=MS", action="append", default=[],
-                      help="a pause in milliseconds: sentence (default 250), paragraph (650), heading (1000), "
-                           "chapter (1800); repeat for several, e.g. --pause chapter=2500")
+    conv.add_argument("--speed", type=number("a speaking speed", MIN_SPEED, MAX_SPEED), default=1.0,
+                      help=f"speaking speed, {MIN_SPEED:g}-{MAX_SPEED:g} (default 1)")
+    conv.add_argument("--pause", metavar="KIND=MS", action="append", default=[], type=pause_option,
+                      help=f"a pause in milliseconds (0 to {MAX_PAUSE_MS}): sentence (default 250), paragraph (650), "
+                           "heading (1000), chapter (1800); repeat for several, e.g. --pause chapter=2500")
     conv.add_argument("--lexicon", metavar="FILE",
                       help="your pronunciations: lines of 'word = spoken form', [fr] sections per language "
                            "(docs/books.md)")
     _export_options(conv)
-    conv.add_argument("--workers", type=int, default=_default_workers(),
-                      help="tts worker processes in embedded mode (default: one per core, up to 8)")
+    _workers_option(conv, _default_workers(),
+                    f"tts worker processes in embedded mode, 1 to {MAX_WORKERS} (default: one per core, up to 8)")
     conv.add_argument("--nats-url", help="submit to this server instead of starting an embedded one")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     conv.add_argument("--dashboard", action="store_true",
@@ -74,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser("serve", help="run services against an existing NATS server")
     srv.add_argument("roles", nargs="+", choices=["parse", "tts", "assemble", "all"])
-    srv.add_argument("--workers", type=int, default=1, help="tts worker processes (default 1)")
-    srv.add_argument("--threads", type=int, help="engine threads per tts worker (default: cores / workers)")
+    _workers_option(srv, 1, f"tts worker processes, 1 to {MAX_WORKERS} (default 1)")
+    srv.add_argument("--threads", type=number("a whole number of engine threads", 1, MAX_THREADS, int),
+                     help=f"engine threads per tts worker, 1 to {MAX_THREADS} (default: cores / workers)")
     srv.add_argument("--nats-url", help="NATS server URL (or AUDIOBOOK_NATS_URL)")
     srv.set_defaults(func=commands.serve)
 
@@ -84,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=helptext)
         cmd.add_argument("job", help="job id (see `audiobook status`)")
         cmd.add_argument("-o", "--output", help="output .m4b (default: the book's name in this folder)")
-        cmd.add_argument("--workers", type=int, default=_default_workers())
+        _workers_option(cmd, _default_workers())
         cmd.add_argument("--nats-url")
         cmd.add_argument("-q", "--quiet", action="store_true")
         cmd.set_defaults(func=commands.resume)
@@ -110,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("job", nargs="?", help="only this job (its queued segments are set aside until unpause)")
     pa.add_argument("--reason", default="paused by the user")
     pa.add_argument("--engine", action="append", choices=list(ENGINES), help="only this engine's queue (repeatable)")
-    pa.add_argument("--minutes", type=float, help="end the pause by itself after this long (default: until unpause)")
+    pa.add_argument("--minutes", type=number("a number of minutes", MIN_PAUSE_MINUTES, MAX_PAUSE_MINUTES),
+                    help=f"end the pause by itself after this long, {MIN_PAUSE_MINUTES:g} to {MAX_PAUSE_MINUTES:g} "
+                         "minutes (default: until unpause)")
     pa.add_argument("--nats-url")
     pa.set_defaults(func=commands.pause)
 
@@ -131,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     he = sub.add_parser("health", help="exit 0 if a service of ROLE on this host answers (container health check)")
     he.add_argument("--role", required=True, choices=["parse", "tts", "assemble"])
-    he.add_argument("--wait", type=float, default=1.0, help="seconds to wait for answers")
+    he.add_argument("--wait", type=number("a number of seconds", MIN_WAIT_S, MAX_WAIT_S), default=1.0,
+                    help=f"seconds to wait for answers, {MIN_WAIT_S:g} to {MAX_WAIT_S:g} (default 1)")
     he.add_argument("--nats-url")
     he.set_defaults(func=commands.health)
 

@@ -188,11 +188,11 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
 
 def export_files(book: Path, kind: str, hours: float | None) -> int:
     """Write the parts and per-chapter files asked for next to ``book``; say what was written."""
-    from services.app.exports import per_chapter, read_audiobook, split_parts
+    from services.app.exports import check_split_hours, per_chapter, read_audiobook, split_parts
     from services.assemble.ffmpeg import ffmpeg_exe
 
-    if hours is not None and hours <= 0:
-        raise CliError("--split-hours must be more than 0")
+    if hours is not None:
+        check_split_hours(hours)
     if not hours and kind == "m4b":
         return 0
     audiobook = read_audiobook(book)

@@ -9,6 +9,7 @@ before; a chapter longer than a part is cut inside and goes on as "Title (contin
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -25,6 +26,7 @@ ENCODERS = {"mp3": ["-c:a", "libmp3lame", "-q:a", "4", "-id3v2_version", "3"],
             "opus": ["-c:a", "libopus", "-b:a", "32k", "-application", "voip"]}
 UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 EDGE_S = 0.001  # past a chapter's start (marks are whole milliseconds, rounded down): its first frame
+MIN_SPLIT_HOURS, MAX_SPLIT_HOURS = 0.1, 1000.0  # parts of 6 minutes to 1000 hours
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,8 @@ def plan_parts(marks: list[Mark], max_seconds: float) -> list[Part]:
     Chapters go into a part while they fit; a chapter longer than a whole part is cut inside,
     and its remainder opens the next part as "Title (continued)".
     """
-    if max_seconds <= 0:
-        raise ValueError("a part must be longer than 0 seconds")
+    if not math.isfinite(max_seconds) or max_seconds <= 0:
+        raise ValueError(f"a part must be a finite number of seconds above 0, not {max_seconds!r}")
     pieces: list[Mark] = []
     for mark in marks:
         start = mark.start
@@ -78,6 +80,18 @@ def file_name(number: int, total: int, title: str, suffix: str) -> str:
 
 class ExportError(PipelineError):
     """The audiobook could not be cut or encoded; the message says why."""
+
+
+def check_split_hours(hours: float) -> float:
+    """``hours`` if parts that long can be cut (MIN_SPLIT_HOURS to MAX_SPLIT_HOURS); ExportError otherwise.
+
+    NaN, infinities, 0, negatives and slivers (``1e-9`` would plan billions of parts) are refused.
+    """
+    if (isinstance(hours, bool) or not isinstance(hours, (int, float)) or not math.isfinite(hours)
+            or not MIN_SPLIT_HOURS <= hours <= MAX_SPLIT_HOURS):
+        raise ExportError(f"--split-hours must be a number of hours from {MIN_SPLIT_HOURS:g} "
+                          f"({MIN_SPLIT_HOURS * 60:g} minutes) to {MAX_SPLIT_HOURS:g}, not {hours!r}")
+    return float(hours)
 
 
 @dataclass(frozen=True)
@@ -151,7 +165,7 @@ def chapter_command(ffmpeg: str, book: Path, mark: Mark, number: int, total: int
 
 def split_parts(ffmpeg: str, book: Audiobook, hours: float) -> list[Path]:
     """``book - Part 1.m4b`` ... next to the book, each at most ``hours`` long; the paths written."""
-    parts = plan_parts(book.marks, hours * 3600)
+    parts = plan_parts(book.marks, check_split_hours(hours) * 3600)
     written = []
     for part in parts:
         output = book.path.with_name(f"{book.path.stem} - Part {part.number}.m4b")

@@ -5,32 +5,48 @@ replica. Until a cluster marks a killed node offline (about two and a half minut
 the node stops answering), the server may place that consumer on the dead node, and the
 request times out. A second try is placed again, at random. So these reads are tried again
 on a time-out, and reading a one-chunk object (every segment's audio) needs no consumer at all.
+
+A larger object is copied chunk by chunk, its bytes counted as they arrive: its description
+(size, chunks) is whatever a client wrote, so a reader's limit is checked on what it reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO, TypeVar
 
+import nats.errors
 from nats.js import JetStreamContext
+from nats.js.api import ObjectInfo
 from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events.errors import PermanentError
-from services.bus.objects import object_info, read_chunk
+from services.bus.objects import chunk_subject, last_on, object_info, read_chunk
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 TRIES = 5
 TIMEOUTS = (asyncio.TimeoutError,)  # nats.errors.TimeoutError derives from it
+CHUNK_WAIT_S = 30.0  # the longest wait for an object's next chunk before the read is tried again
 
 
 class ObjectDamaged(PermanentError):
     """A stored object's bytes do not match its digest."""
+
+
+class ObjectTooBig(PermanentError):
+    """An object holds more bytes than its reader accepts, whatever its description claims."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(f"object {name} holds more than {limit:,} bytes")
+        self.limit = limit
 
 
 async def retried(make: Callable[[], Awaitable[T]], what: str, tries: int = TRIES) -> T:
@@ -62,13 +78,59 @@ async def read_object(js: JetStreamContext, store: ObjectStore, bucket: str, nam
     return result.data or b""
 
 
-async def download_object(store: ObjectStore, name: str, handle: BinaryIO) -> None:
-    """Write object ``name`` into ``handle`` (started again from the top on a time-out)."""
-    async def once() -> None:
+async def download_object(store: ObjectStore, name: str, handle: BinaryIO, max_bytes: int | None = None) -> int:
+    """Write object ``name`` into ``handle``; the bytes written (started again from the top on a time-out).
+
+    Past ``max_bytes`` bytes read the copy stops with ObjectTooBig, whatever size the object's
+    description claims; bytes that do not match its digest raise ObjectDamaged.
+    """
+    async def once() -> int:
         handle.seek(0)
         handle.truncate()
-        await store.get(name, writeinto=handle)  # type: ignore[arg-type]
-    await retried(once, f"reading {name}")
+        return await _copy_chunks(store, name, handle, max_bytes)
+    return await retried(once, f"reading {name}")
+
+
+async def _copy_chunks(store: ObjectStore, name: str, handle: BinaryIO, max_bytes: int | None) -> int:
+    """One copy of object ``name``'s chunks into ``handle``, counted and hashed as they arrive."""
+    js, bucket, stream = store._js, store._name, store._stream  # nats-py reads a whole object only
+    info = await store.get_info(name)
+    if not info.nuid or info.is_link():
+        raise ObjectDamaged(f"object {name}: its description names no chunks of its own")
+    subject = chunk_subject(bucket, info.nuid)
+    if await last_on(js, stream, subject) is None:  # an empty object has no chunk
+        if info.size:
+            raise ObjectDamaged(f"object {name}: its chunks are missing")
+        _check_sha(hashlib.sha256().digest(), info, name)
+        return 0
+    digest, written = hashlib.sha256(), 0
+    sub = await js.subscribe(subject, ordered_consumer=True)
+    try:
+        while True:
+            msg = await sub.next_msg(timeout=CHUNK_WAIT_S)
+            written += len(msg.data)
+            if max_bytes is not None and written > max_bytes:
+                raise ObjectTooBig(name, max_bytes)
+            digest.update(msg.data)
+            await asyncio.to_thread(handle.write, msg.data)
+            if msg.metadata.num_pending == 0:
+                break
+    finally:
+        with contextlib.suppress(nats.errors.Error):  # a lost connection took the subscription with it
+            await sub.unsubscribe()
+    _check_sha(digest.digest(), info, name)
+    return written
+
+
+def _check_sha(sha: bytes, info: ObjectInfo, name: str) -> None:
+    """Raise ObjectDamaged unless ``sha`` (of the bytes read) is the SHA-256 digest ``info`` names."""
+    algorithm, _, encoded = (info.digest or "").partition("=")
+    try:
+        want = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        want = b""
+    if algorithm.upper() != "SHA-256" or sha != want:
+        raise ObjectDamaged(f"object {name}: its bytes do not match its digest")
 
 
 def _check_digest(data: bytes, digest: str, name: str) -> None:

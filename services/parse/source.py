@@ -1,9 +1,13 @@
-"""Fetch a request's source ebook into a local file: from the object store or an allowed path."""
+"""Fetch a request's source ebook into a local file: from the object store or an allowed path.
+
+The size limit is checked on the bytes copied: an object's description (its ``size``) is
+written by the client and only serves to refuse a book early, and a file may grow after it
+is looked at.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +17,12 @@ from nats.js.object_store import ObjectStore
 from events.errors import PermanentError
 from events.names import UPLOADS_BUCKET
 from events.requests import ConvertRequest
-from services.bus.ephemeral import download_object
+from services.bus.ephemeral import ObjectTooBig, download_object
 from services.bus.uploads import sha256_file
 from services.parse.limits import BookTooBig
 
 SOURCES_PREFIX = "sources/"
+COPY_CHUNK = 1 << 20
 
 
 class SourceError(PermanentError):
@@ -40,9 +45,22 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def too_big(size: int, limit: int) -> BookTooBig:
-    return BookTooBig(f"the book is {human_size(size)}; this server accepts up to {human_size(limit)} "
+def too_big(size: int | None, limit: int) -> BookTooBig:
+    """The refusal of a book of ``size`` bytes (None: more than ``limit``, counted while copying)."""
+    shown = f"more than {human_size(limit)}" if size is None else human_size(size)
+    return BookTooBig(f"the book is {shown}; this server accepts up to {human_size(limit)} "
                       "(AUDIOBOOK_MAX_BOOK_MB)")
+
+
+def copy_bounded(path: Path, dest: Path, max_bytes: int) -> None:
+    """Copy ``path`` to ``dest``, refusing it (BookTooBig) as soon as more than ``max_bytes`` are read."""
+    copied = 0
+    with open(path, "rb") as source, open(dest, "wb") as out:
+        while chunk := source.read(COPY_CHUNK):
+            copied += len(chunk)
+            if copied > max_bytes:
+                raise too_big(None, max_bytes)
+            out.write(chunk)
 
 
 def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:
@@ -77,7 +95,8 @@ def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:
 
 
 async def locate_object(name: str, stores: list[ObjectStore]) -> tuple[ObjectStore, int] | None:
-    """The first of ``stores`` that holds ``name``, and the object's size; None if none does."""
+    """The first of ``stores`` that holds ``name``, and the size its description claims (for an early
+    refusal only: the client wrote it); None if none does."""
     for store in stores:
         try:
             info = await store.get_info(name)
@@ -105,11 +124,14 @@ async def fetch_source(
         store, size = await _locate(name, uploads, kept)
         if size > max_bytes:
             raise too_big(size, max_bytes)
-        with open(dest, "wb") as handle:
-            await download_object(store, name, handle)
+        try:
+            with open(dest, "wb") as handle:
+                await download_object(store, name, handle, max_bytes)
+        except ObjectTooBig:
+            raise too_big(None, max_bytes) from None
         label = Path(name).name
     else:
         path = await asyncio.to_thread(_allowed_path, str(request.source_path), input_dir, max_bytes)
-        await asyncio.to_thread(shutil.copyfile, path, dest)
+        await asyncio.to_thread(copy_bounded, path, dest, max_bytes)
         label = path.name
     return LocalSource(path=dest, sha256=await asyncio.to_thread(sha256_file, dest), name=label)
