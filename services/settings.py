@@ -37,6 +37,7 @@ class Settings:
     max_segments: int = 100_000
     max_audio_hours: float = 100.0
     max_parse_s: float = 600.0
+    max_parse_mb: int = 1024  # memory of the child process reading one book
     max_segment_chars: int = 400
     ack_wait_s: float = 60.0
     max_deliver: int = 5
@@ -71,6 +72,7 @@ class Settings:
             ("MAX_UNPACKED_MB", "max_unpacked_bytes", float), ("MAX_BOOK_CHARS", "max_book_chars", int),
             ("MAX_CHAPTERS", "max_chapters", int), ("MAX_SEGMENTS", "max_segments", int),
             ("MAX_AUDIO_HOURS", "max_audio_hours", float), ("MAX_PARSE_S", "max_parse_s", float),
+            ("MAX_PARSE_MB", "max_parse_mb", int),
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
             ("MAX_DELIVER", "max_deliver", int), ("REPLICAS", "replicas", int),
             ("SIMULATED_RTF", "simulated_rtf", float),
@@ -110,7 +112,7 @@ class Settings:
             "MAX_BOOK_MB": repr(self.max_book_bytes / (1024 * 1024)), "MAX_SEGMENT_CHARS": self.max_segment_chars,
             "MAX_UNPACKED_MB": repr(self.max_unpacked_bytes / (1024 * 1024)), "MAX_BOOK_CHARS": self.max_book_chars,
             "MAX_CHAPTERS": self.max_chapters, "MAX_SEGMENTS": self.max_segments,
-            "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s,
+            "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s, "MAX_PARSE_MB": self.max_parse_mb,
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,

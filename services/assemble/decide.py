@@ -16,6 +16,8 @@ from events.projection import COMPLETED, FINAL, PARSED, STOPPED, JobState
 from events.types import JobAccepted, JobCompleted, JobFailed
 
 LEASE_S = 30.0  # a build claim lasts this long unless its holder renews it
+LISTED_FAILURES = 100  # failed segments listed in ``job.failed`` (the count is in its reason; all are in the log)
+REASON_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ def next_steps(state: JobState, *, building: bool, busy: bool) -> list[Step]:
     if busy or state.status in STOPPED:
         return steps
     if state.stuck:
-        failures = tuple(state.failed_segments)
-        reason = f"{len(failures)} segment(s) could not be synthesized; first: {failures[0][2]}"
+        every = state.failed_segments
+        failures = tuple((ci, si, why[:REASON_CHARS]) for ci, si, why in every[:LISTED_FAILURES])
+        reason = f"{len(every)} segment(s) could not be synthesized; first: {failures[0][2]}"
         steps.append(ReportFailure(JobFailed(job_id=state.job_id, reason=reason, failed_segments=failures,
                                              generation=state.generation)))
     elif state.status == PARSED and not building:

@@ -24,7 +24,8 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import names
-from events.projection import JobState, apply, from_snapshot, to_snapshot
+from events.errors import PermanentError
+from events.projection import REJECTED, SNAPSHOT_ERRORS, JobState, apply, from_snapshot, to_snapshot
 from events.types import Event, JobCompleted, JobFailed
 from services.assemble import decide
 from services.assemble.stream import StreamingBuild
@@ -40,6 +41,15 @@ from services.settings import Settings
 log = logging.getLogger(__name__)
 ASSEMBLY_ATTEMPTS = 3
 CLAIM_PREFIX = "build."
+MAX_CHECKPOINT_BYTES = 512 * 1024  # a snapshot of a book at every limit is about 70 KB
+
+
+class CheckpointTooLarge(PermanentError):
+    """The job's state does not fit in one checkpoint (never for a book within the limits)."""
+
+    def __init__(self, reason: str, generation: int) -> None:
+        super().__init__(reason)
+        self.generation = generation
 
 
 class AssembleService:
@@ -99,11 +109,12 @@ class AssembleService:
         """The checkpoint and its revision; rebuilt from the log when missing."""
         try:
             entry = await self.kv.get(job_id)
-            if entry.value:
-                return from_snapshot(entry.value), entry.revision
         except KeyNotFoundError:
-            pass
-        return await rebuild_state(self.js, job_id), None
+            return await rebuild_state(self.js, job_id), None
+        try:
+            return from_snapshot(entry.value or b""), entry.revision
+        except SNAPSHOT_ERRORS:  # empty, of an older release, or unreadable: the log has it all
+            return await rebuild_state(self.js, job_id), entry.revision
 
     async def handle_batch(self, msgs: list[Msg]) -> Decision:
         """Fold a batch of events into their jobs' checkpoints, then act on each job's new state."""
@@ -114,7 +125,14 @@ class AssembleService:
                 by_job[event.job_id].append((msg.metadata.sequence.stream, event))
         publish: list[Event] = []
         for job_id, items in by_job.items():
-            state, answers = await self._update(job_id, items)
+            try:
+                state, answers = await self._update(job_id, items)
+            except CheckpointTooLarge as exc:  # this job's state cannot be kept: it fails, the others go on
+                log.error("job %s: %s", job_id, exc)
+                publish.append(JobFailed(job_id=job_id, reason=str(exc), generation=exc.generation))
+                continue
+            if state.status == REJECTED:  # nothing more will happen: its checkpoint goes (the log keeps it)
+                await self.kv.purge(job_id)
             self.act(state)
             publish += await self._reannounce(job_id, answers)
         return Decision(publish)
@@ -132,6 +150,9 @@ class AssembleService:
                     answers += decide.reannouncements(state.status, event)
                 apply(state, event, seq)
             snapshot = to_snapshot(state)
+            if len(snapshot) > MAX_CHECKPOINT_BYTES:  # bounded by design; never sent past the server's limit
+                raise CheckpointTooLarge(f"the job's checkpoint would be {len(snapshot):,} bytes; the limit "
+                                         f"is {MAX_CHECKPOINT_BYTES:,}", state.generation)
             written = (await kv.create(self.kv, job_id, snapshot) if revision is None
                        else await kv.update(self.kv, job_id, snapshot, revision))
             if written is not None:

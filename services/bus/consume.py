@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # library errors that mean "the server or the network, not this message": worth retrying
 TRANSIENT = (asyncio.TimeoutError, nats.errors.Error, ConnectionError, TransientError)
+# ... except these: the same message fails the same way every time (too large for the server)
+PERMANENT = (PermanentError, nats.errors.MaxPayloadError)
 CLOSED = (nats.errors.ConnectionClosedError, nats.errors.NoServersError)
 
 
@@ -95,6 +97,8 @@ def classify(exc: BaseException, delivery: int, policy: Policy) -> Retry | GiveU
     """The outcome for a handler that raised ``exc`` on its ``delivery``-th delivery (pure)."""
     if isinstance(exc, PermanentError):
         return GiveUp(str(exc))
+    if isinstance(exc, nats.errors.MaxPayloadError):
+        return GiveUp("a message to publish is larger than the server accepts")
     if isinstance(exc, TRANSIENT):
         reason = str(exc) or type(exc).__name__
     else:  # a bug on odd input: bounded retries, then a report, never a dead service
@@ -182,20 +186,29 @@ class Consumer:
                 log.warning("%s on %s: %s", type(outcome).__name__.lower(), msg.subject, outcome.reason)
             else:
                 log.exception("unexpected error handling %s", msg.subject)
-            events: Sequence[Event] = ()
-            if isinstance(outcome, GiveUp) and self.give_up is not None:
-                try:
-                    events = self.give_up(msg, outcome.reason)
-                except Exception:  # the failure report itself failed: still never redeliver forever
-                    log.exception("cannot build the failure report for %s", msg.subject)
-            return Decision(events, outcome)
+            return self.outcome_with_report(msg, outcome)
         finally:
             self.held.pop(id(msg), None)
+
+    def outcome_with_report(self, msg: Msg, outcome: Retry | GiveUp) -> Decision:
+        """The outcome, with the stage's failure events when the message is given up on."""
+        events: Sequence[Event] = ()
+        if isinstance(outcome, GiveUp) and self.give_up is not None:
+            try:
+                events = self.give_up(msg, outcome.reason)
+            except Exception:  # the failure report itself failed: still never redeliver forever
+                log.exception("cannot build the failure report for %s", msg.subject)
+        return Decision(events, outcome)
 
     async def one(self, msg: Msg) -> None:
         try:
             with process_span(msg, self.stage, **self.attributes):
-                await settle(self.js, msg, await self.decide(msg), self.stage)
+                try:
+                    await settle(self.js, msg, await self.decide(msg), self.stage)
+                except PERMANENT as exc:  # what was decided can never be published: give up, with a report
+                    reason = classify(exc, delivery_count(msg), self.policy).reason
+                    log.warning("giving up on %s: %s", msg.subject, reason)
+                    await settle(self.js, msg, self.outcome_with_report(msg, GiveUp(reason)), self.stage)
         except TRANSIENT as exc:  # e.g. the server restarting mid-message: it will be redelivered
             log.warning("lost contact while settling %s (%s); it will be redelivered", msg.subject, exc)
         except Exception:  # publishing what was decided failed: unacked, the message comes back
@@ -259,21 +272,41 @@ async def consume_batches(
 
 
 async def _handle_batch(js: JetStreamContext, msgs: list[Msg], handle: BatchHandler, stage: str) -> None:
+    decision: Decision | None
     try:
         decision = await handle(msgs)
+    except PERMANENT as exc:
+        decision = await _alone_or_given_up(js, msgs, handle, stage, exc)
     except TRANSIENT as exc:
         log.warning("lost contact while handling %d message(s) (%s); retrying", len(msgs), exc)
         decision = Decision(outcome=Retry(str(exc), 1.0))
     except Exception as exc:
-        if len(msgs) > 1:
-            for msg in msgs:  # find the one it cannot take
-                await _handle_batch(js, [msg], handle, stage)
-            return
-        log.exception("giving up on %s", msgs[0].subject)
-        decision = Decision(outcome=GiveUp(f"internal error ({type(exc).__name__}: {exc})"))
+        decision = await _alone_or_given_up(js, msgs, handle, stage, exc)
+    if decision is None:
+        return
     try:
         await publish_all(js, decision.publish)
         await asyncio.gather(*(settle(js, m, Decision(outcome=decision.outcome), stage) for m in msgs))
+    except PERMANENT as exc:  # what was decided can never be published
+        given_up = await _alone_or_given_up(js, msgs, handle, stage, exc)
+        if given_up is not None:
+            await settle(js, msgs[0], given_up, stage)
     except TRANSIENT as exc:
         log.warning("lost contact while settling %d message(s) (%s); continuing", len(msgs), exc)
         await asyncio.sleep(0.5)
+
+
+async def _alone_or_given_up(js: JetStreamContext, msgs: list[Msg], handle: BatchHandler, stage: str,
+                             exc: Exception) -> Decision | None:
+    """A batch that failed for good: each message handled on its own (None), or one given up on."""
+    if len(msgs) > 1:
+        for msg in msgs:  # find the one it cannot take
+            await _handle_batch(js, [msg], handle, stage)
+        return None
+    if isinstance(exc, PERMANENT):
+        reason = classify(exc, 1, Policy()).reason
+        log.warning("giving up on %s: %s", msgs[0].subject, reason)
+    else:
+        reason = f"internal error ({type(exc).__name__}: {exc})"
+        log.exception("giving up on %s", msgs[0].subject)
+    return Decision(outcome=GiveUp(reason))

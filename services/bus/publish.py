@@ -11,30 +11,52 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from events.codec import encode
+from events.errors import PermanentError
 from events.names import EVENTS_STREAM, dead_letter_subject, event_subject
 from events.types import DeadLetter, Event, SynthesizeSegment
 from services.bus.ephemeral import retried
 from services.bus.tracing import MSG_ID, send_span
 
-__all__ = ["MSG_ID", "Command", "last_event", "last_message", "publish_all", "publish_command",
-           "publish_dead_letter", "publish_event", "replay"]
+__all__ = ["MSG_ID", "Command", "PayloadTooLarge", "check_size", "last_event", "last_message", "publish_all",
+           "publish_command", "publish_dead_letter", "publish_event", "replay"]
 COMMAND_WINDOW = 256  # synthesis commands published concurrently (one round trip per window)
 FETCH_TIMEOUTS = (asyncio.TimeoutError,)  # nats.errors.TimeoutError derives from it
 
 Command = tuple[str, SynthesizeSegment]  # (subject, command)
+HEADER_ROOM = 64  # the server's own framing of a message with headers (NATS/1.0 line, blank line)
+
+
+class PayloadTooLarge(PermanentError):
+    """A message larger than the server accepts: sending it would close the connection, so it is never sent.
+
+    Permanent: the same message is as large next time. The consume loop gives up on what led to it,
+    with a dead letter and the stage's failure event.
+    """
+
+
+def check_size(js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+    """Refuse a message the server would not take (payload and headers over its ``max_payload``)."""
+    limit = js._nc.max_payload or 1024 * 1024  # the limit the server announced
+    size = len(payload) + HEADER_ROOM + sum(len(k) + len(v) + 4 for k, v in (headers or {}).items())
+    if size > limit:
+        raise PayloadTooLarge(f"a message on {subject} would be {size:,} bytes; the server accepts up to "
+                              f"{limit:,} bytes")
 
 
 async def publish_event(js: JetStreamContext, event: Event) -> None:
     """Publish an event on its job's subject; a repeat of the same fact is deduplicated."""
-    subject = event_subject(event.job_id, event.KIND)
+    subject, payload = event_subject(event.job_id, event.KIND), encode(event)
     with send_span(subject, event.msg_id()) as headers:
-        await js.publish(subject, encode(event), headers=headers)
+        check_size(js, subject, payload, headers)
+        await js.publish(subject, payload, headers=headers)
 
 
 async def publish_command(js: JetStreamContext, subject: str, command: SynthesizeSegment) -> None:
     """Queue one synthesis command (deduplicated by its deterministic id)."""
+    payload = encode(command)
     with send_span(subject, command.msg_id()) as headers:
-        await js.publish(subject, encode(command), headers=headers)
+        check_size(js, subject, payload, headers)
+        await js.publish(subject, payload, headers=headers)
 
 
 async def publish_dead_letter(js: JetStreamContext, stage: str, msg: Msg, reason: str) -> None:

@@ -26,14 +26,14 @@ DRM_MARKERS = ("META-INF/rights.xml",)  # Adobe ADEPT licences
 
 
 def _inflated_size(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, over_budget: str,
-                   limits: BookLimits) -> int:
+                   limits: BookLimits, kind: str) -> int:
     """Bytes a member really inflates to, reading 64 KiB at a time; refuses as soon as it is too big."""
     size = 0
     with archive.open(info) as member:
         while chunk := member.read(CHUNK):
             size += len(chunk)
             if size > limits.max_member_bytes:
-                raise BookTooBig(f"refused: the EPUB member {info.filename!r} unpacks to more than "
+                raise BookTooBig(f"refused: the {kind} member {info.filename!r} unpacks to more than "
                                  f"{limits.max_member_bytes // 2**20} MiB")
             if size > budget:
                 raise BookTooBig(over_budget)
@@ -59,42 +59,46 @@ def _encrypted_content(archive: zipfile.ZipFile) -> list[str]:
     return encrypted
 
 
-def check_archive(path: Path, limits: BookLimits | None = None) -> None:
+def check_archive(path: Path, limits: BookLimits | None = None, kind: str = "EPUB") -> None:
     """Refuse what is not a safe zip: not a zip, too many entries, zip bombs, lying headers,
-    escaping paths, DRM. Raises EbookError (or BookTooBig) with a reason a person understands."""
+    escaping paths, DRM. Raises EbookError (or BookTooBig) with a reason a person understands.
+
+    ``kind`` names the format in the reasons; only an EPUB must have ``META-INF/container.xml``
+    (a Word document is a zip too, and is checked the same way before it is read).
+    """
     limits = limits or BookLimits()
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
-        raise EbookError("not an EPUB: the file is not a zip archive") from None
+        raise EbookError(f"not an {kind}: the file is not a zip archive") from None
     with archive:
         infos = archive.infolist()
-        _check_entries(infos, limits)
+        _check_entries(infos, limits, kind)
         if any(i.filename in DRM_MARKERS for i in infos) or _encrypted_content(archive):
             raise EbookError("refused: the book is protected by DRM (its text is encrypted); "
                              "convert a DRM-free copy")
         by_ratio = int(limits.max_expansion * max(path.stat().st_size, 1))
         budget = min(limits.max_unpacked_bytes, by_ratio)
-        over_budget = (f"refused: the EPUB unpacks to more than {limits.max_expansion:g} times its size (a zip bomb?)"
-                       if by_ratio < limits.max_unpacked_bytes else
-                       f"refused: the EPUB unpacks to more than {limits.max_unpacked_bytes // 2**20} MiB "
+        over_budget = (f"refused: the {kind} unpacks to more than {limits.max_expansion:g} times its size "
+                       "(a zip bomb?)" if by_ratio < limits.max_unpacked_bytes else
+                       f"refused: the {kind} unpacks to more than {limits.max_unpacked_bytes // 2**20} MiB "
                        "(AUDIOBOOK_MAX_UNPACKED_MB)")
         try:
             for info in infos:
-                budget -= _inflated_size(archive, info, budget, over_budget, limits)
+                budget -= _inflated_size(archive, info, budget, over_budget, limits, kind)
         except (zipfile.BadZipFile, EOFError, NotImplementedError, OSError) as exc:
-            raise EbookError(f"not a readable EPUB: the zip archive is damaged ({exc})") from None
+            raise EbookError(f"not a readable {kind}: the zip archive is damaged ({exc})") from None
 
 
-def _check_entries(infos: list[zipfile.ZipInfo], limits: BookLimits) -> None:
+def _check_entries(infos: list[zipfile.ZipInfo], limits: BookLimits, kind: str) -> None:
     if len(infos) > limits.max_entries:
-        raise EbookError(f"not a usable EPUB: {len(infos)} entries (limit {limits.max_entries})")
+        raise EbookError(f"not a usable {kind}: {len(infos)} entries (limit {limits.max_entries})")
     if sum(i.file_size for i in infos) > limits.max_unpacked_bytes:
-        raise BookTooBig(f"refused: the EPUB unpacks to more than {limits.max_unpacked_bytes // 2**20} MiB "
+        raise BookTooBig(f"refused: the {kind} unpacks to more than {limits.max_unpacked_bytes // 2**20} MiB "
                          "(AUDIOBOOK_MAX_UNPACKED_MB)")
     for info in infos:
         name = info.filename
         if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
-            raise EbookError(f"refused: the EPUB holds an entry with an unsafe path ({name!r})")
-    if "META-INF/container.xml" not in {i.filename for i in infos}:
+            raise EbookError(f"refused: the {kind} holds an entry with an unsafe path ({name!r})")
+    if kind == "EPUB" and "META-INF/container.xml" not in {i.filename for i in infos}:
         raise EbookError("not an EPUB: the zip has no META-INF/container.xml")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from services.parse.archive import check_archive
 from services.parse.book import Book
 from services.parse.docxbook import read_docx
 from services.parse.epub import read_epub
@@ -67,6 +68,7 @@ def read_book(path: Path, limits: BookLimits | None = None, name: str = "") -> B
     if kind == "fb2zip":
         return read_fb2_zip(path, limits or BookLimits(), title.removesuffix(".fb2"))
     if kind == "docx":
+        check_archive(path, limits, "Word document")
         return read_docx(path, title)
     if kind == "pdf":
         return read_pdf(path, title)

@@ -7,9 +7,10 @@ from hogging the stack; each is a documented setting (docs/configuration.md, doc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from events.audio import SPEECH_S_PER_CHAR
+from events.audio import SPEECH_S_PER_CHAR, Pauses
 from services.parse.book import EbookError
 from services.settings import Settings
 
@@ -59,3 +60,43 @@ class BookLimits:
 def estimated_hours(chars: int, speed: float) -> float:
     """Hours of audio ``chars`` characters make at the default voice's measured rate."""
     return chars * SPEECH_S_PER_CHAR / max(speed, 0.01) / 3600
+
+
+SENTENCE_END = re.compile(r"[.!?…]+\s")
+
+
+@dataclass
+class SpokenBudget:
+    """What a book asks the voices to say, counted segment by segment as it is planned.
+
+    The text limits are checked once more on what is spoken (after the reader's lexicon, numbers
+    and abbreviations in words, and with every pause), so a lexicon or long pauses cannot turn a
+    book within the limits into one far past them. Planning stops at the first segment over.
+    """
+
+    limits: BookLimits
+    speed: float
+    pauses: Pauses
+    chars: int = 0
+    pause_ms: int = 0
+
+    def add(self, paragraphs: tuple[str, ...], pause_after_ms: int) -> None:
+        """Count one segment; raises :class:`BookTooBig` once the book is over a limit."""
+        self.chars += sum(len(p) for p in paragraphs)
+        sentences = sum(len(SENTENCE_END.findall(p)) for p in paragraphs)
+        self.pause_ms += (pause_after_ms + self.pauses.paragraph * (len(paragraphs) - 1)
+                          + self.pauses.sentence * sentences)
+        if self.chars > self.limits.max_chars:
+            raise BookTooBig(f"the text to speak (after the lexicon and with numbers in words) is over "
+                             f"{self.limits.max_chars:,} characters; this server accepts up to "
+                             f"{self.limits.max_chars:,} (AUDIOBOOK_MAX_BOOK_CHARS)")
+        hours = self.hours
+        if hours > self.limits.max_audio_hours:
+            raise BookTooBig(f"the book would be over {self.limits.max_audio_hours:g} hours of audio with its "
+                             f"lexicon and pauses; this server makes up to {self.limits.max_audio_hours:g} hours "
+                             "(AUDIOBOOK_MAX_AUDIO_HOURS)")
+
+    @property
+    def hours(self) -> float:
+        """Estimated hours so far: speech at the default voice's rate, plus every pause."""
+        return estimated_hours(self.chars, self.speed) + self.pause_ms / 3_600_000

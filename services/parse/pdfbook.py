@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+from pypdf.errors import LimitReachedError, PdfReadError
 
 from services.parse.book import Book, EbookError
 from services.parse.drafts import TITLE_JOIN, Draft, at_headings, chapter_levels, chapters_of, kept_or_all
+from services.parse.limits import BookTooBig
 from services.parse.plaintext import text_book
 from services.parse.segmenter import fold
 from services.parse.xhtml import Block
@@ -280,6 +281,8 @@ def read_pdf(path: Path, fallback_title: str) -> Book:
         language = ""
     try:
         by_page = page_blocks([page_lines(page) for page in reader.pages])
+    except LimitReachedError:
+        raise BookTooBig("refused: a page of the PDF unpacks to more than its reader allows (a PDF bomb?)") from None
     except (PdfReadError, ValueError, KeyError) as exc:
         raise EbookError(f"not a readable PDF ({exc})") from None
     if not any(by_page):

@@ -11,6 +11,7 @@ from events.names import synth_subject
 from events.types import BookParsed, BookWarning, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
 from services.parse.lexicon import Entry, speaker_for
+from services.parse.limits import SpokenBudget
 from services.parse.normalize import normalize, numbered_heading
 from services.parse.segmenter import Segment, opens_with_heading, segment_chapter
 from services.voices import VoiceInfo, voice_language
@@ -40,7 +41,7 @@ def segment_book(book: Book, max_chars: int, pool: Executor | None = None,
 def plan_job(
     book: Book, job_id: str, voice: VoiceInfo, speed: float, max_chars: int,
     cover_object: str | None = None, generation: int = 0, pool: Executor | None = None,
-    pauses: Pauses = DEFAULT_PAUSES, lexicon: tuple[Entry, ...] = (),
+    pauses: Pauses = DEFAULT_PAUSES, lexicon: tuple[Entry, ...] = (), budget: SpokenBudget | None = None,
 ) -> JobPlan:
     """The parsed event and the (subject, command) of every segment, chapters in reading order.
 
@@ -48,7 +49,8 @@ def plan_job(
     numbers, money, abbreviations ... in the book's language), after the book's own text decided
     where segments begin and end: an edit or a lexicon entry changes only the segments it touches.
 
-    With ``pool``, chapters are split into sentences in parallel (:func:`segment_book`).
+    With ``pool``, chapters are split into sentences in parallel (:func:`segment_book`). With
+    ``budget``, what is spoken is counted as it is planned, and planning stops past a limit.
     """
     chapters: list[ChapterInfo] = []
     jobs: list[tuple[str, SynthesizeSegment]] = []
@@ -63,6 +65,8 @@ def plan_job(
             paragraphs = tuple(normalize(say(piece), book.language) for piece in segment.paragraphs)
             if index == 0 and heading:
                 paragraphs = tuple(numbered_heading(piece, book.language) for piece in paragraphs)
+            if budget is not None:
+                budget.add(paragraphs, segment.pause_after_ms)
             command = SynthesizeSegment(
                 job_id=job_id, chapter=number, index=index, paragraphs=paragraphs,
                 engine=voice.engine, voice=voice.voice, speed=speed,

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
-import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -26,7 +21,6 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
-from events.audio import Pauses
 from events.codec import encode
 from events.errors import PermanentError
 from events.projection import COMPLETED, JobState
@@ -37,30 +31,23 @@ from services.bus.control import ControlPlane
 from services.bus.jobs import queued_segments, rebuild_state
 from services.bus.publish import Command
 from services.bus.topology import object_store
-from services.bus.tracing import annotate, span
+from services.bus.tracing import annotate, timed_span
 from services.parse import decide
-from services.parse.book import Book
-from services.parse.formats import read_book, source_suffix
-from services.parse.language import book_language
+from services.parse.formats import source_suffix
 from services.parse.lexicon import Entry, parse_lexicon
 from services.parse.limits import BookLimits, BookTooBig
-from services.parse.plan import JobPlan, plan_job
-from services.parse.selection import select_chapters
+from services.parse.plan import JobPlan
+from services.parse.reading import ReadingTask, read_and_plan
+from services.parse.sandbox import ChildLimits, run_limited
 from services.parse.source import LocalSource, fetch_source
 from services.parse.speaker import fetch_speaker
 from services.scratch import scratch_folder
 from services.settings import Settings
 from services.voices import (
-    VoiceInfo,
     check_requested_voice,
-    choose_voice,
-    cloned_voice,
-    cloning_model,
-    resolve_voice,
 )
 
 log = logging.getLogger(__name__)
-PARALLEL_CHARS = 200_000  # books longer than this are split into sentences on every core
 CONCURRENT_REQUESTS = 4  # big books being read do not keep the next request waiting
 MAX_EVENT_BYTES = 900 * 1024  # under the server's 1 MiB message limit, with room for headers
 
@@ -73,16 +60,8 @@ class ParseService:
         self.js, self.store, self.uploads, self.settings, self.nc = js, store, uploads, settings, nc
         self.requests = 0  # requests answered by this process
         self.limits = BookLimits.from_settings(settings)
-        self._splitters: ProcessPoolExecutor | None = None
-
-    def _pool(self) -> ProcessPoolExecutor | None:
-        """Processes for sentence splitting, started on the first big book (spawned: no forked locks)."""
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        if cores < 2:
-            return None
-        if self._splitters is None:
-            self._splitters = ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("spawn"))
-        return self._splitters
+        self.child_limits = ChildLimits(memory_bytes=settings.max_parse_mb * 2**20, cpu_s=settings.max_parse_s,
+                                        wall_s=settings.max_parse_s)
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> ParseService:
@@ -102,8 +81,6 @@ class ParseService:
             await consumer.run(stop)
         finally:
             await control.stop()
-            if self._splitters is not None:
-                self._splitters.shutdown(wait=False, cancel_futures=True)
 
     def give_up(self, msg: Msg, reason: str) -> Sequence[Event]:
         """A request that keeps failing is answered too, under its request reference."""
@@ -156,13 +133,9 @@ class ParseService:
             return Decision([accepted])
         generation, resumed = decide.continuation(state)
         try:
-            plan = await asyncio.wait_for(self._read_and_plan(source, job_id, request, state, generation,
-                                                              speaker, lexicon), self.limits.max_parse_s)
-        except TRANSIENT as exc:
-            if isinstance(exc, nats.errors.Error) or not isinstance(exc, TimeoutError):
-                raise  # the server, not the book: the kit retries the request
-            return await self._reject_book(accepted, f"reading the book took longer than "
-                                           f"{self.limits.max_parse_s:g} s (AUDIOBOOK_MAX_PARSE_S)", request, seq)
+            plan = await self._read_and_plan(source, job_id, request, state, generation, speaker, lexicon)
+        except TRANSIENT:
+            raise  # the server, not the book: the kit retries the request
         except PermanentError as exc:
             return await self._reject_book(accepted, str(exc), request, seq)
         except Exception as exc:  # a parser bug on odd input must not stop the service
@@ -189,64 +162,21 @@ class ParseService:
     async def _read_and_plan(self, source: LocalSource, job_id: str, request: ConvertRequest, state: JobState,
                              generation: int, speaker: str | None = None,
                              lexicon: tuple[Entry, ...] = ()) -> JobPlan:
-        """Read the book, pick its language and voice, and plan its segments, within the book limits."""
-        speed = request.speed
-        with span("read book", {"audiobook.job_id": job_id}) as reading:
-            book = await asyncio.to_thread(read_book, source.path, self.limits, source.name)
-            reading.set_attributes({"audiobook.chapters": len(book.chapters), "audiobook.title": book.title})
-        with span("choose voice", {"audiobook.job_id": job_id}) as choosing:
-            book, voice = await asyncio.to_thread(self._voice_for, book, request, state, speaker)
-            choosing.set_attributes({"audiobook.language": book.language, "audiobook.engine": voice.engine,
-                                     "audiobook.voice": voice.voice})
-        book = select_chapters(book, request.chapters)
-        pauses = Pauses.from_spec(request.pauses or "")
-        chars = sum(len(p) for c in book.chapters for p in c.paragraphs)
-        self.limits.check_book(chars, len(book.chapters), speed)
-        cover = None
-        if book.cover:
-            cover = names.cover_object(job_id, book.cover.suffix)
-            await self.store.put(cover, book.cover.data)
-        pool = self._pool() if chars > PARALLEL_CHARS else None
-        with span("plan segments", {"audiobook.job_id": job_id}) as planning:
-            plan = await asyncio.to_thread(
-                plan_job, book, job_id, voice, speed, self.settings.max_segment_chars, cover, generation, pool,
-                pauses, lexicon,
-            )
-            planning.set_attribute("audiobook.segments", plan.parsed.total_segments)
-        self.limits.check_plan(plan.parsed.total_segments)
+        """Read and plan the book in a limited child process; store its cover; trace its steps."""
+        task = ReadingTask(source.path, source.name, job_id, request, state, generation, self.limits,
+                           self.settings.voice_dirs, self.settings.max_segment_chars, speaker, lexicon)
+        reading = await run_limited(read_and_plan, task, self.child_limits)
+        for step, start_ns, end_ns in reading.steps:
+            timed_span(step, start_ns, end_ns, {"audiobook.job_id": job_id})
+        if reading.language_note:
+            log.info("%s", reading.language_note)
+        plan = reading.plan
+        if reading.cover is not None and plan.parsed.cover_object:
+            await self.store.put(plan.parsed.cover_object, reading.cover.data)
         if len(encode(plan.parsed)) > MAX_EVENT_BYTES:
             raise BookTooBig(f"the book's table of contents is too large to announce ({len(plan.parsed.chapters):,} "
                              "chapters with long titles)")
         return plan
-
-    def _voice_for(self, book: Book, request: ConvertRequest, state: JobState,
-                   speaker: str | None = None) -> tuple[Book, VoiceInfo]:
-        """The book in the language it is read in, and the voice reading it.
-
-        A job keeps the voice it was first parsed with (a resume never mixes voices); otherwise a
-        cloning model speaking as the uploaded ``speaker`` recording, or a named voice, or the best
-        voice here for the language (the request's ``language``, else the book's, checked against
-        its text).
-        """
-        dirs = self.settings.voice_dirs
-        if state.voice and state.chapters:
-            return replace(book, language=state.language or book.language), resolve_voice(state.engine, state.voice,
-                                                                                            dirs)
-        if request.language:
-            language = request.language
-        else:
-            choice = book_language(book)
-            language = choice.language
-            if choice.overruled or not choice.declared:
-                log.info("book %r: declared language %r, its text reads as %r (%.2f): reading it as %r",
-                         book.title, choice.declared, choice.detected, choice.score, language)
-        if speaker:
-            voice = cloned_voice(cloning_model(request.voice, dirs), speaker)
-        elif request.voice:
-            voice = resolve_voice(request.engine, request.voice, dirs)
-        else:
-            voice = choose_voice(language, request.engine, dirs)
-        return replace(book, language=language), voice
 
     async def _to_publish(self, plan: JobPlan, job_id: str, state: JobState) -> list[Event | Command]:
         """``book.parsed`` and every segment job not yet done or queued."""

@@ -29,7 +29,7 @@ from nats.js.object_store import ObjectStore
 from events import codec, names
 from events.audio import cache_key
 from events.codec import DecodeError, decode_command
-from events.projection import from_snapshot
+from events.projection import SNAPSHOT_ERRORS, from_snapshot
 from events.types import Event, SynthesizeSegment
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy, delivery_count
 from services.bus.control import ControlPlane
@@ -284,7 +284,11 @@ class TtsWorker:
             entry = await self.kv.get(job.job_id)
         except KeyNotFoundError:
             return False
-        is_cancelled = decide.cancelled(from_snapshot(entry.value) if entry.value else None, job)
+        try:
+            state = from_snapshot(entry.value or b"")
+        except SNAPSHOT_ERRORS:  # not written yet, or of an older release
+            state = None
+        is_cancelled = decide.cancelled(state, job)
         if not is_cancelled:
             self._not_cancelled[key] = time.monotonic() + CANCEL_CHECK_S
         return is_cancelled
