@@ -38,6 +38,7 @@ class Settings:
     max_audio_hours: float = 100.0
     max_parse_s: float = 600.0
     max_parse_mb: int = 1024  # memory of the child process reading one book
+    max_store_gb: float = 100.0  # the audio and books object store's byte limit
     max_segment_chars: int = 400
     ack_wait_s: float = 60.0
     max_deliver: int = 5
@@ -72,7 +73,7 @@ class Settings:
             ("MAX_UNPACKED_MB", "max_unpacked_bytes", float), ("MAX_BOOK_CHARS", "max_book_chars", int),
             ("MAX_CHAPTERS", "max_chapters", int), ("MAX_SEGMENTS", "max_segments", int),
             ("MAX_AUDIO_HOURS", "max_audio_hours", float), ("MAX_PARSE_S", "max_parse_s", float),
-            ("MAX_PARSE_MB", "max_parse_mb", int),
+            ("MAX_PARSE_MB", "max_parse_mb", int), ("MAX_STORE_GB", "max_store_gb", float),
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
             ("MAX_DELIVER", "max_deliver", int), ("REPLICAS", "replicas", int),
             ("SIMULATED_RTF", "simulated_rtf", float),
@@ -113,6 +114,7 @@ class Settings:
             "MAX_UNPACKED_MB": repr(self.max_unpacked_bytes / (1024 * 1024)), "MAX_BOOK_CHARS": self.max_book_chars,
             "MAX_CHAPTERS": self.max_chapters, "MAX_SEGMENTS": self.max_segments,
             "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s, "MAX_PARSE_MB": self.max_parse_mb,
+            "MAX_STORE_GB": self.max_store_gb,
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,

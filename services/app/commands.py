@@ -274,7 +274,10 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     """Print the state of one job (with its chapters and failures), or of every job in the store."""
     async def body() -> tuple[list[JobState], int, list[DeadLetter], list[str]]:
         async with jetstream(args, settings, services=False) as js:
-            states = [await known_job(js, job_id) for job_id in ([args.job] if args.job else await known_jobs(js))]
+            if args.job:
+                states = [await known_job(js, args.job)]
+            else:  # a subject with nothing readable on it (garbage, a forged event) is no job: left out
+                states = [s for s in [await rebuild_state(js, job_id) for job_id in await known_jobs(js)] if s.status]
             count, latest = (0, []) if args.job else await dead_letters(js)
             paused = [depth.engine for depth in await queue_depths(js) if depth.paused]
             return states, count, latest, paused

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from typing import TypeVar
 
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -14,13 +15,14 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    DiscardPolicy,
     KeyValueConfig,
     ObjectStoreConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BucketNotFoundError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import APIError, BucketNotFoundError, NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
@@ -32,6 +34,13 @@ DEDUP_WINDOW_S = 600.0
 MAX_REPLICAS = 3  # what JetStream needs to survive one node: more only costs writes
 READY_TIMEOUT_S = 30.0  # a cluster just started elects its JetStream leaders first
 NOT_READY = (ServiceUnavailableError, NatsTimeoutError, NoRespondersError, asyncio.TimeoutError)
+# Byte limits (docs/security.md): when one is reached, new messages are refused, nothing old is dropped.
+STREAM_BYTES = {names.REQUESTS_STREAM: 64 * 2**20, names.EVENTS_STREAM: 1 * 2**30,
+                names.SYNTH_STREAM: 512 * 2**20, names.DEAD_STREAM: 64 * 2**20}
+CHECKPOINT_BYTES = 64 * 2**20
+UPLOADS_BYTES = 4 * 2**30
+NO_ROOM = (10023, 10047)  # JetStream: insufficient resources; insufficient storage resources
+MIN_FITTED_BYTES = 16 * 2**20
 
 
 def cluster_size(server_info: Mapping[str, object]) -> int:
@@ -55,22 +64,24 @@ def stream_configs() -> list[StreamConfig]:
         StreamConfig(
             name=names.REQUESTS_STREAM, subjects=[names.REQUEST_SUBJECT],
             retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
-            duplicate_window=DEDUP_WINDOW_S, max_msg_size=1024 * 1024,
+            duplicate_window=DEDUP_WINDOW_S, max_msg_size=1024 * 1024, max_bytes=STREAM_BYTES[names.REQUESTS_STREAM],
+            discard=DiscardPolicy.NEW,
         ),
         StreamConfig(
             name=names.EVENTS_STREAM, subjects=[names.all_events_filter()],
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
             duplicate_window=DEDUP_WINDOW_S, max_age=30 * 24 * 3600.0,
+            max_bytes=STREAM_BYTES[names.EVENTS_STREAM], discard=DiscardPolicy.NEW,
         ),
         StreamConfig(
             name=names.SYNTH_STREAM, subjects=[names.all_synth_filter()],
             retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
-            duplicate_window=DEDUP_WINDOW_S,
+            duplicate_window=DEDUP_WINDOW_S, max_bytes=STREAM_BYTES[names.SYNTH_STREAM], discard=DiscardPolicy.NEW,
         ),
         StreamConfig(
             name=names.DEAD_STREAM, subjects=[names.all_dead_letters_filter()],
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, duplicate_window=DEDUP_WINDOW_S,
-            max_age=30 * 24 * 3600.0, max_msgs=100_000,
+            max_age=30 * 24 * 3600.0, max_msgs=100_000, max_bytes=STREAM_BYTES[names.DEAD_STREAM],
         ),
     ]
 
@@ -120,29 +131,31 @@ async def _ensure(js: JetStreamContext, settings: Settings) -> None:
         try:
             info = await js.stream_info(str(config.name))
             replicas = wanted_replicas(size, settings.replicas, info.config.num_replicas or 1)
-            await js.update_stream(replace(config, num_replicas=replicas))
+            await fitting(js.update_stream, replace(config, num_replicas=replicas))
         except NotFoundError:
-            await js.add_stream(replace(config, num_replicas=wanted_replicas(size, settings.replicas)))
+            await fitting(js.add_stream, replace(config, num_replicas=wanted_replicas(size, settings.replicas)))
     await _retire_shared_tts_consumer(js)
     for stream, consumer in consumer_configs(settings):
         await js.add_consumer(stream, config=await _keeping_pause(js, stream, consumer))
-    for bucket in (names.CHECKPOINT_BUCKET, names.OBJECT_BUCKET, names.UPLOADS_BUCKET):
-        await _scale_bucket(js, bucket, size, settings.replicas)
+    for bucket in (names.CHECKPOINT_BUCKET, names.UPLOADS_BUCKET, names.OBJECT_BUCKET):  # the largest last
+        await _scale_bucket(js, bucket, size, settings.replicas, bucket_bytes(bucket, settings))
 
 
-async def _scale_bucket(js: JetStreamContext, bucket: str, size: int, setting: int | None) -> None:
-    """Create ``bucket`` if missing, then give it the replicas it should have."""
+async def _scale_bucket(js: JetStreamContext, bucket: str, size: int, setting: int | None, max_bytes: int) -> None:
+    """Create ``bucket`` if missing, then give it the replicas (and the byte limit) it should have."""
     is_kv = bucket == names.CHECKPOINT_BUCKET
     stream = names.kv_stream(bucket) if is_kv else names.object_stream(bucket)
     try:
         info = await js.stream_info(stream)
     except NotFoundError:
         replicas = wanted_replicas(size, setting)
-        await (checkpoints(js, replicas) if is_kv else object_store(js, bucket, replicas))
+        await (checkpoints(js, replicas, max_bytes) if is_kv else object_store(js, bucket, replicas, max_bytes))
         return
     replicas = wanted_replicas(size, setting, info.config.num_replicas or 1)
-    if replicas != (info.config.num_replicas or 1):
-        await js.update_stream(replace(info.config, num_replicas=replicas))
+    unbounded = (info.config.max_bytes or -1) < 0  # made by an older release: bound it now
+    if replicas != (info.config.num_replicas or 1) or unbounded:
+        await fitting(js.update_stream, replace(info.config, num_replicas=replicas,
+                                                max_bytes=max_bytes if unbounded else info.config.max_bytes))
 
 
 async def _keeping_pause(js: JetStreamContext, stream: str, config: ConsumerConfig) -> ConsumerConfig:
@@ -171,19 +184,50 @@ async def _retire_shared_tts_consumer(js: JetStreamContext) -> None:
     await js.purge_stream(names.SYNTH_STREAM)
 
 
-async def checkpoints(js: JetStreamContext, replicas: int = 1) -> KeyValue:
+async def checkpoints(js: JetStreamContext, replicas: int = 1, max_bytes: int = CHECKPOINT_BYTES) -> KeyValue:
     """The checkpoint KV bucket (created with ``replicas`` copies if missing)."""
     try:
         return await js.key_value(names.CHECKPOINT_BUCKET)
     except BucketNotFoundError:
-        return await js.create_key_value(config=KeyValueConfig(
-            bucket=names.CHECKPOINT_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas))
+        return await fitting(lambda config: js.create_key_value(config=config), KeyValueConfig(
+            bucket=names.CHECKPOINT_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas,
+            max_bytes=max_bytes))
 
 
-async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET, replicas: int = 1) -> ObjectStore:
+async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET, replicas: int = 1,
+                       max_bytes: int | None = None) -> ObjectStore:
     """The object store ``bucket`` (audio and books by default; ``names.UPLOADS_BUCKET`` for uploads)."""
     try:
         return await js.object_store(bucket)
     except (BucketNotFoundError, NotFoundError):
-        return await js.create_object_store(bucket, config=ObjectStoreConfig(storage=StorageType.FILE,
-                                                                              replicas=replicas))
+        limit = max_bytes or bucket_bytes(bucket, Settings())
+        return await fitting(lambda config: js.create_object_store(bucket, config=config), ObjectStoreConfig(
+            storage=StorageType.FILE, replicas=replicas, max_bytes=limit))
+
+
+def bucket_bytes(bucket: str, settings: Settings) -> int:
+    """The byte limit of a bucket: the audio store's is a setting, the others fixed (docs/security.md)."""
+    if bucket == names.OBJECT_BUCKET:
+        return int(settings.max_store_gb * 10**9)
+    return UPLOADS_BYTES if bucket == names.UPLOADS_BUCKET else CHECKPOINT_BYTES
+
+
+C = TypeVar("C", StreamConfig, KeyValueConfig, ObjectStoreConfig)
+R = TypeVar("R")
+
+
+async def fitting(create: Callable[[C], Awaitable[R]], config: C) -> R:
+    """Create or update with ``config``; where the server has less room than its byte limit, a smaller one.
+
+    A server reserves each stream's byte limit from its own storage (by default 75% of the disk
+    it found at start-up): on a small disk the limit is halved until it fits, with a warning.
+    """
+    while True:
+        try:
+            return await create(config)
+        except APIError as exc:
+            limit = config.max_bytes or -1
+            if exc.err_code not in NO_ROOM or limit < 2 * MIN_FITTED_BYTES:
+                raise
+            log.warning("the server has no room for %s bytes (%s); trying half", f"{limit:,}", exc.description)
+            config = replace(config, max_bytes=limit // 2)

@@ -46,6 +46,7 @@ async def test_malformed_and_misplaced_messages_stop_nothing(js, client, setting
         await client.publish(names.event_subject(job, "job.rejected"), orjson.dumps(
             {"type": "job.rejected", "v": 1, "job_id": "jsomeoneelse", "reason": "forged"}))
         await client.publish(f"{names.SYNTH_PREFIX}.test.{job}.x.y", b"{}")
+        await client.publish(names.event_subject("jnobodyknows", "job.completed"), b"garbage for no job")
         for raw in requests:
             await client.publish(names.REQUEST_SUBJECT, raw)
         await client.publish(names.REQUEST_SUBJECT, orjson.dumps(GOOD))
@@ -78,6 +79,9 @@ async def test_malformed_and_misplaced_messages_stop_nothing(js, client, setting
                                                       settings.nats_url], capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr
     assert f"{job}  completed" in status.stdout
+    assert "jnobodyknows" not in status.stdout, "garbage for an unknown job is no job, and breaks no listing"
+    kept = await (await js.key_value(names.CHECKPOINT_BUCKET)).keys()
+    assert job in kept and not set(reasons) & set(kept), "a rejected request's checkpoint does not stay"
     assert "message(s) given up on (dead letters)" in status.stdout and f"tts: synth.test.{job}.x.y" in status.stdout
     scripted = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services", "status", "--json",
                                                         "--nats-url", settings.nats_url],

@@ -74,3 +74,29 @@ async def test_a_store_from_before_per_engine_queues_is_upgraded(store_dir, sett
         await nc.close()
     finally:
         stop_process(proc)
+
+
+async def test_every_stream_and_bucket_has_a_byte_limit_that_fits_the_server(store_dir, settings, tmp_path) -> None:
+    """A server with 3 GB of JetStream storage: the 100 GB audio store is fitted (halved until the
+    server can reserve it); every stream and bucket has a limit, and a full one refuses new messages."""
+    from services.bus.topology import STREAM_BYTES
+
+    config = tmp_path / "small.conf"
+    config.write_text("jetstream { max_file_store: 3GB }\n")
+    proc, url = start_nats_server(store_dir, config=config)
+    try:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await ensure_topology(js, settings)
+        limits = {s.config.name: s.config.max_bytes or -1 for s in await js.streams_info()}
+        assert all(limit > 0 for limit in limits.values()), limits
+        for stream, limit in STREAM_BYTES.items():
+            assert limits[stream] <= limit
+        audio = limits[names.object_stream(names.OBJECT_BUCKET)]
+        assert 0 < audio < 3 * 10**9, "fitted into what the server has"
+        assert sum(limits.values()) <= 3 * 2**30
+        events = await js.stream_info(names.EVENTS_STREAM)
+        assert str(events.config.discard).endswith("new"), "a full log refuses the new, never drops the old"
+        await nc.close()
+    finally:
+        stop_process(proc)
