@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 
@@ -18,12 +19,24 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def object_digest(path: Path) -> str:
+    """The digest an object store description gives for the bytes of ``path`` (``SHA-256=<base64url>``)."""
+    with open(path, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").digest()
+    return "SHA-256=" + base64.urlsafe_b64encode(digest).decode()
+
+
 async def upload(js: JetStreamContext, path: Path, name: str) -> str:
-    """Put ``path`` in the uploads bucket as ``name`` (skipped if an object of that size is there)."""
+    """Put ``path`` in the uploads bucket as ``name``.
+
+    Skipped only when the object there says it holds these very bytes (its size and SHA-256): a
+    file planted under the name with other content is replaced, and the parse service checks the
+    content against the name once more (it may have been planted after this look).
+    """
     store = await object_store(js, names.UPLOADS_BUCKET)
     try:
         info = await store.get_info(name)
-        if info.size == path.stat().st_size:
+        if info.size == path.stat().st_size and info.digest == object_digest(path):
             return name
     except ObjectNotFoundError:
         pass

@@ -8,6 +8,7 @@ is looked at.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def _allowed_path(raw: str, input_dir: Path | None, max_bytes: int) -> Path:
     return path
 
 
+CONTENT_NAME = re.compile(r"(?:sources|speakers)/([0-9a-f]{64})\.[a-z0-9]{1,8}")
+
+
 async def locate_object(name: str, stores: list[ObjectStore]) -> tuple[ObjectStore, int] | None:
     """The first of ``stores`` that holds ``name``, and the size its description claims (for an early
     refusal only: the client wrote it); None if none does."""
@@ -130,6 +134,12 @@ async def fetch_source(
         except ObjectTooBig:
             raise too_big(None, max_bytes) from None
         label = Path(name).name
+        sha = await asyncio.to_thread(sha256_file, dest)
+        named = CONTENT_NAME.fullmatch(name)
+        if named and named.group(1) != sha:  # an upload is named by its content: this is not that content
+            raise SourceError(f"the uploaded book {name!r} does not hold what its name says (its sha256 is "
+                              f"{sha[:12]}…); upload it again")
+        return LocalSource(path=dest, sha256=sha, name=label)
     else:
         path = await asyncio.to_thread(_allowed_path, str(request.source_path), input_dir, max_bytes)
         await asyncio.to_thread(copy_bounded, path, dest, max_bytes)

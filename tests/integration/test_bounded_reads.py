@@ -27,7 +27,7 @@ from services.bus.ephemeral import ObjectDamaged, ObjectTooBig, download_object
 from services.bus.objects import meta_subject
 from services.bus.topology import object_store
 from services.parse.limits import BookTooBig
-from services.parse.source import copy_bounded, fetch_source
+from services.parse.source import SourceError, copy_bounded, fetch_source
 from services.parse.speaker import MAX_SPEAKER_BYTES, SpeakerError, fetch_speaker
 from services.settings import Settings
 from tests.conftest import wait_for
@@ -155,3 +155,23 @@ async def test_the_parse_service_rejects_forged_sizes_and_bad_numbers(js: JetStr
         assert not task.done(), "the service is still running"
     for reason in bad.values():
         assert reason in reasons, (reason, reasons)
+
+
+async def test_a_file_planted_under_a_book_s_name_is_replaced_or_refused(js: JetStreamContext, tmp_path: Path) -> None:
+    """Someone puts other bytes of the same size under the name a book will be uploaded as: the
+    client's upload replaces them, and a request naming planted bytes is refused by what they hold."""
+    from services.bus.uploads import object_digest, sha256_file, upload_book
+
+    mine, theirs = tmp_path / "mine.epub", tmp_path / "theirs.epub"
+    mine.write_bytes(b"my book " * 1000)
+    theirs.write_bytes(b"not mine" * 1000)
+    name = names.source_object(sha256_file(mine), ".epub")
+    uploads = await object_store(js, names.UPLOADS_BUCKET)
+    await uploads.put(name, theirs.read_bytes())  # planted: same name, same size, other bytes
+    request = ConvertRequest(source_object=name, engine="test")
+    with pytest.raises(SourceError, match="does not hold what its name says"):
+        await fetch_source(request, uploads, await object_store(js), tmp_path / "got", None, BOOK_LIMIT)
+    assert await upload_book(js, mine) == name
+    assert (await uploads.get_info(name)).digest == object_digest(mine), "the planted bytes were replaced"
+    got = await fetch_source(request, uploads, await object_store(js), tmp_path / "got", None, BOOK_LIMIT)
+    assert got.sha256 == sha256_file(mine)
