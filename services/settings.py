@@ -6,6 +6,7 @@ lists every variable.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -37,7 +38,7 @@ class Settings:
     max_segments: int = 100_000
     max_audio_hours: float = 100.0
     max_parse_s: float = 600.0
-    max_parse_mb: int = 1024  # memory of the child process reading one book
+    max_parse_bytes: int = 1024 * 1024 * 1024  # memory of the child process reading one book
     max_store_gb: float = 100.0  # the audio and books object store's byte limit
     max_segment_chars: int = 400
     ack_wait_s: float = 60.0
@@ -73,14 +74,14 @@ class Settings:
             ("MAX_UNPACKED_MB", "max_unpacked_bytes", float), ("MAX_BOOK_CHARS", "max_book_chars", int),
             ("MAX_CHAPTERS", "max_chapters", int), ("MAX_SEGMENTS", "max_segments", int),
             ("MAX_AUDIO_HOURS", "max_audio_hours", float), ("MAX_PARSE_S", "max_parse_s", float),
-            ("MAX_PARSE_MB", "max_parse_mb", int), ("MAX_STORE_GB", "max_store_gb", float),
+            ("MAX_PARSE_MB", "max_parse_bytes", float), ("MAX_STORE_GB", "max_store_gb", float),
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
             ("MAX_DELIVER", "max_deliver", int), ("REPLICAS", "replicas", int),
             ("SIMULATED_RTF", "simulated_rtf", float),
         ):
             raw = get(name)
             if raw is not None:
-                value = kind(raw)
+                value = setting_number(name, raw, kind, zero=name == "SIMULATED_RTF")
                 updates[attr] = round(value * 1024 * 1024) if name.endswith("_MB") else value
         if get("ENGINES"):
             updates["engines"] = tuple(e.strip() for e in str(get("ENGINES")).split(",") if e.strip())
@@ -113,7 +114,8 @@ class Settings:
             "MAX_BOOK_MB": repr(self.max_book_bytes / (1024 * 1024)), "MAX_SEGMENT_CHARS": self.max_segment_chars,
             "MAX_UNPACKED_MB": repr(self.max_unpacked_bytes / (1024 * 1024)), "MAX_BOOK_CHARS": self.max_book_chars,
             "MAX_CHAPTERS": self.max_chapters, "MAX_SEGMENTS": self.max_segments,
-            "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s, "MAX_PARSE_MB": self.max_parse_mb,
+            "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s,
+            "MAX_PARSE_MB": repr(self.max_parse_bytes / (1024 * 1024)),
             "MAX_STORE_GB": self.max_store_gb,
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
@@ -129,3 +131,15 @@ def child_env(settings: Settings, **overrides: str) -> dict[str, str]:
     env.update(settings.as_env())
     env.update({PREFIX + name: value for name, value in overrides.items()})
     return env
+
+
+def setting_number(name: str, raw: str, kind: type[int] | type[float], zero: bool = False) -> float:
+    """An ``AUDIOBOOK_*`` number: finite and positive (or zero where ``zero``), else a clear error."""
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        bound = "zero or more" if zero else "more than zero"
+        raise ValueError(f"{PREFIX}{name} must be a {'whole ' if kind is int else ''}number {bound}, not {raw!r}")
+    return value

@@ -202,7 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    settings = Settings.from_env(os.environ)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ValueError as exc:  # a setting out of range: one line, not a traceback
+        print(f"audiobook: error: {exc}", file=sys.stderr)
+        return 2
     if args.command != "serve":  # serve sets up its own, named after its roles
         setup_tracing(settings.service_name or "audiobook-cli", settings.otlp_endpoint)
     try:

@@ -62,7 +62,7 @@ def estimated_hours(chars: int, speed: float) -> float:
     return chars * SPEECH_S_PER_CHAR / max(speed, 0.01) / 3600
 
 
-SENTENCE_END = re.compile(r"[.!?…]+\s")
+SENTENCE_END = re.compile(r"[.!?…]+(?:\s|$)")
 
 
 @dataclass

@@ -60,7 +60,7 @@ class ParseService:
         self.js, self.store, self.uploads, self.settings, self.nc = js, store, uploads, settings, nc
         self.requests = 0  # requests answered by this process
         self.limits = BookLimits.from_settings(settings)
-        self.child_limits = ChildLimits(memory_bytes=settings.max_parse_mb * 2**20, cpu_s=settings.max_parse_s,
+        self.child_limits = ChildLimits(memory_bytes=settings.max_parse_bytes, cpu_s=settings.max_parse_s,
                                         wall_s=settings.max_parse_s)
 
     @classmethod
