@@ -29,6 +29,12 @@ from events.errors import PermanentError
 SECTION = re.compile(r"^\[\s*([A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*)?\s*\]$")
 MAX_ENTRIES = 5_000
 MAX_WORD_CHARS = 100
+SPOKEN_PER_CHAR, MIN_SPOKEN = 10, 40  # "WHO = World Health Organization" fits; "the" said as a page does not
+
+
+def max_spoken(word: str) -> int:
+    """The longest spoken form a lexicon may give ``word``: its expansion is bounded."""
+    return max(MIN_SPOKEN, SPOKEN_PER_CHAR * len(word))
 
 
 class LexiconError(PermanentError):
@@ -59,6 +65,10 @@ def parse_lexicon(text: str) -> tuple[Entry, ...]:
             raise LexiconError(f"lexicon line {number}: expected 'word = spoken form', got {raw.strip()!r:.80}")
         if len(word) > MAX_WORD_CHARS or len(spoken) > 4 * MAX_WORD_CHARS:
             raise LexiconError(f"lexicon line {number}: an entry is limited to {MAX_WORD_CHARS} characters")
+        if len(spoken) > max_spoken(word):
+            raise LexiconError(f"lexicon line {number}: {word!r} would be said in {len(spoken)} characters; "
+                               f"a word's spoken form is at most {max_spoken(word)} ({SPOKEN_PER_CHAR} per letter, "
+                               f"at least {MIN_SPOKEN})")
         entries.append(Entry(language, word, spoken))
         if len(entries) > MAX_ENTRIES:
             raise LexiconError(f"the lexicon has more than {MAX_ENTRIES:,} entries")

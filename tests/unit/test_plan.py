@@ -48,12 +48,12 @@ def _novel(words: int = 60_000) -> Book:
 
 
 def test_limits_hold_on_what_is_spoken_after_the_lexicon() -> None:
-    """A lexicon that says each common word as 400 characters turns a book within the limits into one
-    far past them: planning stops at the first segment over, naming the limit."""
+    """A lexicon that says each common word as 38 characters (within an entry's bound) turns a book
+    within the limits into one far past them: planning stops at the first segment over, naming the limit."""
     import pytest
 
     from events.audio import DEFAULT_PAUSES
-    from services.parse.lexicon import parse_lexicon
+    from services.parse.lexicon import LexiconError, parse_lexicon
     from services.parse.limits import BookLimits, BookTooBig, SpokenBudget, estimated_hours
 
     book = _novel()
@@ -64,7 +64,10 @@ def test_limits_hold_on_what_is_spoken_after_the_lexicon() -> None:
     budget = SpokenBudget(limits, 1.0, DEFAULT_PAUSES)
     plan_job(book, "j", voice, 1.0, 400, budget=budget)
     assert estimated_hours(chars, 1.0) < budget.hours < 20, "spoken with its pauses, still within"
-    lexicon = parse_lexicon("".join(f"{word} = {'la ' * 133}\n" for word in ("the", "cat", "dog", "mat")))
+    with pytest.raises(LexiconError, match=r"'the' would be said in 398 characters; .* at most 40"):
+        parse_lexicon(f"the = {'la ' * 133}")  # an entry's expansion is bounded
+    words = ("the", "cat", "sat", "on", "mat", "and", "dog", "ran", "off")
+    lexicon = parse_lexicon("".join(f"{word} = {'la ' * 13}\n" for word in words))  # each as 38 characters
     budget = SpokenBudget(limits, 1.0, DEFAULT_PAUSES)
     with pytest.raises(BookTooBig, match=r"over 20 hours of audio with its lexicon and pauses;.*AUDIOBOOK_MAX_AUDIO"):
         plan_job(book, "j", voice, 1.0, 400, lexicon=lexicon, budget=budget)
