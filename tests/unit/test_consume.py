@@ -51,3 +51,11 @@ def test_every_error_raised_on_purpose_shares_one_root() -> None:
     for kind in (EbookError, SourceError, UnknownVoiceError, SynthesisError, DecodeError, RequestError,
                  AssemblyError, StackError, NatsUnreachable, CliError, TransientError):
         assert issubclass(kind, PipelineError), kind
+
+
+def test_a_message_too_large_for_the_server_is_given_up_at_once() -> None:
+    from services.bus.publish import PayloadTooLarge
+
+    assert isinstance(classify(nats.errors.MaxPayloadError(), 1, POLICY), GiveUp)
+    given_up = classify(PayloadTooLarge("a message on x would be 2,000,000 bytes"), 1, POLICY)
+    assert isinstance(given_up, GiveUp) and "2,000,000 bytes" in given_up.reason
