@@ -229,5 +229,5 @@ async def fitting(create: Callable[[C], Awaitable[R]], config: C) -> R:
             limit = config.max_bytes or -1
             if exc.err_code not in NO_ROOM or limit < 2 * MIN_FITTED_BYTES:
                 raise
-            log.warning("the server has no room for %s bytes (%s); trying half", f"{limit:,}", exc.description)
+            log.info("the server has no room for %s bytes (%s); trying half", f"{limit:,}", exc.description)
             config = replace(config, max_bytes=limit // 2)
