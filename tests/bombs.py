@@ -52,7 +52,7 @@ def _zip(path: Path) -> zipfile.ZipFile:
     return zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
 
 
-def docx_bomb(folder: Path, megabytes: int = 60) -> Path:
+def docx_bomb(folder: Path, megabytes: int = 400) -> Path:
     """A Word document whose one part is ``megabytes`` of tiny paragraphs (millions of XML elements)."""
     path = folder / "bomb.docx"
     w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"

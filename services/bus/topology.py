@@ -40,6 +40,7 @@ STREAM_BYTES = {names.REQUESTS_STREAM: 64 * 2**20, names.EVENTS_STREAM: 1 * 2**3
 CHECKPOINT_BYTES = 64 * 2**20
 UPLOADS_BYTES = 4 * 2**30
 NO_ROOM = (10023, 10047)  # JetStream: insufficient resources; insufficient storage resources
+NO_PLACEMENT = 10005  # a cluster: no suitable peers for placement (insufficient storage, or other reasons)
 MIN_FITTED_BYTES = 16 * 2**20
 
 
@@ -227,7 +228,9 @@ async def fitting(create: Callable[[C], Awaitable[R]], config: C) -> R:
             return await create(config)
         except APIError as exc:
             limit = config.max_bytes or -1
-            if exc.err_code not in NO_ROOM or limit < 2 * MIN_FITTED_BYTES:
+            no_room = exc.err_code in NO_ROOM or (
+                exc.err_code == NO_PLACEMENT and "storage" in (exc.description or ""))
+            if not no_room or limit < 2 * MIN_FITTED_BYTES:
                 raise
             log.info("the server has no room for %s bytes (%s); trying half", f"{limit:,}", exc.description)
             config = replace(config, max_bytes=limit // 2)
