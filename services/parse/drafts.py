@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from services.parse.book import Chapter
 from services.parse.segmenter import fold
 from services.parse.xhtml import Block
 
+# (possessive and atomic where a title of many thousand characters would otherwise be re-scanned: linear)
 BOILERPLATE_TITLE = re.compile(
-    r"^\W*(table of contents|contents|inhalt(sverzeichnis)?|table des mati[eè]res|sommaire|[íi]ndice|indice|"
+    r"^\W*+(table of contents|contents|inhalt(sverzeichnis)?|table des mati[eè]res|sommaire|[íi]ndice|indice|"
     r"title ?page|titlepage|cover|imprint|colophon|(un)?copyright|index|copertina|couverture|"
     r"bibliograph(y|ie)|bibliograf[ií]a|errata|corrigenda|"
     r"about this e?book|(à|a) propos( de (ce|cet) (e-?book|livre|ouvrage))?|informazioni|"
-    r"(the )?full project gutenberg licen[cs]e|.*project gutenberg.*licen[cs]e.*)\W*$",
+    r"(the )?full project gutenberg licen[cs]e|(?>.*?project gutenberg)(?>.*?licen[cs]e).*+)\W*$",
     re.IGNORECASE,
 )
 # a transcriber's note, however worded: "Transcriber's Notes", "Note from the Transcriber",
@@ -26,8 +28,10 @@ TRANSCRIBERS_NOTE = re.compile(
     r"\b(notes?|anmerkung|anmerkungen|hinweise?|nota|remarques?)\b.{0,20}"
     r"\b(transcription|transkription|trascrizione|transcripci[oó]n|transcri[çc][aã]o))",
     re.IGNORECASE)
-# a footnote marker left in a title: "Chapter XXII[1]", "Preface*", "Notes¹"
-TITLE_NOTE_MARKER = re.compile(r"\s*(\[\s*(\d{1,3}|[*†‡a-z])\s*\]|[*†‡]+|[¹²³⁴⁵⁶⁷⁸⁹⁰]+)(?=[\s.,;:!?)]|$)")
+# a footnote marker left in a title: "Chapter XXII[1]", "Preface*", "Notes¹" (a run of spaces, stars or
+# superscripts is tried from its start only: linear)
+TITLE_NOTE_MARKER = re.compile(r"(?<!\s)\s*(\[\s*(\d{1,3}|[*†‡a-z])\s*\]|(?<![*†‡])[*†‡]+|"
+                               r"(?<![¹²³⁴⁵⁶⁷⁸⁹⁰])[¹²³⁴⁵⁶⁷⁸⁹⁰]+)(?=[\s.,;:!?)]|$)")
 GUTENBERG_LINE = re.compile(r"\*\*\*\s*(START|END) OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
 # who made the file, not the book: "Produced by ...", "Note from the original file: ...", "Transcriber's note: ..."
 PRODUCER_LINE = re.compile(
@@ -38,7 +42,9 @@ ADVERT_WORDS = 30  # a paragraph this short holding a web address is the file's 
 BACKLINK = re.compile(r"[↩↑]\ufe0e?\s*$")  # a footnote's way back to its marker: the note itself
 PROSE_BLOCK_CHARS = 100
 PRODUCTION_NOTE_WORDS = 300
-ADDRESS = re.compile(r"(https?://|www\.)\S+|\b[\w.+-]+@[\w-]+\.[\w.]+\b", re.IGNORECASE)
+# a web or mail address (searched for, not cut out). A mail address's name is tried from the start of its run of
+# letters, digits and ``.+-`` only, so "1.1.1.1..." is scanned once, not once per character
+ADDRESS = re.compile(r"(https?://|www\.)\S+|(?<![\w.+-])[.+-]*+\w[\w.+-]*+@[\w-]+\.[\w.]+\b", re.IGNORECASE)
 PRODUCTION = re.compile(r"\b(e-?books?|epub|mobi|pdf|e-?texts?|wiki\w*|gutenberg|calibre|digital edition|"
                         r"convert\w*|konwersj\w*|numéris\w*|digitali[sz]\w*)\b", re.IGNORECASE)
 VERSE_WORDS = 150  # short lines adding up to this many words are verse, not a title page
@@ -293,10 +299,10 @@ def promote_parts(blocks: list[Block]) -> None:
         if block.level:
             by_level.setdefault(block.level, []).append(block)
     for level in sorted(by_level):
-        parts = [b for b in by_level[level] if PART_WORD.match(b.text)]
+        parts = {id(b) for b in by_level[level] if PART_WORD.match(b.text)}
         if parts and len(parts) < len(by_level[level]):
             for block in blocks:
-                if block.level >= level and block not in parts:
+                if block.level >= level and id(block) not in parts:
                     block.level += 1
             return
 
@@ -325,7 +331,9 @@ def at_headings(blocks: list[Block], title: str, front: bool = True) -> tuple[li
     drafts: list[Draft] = []
     current = Draft(title=title)
     part = section = ""
+    headed = False  # has a draft opened at a heading yet (drafts only grow, at the end: checked there)
     for block in blocks:
+        headed = headed or bool(drafts and drafts[-1].blocks and drafts[-1].blocks[0].level)
         if cut and block.level == cut:
             named = block.text if not part or part in block.text else f"{part}{TITLE_JOIN}{block.text}"
             current = Draft(title=named, blocks=[block])  # the title is read, as in an EPUB
@@ -338,7 +346,7 @@ def at_headings(blocks: list[Block], title: str, front: bool = True) -> tuple[li
             part = block.text.rstrip(".: ")
             current = Draft(title=part, blocks=[block])  # a part's page: read with its first chapter
             drafts.append(current)
-        elif block.level and block.level < (parts or cut) and not any(d.blocks and d.blocks[0].level for d in drafts):
+        elif block.level and block.level < (parts or cut) and not headed:
             title = title or block.text  # the book's own heading above the chapters
         elif block.level and block.level < (parts or cut):
             part = ""  # a heading above the chapters between them: a chapter if prose follows it
@@ -349,6 +357,19 @@ def at_headings(blocks: list[Block], title: str, front: bool = True) -> tuple[li
             if not drafts:
                 drafts.append(current)
     return drafts, title
+
+
+MAX_WARNINGS, MAX_WARNING_CHARS = 20, 300  # what a Book keeps of the parts it could not read
+
+
+def bounded_warnings(warnings: Iterable[str]) -> tuple[str, ...]:
+    """A reader's warnings as its Book keeps them: each once, the first MAX_WARNINGS cut to
+    MAX_WARNING_CHARS, and how many more parts were not read."""
+    unique = list(dict.fromkeys(warnings))
+    kept = [w if len(w) <= MAX_WARNING_CHARS else w[:MAX_WARNING_CHARS - 1] + "…" for w in unique[:MAX_WARNINGS]]
+    if len(unique) > MAX_WARNINGS:
+        kept.append(f"… and {len(unique) - MAX_WARNINGS:,} more parts were not read")
+    return tuple(kept)
 
 
 def kept_or_all(drafts: list[Draft]) -> list[Draft]:

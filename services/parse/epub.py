@@ -18,7 +18,7 @@ from lxml import html as lxml_html
 
 from services.parse.archive import check_archive
 from services.parse.book import Book, Cover, EbookError
-from services.parse.drafts import TITLE_JOIN, Draft, absorb_small, chapters_of, keep
+from services.parse.drafts import TITLE_JOIN, Draft, absorb_small, bounded_warnings, chapters_of, keep
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.repair import mend_epub
 from services.parse.segmenter import fold
@@ -76,7 +76,8 @@ def _named(drafts: list[Draft], book_title: str) -> list[Draft]:
     return drafts
 
 
-EDITION = re.compile(r"\s*[(\[][^()\[\]]*\bedition\b[^()\[\]]*[)\]]\s*$", re.IGNORECASE)  # "(Spanish Edition)"
+# "(Spanish Edition)" (each run of spaces and each bracket's text scanned once: linear)
+EDITION = re.compile(r"(?<!\s)\s*[(\[](?=[^()\[\]]*\bedition\b)[^()\[\]]*+[)\]]\s*$", re.IGNORECASE)
 
 
 def _split_href(href: str) -> tuple[str, str | None]:
@@ -148,7 +149,15 @@ def _linear_documents(book: epub.EpubBook, warnings: list[str]) -> list[tuple[st
     return docs
 
 
-def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[Draft]:
+def _flatten(name: str, content: bytes, targets: set[str], warnings: list[str]) -> list[Block | Anchor]:
+    """One document's blocks and anchors; what of its text could not be read is said in ``warnings``."""
+    lost: list[str] = []
+    pieces = flatten(content, targets, lost)
+    warnings.extend(f"{name}: {reason}" for reason in lost)
+    return pieces
+
+
+def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]], warnings: list[str]) -> list[Draft]:
     """Cut the spine's text at TOC targets; text before the first target is not a chapter."""
     starts: dict[tuple[str, str | None], list[str]] = {}
     pending: dict[str, set[str | None]] = {}  # per document, the targets not reached yet (linear, not n^2)
@@ -173,7 +182,7 @@ def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[D
         targets = {frag for frag in pending.get(name, ()) if frag}
         if not targets and current is None and not pending.get(name):
             continue  # front matter before the first TOC target: nothing to read
-        for piece in flatten(content, targets):
+        for piece in _flatten(name, content, targets, warnings):
             if isinstance(piece, Anchor):
                 open_chapters((name, piece.id))
             elif current is not None:
@@ -181,11 +190,11 @@ def _drafts(docs: list[tuple[str, bytes]], toc: list[tuple[str, str]]) -> list[D
     return drafts
 
 
-def _fallback_drafts(docs: list[tuple[str, bytes]]) -> list[Draft]:
+def _fallback_drafts(docs: list[tuple[str, bytes]], warnings: list[str]) -> list[Draft]:
     """Without a usable TOC: one chapter per spine document, titled by its first heading."""
     drafts = []
-    for number, (_, content) in enumerate(docs, start=1):
-        blocks = [b for b in flatten(content, set()) if isinstance(b, Block)]
+    for number, (name, content) in enumerate(docs, start=1):
+        blocks = [b for b in _flatten(name, content, set(), warnings) if isinstance(b, Block)]
         title = next((b.text for b in blocks if b.heading), f"Chapter {number}")
         drafts.append(Draft(title=title[:120], blocks=blocks))
     return drafts
@@ -206,11 +215,12 @@ def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
     if len(toc) > limits.max_toc_entries:
         raise BookTooBig(f"the table of contents has {len(toc):,} entries; this server accepts up to "
                          f"{limits.max_toc_entries:,}")
-    drafts = _named(absorb_small(keep(_drafts(docs, toc), title)), title)
+    drafts = _named(absorb_small(keep(_drafts(docs, toc, warnings), title)), title)
     if not drafts:
-        drafts = keep(_fallback_drafts(docs))
+        drafts = keep(_fallback_drafts(docs, warnings))
     if not drafts:
-        raise EbookError("no readable text: the EPUB has no chapters with text to read")
+        raise EbookError("no readable text: the EPUB has no chapters with text to read"
+                         + (f" ({warnings[0]})" if warnings else ""))
     chapters = chapters_of(drafts)
     return Book(
         title=title,
@@ -218,6 +228,6 @@ def read_epub(path: Path, limits: BookLimits | None = None) -> Book:
         language=_meta(book, "language"),  # "" if undeclared: services.parse.language decides
         chapters=chapters,
         cover=_cover(book),
-        warnings=tuple(warnings),
+        warnings=bounded_warnings(warnings),
         year=_year(book), publisher=_meta(book, "publisher"), description=_description(book),
     )

@@ -19,9 +19,17 @@ from pathlib import Path
 from lxml import etree
 
 from services.parse.book import Book, Cover, EbookError
-from services.parse.drafts import SMALL_ENTRY_WORDS, TITLE_JOIN, Draft, absorb_small, chapters_of, keep
+from services.parse.drafts import (
+    SMALL_ENTRY_WORDS,
+    TITLE_JOIN,
+    Draft,
+    absorb_small,
+    bounded_warnings,
+    chapters_of,
+    keep,
+)
 from services.parse.limits import BookLimits, BookTooBig
-from services.parse.xhtml import Block, named_entities_as_numbers, safe_xml_parser
+from services.parse.xhtml import Block, named_entities_as_numbers, safe_xml_parser, unread
 
 NS = "{http://www.gribuser.ru/xml/fictionbook/2.0}"
 XLINK = "{http://www.w3.org/1999/xlink}href"
@@ -104,10 +112,12 @@ def _cover(root: etree._Element) -> Cover | None:
 
 def read_fb2(content: bytes, fallback_title: str) -> Book:
     """An FB2 document as a Book; raises EbookError when it is not FB2 or has no text."""
+    parser = safe_xml_parser()
     try:
-        root = etree.fromstring(named_entities_as_numbers(content), parser=safe_xml_parser())
+        root = etree.fromstring(named_entities_as_numbers(content), parser=parser)
     except etree.XMLSyntaxError as exc:
         raise EbookError(f"not a readable FB2 book: {exc}") from None
+    lost = [f"the FB2 book: {reason}" for reason in unread(root, parser.error_log)]
     if root is None or _local(root) != "FictionBook":
         raise EbookError("not a readable FB2 book: no <FictionBook> document")
     info = root.find(f"{NS}description/{NS}title-info")
@@ -124,11 +134,12 @@ def read_fb2(content: bytes, fallback_title: str) -> Book:
     sections = [c for c in body if _local(c) == "section"]
     drafts = absorb_small(keep(_drafts(sections)))
     if not drafts:
-        raise EbookError("no readable text: the FB2 book has no sections with text to read")
+        raise EbookError("no readable text: the FB2 book has no sections with text to read"
+                         + (f" ({lost[0]})" if lost else ""))
     year = field(f"{NS}date")[:4]
     return Book(title=field(f"{NS}book-title") or fallback_title, author=author, language=field(f"{NS}lang"),
                 chapters=chapters_of(drafts), cover=_cover(root), year=year if year.isdigit() else "",
-                description=field(f"{NS}annotation"))
+                description=field(f"{NS}annotation"), warnings=bounded_warnings(lost))
 
 
 def read_fb2_zip(path: Path, limits: BookLimits, fallback_title: str) -> Book:

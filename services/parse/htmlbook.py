@@ -15,7 +15,7 @@ from dataclasses import replace
 from markdown_it import MarkdownIt
 
 from services.parse.book import Book, EbookError
-from services.parse.drafts import at_headings, chapters_of, kept_or_all
+from services.parse.drafts import at_headings, bounded_warnings, chapters_of, kept_or_all
 from services.parse.xhtml import Block, flatten, parse_document
 
 
@@ -34,8 +34,10 @@ def _meta(content: bytes) -> tuple[str, str, str]:
     return title, author, language
 
 
+# (the second form is first checked to end as it must: else every " by " in a long title was tried to its end)
 GUTENBERG_TITLE = re.compile(r"^(the )?project gutenberg('s)? e-?(book|text) of (?P<a>.+?)(,? by .*)?$|"
-                             r"^(?P<b>.+?)(,? by .*)?, a project gutenberg e-?(book|text)$", re.IGNORECASE)
+                             r"^(?=.*, a project gutenberg e-?(?:book|text)$)"
+                             r"(?P<b>.+?)(,? by .*)?, a project gutenberg e-?(book|text)$", re.IGNORECASE)
 
 
 def book_title(title: str) -> str:
@@ -45,21 +47,31 @@ def book_title(title: str) -> str:
 
 
 def read_html(content: bytes, fallback_title: str, language: str = "") -> Book:
-    """An HTML document as a Book; raises EbookError when it has no text to read."""
-    blocks = [b for b in flatten(content, set()) if isinstance(b, Block)]
+    """An HTML document as a Book; raises EbookError when it has no text to read (and warns of text
+    it could not)."""
+    lost: list[str] = []
+    blocks = [b for b in flatten(content, set(), lost) if isinstance(b, Block)]
     title, author, declared = _meta(content)
     title = book_title(title)
     drafts, title = at_headings(blocks, title)
     kept = kept_or_all(drafts)
     if not kept:
-        raise EbookError("no readable text: the document has no paragraphs to read")
+        raise EbookError("no readable text: the document has no paragraphs to read"
+                         + (f" ({lost[0]})" if lost else ""))
     return Book(title=title or fallback_title, author=author, language=language or declared,
-                chapters=chapters_of(kept))
+                chapters=chapters_of(kept), warnings=bounded_warnings(f"the document: {reason}" for reason in lost))
 
 
-META_LINE = re.compile(r"^#*\s*(title|author|year|date|language|lang)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+# the value up to its last non-space ("(.*?)\s*$" tried the spaces after every character: quadratic)
+META_LINE = re.compile(r"^#*\s*(title|author|year|date|language|lang)\s*:\s*((?:.*\S)?)\s*$", re.IGNORECASE)
 RULE_LINE = re.compile(r"^\s*([-*_]\s*){3,}$")
-ATTRIBUTE_LIST = re.compile(r"\{:[^}\n]*\}")  # kramdown's "{:.poetry}": styling, not text
+# kramdown's "{:.poetry}": styling, not text. One that is not closed on its line is passed over whole (tried again
+# from each "{:" in it, a line of them took quadratic time)
+ATTRIBUTE_LIST = re.compile(r"\{:[^}\n]*+(\})?")
+
+
+def _without_attribute_lists(text: str) -> str:
+    return ATTRIBUTE_LIST.sub(lambda m: "" if m.group(1) else m.group(0), text)
 
 
 def markdown_metadata(text: str) -> tuple[dict[str, str], str]:
@@ -97,7 +109,7 @@ def read_markdown(text: str, fallback_title: str) -> Book:
     """A Markdown book: its metadata (:func:`markdown_metadata`), then its text rendered to HTML by
     markdown-it-py and read as HTML (``#`` headings)."""
     meta, text = markdown_metadata(text)
-    html = MarkdownIt("commonmark").render(ATTRIBUTE_LIST.sub("", text))
+    html = MarkdownIt("commonmark").render(_without_attribute_lists(text))
     book = read_html(f"<html><body>{html}</body></html>".encode(), fallback_title,
                      meta.get("language") or meta.get("lang") or "")
     return replace(book, title=meta.get("title") or book.title, author=meta.get("author") or book.author)

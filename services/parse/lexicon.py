@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from events.errors import PermanentError
@@ -80,15 +80,70 @@ def _applies(entry: Entry, language: str) -> bool:
     return not entry.language or tag == entry.language or tag.startswith(entry.language + "-")
 
 
-def _pattern(word: str) -> str:
-    start = r"(?<!\w)" if word[0].isalnum() or word[0] == "_" else ""
-    end = r"(?!\w)" if word[-1].isalnum() or word[-1] == "_" else ""
-    return start + re.escape(word) + end
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+@dataclass
+class _Node:
+    """Words sharing a beginning, in a trie."""
+
+    children: dict[str, _Node] = field(default_factory=dict)
+    end: str | None = None  # where a word ends here, what must follow it: r"(?!\w)" after a letter, else ""
+
+
+def _key(char: str, folded: bool) -> str:
+    """A letter as the trie holds it: as written, or (in any case) one letter for all its case forms (s, ſ)."""
+    if not folded:
+        return char
+    canonical = char.upper().lower()
+    return canonical if len(canonical) == 1 else char
+
+
+def _branches(node: _Node) -> str:
+    """A trie node as a regex: its longer words first, then the word ending here (if one does)."""
+    branches = [re.escape(char) + _branches(child) for char, child in node.children.items()]
+    if node.end is not None:
+        branches.append(node.end)
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
+def _trie(words: list[str], folded: bool) -> re.Pattern[str]:
+    """One pattern finding, where any of ``words`` starts, the longest of them, in time independent of their
+    number (an alternation of 5,000 words tried each of them at every character: 200 µs a character)."""
+    starts, others = _Node(), _Node()  # words starting with a letter (not inside a word), the rest
+    for word in words:
+        node = starts if _word_char(word[0]) else others
+        for char in word:
+            node = node.children.setdefault(_key(char, folded), _Node())
+        node.end = r"(?!\w)" if _word_char(word[-1]) else ""
+    pattern = "|".join(([r"(?<!\w)" + _branches(starts)] if starts.children else [])
+                       + ([_branches(others)] if others.children else []))
+    return re.compile(f"(?i:{pattern})" if folded else pattern)
+
+
+def _leftmost_longest(patterns: list[re.Pattern[str]], text: str, say: Callable[[str], str]) -> str:
+    """``text`` with each match replaced by ``say(match)``: at the leftmost place any pattern matches, the
+    longest match there, as one alternation of all their words would (each pattern finds its longest)."""
+    out: list[str] = []
+    done = 0
+    found = [pattern.search(text) for pattern in patterns]
+    while any(found):
+        match = min((m for m in found if m), key=lambda m: (m.start(), -m.end()))
+        out += [text[done:match.start()], say(match.group(0))]
+        done = match.end()
+        found = [m if m is None or m.start() >= done else pattern.search(text, done)
+                 for m, pattern in zip(found, patterns, strict=True)]
+    out.append(text[done:])
+    return "".join(out)
 
 
 @lru_cache(maxsize=8)
 def speaker_for(entries: tuple[Entry, ...], language: str) -> Callable[[str], str]:
-    """A function saying a text with the entries for ``language`` (a region's entries win over the language's)."""
+    """A function saying a text with the entries for ``language`` (a region's entries win over the language's).
+
+    A word is matched whole; where two entries start at one place, the longer wins ("St. John" over "St.").
+    """
     chosen: dict[str, str] = {}
     for entry in sorted((e for e in entries if _applies(e, language)), key=lambda e: len(e.language)):
         chosen[entry.word] = entry.spoken
@@ -96,12 +151,9 @@ def speaker_for(entries: tuple[Entry, ...], language: str) -> Callable[[str], st
         return lambda text: text
     exact = {w: s for w, s in chosen.items() if w != w.lower()}
     folded = {w.lower(): s for w, s in chosen.items() if w == w.lower()}
-    # longest first, so "St. John" wins over "St."
-    words = sorted(chosen, key=len, reverse=True)
-    pattern = re.compile("|".join(
-        (_pattern(w) if w in exact else "(?i:" + _pattern(w) + ")") for w in words))
+    patterns = [_trie(list(words), fold) for words, fold in ((exact, False), (folded, True)) if words]
 
-    def say(text: str) -> str:
-        return pattern.sub(lambda m: exact.get(m.group(0)) or folded.get(m.group(0).lower(), m.group(0)), text)
+    def spoken(written: str) -> str:
+        return exact.get(written) or folded.get(written.lower(), written)
 
-    return say
+    return lambda text: _leftmost_longest(patterns, text, spoken)

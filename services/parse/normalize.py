@@ -204,6 +204,11 @@ def without_ornaments(text: str) -> str:
     return " ".join(token for token in kept if token) if len(kept) < len(text.split(" ")) else text
 
 
+# "J. R. R. Tolkien": a run of initials before a name, tried from its first initial only (from each of them, a
+# run of thousands took quadratic time)
+INITIALS = re.compile(r"(?<!\b[A-Z]\.)(?<!\b[A-Z]\.\s)\b(?:[A-Z]\.\s?){2,}(?=[A-Z][a-z])")
+
+
 def normalize(text: str, language: str) -> str:
     """``text`` as a narrator reads it in ``language`` (a BCP 47 tag); unchanged where nothing applies."""
     text = without_ornaments(text)
@@ -211,8 +216,7 @@ def normalize(text: str, language: str) -> str:
     if table is not None:
         for pattern, spoken in table.abbreviations:
             text = re.sub(pattern, spoken, text)
-        text = re.sub(r"\b(?:[A-Z]\.\s?){2,}(?=[A-Z][a-z])",
-                      lambda m: " ".join(m.group(0).replace(".", " ").split()) + " ", text)
+        text = INITIALS.sub(lambda m: " ".join(m.group(0).replace(".", " ").split()) + " ", text)
         text = _romans(text, table, code)
     if code is None:
         return text

@@ -35,17 +35,23 @@ from services.parse.drafts import (
 from services.parse.normalize import roman_value
 from services.parse.xhtml import ILLUSTRATION, Block
 
-START = re.compile(r"^\s*\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.MULTILINE | re.IGNORECASE)
-END = re.compile(r"^\s*(\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project Gutenberg).*$",
-                 re.MULTILINE | re.IGNORECASE)
+# A marker line, after any blank lines ("line" starts at the first line start in them). Written as "^\s*", a run
+# of blank lines was scanned again from each of its lines (a text of 20,000 newlines took minutes); here a run
+# is entered only from the character before it: linear.
+LINE_START = r"(?:\A|(?<=\S)[^\S\n]*\n)"
+START = re.compile(LINE_START + r"(?P<line>\s*\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG.*$)",
+                   re.MULTILINE | re.IGNORECASE)
+END = re.compile(LINE_START + r"(?P<line>\s*(\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project "
+                 r"Gutenberg).*$)", re.MULTILINE | re.IGNORECASE)
 FIELD = re.compile(r"^(Title|Author|Language):\s*(.+)$", re.MULTILINE)
 HEAD_WORD = (r"(?:chapter|letter|part|book|volume|stave|canto|section|epilogue|prologue|kapitel|teil|buch|abschnitt|"
              r"chapitre|livre|partie|tome|cap[ií]tulo|capitolo|libro|parte|hoofdstuk|deel|luku|rozdzia[łl]|"
              r"глава|часть|книга)")
 # a heading paragraph of one line: "Chapter 1", "CHAPTER IV. THE POOL", "Chapter the First", "Erstes Kapitel",
-# "Livre premier", "Kapitel 2", a lone "II." or "12."
+# "Livre premier", "Kapitel 2", a lone "II." or "12." (the spaces before a subtitle are taken by one quantifier,
+# "\s*+[.:—–-]\s+" or "\s+": split between two, a run of them was tried every way, in quadratic time)
 HEADING = re.compile(
-    rf"^(?:{HEAD_WORD}(?:\s+(?:[IVXLCDM]+|\d+)\.?(?:\s*[.:—–-]?\s+.{{1,70}})?"  # Chapter 4, CHAPTER IV. THE POOL
+    rf"^(?:{HEAD_WORD}(?:\s+(?:[IVXLCDM]+|\d+)\.?(?:(?:\s*+[.:—–-]\s+|\s+).{{1,70}})?"  # CHAPTER IV. THE POOL
     rf"|(?:\s+(?:the\s+)?\w+)?\.?(?:\s*[.:—–-]\s*.{{1,70}})?)"  # Chapter the First, Livre premier: Le départ
     rf"|\w+\s+{HEAD_WORD}\.?(?:\s*[.:—–-]\s*.{{1,70}})?"  # Erstes Kapitel, Premier chapitre. Le départ
     rf"|[IVXLCDM]{{1,7}}\.?|\d{{1,3}}\.)$",
@@ -162,10 +168,10 @@ def gutenberg_body(text: str) -> tuple[str, dict[str, str]]:
     fields: dict[str, str] = {}
     start = START.search(text)
     if start:
-        fields = {m.group(1).lower(): m.group(2).strip() for m in FIELD.finditer(text[:start.start()])}
+        fields = {m.group(1).lower(): m.group(2).strip() for m in FIELD.finditer(text[:start.start("line")])}
         text = text[start.end():]
     end = END.search(text)
-    return (text[:end.start()] if end else text), fields
+    return (text[:end.start("line")] if end else text), fields
 
 
 def _language(name: str) -> str:

@@ -25,6 +25,9 @@ from pysbd.languages import LANGUAGE_CODES
 from events.audio import DEFAULT_PAUSES, Pauses, decoration, speakable
 
 DEFAULT_MAX_CHARS = 400
+# pysbd's time grows with the square of its input (each abbreviation it meets re-scans the whole text: a
+# paragraph of 160,000 characters of "Mr. " took minutes), so a longer paragraph is split a window at a time
+WINDOW = 4_000
 CUT_EVERY = (3, 2, 2)  # a cut before about one sentence in 3; inside an over-long group, one in 2, twice
 FIRST_WORD = re.compile(r"\w+")
 MAX_HEADING_CHARS = 200
@@ -58,8 +61,41 @@ def _segmenter(language: str) -> pysbd.Segmenter:
     code = code if code in LANGUAGE_CODES else "en"
     cache: dict[str, pysbd.Segmenter] = _local.__dict__.setdefault("segmenters", {})
     if code not in cache:
-        cache[code] = pysbd.Segmenter(language=code, clean=False)
+        cache[code] = pysbd.Segmenter(language=code, clean=False, char_span=True)
     return cache[code]
+
+
+def _window_end(paragraph: str, start: int) -> int:
+    """Where a window of the paragraph from ``start`` ends: after its last space in its second half, if any."""
+    end = start + WINDOW
+    if end >= len(paragraph):
+        return len(paragraph)
+    space = paragraph.rfind(" ", start + WINDOW // 2, end)
+    return space + 1 if space >= 0 else end
+
+
+def _pysbd_sentences(paragraph: str, language: str) -> list[str]:
+    """pysbd's sentences of a paragraph as written (each with the spaces after it), in time linear in its length.
+
+    A paragraph longer than WINDOW is read a window at a time: the sentences of a window but its last, then
+    the next window from where that last one starts (it may go on past the window). A sentence longer than
+    three quarters of a window is cut at the window's end.
+    """
+    segmenter = _segmenter(language)
+    if len(paragraph) <= WINDOW:
+        return [span.sent for span in segmenter.segment(paragraph)]
+    out: list[str] = []
+    start = 0
+    while start < len(paragraph):
+        end = _window_end(paragraph, start)
+        spans = segmenter.segment(paragraph[start:end])
+        if end < len(paragraph) and len(spans) > 1 and spans[-1].start >= WINDOW // 4:
+            out.extend(span.sent for span in spans[:-1])
+            start += spans[-1].start
+        else:
+            out.extend(span.sent for span in spans)
+            start = end
+    return out
 
 
 def sentences(paragraph: str, language: str = "en") -> list[str]:
@@ -69,19 +105,19 @@ def sentences(paragraph: str, language: str = "en") -> list[str]:
     quotation mark, ``..``, a dash), or the one after it at the paragraph's start; an ornament
     (``* * *``) is not read. A paragraph without words has no sentences.
     """
-    pieces: list[str] = []
-    lead = ""
-    for piece in _segmenter(language).segment(paragraph):
+    pieces: list[list[str]] = []  # joined at the end: adding to a string again and again is quadratic
+    lead: list[str] = []
+    for piece in _pysbd_sentences(paragraph, language):
         if speakable(piece):
-            pieces.append(lead + piece)
-            lead = ""
+            pieces.append([*lead, piece])
+            lead = []
         elif decoration(piece):
             continue
         elif pieces:
-            pieces[-1] += piece
+            pieces[-1].append(piece)
         else:
-            lead += piece
-    return [p.strip() for p in pieces]
+            lead.append(piece)
+    return ["".join(p).strip() for p in pieces]
 
 
 def _cut_before(sentence: str, level: int) -> bool:

@@ -137,6 +137,7 @@ class _Flattener:
 
 XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
 NAMED_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
+SURROGATE = re.compile(rb"&#(?:0*5[5-7][0-9]{3}|[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2});")
 INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")  # soft hyphen, zero-width characters
 
 
@@ -150,14 +151,24 @@ def _numeric(match: re.Match[bytes]) -> bytes:
     return b"".join(b"&#%d;" % ord(char) for char in text)
 
 
+def _surrogate(match: re.Match[bytes]) -> bytes:
+    number = match.group(0)[2:-1]
+    value = int(number[1:], 16) if number[:1] in b"xX" else int(number)
+    return b"&#xFFFD;" if 0xD800 <= value <= 0xDFFF else match.group(0)
+
+
 def named_entities_as_numbers(content: bytes) -> bytes:
     """``&nbsp;``, ``&mdash;``, ``&eacute;``... as numeric references, which any XML parser reads.
 
     EPUB 2 books declare the XHTML 1.1 DOCTYPE and use HTML's named entities; an XML parser
     that does not load that DTD (we never fetch or expand DTDs) would drop them, and with them
     letters of words. Numeric references are the same characters, whatever the file's encoding.
+    A reference to a lone surrogate (``&#xD800;``), which lxml would pass on as bytes no text
+    can be decoded from, is the replacement character.
     """
-    return NAMED_ENTITY.sub(_numeric, content) if b"&" in content else content
+    if b"&" not in content:
+        return content
+    return SURROGATE.sub(_surrogate, NAMED_ENTITY.sub(_numeric, content))
 
 
 def safe_xml_parser() -> etree.XMLParser:
@@ -166,14 +177,54 @@ def safe_xml_parser() -> etree.XMLParser:
     return etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
 
 
-def parse_document(content: bytes) -> etree._Element:
-    """Parse XHTML leniently (broken markup is common); never resolves external entities or fetches."""
+MAX_DEPTH = 256  # libxml2's nesting limit (XML_PARSE_HUGE lifts it, and every other limit with it: never)
+# the errors on which libxml2 stops reading (a limit: nesting, entity expansion, a text node over 10 MB)
+STOPPED = frozenset({"ERR_RESOURCE_LIMIT", "ERR_ENTITY_LOOP", "ERR_INTERNAL_ERROR", "ERR_NO_MEMORY"})
+
+
+def unread(root: etree._Element | None, log: etree._ListErrorLog) -> list[str]:
+    """Why some of a parsed document's text was not read, for the book's warnings: the parser
+    stopped early (markup nested too deep, an entity bomb, a huge text node), or the document
+    uses entities declared in its own DTD (never expanded)."""
+    reasons = []
+    for error in log:
+        if error.type_name not in STOPPED:  # (other errors are of markup the parser mended, and read)
+            continue
+        message = error.message.lower()
+        if "depth" in message:
+            reasons.append(f"text nested deeper than {MAX_DEPTH} levels was not read, nor anything after it")
+        elif "amplification" in message or "loop" in message:
+            reasons.append("it declares entities that expand without bound (an internal DTD); its text from "
+                           "the first of them on was not read")
+        else:
+            reasons.append(f"the parser stopped at line {error.line} ({error.message.strip()}); "
+                           "the text after it was not read")
+    if root is not None and next(root.iter(etree.Entity), None) is not None and _declared_entities(root):
+        reasons.append("it declares its own entities (an internal DTD), which are not read: the words they "
+                       "stand for are missing")
+    return list(dict.fromkeys(reasons))
+
+
+def _declared_entities(root: etree._Element) -> bool:
+    dtd = root.getroottree().docinfo.internalDTD
+    return dtd is not None and next(dtd.iterentities(), None) is not None
+
+
+def parse_document(content: bytes, lost: list[str] | None = None) -> etree._Element:
+    """Parse XHTML leniently (broken markup is common); never resolves external entities or fetches.
+
+    Why some of its text could not be read (:func:`unread`) is added to ``lost``.
+    """
     content = named_entities_as_numbers(content)
-    root = etree.fromstring(content, parser=safe_xml_parser())
+    parser = safe_xml_parser()
+    root = etree.fromstring(content, parser=parser)
     if root is None:
         from lxml import html as lxml_html
 
-        root = lxml_html.document_fromstring(content)
+        parser = lxml_html.HTMLParser()
+        root = lxml_html.document_fromstring(content, parser=parser)
+    if lost is not None:
+        lost.extend(unread(root, parser.error_log))
     return root
 
 
@@ -191,10 +242,11 @@ def is_markup(content: bytes) -> bool:
         return False
 
 
-def flatten(content: bytes, targets: set[str]) -> list[Block | Anchor]:
-    """Readable blocks of a document, with an Anchor wherever one of ``targets`` starts."""
+def flatten(content: bytes, targets: set[str], lost: list[str] | None = None) -> list[Block | Anchor]:
+    """Readable blocks of a document, with an Anchor wherever one of ``targets`` starts; why some
+    of its text could not be read is added to ``lost``."""
     flattener = _Flattener(targets)
-    root = parse_document(content)
+    root = parse_document(content, lost)
     body = next((el for el in root.iter() if _local(el.tag) == "body"), root)
     flattener.walk(body)
     flattener.flush()
