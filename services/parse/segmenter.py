@@ -78,8 +78,8 @@ def _pysbd_sentences(paragraph: str, language: str) -> list[str]:
     """pysbd's sentences of a paragraph as written (each with the spaces after it), in time linear in its length.
 
     A paragraph longer than WINDOW is read a window at a time: the sentences of a window but its last, then
-    the next window from where that last one starts (it may go on past the window). A sentence longer than
-    three quarters of a window is cut at the window's end.
+    the next window from where that last one starts (it may go on past the window). A sentence that starts
+    in a window's first quarter and goes on past its end (over 3,000 characters) is cut there.
     """
     segmenter = _segmenter(language)
     if len(paragraph) <= WINDOW:
