@@ -105,11 +105,24 @@ def markdown_metadata(text: str) -> tuple[dict[str, str], str]:
     return meta, "\n".join(lines)
 
 
+MARKDOWN_NESTING = 100  # markdown-it reads no deeper (its default, 20 levels, dropped a list 10 deep in silence)
+
+
+def _markdown_html(text: str) -> tuple[str, list[str]]:
+    """Markdown as HTML, and why some of it was not read (lists and quotes nested past MARKDOWN_NESTING)."""
+    markdown = MarkdownIt("commonmark", {"maxNesting": MARKDOWN_NESTING})
+    tokens = markdown.parse(text)
+    deep = any(token.level >= MARKDOWN_NESTING - 1 for token in tokens)
+    lost = [f"the document: text nested deeper than {MARKDOWN_NESTING} levels (lists, quotes) was not read"]
+    return markdown.renderer.render(tokens, markdown.options, {}), lost if deep else []
+
+
 def read_markdown(text: str, fallback_title: str) -> Book:
     """A Markdown book: its metadata (:func:`markdown_metadata`), then its text rendered to HTML by
     markdown-it-py and read as HTML (``#`` headings)."""
     meta, text = markdown_metadata(text)
-    html = MarkdownIt("commonmark").render(_without_attribute_lists(text))
+    html, lost = _markdown_html(_without_attribute_lists(text))
     book = read_html(f"<html><body>{html}</body></html>".encode(), fallback_title,
                      meta.get("language") or meta.get("lang") or "")
-    return replace(book, title=meta.get("title") or book.title, author=meta.get("author") or book.author)
+    return replace(book, title=meta.get("title") or book.title, author=meta.get("author") or book.author,
+                   warnings=bounded_warnings([*lost, *book.warnings]))

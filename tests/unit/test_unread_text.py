@@ -140,3 +140,16 @@ def test_bounded_warnings_keep_each_once_in_order() -> None:
     assert bounded_warnings([]) == ()
     assert bounded_warnings("x" * 400 for _ in range(1)) == ("x" * (MAX_WARNING_CHARS - 1) + "…",)
 
+
+
+def test_markdown_nested_past_its_limit_is_named_and_a_deep_list_is_read(tmp_path: Path) -> None:
+    """markdown-it reads no deeper than its nesting limit: 20 levels dropped a list 10 deep in silence."""
+    outline = tmp_path / "outline.md"
+    outline.write_text(f"# One\n\n{PROSE}\n\n" + "".join("  " * n + f"- item {n}\n" for n in range(12)) + "\nAfter.\n")
+    book = read_book(outline, name="outline.md")
+    assert book.chapters[0].paragraphs[-2:] == ("item 11", "After.") and book.warnings == ()
+    deep = tmp_path / "deep.md"
+    deep.write_text(f"# One\n\n{PROSE}\n\n" + "> " * 130 + "deep\n\nAfter.\n")
+    book = read_book(deep, name="deep.md")
+    assert book.warnings == ("the document: text nested deeper than 100 levels (lists, quotes) was not read",)
+    assert book.chapters[0].paragraphs[-1] == "After."
