@@ -37,7 +37,8 @@ from services.parse.plaintext import text_book
 from services.parse.segmenter import fold
 from services.parse.xhtml import Block
 
-PAGE_NUMBER = re.compile(r"^\s*[-–—]?\s*(page\s+)?(\d{1,4}|[ivxlc]{1,6})\s*[-–—]?\s*$", re.IGNORECASE)
+# possessive runs: "1" + 8,000 spaces + "x" is refused at once (the spaces were split every way: 0.5 s a line)
+PAGE_NUMBER = re.compile(r"^(?:\s*+[-–—])?\s*+(page\s++)?(\d{1,4}|[ivxlc]{1,6})(?:\s*+[-–—])?\s*$", re.IGNORECASE)
 SENTENCE_END = re.compile(r"[.!?:;'\"’”)\]»]$")
 HEADING_RATIO = 1.15  # a line set this much larger than the body text is a heading
 MAX_HEADING_CHARS = 100

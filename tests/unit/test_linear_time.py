@@ -35,6 +35,7 @@ from services.parse.formats import read_book
 from services.parse.htmlbook import read_html, read_markdown
 from services.parse.lexicon import Entry, LexiconError, parse_lexicon, speaker_for
 from services.parse.normalize import normalize
+from services.parse.pdfbook import PAGE_NUMBER
 from services.parse.plaintext import read_text
 from services.parse.segmenter import WINDOW, segment_chapter, sentences
 from services.parse.xhtml import flatten
@@ -337,6 +338,8 @@ REGRESSIONS: dict[str, tuple[Callable[[int], Any], Callable[[Any], object]]] = {
     # pysbd re-scans a paragraph for each abbreviation in it; marks after a sentence were added one by one
     "abbreviations": (lambda n: repeat("Mr. ", n), lambda text: sentences(text)),
     "marks": (lambda n: "Yes" + repeat(" .", n), lambda text: sentences(text)),
+    # a PDF line "1", spaces, "x" tested as a page number: the spaces split every way between two quantifiers
+    "page number": (lambda n: "1" + " " * n + "x", lambda line: PAGE_NUMBER.match(line)),
 }
 
 
