@@ -39,6 +39,8 @@ from services.parse.pdfbook import PAGE_NUMBER
 from services.parse.plaintext import read_text
 from services.parse.segmenter import WINDOW, segment_chapter, sentences
 from services.parse.xhtml import flatten
+from tests.built_epubs import build_epub as build_book
+from tests.built_epubs import chapter
 
 T = TypeVar("T")
 RATIO, SLACK_S = 20, 0.05
@@ -154,29 +156,7 @@ def test_an_xhtml_chapter_is_flattened_in_linear_time(unit: str, shape: str) -> 
 
 def build_epub(folder: Path, name: str, title: str, entry: str, body: str) -> Path:
     """A small EPUB 3: one chapter (``body`` is its XHTML body), its TOC entry named ``entry``."""
-    opf = ('<?xml version="1.0" encoding="utf-8"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
-           'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
-           f'<dc:identifier id="id">x</dc:identifier><dc:title>{html.escape(title)}</dc:title>'
-           '<dc:language>en</dc:language></metadata><manifest>'
-           '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>'
-           '<item id="c1" href="chapter_001.xhtml" media-type="application/xhtml+xml"/></manifest>'
-           '<spine><itemref idref="c1"/></spine></package>')
-    nav = ('<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml" '
-           'xmlns:epub="http://www.idpf.org/2007/ops"><head><title>toc</title></head><body><nav epub:type="toc">'
-           f'<ol><li><a href="chapter_001.xhtml">{html.escape(entry)}</a></li></ol></nav></body></html>')
-    chapter = ('<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml"><head>'
-               f"<title>c</title></head><body>{body}</body></html>")
-    path = folder / name
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
-        archive.writestr("META-INF/container.xml",
-                         '<?xml version="1.0"?><container version="1.0" '
-                         'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
-                         '<rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
-                         "</rootfiles></container>")
-        for member, text in (("content.opf", opf), ("nav.xhtml", nav), ("chapter_001.xhtml", chapter)):
-            archive.writestr(f"OEBPS/{member}", text, compress_type=zipfile.ZIP_DEFLATED)
-    return path
+    return build_book(folder / name, {"chapter_001.xhtml": chapter(body)}, title, {"chapter_001.xhtml": entry})
 
 
 @EXAMPLES

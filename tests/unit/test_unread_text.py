@@ -9,7 +9,6 @@ bounded where they are gathered: the first 20, each cut to 300 characters, then 
 from __future__ import annotations
 
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,43 +16,13 @@ import pytest
 from services.parse.book import EbookError
 from services.parse.drafts import MAX_WARNING_CHARS, MAX_WARNINGS, bounded_warnings
 from services.parse.formats import read_book
+from tests.built_epubs import build_epub, chapter
 
 PROSE = "It was a bright cold day in April, and the clocks were striking thirteen. " * 3
 DEEP = 300
 BILLION_LAUGHS = ('<!DOCTYPE html [<!ENTITY lol "lol">'
                   + "".join(f'<!ENTITY lol{n} "{(f"&lol{n - 1};" if n > 1 else "&lol;") * 10}">' for n in range(1, 10))
                   + "]>")
-
-
-def chapter(body: str, doctype: str = "") -> str:
-    return ('<?xml version="1.0" encoding="utf-8"?>' + doctype + '<html xmlns="http://www.w3.org/1999/xhtml">'
-            f"<head><title>c</title></head><body>{body}</body></html>")
-
-
-def build_epub(path: Path, chapters: dict[str, str]) -> Path:
-    """An EPUB 3 of the given chapter files (name: XHTML), one TOC entry each, titled by file name."""
-    items = "".join(f'<item id="c{n}" href="{name}" media-type="application/xhtml+xml"/>'
-                    for n, name in enumerate(chapters))
-    spine = "".join(f'<itemref idref="c{n}"/>' for n in range(len(chapters)))
-    entries = "".join(f'<li><a href="{name}">{name.removesuffix(".xhtml")}</a></li>' for name in chapters)
-    opf = ('<?xml version="1.0" encoding="utf-8"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
-           'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
-           '<dc:identifier id="id">x</dc:identifier><dc:title>Book</dc:title><dc:language>en</dc:language>'
-           '</metadata><manifest><item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" '
-           f'properties="nav"/>{items}</manifest><spine>{spine}</spine></package>')
-    nav = ('<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml" '
-           'xmlns:epub="http://www.idpf.org/2007/ops"><head><title>toc</title></head><body>'
-           f'<nav epub:type="toc"><ol>{entries}</ol></nav></body></html>')
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
-        archive.writestr("META-INF/container.xml",
-                         '<?xml version="1.0"?><container version="1.0" '
-                         'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
-                         '<rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
-                         "</rootfiles></container>")
-        for name, text in {"content.opf": opf, "nav.xhtml": nav, **chapters}.items():
-            archive.writestr(f"OEBPS/{name}", text, compress_type=zipfile.ZIP_DEFLATED)
-    return path
 
 
 def plain(number: int) -> str:
