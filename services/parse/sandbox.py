@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -53,6 +54,31 @@ def _forkserver() -> Any:
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(PRELOAD)
     return _context
+
+
+@contextlib.contextmanager
+def _stderr_with_a_descriptor() -> Any:
+    """multiprocessing hands ``sys.stderr``'s descriptor to the helper processes it starts (its
+    resource tracker). A program that replaced ``sys.stderr`` with an object without a real one
+    (Textual's dashboard does: -1) makes that start fail with "bad value(s) in fds_to_keep", so
+    the start uses the process's own stderr."""
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if usable or sys.__stderr__ is None:
+        yield
+        return
+    replaced, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stderr = replaced
+
+
+def _start(process: Any) -> None:
+    with _stderr_with_a_descriptor():
+        process.start()
 
 
 def _limit_self(limits: ChildLimits) -> None:
@@ -120,7 +146,7 @@ async def run_limited(work: Callable[[A], T], argument: A, limits: ChildLimits) 
     process = context.Process(target=_child, args=(sender, work, argument, limits), name="audiobook-reader")
     loop = asyncio.get_running_loop()
     try:
-        await asyncio.to_thread(process.start)
+        await asyncio.to_thread(_start, process)
         sender.close()
         readable = asyncio.Event()
         loop.add_reader(receiver.fileno(), readable.set)

@@ -108,3 +108,25 @@ async def test_parse_answers_everyone_while_a_bomb_is_read(js, client, settings:
 async def _two(js) -> list[JobRejected] | None:  # type: ignore[no-untyped-def]
     found = [e for e in await all_events(js) if isinstance(e, JobRejected)]
     return found if len(found) >= 2 else None
+
+
+def test_a_child_starts_under_a_program_that_replaced_stderr(tmp_path: Path) -> None:
+    """Textual replaces sys.stderr with an object whose descriptor is -1; multiprocessing passes that
+    descriptor to its helper processes, and the first book read under the dashboard failed with
+    "bad value(s) in fds_to_keep". A fresh interpreter, so the helpers start here, under the stand-in."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, io, sys\n"
+        "class NoDescriptor(io.StringIO):\n"
+        "    def fileno(self): return -1\n"
+        "sys.stderr = NoDescriptor()\n"
+        "from services.parse.sandbox import ChildLimits, run_limited\n"
+        "from tests.sandbox_work import double\n"
+        "print(asyncio.run(run_limited(double, 21, ChildLimits(wall_s=60))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "42"
