@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bench.common import BOOKS, Stack, banner, temp_folder, write_book
-from services.parse.epub import read_epub
+from services.parse.readers.epub import read_epub
 
 
 def big_book(folder: Path) -> tuple[Path, int]:

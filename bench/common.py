@@ -26,8 +26,8 @@ from services.bus.connect import server_urls
 from services.bus.control import fleet_status
 from services.bus.publish import last_event, replay
 from services.bus.topology import ensure_topology
-from services.parse.epub import read_epub
 from services.parse.plan import plan_job
+from services.parse.readers.epub import read_epub
 from services.settings import Settings
 from services.tts.engines import load_engine
 from services.tts.render import render_segments

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.common import BOOKS, banner, temp_folder
-from services.parse.epub import read_epub
+from services.parse.readers.epub import read_epub
 from services.tts.coqui import CoquiEngine
 from services.voices import coqui_voices, espeak_program
 from tests.coqui_models import build_tiny_vits, build_tiny_xtts

@@ -25,7 +25,7 @@ import nats
 
 import tui.app
 from bench.common import BOOKS, PipelineRun, Stack, banner, temp_folder, write_book
-from services.parse.epub import read_epub
+from services.parse.readers.epub import read_epub
 from tui.app import Dashboard
 
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from services.parse.archive import check_archive
 from services.parse.book import Book
-from services.parse.docxbook import read_docx
-from services.parse.epub import read_epub
-from services.parse.fb2 import read_fb2, read_fb2_zip
-from services.parse.htmlbook import read_html, read_markdown
-from services.parse.kindle import read_kindle
 from services.parse.limits import BookLimits
-from services.parse.pdfbook import read_pdf
-from services.parse.plaintext import decode, read_text
+from services.parse.readers.archive import check_archive
+from services.parse.readers.docx import read_docx
+from services.parse.readers.epub import read_epub
+from services.parse.readers.fb2 import read_fb2, read_fb2_zip
+from services.parse.readers.html import read_html, read_markdown
+from services.parse.readers.kindle import read_kindle
+from services.parse.readers.pdf import read_pdf
+from services.parse.readers.plaintext import decode, read_text
 
 SUFFIXES = {"epub": ".epub", "txt": ".txt", "markdown": ".md", "html": ".html", "docx": ".docx", "pdf": ".pdf",
             "mobi": ".azw3", "fb2": ".fb2", "fb2zip": ".fb2.zip"}

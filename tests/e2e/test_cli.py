@@ -19,7 +19,7 @@ from events.codec import decode_event
 from events.types import BookParsed, BookWarning, Event, JobAccepted, JobCompleted, SegmentSynthesized
 from services.app.stack import start_nats_server, stop_process
 from services.bus.publish import replay
-from services.parse.epub import read_epub
+from services.parse.readers.epub import read_epub
 from tests.conftest import ROOT, book
 from tests.loudness import whole_file_loudness
 

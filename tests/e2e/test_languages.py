@@ -16,7 +16,7 @@ import orjson
 import pytest
 from mutagen.mp4 import MP4
 
-from services.parse.epub import read_epub
+from services.parse.readers.epub import read_epub
 from services.tts.engines import load_engine
 from services.voices import espeak_program, resolve_voice
 from tests.conftest import book

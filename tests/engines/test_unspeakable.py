@@ -11,8 +11,8 @@ import pytest
 
 from events.audio import speakable
 from events.types import SynthesizeSegment
-from services.parse.epub import read_epub
 from services.parse.plan import plan_job
+from services.parse.readers.epub import read_epub
 from services.tts.engines import SynthesisError, load_engine
 from services.tts.render import render_segments
 from services.voices import choose_voice

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from services.parse.archive import check_archive
 from services.parse.book import EbookError
-from services.parse.epub import read_epub
 from services.parse.limits import BookLimits
+from services.parse.readers.archive import check_archive
+from services.parse.readers.epub import read_epub
 from tests.conftest import book
 
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV"]
@@ -169,8 +169,8 @@ def test_nested_toc_titles_keep_their_parents(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("title", ["Transcriber's Note", "TRANSCRIBER’S NOTES", "Index", "Contents"])
 def test_back_matter_entries_are_not_chapters(title: str) -> None:
-    from services.parse.drafts import Draft, keep
-    from services.parse.xhtml import Block
+    from services.parse.readers.drafts import Draft, keep
+    from services.parse.readers.xhtml import Block
 
     prose = Block("It was the best of times, it was the worst of times, it was the age of wisdom, it was the age. " * 2)
     kept = keep([Draft("Chapter 1", [prose]), Draft(title, [prose])])
@@ -178,7 +178,7 @@ def test_back_matter_entries_are_not_chapters(title: str) -> None:
 
 
 def test_a_transcribers_note_inside_a_chapter_is_not_read() -> None:
-    from services.parse.xhtml import Block, flatten
+    from services.parse.readers.xhtml import Block, flatten
 
     page = (b'<html xmlns="http://www.w3.org/1999/xhtml"><body><div class="transnote"><p>Obvious typos fixed.</p>'
             b"</div><p>The story begins.</p></body></html>")
@@ -192,7 +192,7 @@ def test_a_transcribers_note_inside_a_chapter_is_not_read() -> None:
     (["Notes", "Notes"], ["Notes", "Notes (2)"]),
 ])
 def test_titles_are_made_unique(titles: list[str], unique: list[str]) -> None:
-    from services.parse.drafts import unique_titles
+    from services.parse.readers.drafts import unique_titles
 
     assert unique_titles(titles) == unique
 
@@ -254,7 +254,7 @@ XHTML11 = (b'<?xml version="1.0" encoding="%s"?>\n<!DOCTYPE html PUBLIC "-//W3C/
     (b"&amp; &lt;tag&gt; &#233; &#x263A; &unknownentity;", "& <tag> \u00e9 \u263a"),
 ])
 def test_every_character_of_the_text_survives(markup: bytes, read: str) -> None:
-    from services.parse.xhtml import Block, flatten
+    from services.parse.readers.xhtml import Block, flatten
 
     for encoding in (b"utf-8", b"iso-8859-1"):
         blocks = [b for b in flatten(XHTML11 % (encoding, markup), set()) if isinstance(b, Block)]

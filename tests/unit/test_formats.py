@@ -10,7 +10,7 @@ import pytest
 
 from services.parse.book import EbookError
 from services.parse.formats import detect, read_book
-from services.parse.plaintext import decode
+from services.parse.readers.plaintext import decode
 from tests.conftest import book
 
 
@@ -188,7 +188,7 @@ def test_a_pdf_reads_every_word_of_the_same_excerpt_as_the_word_document() -> No
 
 
 def test_pdf_page_furniture_and_hyphenation(tmp_path: Path) -> None:
-    from services.parse.pdfbook import paragraphs
+    from services.parse.readers.pdf import paragraphs
 
     line = "a line of ordinary length that goes on to the right margin of the page"
     pages = [f"The Running Head\n{line}\n{line} and a hyphen-\nated word ends here.\n{n}" for n in range(1, 4)]

@@ -13,9 +13,9 @@ from events.audio import cache_key
 from events.projection import JobState, waiting_for
 from events.requests import RequestError, job_id_for, parse_request
 from services.parse.book import Book, Chapter
-from services.parse.epub import read_epub
 from services.parse.language import book_language, decide_language
 from services.parse.limits import BookLimits
+from services.parse.readers.epub import read_epub
 from services.voices import (
     PIPER_DEFAULT_VOICE,
     UnknownVoiceError,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from services.parse.archive import check_archive
 from services.parse.book import EbookError
-from services.parse.epub import read_epub
 from services.parse.limits import BookLimits, BookTooBig, estimated_hours
+from services.parse.readers.archive import check_archive
+from services.parse.readers.epub import read_epub
 from tests.conftest import book
 
 CONTAINER = (b'<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'

@@ -27,18 +27,18 @@ from hypothesis import HealthCheck, assume, currently_in_test_context, given, se
 from hypothesis import strategies as st
 
 from services.parse.book import EbookError
-from services.parse.docxbook import read_docx
-from services.parse.drafts import clean_title
-from services.parse.epub import EDITION
-from services.parse.fb2 import read_fb2
 from services.parse.formats import read_book
-from services.parse.htmlbook import read_html, read_markdown
 from services.parse.lexicon import Entry, LexiconError, parse_lexicon, speaker_for
 from services.parse.normalize import normalize
-from services.parse.pdfbook import PAGE_NUMBER
-from services.parse.plaintext import read_text
+from services.parse.readers.docx import read_docx
+from services.parse.readers.drafts import clean_title
+from services.parse.readers.epub import EDITION
+from services.parse.readers.fb2 import read_fb2
+from services.parse.readers.html import read_html, read_markdown
+from services.parse.readers.pdf import PAGE_NUMBER
+from services.parse.readers.plaintext import read_text
+from services.parse.readers.xhtml import flatten
 from services.parse.segmenter import WINDOW, segment_chapter, sentences
-from services.parse.xhtml import flatten
 from tests.built_epubs import build_epub as build_book
 from tests.built_epubs import chapter
 

@@ -25,8 +25,8 @@ def test_chapters_split_in_parallel_give_the_same_plan() -> None:
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from services.parse.epub import read_epub
     from services.parse.plan import segment_book
+    from services.parse.readers.epub import read_epub
     from tests.conftest import book as test_book
 
     alice = read_epub(test_book("epub/alice_epub3-nav-only_epubjs.epub"))

@@ -9,15 +9,15 @@ import pytest
 
 from events.audio import decoration, speakable
 from services.parse.book import Book, Chapter
-from services.parse.drafts import at_headings, boilerplate, chapter_levels, clean_title, keep, kept_or_all
 from services.parse.formats import read_book
-from services.parse.htmlbook import book_title, markdown_metadata
 from services.parse.language import book_language, detect, samples
 from services.parse.normalize import normalize
-from services.parse.pdfbook import Line, page_blocks
-from services.parse.plaintext import heading, text_book, unwrap_emphasis
+from services.parse.readers.drafts import at_headings, boilerplate, chapter_levels, clean_title, keep, kept_or_all
+from services.parse.readers.html import book_title, markdown_metadata
+from services.parse.readers.pdf import Line, page_blocks
+from services.parse.readers.plaintext import heading, text_book, unwrap_emphasis
+from services.parse.readers.xhtml import Block
 from services.parse.segmenter import segment_chapter, sentences
-from services.parse.xhtml import Block
 from tests.conftest import book
 
 PROSE = "It was a bright cold day in April, and the clocks were striking thirteen, as they always did. " * 3
@@ -153,7 +153,7 @@ def test_parts_that_are_not_the_book(title: str) -> None:
 
 
 def test_producer_pages_and_lines_are_not_read() -> None:
-    from services.parse.drafts import Draft
+    from services.parse.readers.drafts import Draft
 
     drafts = [Draft("Note", [Block("Produced by Jane Doe and the Online Distributed Proofreading Team.")]),
               Draft("I", [Block(PROSE), Block("Achevé d'imprimer en France le 5 Novembre 2016."),

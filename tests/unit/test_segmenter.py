@@ -5,7 +5,7 @@ import random
 import pytest
 
 from events.audio import CHAPTER_PAUSE_MS, HEADING_PAUSE_MS, PARAGRAPH_PAUSE_MS, SENTENCE_PAUSE_MS, Pauses
-from services.parse.epub import read_epub
+from services.parse.readers.epub import read_epub
 from services.parse.segmenter import opens_with_heading, segment_chapter, sentences
 from tests.conftest import book
 

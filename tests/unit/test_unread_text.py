@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from services.parse.book import EbookError
-from services.parse.drafts import MAX_WARNING_CHARS, MAX_WARNINGS, bounded_warnings
 from services.parse.formats import read_book
+from services.parse.readers.drafts import MAX_WARNING_CHARS, MAX_WARNINGS, bounded_warnings
 from tests.built_epubs import build_epub, chapter
 
 PROSE = "It was a bright cold day in April, and the clocks were striking thirteen. " * 3

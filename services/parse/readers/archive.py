@@ -16,7 +16,7 @@ from lxml import etree
 
 from services.parse.book import EbookError
 from services.parse.limits import BookLimits, BookTooBig
-from services.parse.xhtml import safe_xml_parser
+from services.parse.readers.xhtml import safe_xml_parser
 
 CHUNK = 64 * 1024
 # algorithms that only obfuscate embedded fonts (IDPF and Adobe): not DRM

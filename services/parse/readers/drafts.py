@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from services.parse.book import Chapter
+from services.parse.readers.xhtml import Block
 from services.parse.segmenter import fold
-from services.parse.xhtml import Block
 
 # (possessive and atomic where a title of many thousand characters would otherwise be re-scanned: linear)
 BOILERPLATE_TITLE = re.compile(

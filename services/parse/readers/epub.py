@@ -16,13 +16,13 @@ from ebooklib import epub
 from lxml import etree
 from lxml import html as lxml_html
 
-from services.parse.archive import check_archive
 from services.parse.book import Book, Cover, EbookError
-from services.parse.drafts import TITLE_JOIN, Draft, absorb_small, bounded_warnings, chapters_of, keep
 from services.parse.limits import BookLimits, BookTooBig
-from services.parse.repair import mend_epub
+from services.parse.readers.archive import check_archive
+from services.parse.readers.drafts import TITLE_JOIN, Draft, absorb_small, bounded_warnings, chapters_of, keep
+from services.parse.readers.repair import mend_epub
+from services.parse.readers.xhtml import Anchor, Block, flatten, is_markup
 from services.parse.segmenter import fold
-from services.parse.xhtml import Anchor, Block, flatten, is_markup
 from services.scratch import scratch_folder
 
 

@@ -17,9 +17,9 @@ from docx.enum.style import WD_STYLE_TYPE
 from docx.opc.exceptions import PackageNotFoundError
 
 from services.parse.book import Book, EbookError
-from services.parse.drafts import at_headings, chapters_of, kept_or_all
-from services.parse.plaintext import text_book
-from services.parse.xhtml import INVISIBLE, SPACE, Block
+from services.parse.readers.drafts import at_headings, chapters_of, kept_or_all
+from services.parse.readers.plaintext import text_book
+from services.parse.readers.xhtml import INVISIBLE, SPACE, Block
 
 HEADING_STYLE = re.compile(r"^heading (\d)$", re.IGNORECASE)
 

@@ -11,7 +11,7 @@
 * Chapters: the PDF's outline (bookmarks) when at least two of its entries lead to a page, two
   levels deep as in an EPUB ("Part One — Chapter I"), each from its heading on that page;
   otherwise its headings by type size, at the level that gives chapters
-  (:func:`services.parse.drafts.chapter_levels`); with none, heading lines as in a text file.
+  (:func:`services.parse.readers.drafts.chapter_levels`); with none, heading lines as in a text file.
 * The title is the document's, unless that is missing or a file name: then the first page's
   largest line.
 * An encrypted PDF that opens with no password is read; one that needs a password is refused
@@ -31,11 +31,11 @@ from pypdf import PdfReader
 from pypdf.errors import LimitReachedError, PdfReadError
 
 from services.parse.book import Book, EbookError
-from services.parse.drafts import TITLE_JOIN, Draft, at_headings, chapter_levels, chapters_of, kept_or_all
 from services.parse.limits import BookTooBig
-from services.parse.plaintext import text_book
+from services.parse.readers.drafts import TITLE_JOIN, Draft, at_headings, chapter_levels, chapters_of, kept_or_all
+from services.parse.readers.plaintext import text_book
+from services.parse.readers.xhtml import Block
 from services.parse.segmenter import fold
-from services.parse.xhtml import Block
 
 # possessive runs: "1" + 8,000 spaces + "x" is refused at once (the spaces were split every way: 0.5 s a line)
 PAGE_NUMBER = re.compile(r"^(?:\s*+[-–—])?\s*+(page\s++)?(\d{1,4}|[ivxlc]{1,6})(?:\s*+[-–—])?\s*$", re.IGNORECASE)

@@ -15,8 +15,8 @@ from dataclasses import replace
 from markdown_it import MarkdownIt
 
 from services.parse.book import Book, EbookError
-from services.parse.drafts import at_headings, bounded_warnings, chapters_of, kept_or_all
-from services.parse.xhtml import Block, flatten, parse_document
+from services.parse.readers.drafts import at_headings, bounded_warnings, chapters_of, kept_or_all
+from services.parse.readers.xhtml import Block, flatten, parse_document
 
 
 def _meta(content: bytes) -> tuple[str, str, str]:

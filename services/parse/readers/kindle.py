@@ -12,9 +12,9 @@ import zipfile
 from pathlib import Path
 
 from services.parse.book import Book, EbookError
-from services.parse.epub import read_epub
-from services.parse.htmlbook import read_html
 from services.parse.limits import BookLimits
+from services.parse.readers.epub import read_epub
+from services.parse.readers.html import read_html
 
 
 def _unpack(path: Path) -> tuple[str, str]:

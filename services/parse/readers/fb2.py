@@ -19,7 +19,8 @@ from pathlib import Path
 from lxml import etree
 
 from services.parse.book import Book, Cover, EbookError
-from services.parse.drafts import (
+from services.parse.limits import BookLimits, BookTooBig
+from services.parse.readers.drafts import (
     SMALL_ENTRY_WORDS,
     TITLE_JOIN,
     Draft,
@@ -28,8 +29,7 @@ from services.parse.drafts import (
     chapters_of,
     keep,
 )
-from services.parse.limits import BookLimits, BookTooBig
-from services.parse.xhtml import Block, named_entities_as_numbers, safe_xml_parser, unread
+from services.parse.readers.xhtml import Block, named_entities_as_numbers, safe_xml_parser, unread
 
 NS = "{http://www.gribuser.ru/xml/fictionbook/2.0}"
 XLINK = "{http://www.w3.org/1999/xlink}href"

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from services.parse.xhtml import safe_xml_parser
+from services.parse.readers.xhtml import safe_xml_parser
 
 OPF_NS = "{http://www.idpf.org/2007/opf}"
 CONTAINER_NS = "{urn:oasis:names:tc:opendocument:xmlns:container}"

@@ -21,7 +21,8 @@ import pycountry
 from charset_normalizer import from_bytes
 
 from services.parse.book import Book, Chapter, EbookError
-from services.parse.drafts import (
+from services.parse.normalize import roman_value
+from services.parse.readers.drafts import (
     PRODUCER_LINE,
     PROSE_BLOCK_CHARS,
     Draft,
@@ -32,8 +33,7 @@ from services.parse.drafts import (
     kept_or_all,
     name_parts,
 )
-from services.parse.normalize import roman_value
-from services.parse.xhtml import ILLUSTRATION, Block
+from services.parse.readers.xhtml import ILLUSTRATION, Block
 
 # A marker line, after any blank lines ("line" starts at the first line start in them). Written as "^\s*", a run
 # of blank lines was scanned again from each of its lines (a text of 20,000 newlines took minutes); here a run
