@@ -1,13 +1,16 @@
 """One fold per event kind: how each event changes a job's state (pure, idempotent per event).
 
-``fold_event(event, state)`` dispatches on the event's type (``functools.singledispatch``);
+``fold_event(event, state)`` looks the event's type up in ``FOLDS``, filled by ``@folds(Kind)``;
 a new event kind adds one registered function here. Each fold returns the new state: for
-speed on books of 100,000 segments it is the given state, updated in place.
+speed on books of 100,000 segments it is the given state, updated in place. (A table rather
+than ``functools.singledispatch``, whose dispatch measured 2 µs more a call: it doubled the
+cost of folding a segment event.)
 """
 
 from __future__ import annotations
 
-from functools import singledispatch
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from events.names import book_object
 from events.state import ChapterState, JobState, JobStatus
@@ -26,14 +29,26 @@ from events.types import (
     SegmentSynthesized,
 )
 
+E = TypeVar("E", bound=Event)
+Fold = Callable[[E, JobState], JobState]
+FOLDS: dict[type[Event], Callable[[Any, JobState], JobState]] = {}  # event type -> its fold
 
-@singledispatch
+
+def folds(kind: type[E]) -> Callable[[Fold[E]], Fold[E]]:
+    """Register the decorated function as the fold of events of type ``kind``."""
+    def register(fold: Fold[E]) -> Fold[E]:
+        FOLDS[kind] = fold
+        return fold
+    return register
+
+
 def fold_event(event: Event, state: JobState) -> JobState:
-    """An event kind that changes nothing in the state."""
-    return state
+    """The state after ``event`` (an event kind with no fold changes nothing)."""
+    fold = FOLDS.get(type(event))
+    return state if fold is None else fold(event, state)
 
 
-@fold_event.register
+@folds(JobAccepted)
 def _accepted(event: JobAccepted, state: JobState) -> JobState:
     """The request as asked (a resume repeats it); the voice only until the parse has chosen one."""
     if state.status in (JobStatus.NEW, JobStatus.REJECTED):
@@ -49,13 +64,13 @@ def _accepted(event: JobAccepted, state: JobState) -> JobState:
     return state
 
 
-@fold_event.register
+@folds(BookWarning)
 def _warned(event: BookWarning, state: JobState) -> JobState:
     state.warnings = event.warnings
     return state
 
 
-@fold_event.register
+@folds(BookParsed)
 def _parsed(event: BookParsed, state: JobState) -> JobState:
     """The book's metadata; the first parse is the job's: its voice and its chapters."""
     if state.status in (JobStatus.NEW, JobStatus.ACCEPTED):
@@ -68,7 +83,7 @@ def _parsed(event: BookParsed, state: JobState) -> JobState:
     return state
 
 
-@fold_event.register
+@folds(SegmentSynthesized)
 def _synthesized(event: SegmentSynthesized, state: JobState) -> JobState:
     """A segment is done (counted once however often it is reported); its failure is forgotten."""
     if event.chapter < len(state.chapters):
@@ -82,7 +97,7 @@ def _synthesized(event: SegmentSynthesized, state: JobState) -> JobState:
     return state
 
 
-@fold_event.register
+@folds(SegmentFailed)
 def _segment_failed(event: SegmentFailed, state: JobState) -> JobState:
     """A permanent failure of this generation of a segment not done."""
     if event.chapter < len(state.chapters) and event.permanent and event.generation == state.generation:
@@ -92,7 +107,7 @@ def _segment_failed(event: SegmentFailed, state: JobState) -> JobState:
     return state
 
 
-@fold_event.register
+@folds(JobCompleted)
 def _completed(event: JobCompleted, state: JobState) -> JobState:
     """Only a completion that names the job's own book counts."""
     if event.output_object == book_object(event.job_id):
@@ -102,35 +117,35 @@ def _completed(event: JobCompleted, state: JobState) -> JobState:
     return state
 
 
-@fold_event.register
+@folds(JobFailed)
 def _failed(event: JobFailed, state: JobState) -> JobState:
     if state.status != JobStatus.COMPLETED and event.generation == state.generation:
         state.status, state.reason = JobStatus.FAILED, event.reason
     return state
 
 
-@fold_event.register
+@folds(JobRejected)
 def _rejected(event: JobRejected, state: JobState) -> JobState:
     if state.status in (JobStatus.NEW, JobStatus.ACCEPTED, JobStatus.REJECTED):
         state.status, state.reason = JobStatus.REJECTED, event.reason
     return state
 
 
-@fold_event.register
+@folds(JobCancelled)
 def _cancelled(event: JobCancelled, state: JobState) -> JobState:
     if state.status != JobStatus.COMPLETED and event.generation == state.generation:
         state.status, state.reason = JobStatus.CANCELLED, event.reason
     return state
 
 
-@fold_event.register
+@folds(JobPaused)
 def _paused(event: JobPaused, state: JobState) -> JobState:
     if state.status in (JobStatus.ACCEPTED, JobStatus.PARSED) and event.generation == state.generation:
         state.status, state.reason = JobStatus.PAUSED, event.reason
     return state
 
 
-@fold_event.register
+@folds(JobResumed)
 def _resumed(event: JobResumed, state: JobState) -> JobState:
     """A newer generation begins: a stopped job runs again, its failed segments are tried again."""
     if event.generation <= state.generation:

@@ -5,7 +5,7 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from events.folds import fold_event
+from events.folds import FOLDS
 from events.projection import (
     ACCEPTED,
     CANCELLED,
@@ -84,8 +84,7 @@ def test_the_stream_sequence_is_beside_the_state_not_in_it() -> None:
 
 
 def test_every_event_kind_has_its_own_fold() -> None:
-    base = fold_event.dispatch(object)
-    assert {kind for kind, cls in EVENT_TYPES.items() if fold_event.dispatch(cls) is base} == set()
+    assert {kind for kind, cls in EVENT_TYPES.items() if cls not in FOLDS} == set()
     assert apply(JobState("j"), ACCEPT).status is JobStatus.ACCEPTED
 
 
