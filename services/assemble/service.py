@@ -146,7 +146,7 @@ class AssembleService:
             tracked, revision = await self.load(job_id)
             answers: list[decide.Reannounce] = []
             for seq, event in items:
-                if not tracked.seen(seq):
+                if seq > tracked.seq:
                     answers += decide.reannouncements(tracked.state.status, event)
                 tracked.apply(event, seq)
             snapshot = to_snapshot(tracked)
