@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from events.progress import Throughput, clock
-from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, JobState, apply, waiting_for
+from events.projection import FINAL, RUNNING, JobState, JobStatus, Tracked, waiting_for
 from events.types import (
     BookParsed,
     Event,
@@ -138,9 +138,14 @@ class _Clock:
 
 @dataclass
 class Board:
-    """Every job's state and measured speed; ``dirty`` holds the jobs changed since the last look."""
+    """Every job's state and measured speed; ``dirty`` holds the jobs changed since the last look.
+
+    ``tracked`` keeps each state with the stream sequence folded into it (an event seen twice
+    is folded once); ``jobs`` is each job's state, for the screens.
+    """
 
     jobs: dict[str, JobState] = field(default_factory=dict)
+    tracked: dict[str, Tracked] = field(default_factory=dict)
     clocks: dict[str, _Clock] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     recent: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
@@ -149,13 +154,15 @@ class Board:
     def apply(self, seq: int, at: float, event: Event) -> None:
         """Fold one event that the server stored at time ``at`` (constant time per segment event:
         a 6,000-segment book's log is folded without summing over its chapters each time)."""
-        state = self.jobs.setdefault(event.job_id, JobState(job_id=event.job_id))
+        tracked = self.tracked.setdefault(event.job_id, Tracked(JobState(job_id=event.job_id)))
         times = self.clocks.setdefault(event.job_id, _Clock(first=at))
         chapter = None
+        state = tracked.state
         if isinstance(event, SegmentSynthesized) and not event.cache_hit and event.chapter < len(state.chapters):
             chapter = state.chapters[event.chapter]
             done, seconds = len(chapter.done), chapter.seconds
-        apply(state, event, seq)
+        tracked.apply(event, seq)
+        state = self.jobs[event.job_id] = tracked.state
         if chapter is not None and len(chapter.done) > done:  # a segment a model made, counted once
             self.model_audio += chapter.seconds - seconds
             times.model_done += 1
@@ -176,13 +183,13 @@ class Board:
         expected = state.audio_seconds / done * total if done else None
         end = times.finished if times.finished is not None else now
         eta = None
-        if state.status in (ACCEPTED, PARSED) and total:
+        if state.status in RUNNING and total:
             eta = times.throughput.eta(total - done)
         return JobRow(
             job_id=job_id, title=state.title or state.source_name or job_id, author=state.author,
-            status=waiting or state.status or "-", done=done, total=total, audio=clock(state.audio_seconds),
+            status=waiting or str(state.status) or "-", done=done, total=total, audio=clock(state.audio_seconds),
             expected=clock(expected) if expected is not None else "--:--", elapsed=clock(end - times.first),
-            eta="done" if state.status == COMPLETED else clock(eta), failures=len(state.failed_segments),
+            eta="done" if state.status == JobStatus.COMPLETED else clock(eta), failures=len(state.failed_segments),
             cache_hits=state.cache_hits,
         )
 
@@ -207,7 +214,7 @@ class Board:
         lines = [f"segment {c + 1}.{i + 1} failed: {reason}" for c, i, reason in failed[:failures]]
         if len(failed) > failures:
             lines.append(f"... and {len(failed) - failures} more failed segment(s) (`audiobook status {job_id}`)")
-        if state.reason and state.status not in (ACCEPTED, PARSED):
+        if state.reason and state.status not in RUNNING:
             lines.append(f"{state.status}: {state.reason}")
         lines += [f"{time.strftime('%H:%M:%S', time.gmtime(at))}  {text}"
                   for at, text in reversed(self.recent.get(job_id, ()))]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nats.js import JetStreamContext
 
-from events.projection import CANCELLED, COMPLETED, FAILED, REJECTED, JobState, apply
+from events.projection import JobState, JobStatus, apply
 from events.types import BookWarning, JobCancelled, JobFailed, JobRejected
 from services.app.progress import ProgressBar
 from services.bus.ephemeral import download_object
@@ -27,7 +27,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.state.status == COMPLETED
+        return self.state.status == JobStatus.COMPLETED
 
 
 def _show(progress: ProgressBar, state: JobState, force: bool = False) -> None:
@@ -62,7 +62,7 @@ async def follow_job(
             async for seq, event in updates:
                 stale = seq <= since_seq and isinstance(event, JobRejected | JobFailed | JobCancelled)
                 if not stale:
-                    apply(state, event)
+                    state = apply(state, event)
                 if isinstance(event, BookWarning):
                     _warn(event, progress)
                 if progress and state.total_segments:
@@ -74,9 +74,9 @@ async def follow_job(
                     _show(progress, state, force=True)
                     progress.note(f"all {state.total_segments} segments done; building the audiobook")
                     noted_assembly = True
-                if state.status in (REJECTED, FAILED, CANCELLED) and not stale:
+                if state.status in (JobStatus.REJECTED, JobStatus.FAILED, JobStatus.CANCELLED) and not stale:
                     return Outcome(state)
-                if state.status == COMPLETED:
+                if state.status == JobStatus.COMPLETED:
                     if progress:
                         _show(progress, state, force=True)
                     if output:

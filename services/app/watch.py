@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
-from events.projection import COMPLETED
+from events.projection import JobStatus
 from services.app.follow import Outcome, follow_job
 from tui.app import Dashboard
 
@@ -35,7 +35,7 @@ class ConversionDashboard(Dashboard):
         nc = await self.connect()
         outcome = await follow_job(nc.jetstream(), self.job_id, self.request_ref, self.since_seq, self.output, None)
         self.outcome = outcome
-        if outcome.state.status == COMPLETED:
+        if outcome.state.status == JobStatus.COMPLETED:
             self.sub_title = f"done: {self.output}"
             self.notify(f"{self.output} is written; q closes the dashboard", timeout=30)
         else:

@@ -12,7 +12,7 @@ import orjson
 
 from events.codec import DecodeError, decode_event
 from events.names import book_object
-from events.projection import COMPLETED, FINAL, PARSED, STOPPED, JobState
+from events.projection import FINAL, STOPPED, JobState, JobStatus
 from events.types import JobAccepted, JobCompleted, JobFailed
 
 LEASE_S = 30.0  # a build claim lasts this long unless its holder renews it
@@ -49,9 +49,9 @@ class ReportFailure:
 Step = StartBuild | StopBuild | ReportFailure
 
 
-def reannouncements(before: str, event: object) -> list[Reannounce]:
+def reannouncements(before: JobStatus, event: object) -> list[Reannounce]:
     """A ``job.accepted`` folded into a job that was already completed asks for its completion again."""
-    if before == COMPLETED and isinstance(event, JobAccepted) and event.request_seq:
+    if before == JobStatus.COMPLETED and isinstance(event, JobAccepted) and event.request_seq:
         return [Reannounce(event.request_seq)]
     return []
 
@@ -77,7 +77,7 @@ def next_steps(state: JobState, *, building: bool, busy: bool) -> list[Step]:
         reason = f"{len(every)} segment(s) could not be synthesized; first: {failures[0][2]}"
         steps.append(ReportFailure(JobFailed(job_id=state.job_id, reason=reason, failed_segments=failures,
                                              generation=state.generation)))
-    elif state.status == PARSED and not building:
+    elif state.status == JobStatus.PARSED and not building:
         steps.append(StartBuild(state.generation))
     return steps
 

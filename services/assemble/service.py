@@ -25,7 +25,7 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.errors import PermanentError
-from events.projection import REJECTED, SNAPSHOT_ERRORS, JobState, apply, from_snapshot, to_snapshot
+from events.projection import SNAPSHOT_ERRORS, JobState, JobStatus, Tracked, from_snapshot, to_snapshot
 from events.types import Event, JobCompleted, JobFailed
 from services.assemble import decide
 from services.assemble.stream import StreamingBuild
@@ -33,7 +33,7 @@ from services.bus import kv
 from services.bus.consume import TRANSIENT, Decision, consume_batches
 from services.bus.control import ControlPlane
 from services.bus.ephemeral import retried
-from services.bus.jobs import event_of, rebuild_state
+from services.bus.jobs import event_of, rebuild
 from services.bus.publish import last_event, publish_event
 from services.bus.topology import checkpoints, object_store
 from services.settings import Settings
@@ -102,19 +102,19 @@ class AssembleService:
         for key in keys:
             if key.startswith(CLAIM_PREFIX):
                 continue
-            state, _ = await self.load(key)
-            self.act(state)
+            tracked, _ = await self.load(key)
+            self.act(tracked.state)
 
-    async def load(self, job_id: str) -> tuple[JobState, int | None]:
-        """The checkpoint and its revision; rebuilt from the log when missing."""
+    async def load(self, job_id: str) -> tuple[Tracked, int | None]:
+        """The checkpoint (state and applied stream sequence) and its revision; rebuilt from the log when missing."""
         try:
             entry = await self.kv.get(job_id)
         except KeyNotFoundError:
-            return await rebuild_state(self.js, job_id), None
+            return await rebuild(self.js, job_id), None
         try:
             return from_snapshot(entry.value or b""), entry.revision
         except SNAPSHOT_ERRORS:  # empty, of an older release, or unreadable: the log has it all
-            return await rebuild_state(self.js, job_id), entry.revision
+            return await rebuild(self.js, job_id), entry.revision
 
     async def handle_batch(self, msgs: list[Msg]) -> Decision:
         """Fold a batch of events into their jobs' checkpoints, then act on each job's new state."""
@@ -131,7 +131,7 @@ class AssembleService:
                 log.error("job %s: %s", job_id, exc)
                 publish.append(JobFailed(job_id=job_id, reason=str(exc), generation=exc.generation))
                 continue
-            if state.status == REJECTED:  # nothing more will happen: its checkpoint goes (the log keeps it)
+            if state.status == JobStatus.REJECTED:  # nothing more will happen: its checkpoint goes (the log keeps it)
                 await self.kv.purge(job_id)
             self.act(state)
             publish += await self._reannounce(job_id, answers)
@@ -143,20 +143,20 @@ class AssembleService:
         Also returns the requests for an already finished book found among the events applied.
         """
         while True:
-            state, revision = await self.load(job_id)
+            tracked, revision = await self.load(job_id)
             answers: list[decide.Reannounce] = []
             for seq, event in items:
-                if seq > state.applied_seq:
-                    answers += decide.reannouncements(state.status, event)
-                apply(state, event, seq)
-            snapshot = to_snapshot(state)
+                if seq > tracked.seq:
+                    answers += decide.reannouncements(tracked.state.status, event)
+                tracked.apply(event, seq)
+            snapshot = to_snapshot(tracked)
             if len(snapshot) > MAX_CHECKPOINT_BYTES:  # bounded by design; never sent past the server's limit
                 raise CheckpointTooLarge(f"the job's checkpoint would be {len(snapshot):,} bytes; the limit "
-                                         f"is {MAX_CHECKPOINT_BYTES:,}", state.generation)
+                                         f"is {MAX_CHECKPOINT_BYTES:,}", tracked.state.generation)
             written = (await kv.create(self.kv, job_id, snapshot) if revision is None
                        else await kv.update(self.kv, job_id, snapshot, revision))
             if written is not None:
-                return state, answers
+                return tracked.state, answers
             # someone else wrote first: reload and re-apply (apply is idempotent)
 
     async def _reannounce(self, job_id: str, answers: list[decide.Reannounce]) -> list[Event]:

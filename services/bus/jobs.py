@@ -20,7 +20,7 @@ from nats.js.errors import NotFoundError
 
 from events import names
 from events.codec import DecodeError, decode_dead_letter, decode_event
-from events.projection import JobState, apply
+from events.projection import JobState, Tracked
 from events.types import DeadLetter, Event
 from services.bus.ephemeral import retried
 from services.bus.publish import replay
@@ -45,14 +45,19 @@ def event_of(msg: Msg) -> Event | None:
     return event
 
 
-async def rebuild_state(js: JetStreamContext, job_id: str) -> JobState:
-    """A job's state from nothing but its event log."""
-    state = JobState(job_id=job_id)
+async def rebuild(js: JetStreamContext, job_id: str) -> Tracked:
+    """A job's state from nothing but its event log, tracked up to the last event folded."""
+    tracked = Tracked(JobState(job_id=job_id))
     for msg in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id)):
         event = event_of(msg)
         if event is not None:
-            apply(state, event, msg.metadata.sequence.stream)
-    return state
+            tracked.apply(event, msg.metadata.sequence.stream)
+    return tracked
+
+
+async def rebuild_state(js: JetStreamContext, job_id: str) -> JobState:
+    """A job's state from nothing but its event log."""
+    return (await rebuild(js, job_id)).state
 
 
 async def queued_segments(js: JetStreamContext, job_id: str) -> set[tuple[int, int]]:

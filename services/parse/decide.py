@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 
-from events.projection import CANCELLED, COMPLETED, FAILED, PAUSED, JobState
+from events.projection import JobState, JobStatus
 from events.requests import ConvertRequest
 from events.types import JobRejected, JobResumed, SynthesizeSegment
 
@@ -22,7 +22,7 @@ def continuation(state: JobState) -> tuple[int, JobResumed | None]:
     A failed, cancelled or paused job asked again continues in the next generation: its failures
     are forgotten and its done segments kept. Any other job continues where it is.
     """
-    if state.status in (FAILED, CANCELLED, PAUSED):
+    if state.status in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PAUSED):
         generation = state.generation + 1
         return generation, JobResumed(job_id=state.job_id, generation=generation)
     return state.generation, None
@@ -31,7 +31,7 @@ def continuation(state: JobState) -> tuple[int, JobResumed | None]:
 def keeps_source_copy(state: JobState, already_kept: bool) -> bool:
     """An unfinished job's source is kept in the services' store (from a path or the uploads), so
     the job resumes from anywhere, even after the upload is gone."""
-    return state.status != COMPLETED and not already_kept
+    return state.status != JobStatus.COMPLETED and not already_kept
 
 
 def done_positions(state: JobState) -> set[tuple[int, int]]:

@@ -23,7 +23,7 @@ from nats.js.object_store import ObjectStore
 from events import names
 from events.codec import encode
 from events.errors import PermanentError
-from events.projection import COMPLETED, JobState
+from events.projection import JobState, JobStatus
 from events.requests import ConvertRequest, job_id_for, parse_request, request_ref
 from events.types import Event, JobAccepted
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
@@ -128,7 +128,7 @@ class ParseService:
             speaker_sha256=speaker or "", chapters=request.chapters or "",
             pauses=request.pauses or "", lexicon=request.lexicon or "",
         )
-        if state.status == COMPLETED:
+        if state.status == JobStatus.COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
             return Decision([accepted])
         generation, resumed = decide.continuation(state)

@@ -285,7 +285,7 @@ class TtsWorker:
         except KeyNotFoundError:
             return False
         try:
-            state = from_snapshot(entry.value or b"")
+            state = from_snapshot(entry.value or b"").state
         except SNAPSHOT_ERRORS:  # not written yet, or of an older release
             state = None
         is_cancelled = decide.cancelled(state, job)

@@ -2,6 +2,10 @@
 
 from dataclasses import replace
 
+import orjson
+import pytest
+
+from events.folds import FOLDS
 from events.projection import (
     ACCEPTED,
     CANCELLED,
@@ -11,13 +15,17 @@ from events.projection import (
     PARSED,
     PAUSED,
     REJECTED,
+    SNAPSHOT_ERRORS,
     JobState,
+    JobStatus,
+    Tracked,
     apply,
     fold,
     from_snapshot,
     to_snapshot,
 )
 from events.types import (
+    EVENT_TYPES,
     BookParsed,
     BookWarning,
     ChapterInfo,
@@ -60,11 +68,32 @@ def test_duplicate_events_count_once() -> None:
 
 
 def test_stream_sequence_guard_skips_replayed_events() -> None:
-    state = JobState("j")
+    tracked = Tracked(JobState("j"))
     for seq, event in enumerate([ACCEPT, PARSE, done(0, 0)], start=1):
-        apply(state, event, seq)
-    apply(state, done(0, 1), 2)  # an older sequence number: already applied
-    assert state.done_segments == 1 and state.applied_seq == 3
+        assert tracked.apply(event, seq)
+    assert not tracked.apply(done(0, 1), 2)  # an older sequence number: already applied
+    assert tracked.state.done_segments == 1 and tracked.seq == 3
+
+
+def test_the_stream_sequence_is_beside_the_state_not_in_it() -> None:
+    tracked = Tracked(JobState("j"))
+    tracked.apply(ACCEPT, 7)
+    assert tracked.seq == 7 and tracked.state == fold("j", [ACCEPT])
+    assert "applied_seq" not in vars(tracked.state)
+    assert tracked.apply(done(0, 0), 0) and tracked.seq == 7, "sequence 0: folded, the tracking stays"
+
+
+def test_every_event_kind_has_its_own_fold() -> None:
+    assert {kind for kind, cls in EVENT_TYPES.items() if cls not in FOLDS} == set()
+    assert apply(JobState("j"), ACCEPT).status is JobStatus.ACCEPTED
+
+
+def test_statuses_are_an_enum_of_the_wire_strings() -> None:
+    assert [s.value for s in JobStatus] == ["", "accepted", "parsed", "completed", "failed", "rejected",
+                                            "cancelled", "paused"]
+    assert COMPLETED is JobStatus.COMPLETED and COMPLETED == "completed" and f"{PAUSED}" == "paused"
+    assert "cancelled" in FINAL and "paused" not in FINAL
+    assert orjson.dumps({"status": JobStatus.PARSED}) == b'{"status":"parsed"}'
 
 
 def test_segments_arriving_before_parsed_are_not_lost_when_replayed() -> None:
@@ -97,12 +126,41 @@ def test_terminal_states() -> None:
 
 
 def test_snapshot_round_trip() -> None:
-    state = JobState("j")
+    tracked = Tracked(JobState("j"))
     for seq, event in enumerate([ACCEPT, PARSE, done(0, 1), SegmentFailed("j", 1, 0, "bad")], start=1):
-        apply(state, event, seq)
-    restored = from_snapshot(to_snapshot(state))
-    assert restored == replace(state, chapters=[replace(c, title="") for c in state.chapters])
-    assert restored.failed_segments == [(1, 0, "bad")]
+        tracked.apply(event, seq)
+    restored = from_snapshot(to_snapshot(tracked))
+    state = tracked.state
+    assert restored.state == replace(state, chapters=[replace(c, title="") for c in state.chapters])
+    assert restored.seq == 4 and restored.state.status is JobStatus.PARSED
+    assert restored.state.failed_segments == [(1, 0, "bad")]
+
+
+# A checkpoint as the release before the tracking moved out of the state wrote it (events 10, 20, ... 60).
+OLD_CHECKPOINT = (
+    b'{"job_id":"j","status":"failed","title":"T","author":"A","engine":"test","voice":"default","language":"en",'
+    b'"requested_engine":"test","requested_voice":"default","requested_language":"","requested_speaker":"",'
+    b'"requested_chapters":"","requested_pauses":"","cache_hits":0,"synth_seconds":0.0,'
+    b'"reason":"1 segment failed","output_object":"","loudness_lufs":null,"true_peak_dbtp":null,"generation":0,'
+    b'"source_sha256":"ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss","source_name":"b.epub",'
+    b'"source_object":"","speed":1.0,"applied_seq":60,"v":2,"warnings":["w1","w2"],"warning_count":2,'
+    b'"totals":[2,1],"seconds":[1.0,0.0],"done":"Ag==","failed":"BA==","reasons":{"2":"bad"}}'
+)
+
+
+def test_an_old_checkpoint_loads_and_the_format_is_unchanged() -> None:
+    events = [replace(ACCEPT, lexicon="a=b"), BookWarning("j", ("w1", "w2")), PARSE, done(0, 1),
+              SegmentFailed("j", 1, 0, "bad"), JobFailed("j", "1 segment failed")]
+    tracked = Tracked(JobState("j"))
+    for seq, event in enumerate(events, start=1):
+        tracked.apply(event, seq * 10)
+    assert to_snapshot(tracked) == OLD_CHECKPOINT, "the checkpoint's bytes are those of the earlier release"
+    restored = from_snapshot(OLD_CHECKPOINT)
+    assert restored.seq == 60 and restored.state.status is JobStatus.FAILED
+    assert restored.state.failed_segments == [(1, 0, "bad")] and restored.state.done_segments == 1
+    assert to_snapshot(restored) == OLD_CHECKPOINT
+    assert not restored.apply(done(0, 0), 60) and restored.apply(done(0, 0), 61), "replay resumes after 60"
+    assert restored.state.done_segments == 2
 
 
 def test_snapshot_is_bounded_at_every_limit() -> None:
@@ -119,9 +177,9 @@ def test_snapshot_is_bounded_at_every_limit() -> None:
         for si in range(50):
             if si % 10:
                 apply(state, done(ci, si))
-    snapshot = to_snapshot(state)
+    snapshot = to_snapshot(Tracked(state, 1))
     assert len(snapshot) < 128 * 1024, len(snapshot)
-    restored = from_snapshot(snapshot)
+    restored = from_snapshot(snapshot).state
     assert restored.total_segments == 100_000 and restored.done_segments == 90_000
     assert len(restored.failed_segments) == 10_000 and restored.stuck == state.stuck
     assert restored.failed_segments[0] == (0, 0, "r" * 2000)
@@ -131,13 +189,10 @@ def test_snapshot_is_bounded_at_every_limit() -> None:
 
 
 def test_a_checkpoint_of_another_version_is_refused() -> None:
-    import orjson
-    import pytest
-
-    from events.projection import SNAPSHOT_ERRORS
     old = orjson.dumps({"job_id": "j", "chapters": [{"title": "x", "total": 1, "done": [0], "failed": {},
                                                      "seconds": 1.0}]})
-    for data in (old, b"", b"{", b"[]"):
+    unknown_status = OLD_CHECKPOINT.replace(b'"status":"failed"', b'"status":"exploded"')
+    for data in (old, b"", b"{", b"[]", unknown_status):
         with pytest.raises(SNAPSHOT_ERRORS):
             from_snapshot(data)
 

@@ -1,0 +1,108 @@
+"""The KV checkpoint: a job's state and its tracking, serialized together, small and bounded.
+
+The bytes are the same as those of earlier releases (one JSON object, ``v`` 2): the applied
+stream sequence is stored as ``applied_seq`` after the state's fields, so a checkpoint written
+by an older release loads, and one written now resumes replay where the fold left off.
+"""
+
+from __future__ import annotations
+
+import base64
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from events.state import ChapterState, JobState, JobStatus
+from events.tracking import Tracked
+
+SNAPSHOT_VERSION = 2
+SNAPSHOT_TEXT = 2_000  # characters kept of any one string in a checkpoint
+SNAPSHOT_WARNINGS = 5  # warnings kept in a checkpoint (the log holds them all)
+SNAPSHOT_REASONS = 20  # failure reasons kept in a checkpoint (the first ones, by position)
+_LEFT_OUT = ("chapters", "warnings", "requested_lexicon")
+SNAPSHOT_ERRORS = (ValueError, KeyError, TypeError, IndexError)  # orjson's decode error is a ValueError
+_SEQ = "applied_seq"  # the tracking's key in the checkpoint
+
+
+def to_snapshot(tracked: Tracked) -> bytes:
+    """Serialize a state and its tracking for the KV checkpoint: small and bounded whatever the book.
+
+    The checkpoint holds what the assembler and the workers decide on: counts, per-chapter
+    totals and seconds, and which segments are done or failed as two bitmaps over the book's
+    segments in order (100,000 segments: 25 KB). Chapter titles, the lexicon and all but a few
+    warnings and failure reasons are not in it: they are in the log, which every reader that
+    shows them folds (``services.bus.jobs``). A restored state has empty chapter titles.
+    """
+    state = tracked.state
+    data: dict[str, Any] = {k: (v[:SNAPSHOT_TEXT] if isinstance(v, str) else v)
+                            for k, v in vars(state).items() if k not in _LEFT_OUT}
+    data[_SEQ] = tracked.seq
+    starts = _chapter_starts(state.chapters)
+    failed = {starts[ci] + si: reason for ci, c in enumerate(state.chapters) for si, reason in c.failed.items()
+              if si < c.total}
+    data.update(
+        v=SNAPSHOT_VERSION,
+        warnings=[w[:SNAPSHOT_TEXT] for w in state.warnings[:SNAPSHOT_WARNINGS]],
+        warning_count=len(state.warnings),
+        totals=[c.total for c in state.chapters],
+        seconds=[round(c.seconds, 3) for c in state.chapters],
+        done=_bitmap((starts[ci] + si for ci, c in enumerate(state.chapters) for si in c.done if si < c.total),
+                     starts[-1]),
+        failed=_bitmap(failed, starts[-1]),
+        reasons={str(k): failed[k][:SNAPSHOT_TEXT] for k in sorted(failed)[:SNAPSHOT_REASONS]},
+    )
+    return orjson.dumps(data)
+
+
+def from_snapshot(data: bytes) -> Tracked:
+    """Inverse of :func:`to_snapshot` (titles empty; failures past the kept reasons say "see the log").
+
+    Raises one of ``SNAPSHOT_ERRORS`` for anything else (a checkpoint of another version, garbage).
+    """
+    raw = orjson.loads(data)
+    if raw.pop("v", 1) != SNAPSHOT_VERSION:  # a checkpoint of an older release: rebuilt from the log
+        raise ValueError("checkpoint of another version")
+    totals, seconds = raw.pop("totals"), raw.pop("seconds")
+    starts = _chapter_starts([ChapterState("", total) for total in totals])
+    chapters = [ChapterState(title="", total=total, seconds=sec) for total, sec in zip(totals, seconds, strict=True)]
+    reasons = {int(k): v for k, v in raw.pop("reasons").items()}
+    for kind in ("done", "failed"):
+        for position in _positions(raw.pop(kind)):
+            ci = bisect_right(starts, position) - 1
+            chapter, index = chapters[ci], position - starts[ci]
+            if kind == "done":
+                chapter.done.add(index)
+            else:
+                chapter.failed[index] = reasons.get(position, "(the reason is in the job's log)")
+    raw.pop("warning_count", None)
+    raw["warnings"] = tuple(raw.get("warnings", ()))
+    seq = raw.pop(_SEQ, 0)
+    if "status" in raw:
+        raw["status"] = JobStatus(raw["status"])
+    return Tracked(replace(JobState(job_id=raw.pop("job_id")), chapters=chapters, **raw), seq)
+
+
+def _chapter_starts(chapters: list[ChapterState]) -> list[int]:
+    """Each chapter's first position among the book's segments, then the total."""
+    starts = [0]
+    for chapter in chapters:
+        starts.append(starts[-1] + chapter.total)
+    return starts
+
+
+def _bitmap(positions: Iterable[int], size: int) -> str:
+    bits = bytearray((size + 7) // 8)
+    for position in positions:
+        bits[position >> 3] |= 1 << (position & 7)
+    return base64.b64encode(bytes(bits)).decode("ascii")
+
+
+def _positions(bitmap: str) -> Iterator[int]:
+    for byte_index, byte in enumerate(base64.b64decode(bitmap)):
+        if byte:
+            for bit in range(8):
+                if byte >> bit & 1:
+                    yield byte_index * 8 + bit

@@ -1,0 +1,105 @@
+"""A job's state, as its events leave it: the statuses, the per-chapter progress, the queries on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    """Where a job is. The values are the strings on the wire, in checkpoints and on screen."""
+
+    NEW = ""  # no event of the job folded yet
+    ACCEPTED = "accepted"
+    PARSED = "parsed"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    PAUSED = "paused"  # not an end: a resume continues it
+
+
+FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.REJECTED, JobStatus.CANCELLED})
+STOPPED = frozenset({JobStatus.CANCELLED, JobStatus.PAUSED})  # no segment of the generation is synthesized
+RUNNING = frozenset({JobStatus.ACCEPTED, JobStatus.PARSED})  # work is queued or under way
+
+
+@dataclass
+class ChapterState:
+    title: str
+    total: int
+    done: set[int] = field(default_factory=set)
+    failed: dict[int, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) >= self.total
+
+
+@dataclass
+class JobState:
+    """Everything known about one job, rebuilt from its events (no transport position: see ``Tracked``)."""
+
+    job_id: str
+    status: JobStatus = JobStatus.NEW
+    title: str = ""
+    author: str = ""
+    engine: str = ""  # the voice reading the book (book.parsed), else the one requested
+    voice: str = ""
+    language: str = ""  # the language it is read in (book.parsed)
+    requested_engine: str = ""  # what the request named ("" = chosen by language): a resume repeats it
+    requested_voice: str = ""
+    requested_language: str = ""
+    requested_speaker: str = ""  # sha256 of the request's reference recording
+    requested_chapters: str = ""  # the chapters asked for ("1-5,8"; "" = all)
+    warnings: tuple[str, ...] = ()  # parts of the book skipped as unreadable (book.warning)
+    requested_pauses: str = ""  # the pauses asked for ("chapter=2500"; "" = the defaults)
+    requested_lexicon: str = ""  # the reader's lexicon ("" = none)
+    chapters: list[ChapterState] = field(default_factory=list)
+    cache_hits: int = 0
+    synth_seconds: float = 0.0
+    reason: str = ""
+    output_object: str = ""
+    loudness_lufs: float | None = None  # measured on the finished book (job.completed)
+    true_peak_dbtp: float | None = None
+    generation: int = 0
+    source_sha256: str = ""
+    source_name: str = ""
+    source_object: str = ""
+    speed: float = 1.0
+
+    @property
+    def total_segments(self) -> int:
+        return sum(c.total for c in self.chapters)
+
+    @property
+    def done_segments(self) -> int:
+        return sum(len(c.done) for c in self.chapters)
+
+    @property
+    def failed_segments(self) -> list[tuple[int, int, str]]:
+        return [(ci, si, r) for ci, c in enumerate(self.chapters) for si, r in sorted(c.failed.items())]
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(c.seconds for c in self.chapters)
+
+    @property
+    def ready_to_assemble(self) -> bool:
+        """All segments are done and the job is not finished yet."""
+        return self.status == JobStatus.PARSED and bool(self.chapters) and all(c.complete for c in self.chapters)
+
+    @property
+    def stuck(self) -> bool:
+        """Every segment is either done or permanently failed, and some failed."""
+        return self.status == JobStatus.PARSED and all(
+            len(c.done) + len(set(c.failed) - c.done) >= c.total for c in self.chapters
+        ) and any(set(c.failed) - c.done for c in self.chapters)
+
+
+def waiting_for(state: JobState, served: set[str] | frozenset[str]) -> str:
+    """Why an unfinished job makes no progress, if no live worker runs its engine ("" otherwise)."""
+    if state.status not in RUNNING or not state.engine or state.engine in served:
+        return ""
+    return f"waiting for a {state.engine} worker"
