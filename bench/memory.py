@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 
 from bench.common import BOOKS, Stack, banner, temp_folder, write_book
+from services.engines.instant import TEST_VOICES
 from services.parse.readers.epub import read_epub
-from services.voices import TEST_VOICES
 
 SOURCES = ("pg84_frankenstein_epub2-ncx.epub", "pg22367_die-verwandlung_de.epub", "alice_epub3-nav-only_epubjs.epub")
 

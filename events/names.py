@@ -28,7 +28,9 @@ DEAD_PREFIX = "deadletter"
 
 PARSE_CONSUMER = "parse"
 TTS_CONSUMER = "tts"  # prefix of the per-engine consumers: tts-piper, tts-coqui, ...
-ENGINES = ("piper", "espeak", "coqui", "test")  # every engine a synthesis job can name
+# every engine a synthesis job can name: the engines registered in services.voices.REGISTRY (events
+# cannot import services; tests/unit/test_engine_registry.py checks that the two agree)
+ENGINES = ("piper", "espeak", "coqui", "test")
 ASSEMBLE_CONSUMER = "assemble"
 
 CHECKPOINT_BUCKET = "checkpoints"

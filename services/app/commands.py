@@ -44,7 +44,7 @@ from services.bus.tracing import send_span
 from services.bus.uploads import sha256_file, upload, upload_book
 from services.parse.lexicon import LexiconError, parse_lexicon
 from services.settings import Settings
-from services.voices import check_requested_voice, choose_voice, list_voices, runnable_engines, speaks
+from services.voices import check_requested_voice, choose_voice, engine_named, list_voices, runnable_engines, speaks
 
 T = TypeVar("T")
 
@@ -334,12 +334,12 @@ def voices(args: argparse.Namespace, settings: Settings) -> int:
     """List engines, voices and their languages here, and what the connected tts workers serve."""
     runnable = set(runnable_engines(settings.voice_dirs))
     for engine, infos in list_voices(settings.voice_dirs).items():
-        shown = [info for info in infos if not args.language or speaks(info, args.language) or engine == "test"]
+        shown = [info for info in infos if not args.language or speaks(info, args.language)]
         if not shown:
             continue
         note = "" if engine in runnable else "  (listed from its files; this machine cannot run it)"
         print(f"{engine}: {len(shown)} voice(s){note}")
-        if engine == "espeak":  # one voice per language, named by it
+        if engine_named(engine).named_by_language:  # espeak-ng: one voice per language, named by it
             print(textwrap.fill(" ".join(info.voice for info in shown), width=100, initial_indent="  ",
                                 subsequent_indent="  "))
             continue

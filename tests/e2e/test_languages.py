@@ -16,9 +16,10 @@ import orjson
 import pytest
 from mutagen.mp4 import MP4
 
+from services.engines.espeak import espeak_program
 from services.parse.readers.epub import read_epub
 from services.tts.engines import load_engine
-from services.voices import espeak_program, resolve_voice
+from services.voices import resolve_voice
 from tests.conftest import book
 from tests.e2e.test_cli import run_cli
 from tests.whisper import hear, word_error_rate, words

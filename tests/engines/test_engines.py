@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.tts.engines import EspeakEngine, SynthesisError, load_engine
-from services.voices import coqui_voices, espeak_program, espeak_voices, resolve_voice
+from services.engines.coqui import coqui_voices
+from services.engines.espeak import EspeakSynthesizer, espeak_program, espeak_voices
+from services.tts.engines import SynthesisError, load_engine
+from services.voices import resolve_voice
 from tests.coqui_models import build_tiny_vits, build_tiny_xtts
 
 needs_espeak = pytest.mark.skipif(espeak_program() is None, reason="espeak-ng is not installed (scripts/setup)")
@@ -26,7 +28,7 @@ def _samples(chunks: list[bytes]) -> np.ndarray:
 
 @needs_espeak
 def test_espeak_speaks_french_and_german() -> None:
-    french = EspeakEngine(espeak_voices()["fr-fr"])
+    french = EspeakSynthesizer(espeak_voices()["fr-fr"])
     assert french.sample_rate == 22050 and french.device == "cpu" and french.batch_size == 1
     (first, second) = french.speak(["Bonjour, comment allez-vous ?", "Il pleut."], 1.0)
     assert len(first) == 1 and np.abs(_samples(first)).max() > 1000, "real audio, not silence"

@@ -26,7 +26,7 @@ def needs_coqui() -> None:
     """Skip unless coqui-tts and the system parts it needs (espeak-ng, FFmpeg's libraries) are here."""
     import shutil
 
-    from services.voices import espeak_program
+    from services.engines.espeak import espeak_program
 
     pytest.importorskip("TTS", reason="coqui-tts is not installed (pip install .[coqui])")
     if espeak_program() is None or shutil.which("ffmpeg") is None:
@@ -97,7 +97,7 @@ async def test_a_voice_cloned_from_an_uploaded_recording(js, client, settings, t
     from events.projection import REJECTED
     from events.requests import request_ref
     from services.bus.topology import object_store
-    from services.voices import espeak_program
+    from services.engines.espeak import espeak_program
     from tests.coqui_models import build_tiny_xtts
 
     reference = tmp_path / "me.wav"

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.tts.chunks import fit
+from services.engines.chunks import fit
 
 
 def test_short_text_is_one_piece() -> None:

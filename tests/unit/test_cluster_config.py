@@ -49,8 +49,8 @@ def test_cluster_settings_round_trip_through_the_environment() -> None:
 def test_the_simulated_engine_waits_its_real_time_factor_of_the_audio() -> None:
     import time
 
+    from services.engines.instant import instant_voices
     from services.tts.engines import load_engine
-    from services.voices import instant_voices
 
     engine = load_engine(instant_voices()["short"], simulated_rtf=0.25)
     started = time.perf_counter()

@@ -12,16 +12,16 @@ from events import names
 from events.audio import cache_key
 from events.projection import JobState, waiting_for
 from events.requests import RequestError, job_id_for, parse_request
+from services.engines.espeak import espeak_program
+from services.engines.piper import DEFAULT_VOICE as PIPER_DEFAULT_VOICE
+from services.engines.piper import piper_voices
 from services.parse.book import Book, Chapter
 from services.parse.language import book_language, decide_language
 from services.parse.limits import BookLimits
 from services.parse.readers.epub import read_epub
 from services.voices import (
-    PIPER_DEFAULT_VOICE,
     UnknownVoiceError,
     choose_voice,
-    espeak_program,
-    piper_voices,
     primary_language,
     resolve_voice,
     voice_language,

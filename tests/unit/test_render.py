@@ -11,8 +11,9 @@ import pytest
 from events.audio import AAC_FRAME, PARAGRAPH_PAUSE_MS
 from events.types import SynthesizeSegment
 from services.assemble.m4b import adts_frames
+from services.engines.instant import InstantSynthesizer
 from services.tts.decide import MAX_IN_HAND, in_hand, wanted_in_hand, work_ahead
-from services.tts.engines import SynthesisError, TestEngine
+from services.tts.engines import SynthesisError
 from services.tts.render import _encode, aac_frames, render_each, render_segments, silent_frame, to_aac
 from services.voices import resolve_voice
 
@@ -22,7 +23,7 @@ def job(index: int, *paragraphs: str, speed: float = 1.0, pause: int = 100) -> S
                              voice="short", speed=speed, cache_key=f"k{index}", pause_after_ms=pause)
 
 
-class CountingEngine(TestEngine):
+class CountingEngine(InstantSynthesizer):
     def __init__(self) -> None:
         super().__init__(resolve_voice("test", "short"))
         self.calls: list[list[str]] = []

@@ -1,13 +1,14 @@
-"""The Coqui engine (``coqui-tts``, import ``TTS``, on torch): any Coqui model from a local folder.
+"""A Coqui model loaded from a local folder (``coqui-tts``, import ``TTS``, on torch).
 
 XTTS clones the voice of a reference recording (``speakers/NAME.wav`` beside the model) and
 speaks many languages; VITS and other single-speaker models speak their own. Loaded once
 through Coqui's own loader (``TTS(model_path=..., config_path=...)``) onto ``cpu`` or
 ``cuda:N``. VITS speaks a batch of sentences in one padded forward pass; XTTS cannot batch
 different texts, so it speaks sentence by sentence, each cut to its per-call character limit
-at clause or word boundaries (:mod:`services.tts.chunks`), never truncated.
+at clause or word boundaries (:mod:`services.engines.chunks`), never truncated.
 
-Imported only by a worker that runs Coqui: ``import TTS`` takes over ten seconds.
+Imported only when a worker loads a Coqui voice (:meth:`services.engines.coqui.Coqui.load`):
+``import TTS`` takes over ten seconds.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from services.tts.chunks import fit
-from services.tts.engines import SynthesisError
-from services.voices import VoiceInfo, matching_tag
+from services.engines.base import SynthesisError, VoiceInfo
+from services.engines.chunks import fit
+from services.engines.tags import matching_tag
 
 # VITS sentences per forward pass. On a CPU batching loses (0.8x one at a time for a full-size VITS,
 # bench/coqui_engine.py: the cores are already busy and padding is wasted work); on a GPU it pays.
@@ -34,7 +35,7 @@ def _pcm(wav: Any) -> bytes:
     return (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
 
 
-class CoquiEngine:
+class CoquiSynthesizer:
     """A Coqui model, loaded once, on ``device``."""
 
     def __init__(self, info: VoiceInfo, threads: int = 1, device: str = "cpu") -> None:
