@@ -18,9 +18,9 @@ from pathlib import Path
 
 from bench.common import BOOKS, banner, temp_folder
 from services.parse.epub import read_epub
+from services.testing.coqui_models import build_tiny_vits, build_tiny_xtts
 from services.tts.coqui import CoquiEngine
 from services.voices import coqui_voices, espeak_program
-from tests.coqui_models import build_tiny_vits, build_tiny_xtts
 
 SENTENCES = {"cuda": 96, "cpu": 16}  # sentences per model; a full-size VITS on a CPU is ~0.6x real time
 

@@ -17,11 +17,11 @@ import pytest
 from mutagen.mp4 import MP4
 
 from services.parse.epub import read_epub
+from services.testing.whisper import hear, word_error_rate, words
 from services.tts.engines import load_engine
 from services.voices import espeak_program, resolve_voice
 from tests.conftest import book
 from tests.e2e.test_cli import run_cli
-from tests.whisper import hear, word_error_rate, words
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(espeak_program() is None, reason="espeak-ng is not installed (scripts/setup)")]

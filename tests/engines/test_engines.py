@@ -1,6 +1,6 @@
 """The engines behind the one interface, each through its real code path: espeak-ng, Coqui VITS and XTTS.
 
-Coqui models are tiny random-weight ones built at test time (tests/coqui_models.py) and loaded
+Coqui models are tiny random-weight ones built at test time (services/testing/coqui_models.py) and loaded
 through Coqui's own loader; they speak noise, so these tests check the path, not the voice.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from services.testing.coqui_models import build_tiny_vits, build_tiny_xtts
 from services.tts.engines import EspeakEngine, SynthesisError, load_engine
 from services.voices import coqui_voices, espeak_program, espeak_voices, resolve_voice
-from tests.coqui_models import build_tiny_vits, build_tiny_xtts
 
 needs_espeak = pytest.mark.skipif(espeak_program() is None, reason="espeak-ng is not installed (scripts/setup)")
 
