@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import math
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import nats
 import nats.errors
@@ -21,7 +21,6 @@ from events import names
 from events.codec import decode_event
 from events.projection import COMPLETED, fold
 from events.types import BookParsed, JobAccepted, JobCompleted, SegmentSynthesized
-from services.app import stack
 from services.bus.connect import server_urls
 from services.bus.control import fleet_status
 from services.bus.publish import last_event, replay
@@ -29,13 +28,14 @@ from services.bus.topology import ensure_topology
 from services.parse.plan import plan_job
 from services.parse.readers.epub import read_epub
 from services.settings import Settings
+from services.testing.cluster import Cluster, worker_model_runs
+from services.testing.waiting import job_events, read_events, wait_for
 from services.tts.engines import load_engine
 from services.tts.render import render_segments
 from services.voices import resolve_voice
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOKS = ROOT.parent / "shared" / "testbooks"
-T = TypeVar("T")
 
 
 @dataclass
@@ -55,12 +55,8 @@ class PipelineRun:
     chapters: int = 0
 
 
-async def _quietly(read: Awaitable[T], otherwise: T | None = None) -> T | None:
-    """``await read``, or ``otherwise`` if the server does not answer in time (a poll tries again)."""
-    try:
-        return await read
-    except (TimeoutError, nats.errors.Error):
-        return otherwise
+# what a read may raise while a cluster elects leaders: the poll tries again
+NOT_YET = (TimeoutError, nats.errors.Error)
 
 
 def write_book(path: Path, identifier: str, title: str, language: str, author: str,
@@ -98,8 +94,8 @@ def subset_book(source: Path, chapters: int, folder: Path, edition: str = "") ->
                       [(c.title, c.paragraphs) for c in book.chapters[:chapters]])
 
 
-class Stack(stack.Stack):
-    """The one stack harness (``services.app.stack.Stack``) set up for one benchmark configuration:
+class Stack(Cluster):
+    """The test harness's stack (``services.testing.cluster.Cluster``) set up for one benchmark configuration:
     the services in ``roles`` (one process per tuple) and ``workers`` tts processes, on one
     nats-server or a cluster of ``nodes`` (processes spread over the nodes); ``worker_env``:
     variables of each worker in turn (its simulated speed, say)."""
@@ -126,13 +122,7 @@ class Stack(stack.Stack):
     def worker_model_runs(self) -> int:
         """Model runs as the tts workers count them (the log misses a run whose event was lost
         with a server, when a redelivery then found its audio in the cache)."""
-        async def count() -> int:
-            nc = await nats.connect(server_urls(self.url))
-            try:
-                return sum(int(s.get("model_runs") or 0) for s in await fleet_status(nc, 1.0) if s.get("role") == "tts")
-            finally:
-                await nc.close()
-        return asyncio.run(count())
+        return asyncio.run(worker_model_runs(self.url))
 
     async def _topology(self) -> None:
         nc = await nats.connect(server_urls(self.url))
@@ -142,11 +132,12 @@ class Stack(stack.Stack):
     async def _ready(self, timeout: float = 180.0) -> None:
         """Wait until every tts worker answers on the control plane (32 take a while to start)."""
         nc = await nats.connect(server_urls(self.url))
-        deadline = time.monotonic() + timeout
+
+        async def started() -> bool:
+            return sum(1 for s in await fleet_status(nc, 1.0) if s.get("role") == "tts") >= self.workers
+
         try:
-            while sum(1 for s in await fleet_status(nc, 1.0) if s.get("role") == "tts") < self.workers:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"not all {self.workers} tts workers started within {timeout:.0f} s")
+            await wait_for(started, timeout, every=0.0)
         finally:
             await nc.close()
 
@@ -178,16 +169,16 @@ class Stack(stack.Stack):
 
         started = time.time()
         await js.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
-        job = None
-        while job is None:  # cheap polling: the benchmark must not take CPU from the workers
-            await asyncio.sleep(0.5)
-            events = [decode_event(m.data) for m in await _quietly(replay(js, names.EVENTS_STREAM,
-                                                                           names.all_events_filter())) or []]
-            accepted = [e for e in events if isinstance(e, JobAccepted) and e.request_id == request["request_id"]]
-            job = accepted[0].job_id if accepted else None
-        while not await _quietly(last_event(js, job, JobCompleted.KIND)):  # a cluster may be electing leaders
-            await asyncio.sleep(1.0)
-        mine = [decode_event(m.data) for m in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job))]
+
+        async def accepted() -> str | None:
+            found = [e for e in await read_events(js) if isinstance(e, JobAccepted)
+                     and e.request_id == request["request_id"]]
+            return found[0].job_id if found else None
+
+        # cheap polling: the benchmark must not take CPU from the workers
+        job = await wait_for(accepted, math.inf, every=0.5, retry=NOT_YET)
+        await wait_for(lambda: last_event(js, job, JobCompleted.KIND), math.inf, every=1.0, retry=NOT_YET)
+        mine = await job_events(js, job)
         assert fold(job, mine).status == COMPLETED
         # timestamps from the log itself (server time of each event)
         msgs = await replay(js, names.EVENTS_STREAM, names.job_events_filter(job))

@@ -21,7 +21,7 @@ from services.engines.coqui import coqui_voices
 from services.engines.coqui_model import CoquiSynthesizer as CoquiEngine
 from services.engines.espeak import espeak_program
 from services.parse.readers.epub import read_epub
-from tests.coqui_models import build_tiny_vits, build_tiny_xtts
+from services.testing.coqui_models import build_tiny_vits, build_tiny_xtts
 
 SENTENCES = {"cuda": 96, "cpu": 16}  # sentences per model; a full-size VITS on a CPU is ~0.6x real time
 

@@ -25,7 +25,7 @@ from events.types import SynthesizeSegment
 from services.parse.formats import read_book
 from services.parse.segmenter import segment_chapter
 from services.tts.engines import load_engine
-from services.tts.render import _encode, render_segments, to_aac
+from services.tts.render import encode_adts, render_segments, to_aac
 from services.voices import resolve_voice
 
 REPEAT = 5
@@ -34,7 +34,7 @@ REPEAT = 5
 def encode_everything(pcm: bytes, rate: int) -> bytes:
     """The encoding before this change: every sample, the trailing pause included."""
     samples = np.frombuffer(pcm, dtype=np.int16)[: max(1, len(pcm) // 2 - AAC_FRAME)]
-    return _encode(np.concatenate([samples, np.zeros(-len(samples) % AAC_FRAME, dtype=np.int16)]), rate)
+    return encode_adts(np.concatenate([samples, np.zeros(-len(samples) % AAC_FRAME, dtype=np.int16)]), rate)
 
 
 def decoded(aac: bytes) -> np.ndarray:

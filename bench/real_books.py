@@ -26,9 +26,9 @@ from services.parse.formats import read_book
 from services.parse.language import book_language
 from services.parse.plan import plan_job
 from services.parse.selection import select_chapters
+from services.testing.corpus import BOOKS, locate
+from services.testing.whisper import hear, word_error_rate, words
 from services.voices import choose_voice, primary_language
-from tests.corpus.test_corpus import BOOKS, locate
-from tests.whisper import hear, word_error_rate, words
 
 DEFAULT = ("pg-35-timemachine-txt", "pdf-studyinscarlet-pdftex-nooutline", "md-prisonerofzenda-titlemeta",
            "pg-5323-effibriest-txt", "pg-4650-candide-epub3", "pg-2000-quijote-epub2", "ep-liberliber-pinocchio-it",

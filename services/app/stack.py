@@ -1,8 +1,8 @@
-"""The one stack harness: a real nats-server with JetStream plus service processes.
+"""The embedded stack: a real nats-server with JetStream plus service processes.
 
-`audiobook convert` (the embedded default), the fault tests and the benchmarks all start the
-same processes the same way, through :class:`Stack`: a fix to start-up or shutdown reaches
-all three.
+`audiobook convert` (the embedded default) starts it through :class:`Stack`; the test harness
+(``services.testing``) builds on the same class, so the fault tests and the benchmarks start
+the same processes the same way and a fix to start-up or shutdown reaches all three.
 """
 
 from __future__ import annotations
@@ -139,60 +139,31 @@ def server_config(store_dir: Path, credentials: Mapping[str, str]) -> Path:
     return path
 
 
-def server_command(store_dir: Path, port: int, config: Path | None = None, cluster: Sequence[str] = ()) -> list[str]:
+def server_command(store_dir: Path, port: int, config: Path | None = None, options: Sequence[str] = ()) -> list[str]:
     """The one nats-server command line: JetStream, file store, loopback only (and the config's
-    users); ``cluster``: the options that make it a node of a cluster (:func:`cluster_options`)."""
+    users); ``options``: more nats-server options (those that make it a node of a cluster, say)."""
     return [nats_server_binary(), *(["-c", str(config)] if config else []), "-js", "-sd", str(store_dir),
-            "-a", "127.0.0.1", "-p", str(port), *cluster]
-
-
-def cluster_options(name: str, node: int, route_ports: Sequence[int]) -> list[str]:
-    """nats-server options for node ``node`` of a loopback cluster whose nodes listen for routes on
-    ``route_ports``: a server name of its own, the cluster's name, and a route to every node."""
-    routes = ",".join(f"nats://127.0.0.1:{p}" for p in route_ports)
-    return ["--server_name", f"{name}-n{node}", "--cluster_name", name,
-            "--cluster", f"nats://127.0.0.1:{route_ports[node]}", "--routes", routes]
+            "-a", "127.0.0.1", "-p", str(port), *options]
 
 
 def start_nats_server(
     store_dir: Path, port: int | None = None, hold: int | None = None, config: Path | None = None,
-    cluster: Sequence[str] = (),
+    options: Sequence[str] = (),
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start nats-server with JetStream on loopback; returns the process and its URL.
 
-    ``hold``: a file descriptor (the store lock) the server keeps open while it runs.
+    ``hold``: a file descriptor (the store lock) the server keeps open while it runs;
+    ``options``: more nats-server options (:func:`server_command`).
     """
     port = port or free_port()
     store_dir.mkdir(parents=True, exist_ok=True)
     log_file = open(store_dir / "nats-server.log", "ab")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(server_command(store_dir, port, config, cluster), stdout=log_file,
+    proc = subprocess.Popen(server_command(store_dir, port, config, options), stdout=log_file,
                             stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
                             pass_fds=(hold,) if hold is not None else ())
     log_file.close()
     wait_for_port(port, proc=proc)
     return proc, f"nats://127.0.0.1:{port}"
-
-
-def server_info(port: int, timeout: float = 2.0) -> dict[str, object]:
-    """The INFO a NATS server on loopback ``port`` greets a new client with."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        line = sock.makefile("rb").readline()
-    if not line.startswith(b"INFO "):
-        raise StackError(f"the server on port {port} does not speak NATS")
-    found = json.loads(line[5:])
-    return found if isinstance(found, dict) else {}
-
-
-def wait_for_routes(ports: Sequence[int], timeout: float = 30.0) -> None:
-    """Wait until every node on ``ports`` knows all the others (the cluster is whole)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError, ValueError, StackError):
-            if all(len(server_info(port).get("connect_urls") or ()) >= len(ports) for port in ports):  # type: ignore[arg-type]
-                return
-        if time.monotonic() > deadline:
-            raise StackError(f"the {len(ports)} nats-server nodes did not connect to each other within {timeout:.0f}s")
-        time.sleep(0.1)
 
 
 def serve_command(*args: str) -> list[str]:
@@ -230,18 +201,19 @@ def default_threads(workers: int) -> int:
 
 
 class Stack:
-    """nats-server (or a cluster of ``nodes`` of them) and named service processes, each of which
-    can be killed and started again.
+    """nats-server and named service processes, each of which can be started again.
 
-    ``store``: the server's store directory (default ``root/jetstream``; node N of a cluster
-    keeps its own under ``store/nN``); ``logs``: where each process writes ``NAME.log``
-    (default ``root``); ``settings``, then ``env`` (variables set as they are): what the
-    service processes are started with.
+    ``store``: the server's store directory (default ``root/jetstream``); ``logs``: where each
+    process writes ``NAME.log`` (default ``root``); ``hold``: the store lock's descriptor, kept
+    by the server; ``credentials``: a password per role (none: a server without users);
+    ``settings``, then ``env`` (variables set as they are): what the service processes are
+    started with. The test harness's :class:`services.testing.cluster.Cluster` adds nodes,
+    kills and CPU seconds.
     """
 
     def __init__(self, root: Path, settings: Settings | None = None, env: Mapping[str, str] | None = None, *,
                  store: Path | None = None, logs: Path | None = None, hold: int | None = None,
-                 credentials: Mapping[str, str] | None = None, nodes: int = 1) -> None:
+                 credentials: Mapping[str, str] | None = None) -> None:
         self.root = root
         self.store = store or root / "jetstream"
         self.logs = logs or root
@@ -249,45 +221,21 @@ class Stack:
         self.credentials = dict(credentials or {})  # role -> password; none: a server without users
         self.settings = settings or Settings(data_dir=root / "data")
         self.extra = dict(env or {})
-        self.ports = [free_port() for _ in range(nodes)]
-        self.route_ports = [free_port() for _ in range(nodes)] if nodes > 1 else []
-        self.servers: dict[int, subprocess.Popen[bytes]] = {}
+        self.port = free_port()
+        self.server: subprocess.Popen[bytes] | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
-    def nodes(self) -> int:
-        return len(self.ports)
-
-    @property
-    def port(self) -> int:
-        """The first node's client port."""
-        return self.ports[0]
-
-    @property
-    def server(self) -> subprocess.Popen[bytes] | None:
-        """The first node's process."""
-        return self.servers.get(0)
-
-    def node_url(self, node: int) -> str:
-        return f"nats://127.0.0.1:{self.ports[node]}"
-
-    def urls(self, first: int = 0) -> str:
-        """Every node's URL, comma-separated, starting with node ``first`` (where a process
-        connects first; it fails over to the others)."""
-        order = [*range(first, self.nodes), *range(first)]
-        return ",".join(self.node_url(node) for node in order)
-
-    @property
     def url(self) -> str:
-        return self.urls()
+        return f"nats://127.0.0.1:{self.port}"
 
-    def node_store(self, node: int) -> Path:
-        return self.store if self.nodes == 1 else self.store / f"n{node}"
+    def env(self, worker_name: str, role: str | None = None) -> dict[str, str]:
+        """The environment of a service process of this stack (with its role's credentials)."""
+        return self.process_env(self.url, worker_name, role)
 
-    def env(self, worker_name: str, role: str | None = None, node: int = 0) -> dict[str, str]:
-        """The environment of a service process of this stack (with its role's credentials),
-        connecting first to node ``node``."""
-        env = child_env(self.settings, NATS_URL=self.urls(node))
+    def process_env(self, url: str, worker_name: str, role: str | None) -> dict[str, str]:
+        """The environment of a service process that connects to ``url`` first."""
+        env = child_env(self.settings, NATS_URL=url)
         env.update(self.extra)
         env["AUDIOBOOK_WORKER_NAME"] = worker_name
         if self.credentials and role:
@@ -299,71 +247,42 @@ class Stack:
         admin = self.credentials.get("admin")
         return replace(self.settings, nats_url=self.url, nats_user="admin" if admin else None, nats_password=admin)
 
-    def start_server(self, node: int | None = None) -> None:
-        """Start (or start again, on the same port and store) the nats-server, or one node of the
-        cluster; with every node started, wait until they have routes to each other."""
-        for number in range(self.nodes) if node is None else (node,):
-            store = self.node_store(number)
-            config = server_config(store, self.credentials) if self.credentials else None
-            cluster = cluster_options("audiobook", number, self.route_ports) if self.route_ports else ()
-            self.servers[number], _ = start_nats_server(store, self.ports[number], self.hold, config, cluster)
-        if self.nodes > 1 and node is None:
-            wait_for_routes(self.ports)
+    def users_config(self, store: Path) -> Path | None:
+        """The configuration file of a server on ``store``: its users, when the stack has any."""
+        return server_config(store, self.credentials) if self.credentials else None
 
-    def start(self, name: str, *args: str, worker_name: str | None = None, node: int = 0,
+    def start_server(self) -> None:
+        """Start (or start again, on the same port and store) the nats-server."""
+        self.server, _ = start_nats_server(self.store, self.port, self.hold, self.users_config(self.store))
+
+    def start(self, name: str, *args: str, worker_name: str | None = None,
               env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Start ``audiobook serve ARGS`` as the process called ``name`` (its worker name too, by
-        default), connected first to node ``node``, with ``env`` on top of the stack's variables.
+        default), with ``env`` on top of the stack's variables.
 
         On a server with users, the process connects as the role it serves (``args[0]``).
         """
+        return self.spawn(name, list(args), {**self.env(worker_name or name, args[0]), **(env or {})})
+
+    def spawn(self, name: str, args: list[str], variables: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        """Run ``audiobook serve ARGS`` with exactly ``variables`` as the process called ``name``."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        variables = {**self.env(worker_name or name, args[0], node), **(env or {})}
-        proc = spawn_service(list(args), variables, self.logs / f"{name}.log")
+        proc = spawn_service(args, variables, self.logs / f"{name}.log")
         self.procs[name] = proc
         return proc
 
-    def start_services(self, workers: int = 2, threads: int = 1) -> None:
-        """parse and assemble, and ``workers`` tts processes, each a process of its own (on a
-        cluster, spread over the nodes)."""
-        self.start("parse", "parse")
-        self.start("assemble", "assemble", node=1 % self.nodes)
-        for number in range(workers):
-            self.start(f"tts{number}", "tts", "--threads", str(threads), node=number % self.nodes)
-
-    def kill(self, name: str) -> None:
-        """SIGKILL one process (``nats`` is the server, ``nats1`` node 1 of a cluster)."""
-        proc = self.servers.get(int(name.removeprefix("nats") or 0)) if name.startswith("nats") else self.procs[name]
-        assert proc is not None and proc.poll() is None, f"{name} is not running"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far by each nats-server node and each service process (with its children)."""
-        ticks = os.sysconf("SC_CLK_TCK")
-
-        def used(proc: subprocess.Popen[bytes] | None) -> float:
-            if proc is None or proc.poll() is not None:
-                return 0.0
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
-
-        servers = {("nats-server" if self.nodes == 1 else f"nats{node}"): used(proc)
-                   for node, proc in sorted(self.servers.items())}
-        return {**servers, **{name: used(proc) for name, proc in self.procs.items()}}
+    def servers(self) -> list[subprocess.Popen[bytes]]:
+        """The nats-server processes started so far."""
+        return [self.server] if self.server is not None else []
 
     def stop(self) -> None:
         """Stop every service (SIGTERM, then SIGKILL), then the server(s)."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            stop_process(proc, timeout=15)
-        for proc in self.servers.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.servers.values():
-            stop_process(proc, timeout=15)
+        for group in (list(self.procs.values()), self.servers()):
+            for proc in group:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in group:
+                stop_process(proc, timeout=15)
 
     def __enter__(self) -> Stack:
         self.start_server()

@@ -90,7 +90,7 @@ def aac_frames(pcm_samples: int) -> int:
     return math.ceil(max(1, pcm_samples - AAC_FRAME) / AAC_FRAME) + 1
 
 
-def _encode(samples: np.ndarray, rate: int, keep: slice = slice(None)) -> bytes:
+def encode_adts(samples: np.ndarray, rate: int, keep: slice = slice(None)) -> bytes:
     """ADTS of int16 mono ``samples`` (a whole number of frames); ``keep``: which packets to write."""
     import av
 
@@ -109,7 +109,7 @@ def _encode(samples: np.ndarray, rate: int, keep: slice = slice(None)) -> bytes:
 def silent_frame(rate: int) -> bytes:
     """One ADTS frame of digital silence as this encoder writes it (taken from the middle of
     encoded silence: every frame there is the same 11 bytes)."""
-    return _encode(np.zeros(8 * AAC_FRAME, dtype=np.int16), rate, slice(4, 5))
+    return encode_adts(np.zeros(8 * AAC_FRAME, dtype=np.int16), rate, slice(4, 5))
 
 
 def warm_up(rate: int = DEFAULT_SAMPLE_RATE) -> None:
@@ -137,4 +137,4 @@ def to_aac(pcm: bytes, rate: int) -> tuple[bytes, int]:
     encoded = min(frames, math.ceil((int(sounding[-1]) + 1 + SILENCE_TAIL) / AAC_FRAME) + 1)
     head = samples[: min((encoded - 1) * AAC_FRAME, max(1, len(samples) - AAC_FRAME))]
     head = np.concatenate([head, np.zeros((encoded - 1) * AAC_FRAME - len(head), dtype=np.int16)])
-    return _encode(head, rate) + silent_frame(rate) * (frames - encoded), frames * AAC_FRAME
+    return encode_adts(head, rate) + silent_frame(rate) * (frames - encoded), frames * AAC_FRAME

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import replace
 from functools import cache
@@ -30,25 +29,14 @@ from services.parse.book import Book
 from services.parse.formats import read_book
 from services.parse.language import book_language
 from services.parse.plan import JobPlan, plan_job
+from services.testing.corpus import BOOKS, locate
 from services.voices import UnknownVoiceError, VoiceInfo, choose_voice, primary_language
 from tests.corpus.extract import units
 
-MANIFEST = Path(__file__).with_name("manifest.json")
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-BOOKS: list[dict[str, Any]] = json.loads(MANIFEST.read_text(encoding="utf-8"))["books"]
 IN_ORDER_SHARE = {"pdf": 0.95}  # a PDF's lines hold running heads and page numbers the reader drops
 IN_ORDER_SHARE_DEFAULT = 0.98
 NEVER_READ = ("Project Gutenberg License", "START OF THIS PROJECT GUTENBERG", "END OF THIS PROJECT GUTENBERG",
               "START OF THE PROJECT GUTENBERG", "END OF THE PROJECT GUTENBERG")
-
-
-def locate(entry: dict[str, Any]) -> Path | None:
-    """Where the book is on this machine: ``AUDIOBOOK_CORPUS_DIR``, else ``../shared``; None if absent."""
-    found = []
-    if os.environ.get("AUDIOBOOK_CORPUS_DIR"):
-        found.append(Path(os.environ["AUDIOBOOK_CORPUS_DIR"]) / Path(entry["path"]).name)
-    found.append(SHARED / entry["path"])
-    return next((path for path in found if path.is_file()), None)
 
 
 def fold(text: str) -> str:

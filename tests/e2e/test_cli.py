@@ -9,17 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nats
 import orjson
 import pytest
 from mutagen.mp4 import MP4
 
-from events import names
-from events.codec import decode_event
 from events.types import BookParsed, BookWarning, Event, JobAccepted, JobCompleted, SegmentSynthesized
 from services.app.stack import start_nats_server, stop_process
-from services.bus.publish import replay
 from services.parse.readers.epub import read_epub
+from services.testing.waiting import events_at
 from tests.conftest import ROOT, book
 from tests.loudness import whole_file_loudness
 
@@ -38,10 +35,7 @@ def logged_events(data_dir: Path) -> list[Event]:
     async def read() -> list[Event]:
         proc, url = start_nats_server(data_dir / "nats")
         try:
-            nc = await nats.connect(url)
-            events = [decode_event(m.data)
-                      for m in await replay(nc.jetstream(), names.EVENTS_STREAM, names.all_events_filter())]
-            await nc.close()
+            events = await events_at(url)
         finally:
             stop_process(proc)
         return events

@@ -18,11 +18,11 @@ from mutagen.mp4 import MP4
 
 from services.engines.espeak import espeak_program
 from services.parse.readers.epub import read_epub
+from services.testing.whisper import hear, word_error_rate, words
 from services.tts.engines import load_engine
 from services.voices import resolve_voice
 from tests.conftest import book
 from tests.e2e.test_cli import run_cli
-from tests.whisper import hear, word_error_rate, words
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(espeak_program() is None, reason="espeak-ng is not installed (scripts/setup)")]

@@ -1,6 +1,6 @@
 """The engines behind the one interface, each through its real code path: espeak-ng, Coqui VITS and XTTS.
 
-Coqui models are tiny random-weight ones built at test time (tests/coqui_models.py) and loaded
+Coqui models are tiny random-weight ones built at test time (services/testing/coqui_models.py) and loaded
 through Coqui's own loader; they speak noise, so these tests check the path, not the voice.
 """
 
@@ -15,9 +15,9 @@ import pytest
 
 from services.engines.coqui import coqui_voices
 from services.engines.espeak import EspeakSynthesizer, espeak_program, espeak_voices
+from services.testing.coqui_models import build_tiny_vits, build_tiny_xtts
 from services.tts.engines import SynthesisError, load_engine
 from services.voices import resolve_voice
-from tests.coqui_models import build_tiny_vits, build_tiny_xtts
 
 needs_espeak = pytest.mark.skipif(espeak_program() is None, reason="espeak-ng is not installed (scripts/setup)")
 

@@ -1,11 +1,9 @@
-"""Fault-test helpers: read a job's log and its finished book. The processes that the tests kill
-with SIGKILL are started by the one stack harness, ``services.app.stack.Stack``."""
+"""Fault-test helpers: what a job's log says and its finished book. The processes that the tests
+kill with SIGKILL are started by ``services.testing.cluster.Cluster``; the log is read and
+polled with ``services.testing.waiting``."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,14 +11,13 @@ import nats
 from mutagen.mp4 import MP4
 
 from events import names
-from events.codec import decode_event
 from events.projection import COMPLETED, JobState, fold
 from events.types import BookParsed, Event, JobAccepted, JobCompleted, SegmentSynthesized
 from services.bus.connect import server_urls
 from services.bus.ephemeral import download_object
-from services.bus.publish import replay
 from services.bus.topology import ensure_topology, object_store
 from services.settings import Settings
+from services.testing.waiting import events_at
 
 
 async def submit(url: str, raw: bytes, ack_wait_s: float) -> None:
@@ -32,32 +29,9 @@ async def submit(url: str, raw: bytes, ack_wait_s: float) -> None:
     await nc.close()
 
 
-async def read_events(url: str, subject: str = names.all_events_filter()) -> list[Event]:
-    nc = await nats.connect(server_urls(url))
-    try:
-        return [decode_event(m.data) for m in await replay(nc.jetstream(), names.EVENTS_STREAM, subject)]
-    finally:
-        await nc.close()
-
-
 def the_job(events: list[Event]) -> str | None:
     accepted = [e.job_id for e in events if isinstance(e, JobAccepted)]
     return accepted[0] if accepted else None
-
-
-async def wait_until(url: str, check: Callable[[list[Event]], bool], timeout: float) -> list[Event]:
-    """Poll the event log until ``check`` holds (reconnecting through server restarts)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            events = await read_events(url)
-            if check(events):
-                return events
-        except (TimeoutError, OSError, nats.errors.Error):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 def synthesized(events: list[Event]) -> list[SegmentSynthesized]:
@@ -89,7 +63,7 @@ class Result:
 
 
 async def result(url: str, tmp: Path) -> Result:
-    events = await read_events(url)
+    events = await events_at(url)
     job = the_job(events)
     assert job
     mine = [e for e in events if e.job_id == job]

@@ -13,12 +13,12 @@ import nats
 import pytest
 
 from events import names
-from services.app.stack import Stack
 from services.bus.connect import server_urls
-from services.bus.control import fleet_status
+from services.testing.cluster import Cluster, worker_model_runs
+from services.testing.waiting import wait_for_events
 from tests.conftest import book
 from tests.faults import harness
-from tests.faults.harness import Result, completed, result, synthesized, wait_until
+from tests.faults.harness import Result, completed, result, synthesized
 
 pytestmark = pytest.mark.slow
 NODES = 3
@@ -31,17 +31,17 @@ REPLICATED = (names.REQUESTS_STREAM, names.EVENTS_STREAM, names.SYNTH_STREAM, na
               names.object_stream(names.UPLOADS_BUCKET))
 
 
-def cluster_stack(tmp: Path) -> Stack:
+def cluster_stack(tmp: Path) -> Cluster:
     """A 3-node cluster with parse, assemble and 3 tts workers spread over its nodes."""
     inbox = tmp / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     shutil.copy(book("epub/pg22367_die-verwandlung_de.epub"), inbox / "kafka.epub")
-    stack = Stack(tmp, env=dict(ENV, AUDIOBOOK_INPUT_DIR=str(inbox)), nodes=NODES)
+    stack = Cluster(tmp, env=dict(ENV, AUDIOBOOK_INPUT_DIR=str(inbox)), nodes=NODES)
     stack.start_server()
     return stack
 
 
-async def submit(stack: Stack) -> None:
+async def submit(stack: Cluster) -> None:
     await harness.submit(stack.url, REQUEST, float(ENV["AUDIOBOOK_ACK_WAIT"]))
 
 
@@ -72,16 +72,6 @@ async def events_leader(url: str) -> str:
         await nc.close()
 
 
-async def worker_model_runs(url: str) -> int:
-    """Model runs as the tts workers count them: the log misses a run whose event was lost with
-    the node (its redelivery then finds the audio in the cache and reports a cache hit)."""
-    nc = await nats.connect(server_urls(url))
-    try:
-        return sum(int(s.get("model_runs") or 0) for s in await fleet_status(nc, 1.0) if s.get("role") == "tts")
-    finally:
-        await nc.close()
-
-
 async def caught_up(url: str) -> bool:
     """Every replica of the events and synthesis streams is current again."""
     nc = await nats.connect(server_urls(url))
@@ -105,7 +95,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, dict[str, t
         try:
             stack.start_services(workers=NODES)
             await submit(stack)
-            await wait_until(stack.url, completed, timeout=150)
+            await wait_for_events(stack.url, completed, timeout=150)
             return await result(stack.url, tmp), await replicas_of(stack.url)
         finally:
             stack.stop()
@@ -126,13 +116,14 @@ async def test_a_node_killed_mid_book_loses_nothing_and_catches_up(
     try:
         stack.start_services(workers=NODES)
         await submit(stack)
-        before = await wait_until(stack.url, lambda events: len(synthesized(events)) >= want.segments // 4, timeout=90)
+        before = await wait_for_events(stack.url, lambda events: len(synthesized(events)) >= want.segments // 4,
+                                       timeout=90)
         leader = await events_leader(stack.url)
         victim = int(leader.rsplit("-n", 1)[1])
         stack.kill(f"nats{victim}")
         at_kill = len({(e.chapter, e.index) for e in synthesized(before)})  # done just before the kill
         assert not completed(before)
-        await wait_until(stack.url, completed, timeout=150)
+        await wait_for_events(stack.url, completed, timeout=150)
         got = await result(stack.url, tmp_path)
         runs = await worker_model_runs(stack.url)
         stack.start_server(victim)  # same port, same store: it rejoins and catches up

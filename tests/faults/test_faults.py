@@ -24,11 +24,13 @@ from mutagen.mp4 import MP4
 
 from events import names
 from services.app.sample import write_sample_book
-from services.app.stack import Stack, start_nats_server, stop_process, store_lock
+from services.app.stack import start_nats_server, stop_process, store_lock
+from services.testing.cluster import Cluster
+from services.testing.waiting import events_at, wait_for_events
 from tests.conftest import ROOT, book
 from tests.e2e.test_cli import logged_segments
 from tests.faults import harness
-from tests.faults.harness import Result, completed, read_events, result, synthesized, wait_until
+from tests.faults.harness import Result, completed, result, synthesized
 
 pytestmark = pytest.mark.slow
 SEEDS = [11, 22, 33]
@@ -46,17 +48,17 @@ def sample_epub(folder: Path) -> Path:
     return SAMPLE[0]
 
 
-def cluster_for(tmp: Path, env: dict[str, str]) -> Stack:
+def cluster_for(tmp: Path, env: dict[str, str]) -> Cluster:
     inbox = tmp / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     shutil.copy(sample_epub(tmp), inbox / "sample.epub")
     shutil.copy(book("epub/pg22367_die-verwandlung_de.epub"), inbox / "kafka.epub")
-    cluster = Stack(tmp, env=dict(env, AUDIOBOOK_INPUT_DIR=str(inbox)))
+    cluster = Cluster(tmp, env=dict(env, AUDIOBOOK_INPUT_DIR=str(inbox)))
     cluster.start_server()
     return cluster
 
 
-async def submit(cluster: Stack, raw: bytes) -> None:
+async def submit(cluster: Cluster, raw: bytes) -> None:
     await harness.submit(cluster.url, raw, float(SMALL["AUDIOBOOK_ACK_WAIT"]))
 
 
@@ -65,7 +67,7 @@ async def clean_run(tmp: Path, raw: bytes, env: dict[str, str]) -> Result:
     try:
         cluster.start_services()
         await submit(cluster, raw)
-        await wait_until(cluster.url, completed, timeout=120)
+        await wait_for_events(cluster.url, completed, timeout=120)
         return await result(cluster.url, tmp)
     finally:
         cluster.stop()
@@ -103,11 +105,11 @@ def segments_done(count: int):  # type: ignore[no-untyped-def]
     return lambda events: done_count(events) >= count
 
 
-async def sample_job_part_done(cluster: Stack, rng: random.Random, want: Result) -> None:
+async def sample_job_part_done(cluster: Cluster, rng: random.Random, want: Result) -> None:
     """Start the services, submit the sample book, wait until a random number of segments is done."""
     cluster.start_services()
     await submit(cluster, SAMPLE_REQUEST)
-    await wait_until(cluster.url, segments_done(rng.randint(1, want.segments - 4)), timeout=60)
+    await wait_for_events(cluster.url, segments_done(rng.randint(1, want.segments - 4)), timeout=60)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -119,10 +121,10 @@ async def test_tts_worker_killed_mid_segment(tmp_path: Path, reference: dict[str
         await sample_job_part_done(cluster, rng, want)
         await asyncio.sleep(rng.uniform(0.0, 0.3))  # the worker is busy: segments take ~0.3 s
         cluster.kill("tts0")
-        at_fault = done_count(await read_events(cluster.url))
+        at_fault = done_count(await events_at(cluster.url))
         if seed % 2:  # sometimes the other worker finishes alone, sometimes the dead one comes back
             cluster.start("tts0", "tts", "--threads", "1")
-        await wait_until(cluster.url, completed, timeout=90)
+        await wait_for_events(cluster.url, completed, timeout=90)
         got = await result(cluster.url, tmp_path)
     finally:
         cluster.stop()
@@ -160,7 +162,7 @@ async def test_parse_killed_while_queueing(tmp_path: Path, reference: dict[str, 
         cluster.start("assemble", "assemble")
         for number in range(2):
             cluster.start(f"tts{number}", "tts", "--threads", "1")
-        await wait_until(cluster.url, completed, timeout=180)
+        await wait_for_events(cluster.url, completed, timeout=180)
         got = await result(cluster.url, tmp_path)
     finally:
         cluster.stop()
@@ -180,13 +182,13 @@ async def test_assemble_killed_while_building(tmp_path: Path, reference: dict[st
 
         # the build streams: it runs from book.parsed until the M4B is stored, so a kill part-way
         # through synthesis lands in the middle of it
-        await wait_until(cluster.url, segments_done(int(rng.uniform(0.2, 0.9) * want.segments)), timeout=180)
-        building = not completed(await read_events(cluster.url))
+        await wait_for_events(cluster.url, segments_done(int(rng.uniform(0.2, 0.9) * want.segments)), timeout=180)
+        building = not completed(await events_at(cluster.url))
         killed = cluster.procs["assemble"].pid
         cluster.kill("assemble")
         half_built = list(Path(tempfile.gettempdir()).glob(f"audiobook-assemble-{killed}-*"))
         cluster.start("assemble", "assemble")
-        await wait_until(cluster.url, completed, timeout=120)
+        await wait_for_events(cluster.url, completed, timeout=120)
         got = await result(cluster.url, tmp_path)
     finally:
         cluster.stop()
@@ -220,7 +222,7 @@ def test_convert_process_killed_then_run_again(tmp_path: Path, reference: dict[s
     with store_lock(tmp_path / "data" / "nats", wait_s=30) as lock:  # the old server is gone once we hold it
         server, url = start_nats_server(tmp_path / "data" / "nats", hold=lock)
         try:
-            at_kill = done_count(asyncio.run(read_events(url)))
+            at_kill = done_count(asyncio.run(events_at(url)))
         finally:
             stop_process(server)
     assert at_kill < want.segments, f"killed mid-job ({at_kill} of {want.segments} done)"
@@ -251,7 +253,7 @@ async def test_nats_server_restarted_mid_job(tmp_path: Path, reference: dict[str
         outage = rng.uniform(0.2, 2.0)
         await asyncio.sleep(outage)
         cluster.start_server()  # same port, same store
-        await wait_until(cluster.url, completed, timeout=120)
+        await wait_for_events(cluster.url, completed, timeout=120)
         got = await result(cluster.url, tmp_path)
         for name, proc in cluster.procs.items():
             assert proc.poll() is None, f"{name} survived the outage"

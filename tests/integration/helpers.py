@@ -1,4 +1,5 @@
-"""Helpers for integration tests: run services in-process, read a job's events."""
+"""Helpers for integration tests: run services in-process (a job's events are read with
+``services.testing.waiting``)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from nats.js import JetStreamContext
-
-from events import names
-from events.projection import JobState, fold
-from events.types import Event
 from services.app.serve import serve
-from services.bus.jobs import event_of
-from services.bus.publish import replay
 from services.settings import Settings
 
 
@@ -27,18 +21,3 @@ async def running(roles: list[str], settings: Settings) -> AsyncIterator[asyncio
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)
-
-
-async def job_events(js: JetStreamContext, job_id: str) -> list[Event]:
-    """A job's valid events, read as the services read them (garbage and misplaced events skipped)."""
-    events = (event_of(m) for m in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id)))
-    return [e for e in events if e is not None]
-
-
-async def job_state(js: JetStreamContext, job_id: str) -> JobState:
-    return fold(job_id, await job_events(js, job_id))
-
-
-async def all_events(js: JetStreamContext) -> list[Event]:
-    events = (event_of(m) for m in await replay(js, names.EVENTS_STREAM, names.all_events_filter()))
-    return [e for e in events if e is not None]

@@ -9,8 +9,9 @@ import nats
 from events.projection import COMPLETED, fold
 from events.types import JobAccepted, JobCompleted
 from services.assemble.service import AssembleService
-from tests.conftest import book, wait_for
-from tests.integration.helpers import all_events, job_events, job_state, running
+from services.testing.waiting import job_events, job_state, read_events, wait_for
+from tests.conftest import book
+from tests.integration.helpers import running
 
 
 async def test_racing_assemblers_build_once(js, client, settings) -> None:
@@ -19,7 +20,7 @@ async def test_racing_assemblers_build_once(js, client, settings) -> None:
         await client.publish("convert.request", b'{"source": "kafka.epub", "engine": "test", "voice": "short"}')
 
         async def ready_job():
-            events = await all_events(js)
+            events = await read_events(js)
             jobs = [e.job_id for e in events if isinstance(e, JobAccepted)]
             return jobs and fold(jobs[0], [e for e in events if e.job_id == jobs[0]]).ready_to_assemble and jobs[0]
 

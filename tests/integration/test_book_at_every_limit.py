@@ -19,8 +19,8 @@ from events.projection import COMPLETED
 from events.requests import MAX_LEXICON_CHARS
 from events.types import BookParsed, JobAccepted
 from services.settings import Settings
-from tests.conftest import wait_for
-from tests.integration.helpers import job_events, job_state, running
+from services.testing.waiting import job_events, job_state, read_events, wait_for
+from tests.integration.helpers import running
 
 CHAPTERS = 2_000
 
@@ -72,8 +72,7 @@ async def test_a_book_at_every_limit_is_converted(js, client, settings: Settings
         await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
 
         async def accepted() -> str | None:
-            from tests.integration.helpers import all_events
-            return next((e.job_id for e in await all_events(js) if isinstance(e, JobAccepted)
+            return next((e.job_id for e in await read_events(js) if isinstance(e, JobAccepted)
                          and e.request_id == "limits"), None)
 
         job_id = await wait_for(accepted, timeout=120)

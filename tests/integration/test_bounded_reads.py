@@ -30,8 +30,8 @@ from services.parse.limits import BookTooBig
 from services.parse.source import SourceError, copy_bounded, fetch_source
 from services.parse.speaker import MAX_SPEAKER_BYTES, SpeakerError, fetch_speaker
 from services.settings import Settings
-from tests.conftest import wait_for
-from tests.integration.helpers import all_events, running
+from services.testing.waiting import read_events, wait_for
+from tests.integration.helpers import running
 
 BOOK_LIMIT = 1_000_000
 
@@ -148,7 +148,7 @@ async def test_the_parse_service_rejects_forged_sizes_and_bad_numbers(js: JetStr
             await client.publish(names.REQUEST_SUBJECT, raw)
 
         async def all_rejected() -> list[str] | None:
-            reasons = [e.reason for e in await all_events(js) if isinstance(e, JobRejected)]
+            reasons = [e.reason for e in await read_events(js) if isinstance(e, JobRejected)]
             return reasons if len(reasons) == len(bad) else None
 
         reasons = " | ".join(await wait_for(all_rejected, timeout=60))

@@ -9,8 +9,9 @@ import orjson
 from events.projection import COMPLETED, REJECTED
 from events.requests import request_ref
 from events.types import BookParsed, JobAccepted
-from tests.conftest import book, wait_for
-from tests.integration.helpers import all_events, job_events, job_state, running
+from services.testing.waiting import job_events, job_state, read_events, wait_for
+from tests.conftest import book
+from tests.integration.helpers import running
 
 
 async def test_picked_chapters_only(js, client, settings) -> None:
@@ -22,7 +23,7 @@ async def test_picked_chapters_only(js, client, settings) -> None:
         await client.publish("convert.request", too_far)
 
         async def accepted() -> str | None:
-            found = [e.job_id for e in await all_events(js) if isinstance(e, JobAccepted) and e.chapters == "1,3"]
+            found = [e.job_id for e in await read_events(js) if isinstance(e, JobAccepted) and e.chapters == "1,3"]
             return found[0] if found else None
 
         job = await wait_for(accepted)
@@ -33,12 +34,12 @@ async def test_picked_chapters_only(js, client, settings) -> None:
         await wait_for(done, timeout=60)
 
         async def refused() -> bool:
-            return any(isinstance(e, JobAccepted) and e.chapters == "2-4" for e in await all_events(js))
+            return any(isinstance(e, JobAccepted) and e.chapters == "2-4" for e in await read_events(js))
 
         await wait_for(refused)
     (parsed,) = [e for e in await job_events(js, job) if isinstance(e, BookParsed)]
     assert [c.title for c in parsed.chapters] == ["I", "III"]
-    refusal = next(e for e in await all_events(js) if isinstance(e, JobAccepted) and e.chapters == "2-4")
+    refusal = next(e for e in await read_events(js) if isinstance(e, JobAccepted) and e.chapters == "2-4")
     state = await job_state(js, refusal.job_id)
     assert state.status == REJECTED and "the book has 3 chapters; chapter 4 does not exist" in state.reason
     assert (await job_state(js, request_ref(too_far))).status == ""  # answered under its job id, not its bytes

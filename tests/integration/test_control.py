@@ -6,7 +6,7 @@ import re
 
 import orjson
 
-from tests.conftest import wait_for
+from services.testing.waiting import wait_for
 from tests.integration.helpers import running
 
 SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")

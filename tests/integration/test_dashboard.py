@@ -17,9 +17,10 @@ from events.types import JobAccepted
 from services.app.sample import write_sample_book
 from services.bus.jobs import queue_depths, queued_segments, rebuild_state
 from services.bus.topology import checkpoints, object_store
+from services.testing.waiting import read_events
 from services.tts.worker import TtsWorker
 from tests.conftest import book
-from tests.integration.helpers import all_events, running
+from tests.integration.helpers import running
 from tui.app import Dashboard
 
 pytestmark = pytest.mark.slow
@@ -126,7 +127,7 @@ async def test_jobs_chapters_workers_and_actions(js, client, settings, tmp_path:
         sha = hashlib.sha256(mine.read_bytes()).hexdigest()
 
         async def submitted() -> bool:
-            return any(isinstance(e, JobAccepted) and e.source_sha256 == sha for e in await all_events(js))
+            return any(isinstance(e, JobAccepted) and e.source_sha256 == sha for e in await read_events(js))
 
         for _ in range(150):
             if await submitted():

@@ -12,9 +12,10 @@ from events.types import JobAccepted, SegmentSynthesized
 from services.parse.formats import read_book
 from services.parse.lexicon import parse_lexicon
 from services.parse.plan import plan_job
+from services.testing.waiting import job_events, job_state, read_events, wait_for
 from services.voices import resolve_voice
-from tests.conftest import book, wait_for
-from tests.integration.helpers import all_events, job_events, job_state, running
+from tests.conftest import book
+from tests.integration.helpers import running
 
 EDITED = ("It was on a dreary night of November", "It was on a gloomy night of November")
 LEXICON = "Elizabeth = Eliza-beth"
@@ -39,11 +40,11 @@ def _distinct_keys(path: Path, lexicon: str = "") -> set[str]:
 
 async def _convert(js, client, request: dict[str, object]) -> tuple[int, int]:
     """Submit and wait for the job; (model runs, cache hits) of its segments."""
-    before = {e.job_id for e in await all_events(js) if isinstance(e, JobAccepted)}
+    before = {e.job_id for e in await read_events(js) if isinstance(e, JobAccepted)}
     await client.publish("convert.request", orjson.dumps({"engine": "test", "voice": "short", **request}))
 
     async def accepted() -> str | None:
-        new = {e.job_id for e in await all_events(js) if isinstance(e, JobAccepted)} - before
+        new = {e.job_id for e in await read_events(js) if isinstance(e, JobAccepted)} - before
         return new.pop() if new else None
 
     job = await wait_for(accepted)

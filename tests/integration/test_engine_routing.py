@@ -18,8 +18,8 @@ from events.types import JobAccepted, SegmentFailed, SegmentSynthesized
 from services.app.sample import write_sample_book
 from services.bus.control import fleet_status
 from services.bus.jobs import queue_depths, served_engines
-from tests.conftest import wait_for
-from tests.integration.helpers import all_events, job_events, job_state, running
+from services.testing.waiting import job_events, job_state, read_events, wait_for
+from tests.integration.helpers import running
 
 
 def needs_coqui() -> None:
@@ -36,7 +36,7 @@ def needs_coqui() -> None:
 @pytest.fixture
 def coqui_voices_dir(tmp_path: Path) -> Path:
     needs_coqui()
-    from tests.coqui_models import build_tiny_vits
+    from services.testing.coqui_models import build_tiny_vits
 
     build_tiny_vits(tmp_path / "voices" / "tiny-vits")
     return tmp_path / "voices"
@@ -52,7 +52,7 @@ async def test_a_coqui_job_reaches_only_the_coqui_worker(js, client, settings, c
         await client.publish("convert.request", b'{"source": "sample.epub", "engine": "test", "voice": "short"}')
 
         async def accepted() -> dict[str, str] | None:
-            found = {e.engine: e.job_id for e in await all_events(js) if isinstance(e, JobAccepted)}
+            found = {e.engine: e.job_id for e in await read_events(js) if isinstance(e, JobAccepted)}
             return found if len(found) == 2 else None
 
         jobs = await wait_for(accepted)
@@ -98,7 +98,7 @@ async def test_a_voice_cloned_from_an_uploaded_recording(js, client, settings, t
     from events.requests import request_ref
     from services.bus.topology import object_store
     from services.engines.espeak import espeak_program
-    from tests.coqui_models import build_tiny_xtts
+    from services.testing.coqui_models import build_tiny_xtts
 
     reference = tmp_path / "me.wav"
     subprocess.run([espeak_program() or "espeak-ng", "-w", str(reference),
@@ -120,7 +120,7 @@ async def test_a_voice_cloned_from_an_uploaded_recording(js, client, settings, t
             await client.publish("convert.request", raw)
 
         async def accepted() -> str | None:
-            found = [e.job_id for e in await all_events(js) if isinstance(e, JobAccepted) and e.speaker_sha256 == sha]
+            found = [e.job_id for e in await read_events(js) if isinstance(e, JobAccepted) and e.speaker_sha256 == sha]
             return found[0] if found else None
 
         job = await wait_for(accepted)

@@ -20,8 +20,9 @@ from events.requests import job_id_for, request_ref
 from events.types import JobRejected
 from services.bus.jobs import dead_letters, rebuild_state
 from services.bus.uploads import sha256_file
-from tests.conftest import book, wait_for
-from tests.integration.helpers import all_events, running
+from services.testing.waiting import read_events, wait_for
+from tests.conftest import book
+from tests.integration.helpers import running
 
 GOOD = {"source": {"path": "novel.epub"}, "engine": "test", "voice": "short"}
 
@@ -59,7 +60,7 @@ async def test_malformed_and_misplaced_messages_stop_nothing(js, client, setting
         await client.publish(names.REQUEST_SUBJECT, orjson.dumps(GOOD))  # a repeat request after the bad subject
 
         async def answered() -> bool:
-            return sum(isinstance(e, JobRejected) for e in await all_events(js)) >= len(requests)
+            return sum(isinstance(e, JobRejected) for e in await read_events(js)) >= len(requests)
 
         await wait_for(answered, timeout=30)
         assert not task.done(), "the services are still running"

@@ -11,8 +11,9 @@ from events.types import JobAccepted
 from services.bus.jobs import queue_depths
 from services.bus.pausing import pause_synthesis, resume_synthesis
 from services.bus.topology import ensure_topology
-from tests.conftest import book, wait_for
-from tests.integration.helpers import all_events, job_state, running
+from services.testing.waiting import job_state, read_events, wait_for
+from tests.conftest import book
+from tests.integration.helpers import running
 
 
 async def test_a_paused_queue_holds_its_work_until_resumed(js, client, settings) -> None:
@@ -25,7 +26,7 @@ async def test_a_paused_queue_holds_its_work_until_resumed(js, client, settings)
         await client.publish("convert.request", b'{"source": "kafka.epub", "engine": "test", "voice": "short"}')
 
         async def accepted() -> str | None:
-            return next((e.job_id for e in await all_events(js) if isinstance(e, JobAccepted)), None)
+            return next((e.job_id for e in await read_events(js) if isinstance(e, JobAccepted)), None)
 
         job = await wait_for(accepted)
 
@@ -97,7 +98,7 @@ async def test_one_job_paused_and_unpaused_from_the_command_line_loses_nothing(j
         await client.publish("convert.request", b'{"source": "sample.epub", "engine": "test", "voice": "slow"}')
 
         async def started() -> str | None:
-            return next((e.job_id for e in await all_events(js) if isinstance(e, SegmentSynthesized)), None)
+            return next((e.job_id for e in await read_events(js) if isinstance(e, SegmentSynthesized)), None)
 
         job = await wait_for(started, timeout=60)
         said = await asyncio.to_thread(cli, "pause", job)
@@ -118,6 +119,6 @@ async def test_one_job_paused_and_unpaused_from_the_command_line_loses_nothing(j
         await wait_for(done, timeout=90)
     finished = await job_state(js, job)
     assert finished.generation == 1 and finished.done_segments == finished.total_segments
-    positions = [(e.chapter, e.index) for e in await all_events(js)
+    positions = [(e.chapter, e.index) for e in await read_events(js)
                  if isinstance(e, SegmentSynthesized) and e.job_id == job]
     assert len(set(positions)) == finished.total_segments, "every segment once the job continued, none lost"

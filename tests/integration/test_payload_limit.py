@@ -18,7 +18,7 @@ from events.types import BookWarning, JobRejected
 from services.bus.consume import Decision, consume_batches
 from services.bus.jobs import dead_letters
 from services.bus.publish import PayloadTooLarge, publish_event
-from tests.conftest import wait_for
+from services.testing.waiting import wait_for
 
 HUGE = BookWarning(job_id="jhuge", warnings=tuple("w" * 1000 for _ in range(1200)))
 

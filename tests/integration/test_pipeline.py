@@ -9,12 +9,13 @@ from events.projection import COMPLETED, REJECTED
 from events.requests import request_ref
 from events.types import JobAccepted, JobCompleted, JobRejected, SegmentSynthesized
 from services.bus.topology import object_store
-from tests.conftest import book, wait_for
-from tests.integration.helpers import all_events, job_events, job_state, running
+from services.testing.waiting import job_events, job_state, read_events, wait_for
+from tests.conftest import book
+from tests.integration.helpers import running
 
 
 async def _accepted_job(js, request_id: str) -> str | None:
-    for event in await all_events(js):
+    for event in await read_events(js):
         if isinstance(event, JobAccepted) and event.request_id == request_id:
             return event.job_id
     return None
@@ -83,7 +84,7 @@ async def test_bad_requests_are_rejected_and_service_keeps_serving(js, client, s
 
         await wait_for(good_done, timeout=60)
         assert not task.done(), "the service is still running"
-    rejections = [e for e in await all_events(js) if isinstance(e, JobRejected)]
+    rejections = [e for e in await read_events(js) if isinstance(e, JobRejected)]
     assert len(rejections) == len(bad)
     for reason in reasons:
         assert any(reason in r.reason for r in rejections), (reason, [r.reason for r in rejections])
@@ -110,11 +111,11 @@ async def test_size_limits_and_unsafe_archives_are_rejected(js, client, settings
             await client.publish(names.REQUEST_SUBJECT, raw)
 
         async def three():
-            return len([e for e in await all_events(js) if isinstance(e, JobRejected)]) == 3
+            return len([e for e in await read_events(js) if isinstance(e, JobRejected)]) == 3
 
         await wait_for(three, timeout=30)
         assert not task.done()
-    reasons = " | ".join(e.reason for e in await all_events(js) if isinstance(e, JobRejected))
+    reasons = " | ".join(e.reason for e in await read_events(js) if isinstance(e, JobRejected))
     assert "the book is 480 KB; this server accepts up to 100 KB" in reasons
     assert "unsafe path" in reasons
     assert "the limit is 65536" in reasons

@@ -20,9 +20,9 @@ from events.types import JobRejected
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.sandbox import ChildLimits, ReadingStopped, run_limited
 from services.settings import Settings
+from services.testing.waiting import read_events, wait_for
 from tests import bombs
-from tests.conftest import wait_for
-from tests.integration.helpers import all_events, running
+from tests.integration.helpers import running
 from tests.sandbox_work import allocate, double, measured_read, refuse, spin
 
 DEFAULT = ChildLimits()  # the parse service's defaults: 1 GB, 600 s
@@ -91,7 +91,7 @@ async def test_parse_answers_everyone_while_a_bomb_is_read(js, client, settings:
         await client.publish(names.REQUEST_SUBJECT, b"{garbage")
 
         async def rejections() -> list[JobRejected]:
-            found = [e for e in await all_events(js) if isinstance(e, JobRejected)]
+            found = [e for e in await read_events(js) if isinstance(e, JobRejected)]
             return found if found else []
 
         first = await wait_for(rejections, timeout=60)
@@ -106,7 +106,7 @@ async def test_parse_answers_everyone_while_a_bomb_is_read(js, client, settings:
 
 
 async def _two(js) -> list[JobRejected] | None:  # type: ignore[no-untyped-def]
-    found = [e for e in await all_events(js) if isinstance(e, JobRejected)]
+    found = [e for e in await read_events(js) if isinstance(e, JobRejected)]
     return found if len(found) >= 2 else None
 
 

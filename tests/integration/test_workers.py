@@ -9,9 +9,10 @@ import orjson
 
 from events.projection import COMPLETED
 from events.types import JobAccepted, SegmentSynthesized
+from services.testing.waiting import job_events, job_state, read_events, wait_for
 from services.tts.worker import TtsWorker
-from tests.conftest import book, wait_for
-from tests.integration.helpers import all_events, job_events, job_state, running
+from tests.conftest import book
+from tests.integration.helpers import running
 
 
 async def test_two_workers_share_the_queue(js, client, settings) -> None:
@@ -29,7 +30,7 @@ async def test_two_workers_share_the_queue(js, client, settings) -> None:
             await client.publish("convert.request", b'{"source": "kafka.epub", "engine": "test", "voice": "short"}')
 
             async def job_id():
-                found = [e.job_id for e in await all_events(js) if isinstance(e, JobAccepted)]
+                found = [e.job_id for e in await read_events(js) if isinstance(e, JobAccepted)]
                 return found[0] if found else None
 
             job = await wait_for(job_id)
@@ -115,13 +116,13 @@ async def test_a_drained_worker_finishes_its_segments_and_leaves_the_rest(js, cl
             done_by_leaver = drained.model_runs
 
             async def completed():
-                return [e for e in await all_events(js) if type(e).__name__ == "JobCompleted"]
+                return [e for e in await read_events(js) if type(e).__name__ == "JobCompleted"]
 
             await wait_for(completed, timeout=120)
     finally:
         stop.set()
         await asyncio.gather(leaving, return_exceptions=True)
-    events = [e for e in await all_events(js) if isinstance(e, SegmentSynthesized)]
+    events = [e for e in await read_events(js) if isinstance(e, SegmentSynthesized)]
     assert sum(1 for e in events if e.worker == "leaver") == done_by_leaver >= 1
     assert any(e.worker == "stayer" for e in events), "the other worker did the rest"
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from services.app.stack import cluster_options
 from services.bus.connect import server_urls
 from services.bus.topology import cluster_size, wanted_replicas
 from services.settings import Settings
+from services.testing.cluster import cluster_options
 
 
 def test_cluster_size_comes_from_the_servers_info() -> None:

@@ -14,7 +14,7 @@ from services.assemble.m4b import adts_frames
 from services.engines.instant import InstantSynthesizer
 from services.tts.decide import MAX_IN_HAND, in_hand, wanted_in_hand, work_ahead
 from services.tts.engines import SynthesisError
-from services.tts.render import _encode, aac_frames, render_each, render_segments, silent_frame, to_aac
+from services.tts.render import aac_frames, encode_adts, render_each, render_segments, silent_frame, to_aac
 from services.voices import resolve_voice
 
 
@@ -137,7 +137,7 @@ def test_a_pause_is_copied_not_encoded_and_decodes_the_same(sound: int, pause: i
     aac, samples = to_aac(pcm.tobytes(), rate)
     whole = pcm[: max(1, len(pcm) - AAC_FRAME)]  # what the encoder was given before: everything
     whole = np.concatenate([whole, np.zeros(-len(whole) % AAC_FRAME, dtype=np.int16)])
-    reference = _encode(whole, rate)
+    reference = encode_adts(whole, rate)
     assert samples == len(whole) + AAC_FRAME == adts_frames(io.BytesIO(aac)) * AAC_FRAME
     assert np.array_equal(_decoded(aac), _decoded(reference))
     if pause >= 3 * AAC_FRAME:  # the pause's last frames are copies of the one silent frame
