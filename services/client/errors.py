@@ -15,28 +15,17 @@
             ├── NoPipeline         the server has no audiobook streams yet (no service ever started)
             └── NoAnswer           a request timed out or nobody listens (overload, or permissions)
 
-nats-py's own exceptions never leave a verb: :func:`translated` turns them into the leaves of
-``ServerError``. Anything else (a bug) is not translated.
+nats-py's own exceptions never leave a verb: ``services.client.translation`` turns them into
+the leaves of ``ServerError``, in one place. Anything else (a bug) is not translated. This
+module is pure (no NATS), so a script may catch these without importing nats-py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Awaitable, Callable, Iterator
-from typing import ParamSpec, TypeVar
-
-import nats.errors
-import nats.js.errors
-
 from events.errors import PipelineError
-from services.bus.connect import NatsUnreachable
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 __all__ = ["ClientError", "ConnectionLost", "JobNotFound", "JobStateError", "NoAnswer", "NoPipeline", "NoSuchFile",
-           "ServerError", "Unreachable", "WorkerNotFound", "translate", "translated", "translating"]
+           "ServerError", "Unreachable", "WorkerNotFound"]
 
 
 class ClientError(PipelineError):
@@ -77,41 +66,3 @@ class NoPipeline(ServerError):
 
 class NoAnswer(ServerError):
     """A request timed out or had no responder: the server is overloaded, or the credentials may not do it."""
-
-
-def translate(exc: BaseException) -> ClientError | None:
-    """The client error a lower-level one stands for; None when it is not the server's."""
-    if isinstance(exc, ClientError):
-        return exc
-    if isinstance(exc, NatsUnreachable):
-        return Unreachable(str(exc))
-    if isinstance(exc, nats.errors.NoServersError):
-        return ConnectionLost("lost the connection to NATS and could not reconnect; run the command again")
-    if isinstance(exc, nats.js.errors.NotFoundError):
-        return NoPipeline("this NATS server has no audiobook pipeline yet (stream not found): "
-                          "start `audiobook serve all` against it first")
-    if isinstance(exc, nats.errors.TimeoutError | nats.errors.NoRespondersError):
-        return NoAnswer("NATS did not answer; the server is overloaded, or these credentials may not do this "
-                        "(see docs/security.md)")
-    return None
-
-
-@contextlib.contextmanager
-def translated() -> Iterator[None]:
-    """Raise the client error that stands for a nats-py (or connect) error raised inside."""
-    try:
-        yield
-    except (NatsUnreachable, nats.errors.Error, TimeoutError) as exc:
-        error = translate(exc)
-        if error is None or error is exc:
-            raise
-        raise error from None
-
-
-def translating(verb: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """A verb whose nats-py errors come out as client errors (:func:`translated`)."""
-    @functools.wraps(verb)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        with translated():
-            return await verb(*args, **kwargs)
-    return wrapper

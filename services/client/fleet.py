@@ -16,8 +16,9 @@ from services.bus.control import fleet, fleet_status
 from services.bus.jobs import QueueDepth, queue_depths, served_engines
 from services.bus.pausing import pause_synthesis, resume_synthesis
 from services.client import guards
-from services.client.errors import ClientError, WorkerNotFound, translating
+from services.client.errors import ClientError, WorkerNotFound
 from services.client.session import Session
+from services.client.translation import translating
 
 __all__ = ["DRAIN_TIMEOUT_S", "FleetVerbs"]
 DRAIN_TIMEOUT_S = 5.0

@@ -17,8 +17,8 @@ from events.types import BookWarning, JobCancelled, JobFailed, JobRejected
 from services.bus.ephemeral import download_object
 from services.bus.jobs import job_events
 from services.bus.topology import object_store
-from services.client.errors import translating
 from services.client.session import Session, Submission
+from services.client.translation import translating
 
 log = logging.getLogger(__name__)
 

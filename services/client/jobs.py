@@ -15,8 +15,8 @@ from services.bus.jobs import dead_letters, known_jobs, rebuild_state
 from services.bus.stopping import stop_job
 from services.bus.uploads import sha256_file, upload, upload_book
 from services.client import guards
-from services.client.errors import translating
 from services.client.session import Session, Submission
+from services.client.translation import translating
 
 __all__ = ["DeadLetters", "JobVerbs", "speaker_upload_name"]
 

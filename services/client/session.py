@@ -20,7 +20,7 @@ from events import names
 from events.requests import ConvertRequest, request_ref
 from services.bus.connect import connect_client
 from services.bus.tracing import send_span, span
-from services.client.errors import translated
+from services.client.translation import translated
 from services.settings import Settings
 
 __all__ = ["Session", "Submission", "open_connection"]
