@@ -255,6 +255,7 @@ class Dashboard(App[None]):
         self.notify(said)
 
     def act(self, action: Awaitable[str]) -> None:
+        """Run a verb in the background (never on the key press's handler)."""
         self.run_worker(self._act(action), group="actions")
 
     def chosen_job(self) -> tuple[str, JobState] | None:
