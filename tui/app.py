@@ -1,8 +1,9 @@
-"""The live dashboard: jobs, chapters, workers and the queue, read from the bus; actions are commands.
+"""The live dashboard: jobs, chapters, workers and the queue, read from the bus; actions are the client's.
 
 It holds nothing the log cannot rebuild: every job's state is the fold of its events (history,
 then live), workers come from the control plane, the queue from consumer info. Updates are
-merged and the tables rewritten in place on a one-second tick, rows keyed by id.
+merged and the tables rewritten in place on a one-second tick, rows keyed by id. Every action
+is a verb of the operator API (``services.client``), with the same rule and trace as the CLI's.
 """
 
 from __future__ import annotations
@@ -16,26 +17,21 @@ from pathlib import Path
 from typing import ClassVar
 
 import nats.errors
-import orjson
 from nats.aio.client import Client
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static, TabbedContent, TabPane
 
 from events import names
-from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, PAUSED
-from events.requests import ConvertRequest, resume_request
-from events.types import JobCancelled, JobPaused
+from events.projection import FINAL, PAUSED, JobState
 from services.bus.control import fleet_status
 from services.bus.jobs import QueueDepth, events_on, queue_depths, served_engines
-from services.bus.pausing import pause_synthesis, resume_synthesis
-from services.bus.stopping import stop_job
-from services.bus.uploads import upload_book
+from services.client import ClientError, PipelineClient, ServerError
+from services.client.guards import check_cancel, is_tts
 from tui.model import Board, WorkerRates, in_flight_by_chapter
+from tui.screens import Confirm, Help, Submit
 
 Connect = Callable[[], Awaitable[Client]]
 Cells = tuple[str, ...]
@@ -63,59 +59,6 @@ def sync_rows(table: DataTable[str], rows: Iterable[tuple[str, Cells]]) -> None:
                 table.update_cell(key, column, new, update_width=grows)
 
 
-class Confirm(ModalScreen[bool]):
-    """Ask before doing something that cannot be undone."""
-
-    BINDINGS: ClassVar = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label(self.question)
-            yield Label("[b]y[/b] yes   [b]n[/b] no")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-
-class Submit(ModalScreen[str]):
-    """Ask for the path of a book to convert (its voice is chosen by its language)."""
-
-    BINDINGS: ClassVar = [Binding("escape", "cancel", "Cancel")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label("Book to convert (EPUB path on this machine; enter to submit, escape to cancel):")
-            yield Input(placeholder="~/books/mybook.epub", id="book-path")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip())
-
-    def action_cancel(self) -> None:
-        self.dismiss("")
-
-
-class Help(ModalScreen[None]):
-    BINDINGS: ClassVar = [Binding("escape,question_mark,q", "app.pop_screen", "Close")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label("[b]audiobook dashboard[/b]\n\n"
-                        "tab / shift+tab   next / previous table\n"
-                        "up / down         choose a job (its chapters show below) or a worker\n"
-                        "s                 submit a book (a path on this machine)\n"
-                        "r                 resume the chosen job: retry its failed segments, continue a cancel\n"
-                        "c                 cancel the chosen job (asks first)\n"
-                        "p                 pause the chosen job (its queue waits), or unpause it\n"
-                        "P                 pause all synthesis (asks first), or unpause it\n"
-                        "d                 drain the chosen tts worker (asks first)\n"
-                        "1 2 3             jobs, workers, queue\n"
-                        "?                 this help      q  quit")
-
-
 class Dashboard(App[None]):
     """``audiobook dashboard``: the pipeline, live."""
 
@@ -138,6 +81,7 @@ class Dashboard(App[None]):
             self.sub_title = title
         self.board = Board()
         self.nc: Client | None = None
+        self.client: PipelineClient | None = None  # the operator API on ``nc``: every action goes through it
         self.instances: dict[str, tuple[float, dict[str, object]]] = {}  # instance id -> (last seen, status)
         self.worker_rates = WorkerRates()
         self.polled = False
@@ -188,6 +132,7 @@ class Dashboard(App[None]):
     async def follow(self) -> None:
         """Fold every job's events into the board: the history, then live."""
         self.nc = await self.connect()
+        self.client = PipelineClient(self.nc, "dashboard")
         feed = events_on(self.nc.jetstream(), [names.all_events_filter()])
         async with contextlib.aclosing(feed):
             async for seq, at, event in feed:
@@ -300,83 +245,121 @@ class Dashboard(App[None]):
     def action_help(self) -> None:
         self.push_screen(Help())
 
+    async def _act(self, action: Awaitable[str]) -> None:
+        """Run one verb of the client and say what it did, or why it did not."""
+        try:
+            said = await action
+        except ClientError as exc:
+            self.notify(str(exc), severity="error" if isinstance(exc, ServerError) else "warning")
+            return
+        self.notify(said)
+
+    def act(self, action: Awaitable[str]) -> None:
+        """Run a verb in the background (never on the key press's handler)."""
+        self.run_worker(self._act(action), group="actions")
+
+    def chosen_job(self) -> tuple[str, JobState] | None:
+        """The chosen job and its state (None, said, when there is none)."""
+        job_id = self.selected_job()
+        state = self.board.jobs.get(job_id or "")
+        if job_id is None or state is None:
+            self.notify("choose a job first", severity="warning")
+            return None
+        return job_id, state
+
     def action_submit(self) -> None:
         async def submit(path: str | None) -> None:
-            book = Path(path or "").expanduser()
-            if not path or self.nc is None:
+            if not path or self.client is None:
                 return
-            if not book.is_file():
-                self.notify(f"{book}: no such file", severity="error")
-                return
-            js = self.nc.jetstream()
-            source = await upload_book(js, book)
-            await js.publish(names.REQUEST_SUBJECT, ConvertRequest(source_object=source).encode())
-            self.notify(f"submitted {book.name}: it appears here once the parse service accepts it")
+            book = Path(path).expanduser()
+
+            async def send(client: PipelineClient) -> str:
+                await client.submit(book)
+                return f"submitted {book.name}: it appears here once the parse service accepts it"
+
+            await self._act(send(self.client))
 
         self.push_screen(Submit(), submit)
 
     def action_resume(self) -> None:
-        job_id = self.selected_job()
-        state = self.board.jobs.get(job_id or "")
-        if job_id is None or state is None or not state.source_object or state.status == COMPLETED:
-            self.notify("choose an unfinished job first", severity="warning")
+        """Ask for the chosen job again (``audiobook resume``): failed and missing segments are queued."""
+        chosen = self.chosen_job()
+        if chosen is None or self.client is None:
             return
-        if self.nc is not None:
-            request = resume_request(state)
-            self.run_worker(self.nc.jetstream().publish(names.REQUEST_SUBJECT, request.encode()), group="actions")
-            self.notify(f"asked to resume {state.title or job_id}: failed and missing segments are queued again")
+        (job_id, state), client = chosen, self.client
+
+        async def resume() -> str:
+            _, submission = await client.resume(job_id)
+            if not submission.sent:
+                return f"{state.title or job_id} is already complete: nothing to resume"
+            return f"asked to resume {state.title or job_id}: failed and missing segments are queued again"
+
+        self.act(resume())
 
     def action_cancel(self) -> None:
-        job_id = self.selected_job()
-        state = self.board.jobs.get(job_id or "")
-        if job_id is None or state is None or state.status in FINAL:
-            self.notify("choose a running job first", severity="warning")
+        chosen = self.chosen_job()
+        if chosen is None:
+            return
+        job_id, state = chosen
+        try:
+            check_cancel(state)  # before asking; the client checks the log again
+        except ClientError as exc:
+            self.notify(str(exc), severity="warning")
             return
 
         async def cancel(yes: bool | None) -> None:
-            if yes and self.nc is not None:
-                dropped = await stop_job(self.nc.jetstream(), JobCancelled(
-                    job_id=job_id, reason="cancelled from the dashboard", generation=state.generation))
-                self.notify(f"cancelled {job_id}: {dropped} queued segment(s) dropped")
+            if yes and self.client is not None:
+                client = self.client
+
+                async def stop() -> str:
+                    dropped = await client.cancel(job_id, "cancelled from the dashboard")
+                    return f"cancelled {job_id}: {dropped} queued segment(s) dropped"
+
+                await self._act(stop())
 
         self.push_screen(Confirm(f"Cancel {state.title or job_id}?"), cancel)
 
     def action_pause_job(self) -> None:
-        """Pause the chosen running job (its queued segments set aside), or unpause a paused one."""
-        job_id = self.selected_job()
-        state = self.board.jobs.get(job_id or "")
-        if self.nc is None or job_id is None or state is None or state.status not in (ACCEPTED, PARSED, PAUSED):
-            self.notify("choose a running or paused job first", severity="warning")
+        """Pause the chosen job (its queued segments set aside), or unpause it when it is paused."""
+        chosen = self.chosen_job()
+        if chosen is None or self.client is None:
             return
-        js = self.nc.jetstream()
-        if state.status == PAUSED:
-            self.run_worker(js.publish(names.REQUEST_SUBJECT, resume_request(state).encode()), group="actions")
-            self.notify(f"{state.title or job_id} continues: what is not done is queued again")
-            return
+        (job_id, state), client = chosen, self.client
+        name = state.title or job_id
 
-        async def pause() -> None:
-            dropped = await stop_job(js, JobPaused(job_id=job_id, reason="paused from the dashboard",
-                                                   generation=state.generation))
-            self.notify(f"paused {state.title or job_id}: {dropped} queued segment(s) set aside; p continues it")
+        async def unpause() -> str:
+            await client.unpause_job(job_id)
+            return f"{name} continues: what is not done is queued again"
 
-        self.run_worker(pause(), group="actions")
+        async def pause() -> str:
+            dropped = await client.pause_job(job_id, "paused from the dashboard")
+            return f"paused {name}: {dropped} queued segment(s) set aside; p continues it"
+
+        self.act(unpause() if state.status == PAUSED else pause())
 
     def action_pause_all(self) -> None:
-        if self.nc is None:
+        if self.client is None:
             return
-        js = self.nc.jetstream()
-        if self.paused:
-            self.run_worker(resume_synthesis(js), group="actions")
-            self.notify(f"synthesis continues ({', '.join(self.paused)})")
+        client, paused = self.client, self.paused
+        if paused:
             self.paused = []
+
+            async def unpause() -> str:
+                await client.unpause_engines()
+                return f"synthesis continues ({', '.join(paused)})"
+
+            self.act(unpause())
             return
 
-        async def pause(yes: bool | None) -> None:
-            if yes:
-                await pause_synthesis(js)
-                self.notify("synthesis paused: workers finish what they hold; P again continues")
+        async def pause() -> str:
+            await client.pause_engines()
+            return "synthesis paused: workers finish what they hold; P again continues"
 
-        self.push_screen(Confirm("Pause all synthesis? Queued segments wait; nothing is lost."), pause)
+        async def confirmed(yes: bool | None) -> None:
+            if yes:
+                await self._act(pause())
+
+        self.push_screen(Confirm("Pause all synthesis? Queued segments wait; nothing is lost."), confirmed)
 
     def action_drain(self) -> None:
         table = self.query_one("#worker-table", DataTable)
@@ -385,13 +368,18 @@ class Dashboard(App[None]):
             return
         instance = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
         status = self.instances[instance][1]
-        if status.get("role") != "tts":
+        if not is_tts(status):
             self.notify("only tts workers drain", severity="warning")
             return
 
         async def drain(yes: bool | None) -> None:
-            if yes and self.nc is not None:
-                reply = await self.nc.request(names.control_subject("tts", instance, "drain"), b"", timeout=5)
-                self.notify(f"{status.get('name')}: {orjson.loads(reply.data).get('state')}")
+            if yes and self.client is not None:
+                client = self.client
+
+                async def ask() -> str:
+                    answers = await client.drain(instance)
+                    return f"{status.get('name')}: {answers[0].get('state')}"
+
+                await self._act(ask())
 
         self.push_screen(Confirm(f"Drain {status.get('name')}? It finishes its segments and exits."), drain)

@@ -1,4 +1,5 @@
-"""The ``audiobook`` command: argument parsing and ``main`` only (the bodies are in ``commands``)."""
+"""The ``audiobook`` command: argument parsing and ``main`` only (the bodies are in ``convert``,
+``operate`` and ``commands``; the verbs under them are the client's, ``services.client``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from events.audio import MAX_PAUSE_MS, Pauses
 from events.errors import PipelineError
 from events.names import ENGINES
 from events.requests import MAX_SPEED, MIN_SPEED
-from services.app import commands
+from services.app import commands, convert, operate
 from services.app.exports import MAX_SPLIT_HOURS, MIN_SPLIT_HOURS
 from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.settings import Settings
@@ -106,12 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     conv.add_argument("--dashboard", action="store_true",
                       help="show the live dashboard instead of a progress bar (q closes it)")
-    conv.set_defaults(func=commands.convert)
+    conv.set_defaults(func=convert.convert)
 
     exp = sub.add_parser("export", help="cut a finished M4B into parts of N hours, or MP3/Opus files per chapter")
     exp.add_argument("book", help="an M4B audiobook (from `audiobook convert`)")
     _export_options(exp)
-    exp.set_defaults(func=commands.export)
+    exp.set_defaults(func=convert.export)
 
     ch = sub.add_parser("chapters", help="list what will be read: chapters, words, estimated duration, voice")
     ch.add_argument("book", help=BOOK_HELP)
@@ -133,24 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
         _workers_option(cmd, _default_workers())
         cmd.add_argument("--nats-url")
         cmd.add_argument("-q", "--quiet", action="store_true")
-        cmd.set_defaults(func=commands.resume)
+        cmd.set_defaults(func=convert.resume)
 
     can = sub.add_parser("cancel", help="cancel a job: its queued segments are dropped")
     can.add_argument("job")
     can.add_argument("--reason", default="cancelled by the user")
     can.add_argument("--nats-url")
-    can.set_defaults(func=commands.cancel)
+    can.set_defaults(func=operate.cancel)
 
     st = sub.add_parser("status", help="show jobs and their progress")
     st.add_argument("job", nargs="?")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.add_argument("--nats-url")
-    st.set_defaults(func=commands.status)
+    st.set_defaults(func=operate.status)
 
     wk = sub.add_parser("workers", help="every service instance (nats micro) and what it is doing")
     wk.add_argument("--json", action="store_true", help="machine-readable output")
     wk.add_argument("--nats-url")
-    wk.set_defaults(func=commands.workers)
+    wk.set_defaults(func=operate.workers)
 
     pa = sub.add_parser("pause", help="pause a job, or synthesis (every engine, or some): nothing is lost")
     pa.add_argument("job", nargs="?", help="only this job (its queued segments are set aside until unpause)")
@@ -160,18 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"end the pause by itself after this long, {MIN_PAUSE_MINUTES:g} to {MAX_PAUSE_MINUTES:g} "
                          "minutes (default: until unpause)")
     pa.add_argument("--nats-url")
-    pa.set_defaults(func=commands.pause)
+    pa.set_defaults(func=operate.pause)
 
     up = sub.add_parser("unpause", help="let a paused job, or paused synthesis, continue")
     up.add_argument("job", nargs="?", help="only this job (what is not done is queued again)")
     up.add_argument("--engine", action="append", choices=list(ENGINES), help="only this engine's queue (repeatable)")
     up.add_argument("--nats-url")
-    up.set_defaults(func=commands.unpause)
+    up.set_defaults(func=operate.unpause)
 
     dr = sub.add_parser("drain", help="a tts worker finishes what it holds, takes no more, and exits")
     dr.add_argument("worker", help="its name (see `audiobook workers`)")
     dr.add_argument("--nats-url")
-    dr.set_defaults(func=commands.drain)
+    dr.set_defaults(func=operate.drain)
 
     db = sub.add_parser("dashboard", help="the live dashboard: jobs, chapters, workers, queue")
     db.add_argument("--nats-url")
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     he.add_argument("--wait", type=number("a number of seconds", MIN_WAIT_S, MAX_WAIT_S), default=1.0,
                     help=f"seconds to wait for answers, {MIN_WAIT_S:g} to {MAX_WAIT_S:g} (default 1)")
     he.add_argument("--nats-url")
-    he.set_defaults(func=commands.health)
+    he.set_defaults(func=operate.health)
 
     vo = sub.add_parser("voices", help="list engines, voices and languages here and on the connected workers")
     vo.add_argument("--nats-url", help="also list what the tts workers of this stack serve")

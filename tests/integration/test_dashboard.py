@@ -184,10 +184,9 @@ async def _completed_row(url: str, job_id: str) -> list[str]:
 
 async def test_convert_with_the_dashboard_follows_its_book_to_the_file(js, client, settings, tmp_path: Path) -> None:
     """`convert --dashboard`: the job is chosen when it appears, and the finished book is written."""
-    from events.requests import ConvertRequest, job_id_for, request_ref
-    from services.app.commands import submit
+    from events.requests import ConvertRequest, job_id_for
     from services.app.watch import ConversionDashboard
-    from services.bus.uploads import upload_book
+    from services.client import PipelineClient
 
     sample = tmp_path / "sample.epub"
     write_sample_book(sample)
@@ -195,11 +194,10 @@ async def test_convert_with_the_dashboard_follows_its_book_to_the_file(js, clien
     job_id = job_id_for(sha, "test", "short", 1.0, None, None, None)
     output = tmp_path / "out" / "sample.m4b"
     async with running(["parse", "tts", "assemble"], settings):
-        source = await upload_book(js, sample, sha)
-        raw = ConvertRequest(source_object=source, engine="test", voice="short", request_id=job_id).encode()
-        since = (await js.stream_info("EVENTS")).state.last_seq
-        await submit(js, raw)
-        app = ConversionDashboard(client, job_id, request_ref(raw), since, output, tick=0.2)
+        operator = PipelineClient(client, "cli")
+        submission = await operator.submit(sample, ConvertRequest(engine="test", voice="short"))
+        assert submission.job_id == job_id, "the client names the job as the parse service does"
+        app = ConversionDashboard(operator, submission, output, tick=0.2)
         async with app.run_test(size=(100, 30)) as pilot:
             await until(pilot, lambda: app.outcome is not None)
             jobs = app.query_one("#job-table", DataTable)

@@ -8,7 +8,7 @@ import pytest
 from events.codec import DecodeError
 from events.errors import PermanentError, PipelineError, TransientError
 from events.requests import RequestError
-from services.app.commands import CliError
+from services.app.connecting import CliError
 from services.app.stack import StackError
 from services.assemble.stream import AssemblyError
 from services.bus.connect import NatsUnreachable

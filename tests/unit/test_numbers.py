@@ -12,7 +12,7 @@ import pytest
 
 from events.audio import MAX_PAUSE_MS, Pauses
 from events.requests import RequestError, parse_request
-from services.app import commands
+from services.app import convert
 from services.app.cli import build_parser
 from services.app.exports import Audiobook, ExportError, Mark, check_split_hours, plan_parts, split_parts
 from services.settings import Settings
@@ -72,7 +72,7 @@ def test_split_hours_are_refused_before_anything_is_cut(hours: float, tmp_path: 
     """The command's own check and the cutter's: 1e-9 hours once planned parts until memory ran out."""
     book = Audiobook(tmp_path / "b.m4b", [Mark("One", 0.0, 3600.0)], {"title": "b"})
     with pytest.raises(ExportError, match=r"--split-hours must be a number of hours from 0\.1 \(6 minutes\) to 1000"):
-        commands.export_files(book.path, "m4b", hours)
+        convert.export_files(book.path, "m4b", hours)
     with pytest.raises(ExportError, match="--split-hours"):
         split_parts("ffmpeg-is-never-run", book, hours)
     assert check_split_hours(0.1) == 0.1 and check_split_hours(1000) == 1000.0
@@ -133,5 +133,5 @@ def test_the_cli_refuses_the_numbers_a_request_would(option: str, value: str, tm
     book = tmp_path / "b.txt"
     book.write_text("Hello.", encoding="utf-8")
     args = build_parser().parse_args(["convert", str(book), option, value])
-    with pytest.raises(commands.CliError, match='"chapters"'):
-        commands.convert(args, Settings(data_dir=tmp_path / "data", nats_url="nats://127.0.0.1:1"))
+    with pytest.raises(convert.CliError, match='"chapters"'):
+        convert.convert(args, Settings(data_dir=tmp_path / "data", nats_url="nats://127.0.0.1:1"))

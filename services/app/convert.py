@@ -1,0 +1,146 @@
+"""The commands that make audiobooks: convert (and export its parts), resume/retry.
+
+Each takes the parsed arguments and the process's Settings and returns an exit code; the
+verbs are the client's (``services.client``), the printing is here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import orjson
+
+from events.audio import LOUDNESS_TARGET_LUFS, TRUE_PEAK_CEILING_DBTP
+from events.projection import COMPLETED
+from events.requests import RequestError, parse_request
+from services.app.connecting import CliError, client, run
+from services.app.follow import follow_with_bar
+from services.app.progress import clock
+from services.bus.uploads import sha256_file
+from services.client import Outcome, PipelineClient, Submission
+from services.client.guards import existing_file
+from services.client.jobs import speaker_upload_name
+from services.parse.lexicon import LexiconError, parse_lexicon
+from services.settings import Settings
+from services.voices import check_requested_voice
+
+__all__ = ["CliError", "convert", "existing_file", "export", "export_files", "report", "resume"]
+
+
+def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
+    """Print the result line (or raise the failure) of a followed job."""
+    state = outcome.state
+    if state.status != COMPLETED:
+        failures = state.failed_segments
+        detail = "".join(f"\n  chapter {c + 1} ({state.chapters[c].title}), segment {i + 1}: {r}"
+                         for c, i, r in failures[:10])
+        more = f"\n  ... and {len(failures) - 10} more" if len(failures) > 10 else ""
+        hint = f"\n  fix the cause, then: audiobook retry {state.job_id}" if failures else ""
+        raise CliError(f"{name}: {state.status or 'failed'}: {state.reason}{detail}{more}{hint}")
+    elapsed = time.monotonic() - started
+    audio = state.audio_seconds
+    print(f"{output}: {len(state.chapters)} chapters, {clock(audio)} of audio, "
+          f"{output.stat().st_size / 2**20:.1f} MiB in {clock(elapsed)} "
+          f"({audio / elapsed if elapsed else 0:.1f}x real time, job {state.job_id})")
+    if state.loudness_lufs is not None and state.true_peak_dbtp is not None:
+        print(f"  loudness {state.loudness_lufs:.1f} LUFS, true peak {state.true_peak_dbtp:.1f} dBTP "
+              f"(target {LOUDNESS_TARGET_LUFS:g} LUFS, peaks under {TRUE_PEAK_CEILING_DBTP:g} dBTP)")
+    return 0
+
+
+def read_lexicon(path: Path) -> str:
+    """A lexicon file's text, checked here so a mistake is named before anything is uploaded."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path}: cannot read the lexicon ({exc})") from None
+    try:
+        parse_lexicon(text)
+    except LexiconError as exc:
+        raise CliError(f"{path}: {exc}") from None
+    return text
+
+
+def convert(args: argparse.Namespace, settings: Settings) -> int:
+    """Upload a book, request its conversion and follow it to the finished M4B."""
+    book = existing_file(args.book)
+    speaker = existing_file(args.speaker) if args.speaker else None
+    speaker_name = speaker_upload_name(sha256_file(speaker)) if speaker else None
+    lexicon = read_lexicon(Path(args.lexicon)) if args.lexicon else None
+    try:
+        request = parse_request(orjson.dumps({
+            "source": {"path": str(book)}, "engine": args.engine, "voice": args.voice, "language": args.language,
+            "speed": args.speed, "speaker": speaker_name, "chapters": args.chapters,
+            "pauses": ",".join(args.pause) or None, "lexicon": lexicon}))
+    except RequestError as exc:
+        raise CliError(str(exc)) from None
+    if args.nats_url is None and not settings.nats_url:  # embedded: this machine's voices are the stack's
+        check_requested_voice(request, settings.voice_dirs)
+    output = Path(args.output) if args.output else book.with_suffix(".m4b")
+    started = time.monotonic()
+
+    async def body() -> Outcome:
+        async with client(args, settings) as operator:
+            submission = await operator.submit(book, request, speaker)
+            if not args.dashboard:
+                return await follow_with_bar(operator, submission, output, args.quiet)
+            return await follow_in_dashboard(operator, submission, output)
+
+    status = report(run(body()), output, book.name, started)
+    return status or export_files(output, args.format, args.split_hours)
+
+
+def export_files(book: Path, kind: str, hours: float | None) -> int:
+    """Write the parts and per-chapter files asked for next to ``book``; say what was written."""
+    from services.app.exports import check_split_hours, per_chapter, read_audiobook, split_parts
+    from services.assemble.ffmpeg import ffmpeg_exe
+
+    if hours is not None:
+        check_split_hours(hours)
+    if not hours and kind == "m4b":
+        return 0
+    audiobook = read_audiobook(book)
+    written: list[Path] = []
+    if hours:
+        written += split_parts(ffmpeg_exe(), audiobook, hours)
+    if kind != "m4b":
+        written += per_chapter(ffmpeg_exe(), audiobook, kind, book.with_suffix(""))
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def export(args: argparse.Namespace, settings: Settings) -> int:
+    """Cut a finished M4B into parts, or MP3/Opus files per chapter."""
+    book = existing_file(args.book)
+    if args.format == "m4b" and not args.split_hours:
+        raise CliError("nothing to do: give --format mp3|opus and/or --split-hours H")
+    return export_files(book, args.format, args.split_hours)
+
+
+async def follow_in_dashboard(operator: PipelineClient, submission: Submission, output: Path) -> Outcome:
+    """Show the dashboard on a submitted job until the person closes it; the job's outcome if it ended."""
+    from services.app.watch import ConversionDashboard
+
+    app = ConversionDashboard(operator, submission, output)
+    await app.run_async()
+    if app.outcome is None:
+        raise CliError(f"closed before {submission.job_id} was done; it continues when you run the same command "
+                       f"again (`audiobook convert ... --dashboard`), from where it stopped")
+    return app.outcome
+
+
+def resume(args: argparse.Namespace, settings: Settings) -> int:
+    """Continue a job from its log: done segments are kept, missing or failed ones are queued."""
+    started = time.monotonic()
+
+    async def body() -> tuple[Outcome, Path]:
+        async with client(args, settings) as operator:
+            state, submission = await operator.resume(args.job)
+            output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
+            return await follow_with_bar(operator, submission, output, args.quiet), output
+
+    outcome, output = run(body())
+    return report(outcome, output, args.job, started)

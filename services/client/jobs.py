@@ -1,0 +1,115 @@
+"""Job verbs: submit a book (with its upload), status, cancel, resume/retry, pause and unpause a job.
+
+Each verb reads the job from its log, applies its one rule (``guards``) and acts in one trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from events.projection import JobState
+from events.requests import ConvertRequest, job_id_for, resume_request
+from events.types import DeadLetter, JobCancelled, JobPaused
+from services.bus.jobs import dead_letters, known_jobs, rebuild_state
+from services.bus.stopping import stop_job
+from services.bus.uploads import sha256_file, upload, upload_book
+from services.client import guards
+from services.client.session import Session, Submission
+from services.client.translation import translating
+
+__all__ = ["DeadLetters", "JobVerbs", "speaker_upload_name"]
+
+
+def speaker_upload_name(sha256: str) -> str:
+    """The uploads-store name of a reader's recording (``speaker-<sha256>.wav``)."""
+    return f"speaker-{sha256}.wav"
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    """How many messages the stages gave up on, and the latest few records."""
+
+    count: int
+    latest: list[DeadLetter]
+
+
+class JobVerbs(Session):
+    """What a client does to jobs."""
+
+    @translating
+    async def submit(self, book: Path, request: ConvertRequest | None = None, speaker: Path | None = None
+                     ) -> Submission:
+        """Upload ``book`` (and the reader's recording ``speaker``), then ask for its conversion.
+
+        ``request`` carries the choices (engine, voice, language, chapters, ...); its source,
+        speaker and request id are set here. The job id is computed from the book's content and
+        the choices, as the parse service computes it.
+        """
+        request = request or ConvertRequest()
+        guards.existing_file(book)
+        speaker_sha = sha256_file(guards.existing_file(speaker)) if speaker is not None else None
+        if speaker_sha:
+            request = replace(request, speaker_object=speaker_upload_name(speaker_sha))
+        sha = sha256_file(book)
+        job_id = job_id_for(sha, request.engine, request.voice, request.speed, request.language, speaker_sha,
+                            request.chapters, request.pauses, request.lexicon)
+        with self.traced("submit", job_id):
+            source = await upload_book(self.js, book, sha)
+            if speaker is not None and request.speaker_object:
+                await upload(self.js, speaker, request.speaker_object)
+            return await self.send(replace(request, source_path=None, source_object=source, request_id=job_id),
+                                   job_id)
+
+    @translating
+    async def job(self, job_id: str) -> JobState:
+        """A job's state, folded from its log; ``JobNotFound`` if it has none."""
+        return guards.known(await rebuild_state(self.js, job_id), job_id)
+
+    @translating
+    async def jobs(self) -> list[JobState]:
+        """Every job in the store, oldest first (a subject with nothing readable on it is no job)."""
+        states = [await rebuild_state(self.js, job_id) for job_id in await known_jobs(self.js)]
+        return [state for state in states if state.status]
+
+    @translating
+    async def dead_letters(self, latest: int = 5) -> DeadLetters:
+        """How many messages the stages gave up on, and the ``latest`` few, oldest first."""
+        return DeadLetters(*await dead_letters(self.js, latest))
+
+    @translating
+    async def resume(self, job_id: str) -> tuple[JobState, Submission]:
+        """Ask for the job again: done segments are kept, failed and missing ones queued (``retry`` too).
+
+        Returns the job and its submission; for a completed job nothing is sent (``sent`` is False,
+        see ``guards``), and following it fetches the finished book.
+        """
+        state = await self.job(job_id)
+        if not guards.resume_sends(state):
+            return state, Submission(job_id, None, await self.last_seq(), sent=False)
+        with self.traced("resume", job_id):
+            return state, await self.send(resume_request(state, job_id), job_id)
+
+    @translating
+    async def cancel(self, job_id: str, reason: str = "cancelled by the user") -> int:
+        """Record the job cancelled and drop its queued segments; returns how many were dropped."""
+        state = await self.job(job_id)
+        guards.check_cancel(state)
+        with self.traced("cancel", job_id):
+            return await stop_job(self.js, JobCancelled(job_id=job_id, reason=reason, generation=state.generation))
+
+    @translating
+    async def pause_job(self, job_id: str, reason: str = "paused by the user") -> int:
+        """Record the job paused and set its queued segments aside (done ones are kept); returns how many."""
+        state = await self.job(job_id)
+        guards.check_pause(state)
+        with self.traced("pause", job_id):
+            return await stop_job(self.js, JobPaused(job_id=job_id, reason=reason, generation=state.generation))
+
+    @translating
+    async def unpause_job(self, job_id: str) -> Submission:
+        """Ask for a paused job again: what is not done is queued in a new generation."""
+        state = await self.job(job_id)
+        guards.check_unpause(state)
+        with self.traced("unpause", job_id):
+            return await self.send(resume_request(state, job_id), job_id)

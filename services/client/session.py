@@ -1,0 +1,78 @@
+"""A session: one NATS connection used as one kind of client, and the one way a request is sent.
+
+Every ``convert.request`` a client sends (a submitted book, a resume, an unpause) goes through
+:meth:`Session.send`: a fresh message id and the trace context in its headers, so the book's
+trace starts at whoever asked for it, the CLI, the dashboard or a script.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from opentelemetry.trace import Span
+
+from events import names
+from events.requests import ConvertRequest, request_ref
+from services.bus.connect import connect_client
+from services.bus.tracing import send_span, span
+from services.client.translation import translated
+from services.settings import Settings
+
+__all__ = ["Session", "Submission", "open_connection"]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A request on its way: the job it names, its reference (a request that never becomes a job is
+    answered under it) and the events stream's last sequence before it (earlier ends are history).
+
+    ``sent`` is False when the verb's rule sent nothing (resuming a completed job): following it
+    still ends at the job's end.
+    """
+
+    job_id: str
+    request_ref: str | None
+    since_seq: int
+    sent: bool = True
+
+
+async def open_connection(url: str, settings: Settings, origin: str = "script") -> Client:
+    """Connect as a client (fail fast, then reconnect for a minute), named ``audiobook-<origin>``;
+    ``Unreachable`` when no server answers or it refuses the credentials."""
+    with translated():
+        return await connect_client(url, settings, name=f"audiobook-{origin}")
+
+
+class Session:
+    """A connection used as one kind of client: ``origin`` names it in message ids and spans."""
+
+    def __init__(self, nc: Client, origin: str = "script") -> None:
+        self.nc, self.origin = nc, origin
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.nc.jetstream()
+
+    @contextmanager
+    def traced(self, verb: str, job_id: str | None = None) -> Iterator[Span]:
+        """The one trace context of a verb: everything it publishes is in this span's trace."""
+        attributes = {"audiobook.client": self.origin, **({"audiobook.job_id": job_id} if job_id else {})}
+        with span(f"audiobook {verb}", attributes) as current:
+            yield current
+
+    async def last_seq(self) -> int:
+        """The events stream's last sequence now."""
+        return (await self.js.stream_info(names.EVENTS_STREAM)).state.last_seq
+
+    async def send(self, request: ConvertRequest, job_id: str) -> Submission:
+        """Publish a request with a fresh message id and the current trace context in its headers."""
+        raw = request.encode()
+        since = await self.last_seq()
+        with send_span(names.REQUEST_SUBJECT, f"{self.origin}:{uuid.uuid4()}") as headers:
+            await self.js.publish(names.REQUEST_SUBJECT, raw, headers=headers)
+        return Submission(job_id, request_ref(raw), since)
