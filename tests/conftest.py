@@ -61,3 +61,21 @@ async def js(client: Client, settings: Settings) -> JetStreamContext:
     await ensure_topology(context, settings)
     return context
 
+
+
+# Longest first: run in parallel (scripts/test: pytest-xdist), the suite ends when its last test
+# does, so the tests that take minutes start first and the quick ones fill in around them.
+FIRST = ("tests/e2e/", "tests/faults/", "slow", "tests/integration/", "tests/engines/", "tests/snapshots/",
+         "tests/corpus/", "tests/unit/")
+
+
+def _rank(item: pytest.Item) -> int:
+    path = item.nodeid.replace("\\", "/")
+    for rank, place in enumerate(FIRST):
+        if path.startswith(place) or (place == "slow" and item.get_closest_marker("slow")):
+            return rank
+    return len(FIRST)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: the order within each group stays as written

@@ -29,8 +29,9 @@ from services.client import (
     WorkerNotFound,
     connect,
 )
+from services.testing.waiting import job_events, job_state
 from tests.conftest import ROOT
-from tests.integration.helpers import job_events, job_state, running
+from tests.integration.helpers import running
 
 # A dashboard-style submit (the dashboard's `s`: a path, no choices) with tracing on, in a process of its
 # own so the tracer provider it installs is not this test process's
