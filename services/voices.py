@@ -130,7 +130,7 @@ REGISTRY = Registry(
 )
 
 DEFAULT_ENGINE = REGISTRY.default_engine
-LISTED_ENGINES = REGISTRY.names  # every engine a synthesis job can name (events.names.ENGINES)
+LISTED_ENGINES = REGISTRY.names  # every engine a synthesis job can name: its queue, consumer and pause
 engine_named = REGISTRY.engine
 engine_voices = REGISTRY.engine_voices
 runnable_engines = REGISTRY.runnable_engines

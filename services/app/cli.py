@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 from events.audio import MAX_PAUSE_MS, Pauses
 from events.errors import PipelineError
-from events.names import ENGINES
 from events.requests import MAX_SPEED, MIN_SPEED
 from services.app import commands, convert, operate
 from services.app.exports import MAX_SPLIT_HOURS, MIN_SPLIT_HOURS
 from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.settings import Settings
+from services.voices import LISTED_ENGINES
 
 BOOK_HELP = ("the book: EPUB, Kindle (AZW3/MOBI), FB2, PDF, Word (.docx), plain text (.txt), Markdown (.md) "
              "or HTML")
@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa = sub.add_parser("pause", help="pause a job, or synthesis (every engine, or some): nothing is lost")
     pa.add_argument("job", nargs="?", help="only this job (its queued segments are set aside until unpause)")
     pa.add_argument("--reason", default="paused by the user")
-    pa.add_argument("--engine", action="append", choices=list(ENGINES), help="only this engine's queue (repeatable)")
+    pa.add_argument("--engine", action="append", choices=list(LISTED_ENGINES),
+                    help="only this engine's queue (repeatable)")
     pa.add_argument("--minutes", type=number("a number of minutes", MIN_PAUSE_MINUTES, MAX_PAUSE_MINUTES),
                     help=f"end the pause by itself after this long, {MIN_PAUSE_MINUTES:g} to {MAX_PAUSE_MINUTES:g} "
                          "minutes (default: until unpause)")
@@ -165,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("unpause", help="let a paused job, or paused synthesis, continue")
     up.add_argument("job", nargs="?", help="only this job (what is not done is queued again)")
-    up.add_argument("--engine", action="append", choices=list(ENGINES), help="only this engine's queue (repeatable)")
+    up.add_argument("--engine", action="append", choices=list(LISTED_ENGINES),
+                    help="only this engine's queue (repeatable)")
     up.add_argument("--nats-url")
     up.set_defaults(func=operate.unpause)
 

@@ -24,6 +24,7 @@ from events.projection import JobState, Tracked
 from events.types import DeadLetter, Event
 from services.bus.ephemeral import retried
 from services.bus.publish import replay
+from services.voices import LISTED_ENGINES
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class QueueDepth:
 async def queue_depths(js: JetStreamContext) -> list[QueueDepth]:
     """Every engine's queue (engines whose consumer does not exist yet are left out)."""
     out = []
-    for engine in names.ENGINES:
+    for engine in LISTED_ENGINES:
         try:
             info = await js.consumer_info(names.SYNTH_STREAM, names.engine_consumer(engine))
         except NotFoundError:

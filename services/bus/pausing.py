@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from nats.js import JetStreamContext
 
 from events import names
+from services.voices import LISTED_ENGINES
 
 FOREVER = timedelta(days=3650)  # "until resumed"
 
@@ -24,12 +25,12 @@ async def pause_synthesis(js: JetStreamContext, engines: list[str] | None = None
                           duration: timedelta | None = None) -> datetime:
     """Pause the queues of ``engines`` (all when None) for ``duration`` (until resumed when None)."""
     until = datetime.now(UTC) + (duration or FOREVER)
-    for engine in engines or names.ENGINES:
+    for engine in engines or LISTED_ENGINES:
         await js.pause_consumer(names.SYNTH_STREAM, names.engine_consumer(engine), rfc3339(until))
     return until
 
 
 async def resume_synthesis(js: JetStreamContext, engines: list[str] | None = None) -> None:
     """Let the queues of ``engines`` (all when None) hand out work again."""
-    for engine in engines or names.ENGINES:
+    for engine in engines or LISTED_ENGINES:
         await js.resume_consumer(names.SYNTH_STREAM, names.engine_consumer(engine))

@@ -28,6 +28,7 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from services.settings import Settings
+from services.voices import LISTED_ENGINES
 
 log = logging.getLogger(__name__)
 DEDUP_WINDOW_S = 600.0
@@ -99,7 +100,7 @@ def consumer_configs(settings: Settings) -> list[tuple[str, ConsumerConfig]]:
             ack_wait=settings.ack_wait_s, max_deliver=settings.max_deliver,
             filter_subject=names.engine_synth_filter(engine), deliver_policy=DeliverPolicy.ALL,
             max_ack_pending=10_000,
-        )) for engine in names.ENGINES),
+        )) for engine in LISTED_ENGINES),
         (names.EVENTS_STREAM, ConsumerConfig(
             durable_name=names.ASSEMBLE_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
             ack_wait=60.0, max_deliver=-1, filter_subject=names.all_events_filter(),

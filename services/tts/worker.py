@@ -42,7 +42,14 @@ from services.settings import Settings
 from services.tts import decide, render
 from services.tts.batcher import Batcher, EnginePool
 from services.tts.engines import SynthesisError
-from services.voices import VoiceInfo, cloned_parts, engine_voices, resolve_voice, runnable_engines
+from services.voices import (
+    LISTED_ENGINES,
+    VoiceInfo,
+    cloned_parts,
+    engine_voices,
+    resolve_voice,
+    runnable_engines,
+)
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
@@ -53,10 +60,10 @@ STORE_RETRY_S = 30.0  # how long fresh audio is kept trying to reach the object 
 def served_engines(settings: Settings) -> tuple[str, ...]:
     """The engines this worker serves: ``AUDIOBOOK_ENGINES``, else every engine this machine runs."""
     wanted = settings.engines or tuple(runnable_engines(settings.voice_dirs))
-    unknown = [engine for engine in wanted if engine not in names.ENGINES]
+    unknown = [engine for engine in wanted if engine not in LISTED_ENGINES]
     if unknown:
         raise ValueError(f"unknown engine(s) {', '.join(unknown)} in AUDIOBOOK_ENGINES; known: "
-                         f"{', '.join(names.ENGINES)}")
+                         f"{', '.join(LISTED_ENGINES)}")
     return tuple(wanted)
 
 
@@ -189,7 +196,7 @@ class TtsWorker:
     async def handle(self, msg: Msg) -> Decision:
         """Skip, reuse or synthesize one segment; the events that report it."""
         job = decode_command(msg.data)
-        if job.engine not in names.ENGINES or msg.subject != names.synth_subject(job.engine, job.job_id, job.chapter,
+        if job.engine not in LISTED_ENGINES or msg.subject != names.synth_subject(job.engine, job.job_id, job.chapter,
                                                                                    job.index):
             raise DecodeError(f"a command for job {job.job_id} segment {job.chapter}.{job.index} on {msg.subject}")
         where = f"job {job.job_id} chapter {job.chapter} segment {job.index}"

@@ -6,6 +6,7 @@ import pytest
 from events import names
 from services.app.stack import start_nats_server, stop_process
 from services.bus.topology import ensure_topology
+from services.voices import LISTED_ENGINES
 
 
 async def test_topology_is_idempotent_across_restarts(store_dir, settings) -> None:
@@ -29,7 +30,7 @@ async def test_topology_is_idempotent_across_restarts(store_dir, settings) -> No
         assert {names.REQUESTS_STREAM, names.EVENTS_STREAM, names.SYNTH_STREAM} <= streams
         assert (await js.stream_info(names.EVENTS_STREAM)).state.messages == 1
         for stream, durable in ((names.REQUESTS_STREAM, names.PARSE_CONSUMER),
-                                *((names.SYNTH_STREAM, names.engine_consumer(e)) for e in names.ENGINES),
+                                *((names.SYNTH_STREAM, names.engine_consumer(e)) for e in LISTED_ENGINES),
                                 (names.EVENTS_STREAM, names.ASSEMBLE_CONSUMER)):
             info = await js.consumer_info(stream, durable)
             assert info.config.durable_name == durable
@@ -65,7 +66,7 @@ async def test_a_store_from_before_per_engine_queues_is_upgraded(store_dir, sett
         await ensure_topology(js, settings)
         with pytest.raises(NotFoundError):
             await js.consumer_info(names.SYNTH_STREAM, "tts")
-        for engine in names.ENGINES:
+        for engine in LISTED_ENGINES:
             info = await js.consumer_info(names.SYNTH_STREAM, names.engine_consumer(engine))
             assert info.config.filter_subject == f"synth.{engine}.>"
         assert (await js.stream_info(names.SYNTH_STREAM)).state.messages == 0
