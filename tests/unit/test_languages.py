@@ -125,11 +125,11 @@ def test_each_engine_has_its_own_queue() -> None:
     subject = names.synth_subject("coqui", "j1", 2, 7)
     assert subject == "synth.coqui.j1.2.7" and names.synth_position(subject, "j1") == (2, 7)
     assert names.synth_position("synth.j1.2.7", "j1") is None  # the old layout
-    assert names.synth_position("synth.nosuch.j1.2.7", "j1") is None
+    assert names.synth_position("synth.no such.j1.2.7", "j1") is None  # an engine is one subject token
     assert names.engine_synth_filter("coqui") == "synth.coqui.>" and names.engine_consumer("coqui") == "tts-coqui"
     assert names.destination_template(subject) == "synth.coqui"
     with pytest.raises(ValueError):
-        names.engine_consumer("festival")
+        names.engine_consumer("festival.>")
 
 
 def test_a_job_nobody_serves_is_waiting_not_failed() -> None:
