@@ -169,7 +169,8 @@ def test_commands_attach_to_the_embedded_stack_of_a_running_conversion(tmp_path:
 
     sample, data = tmp_path / "sample.epub", tmp_path / "data"
     assert run_cli(["sample-book", str(sample)], data, timeout=60).returncode == 0
-    env = dict(os.environ, AUDIOBOOK_DATA_DIR=str(data), AUDIOBOOK_MAX_SEGMENT_CHARS="120")
+    # the job must still be running when `pause` arrives, however busy the machine: about a minute of work
+    env = dict(os.environ, AUDIOBOOK_DATA_DIR=str(data), AUDIOBOOK_MAX_SEGMENT_CHARS="120", AUDIOBOOK_SIMULATED_RTF="4")
     env.pop("AUDIOBOOK_NATS_URL", None)
     converting = subprocess.Popen(
         [sys.executable, "-m", "services", "convert", str(sample), "-o", str(tmp_path / "s.m4b"), "--engine", "test",
