@@ -6,9 +6,12 @@ workers finish what they hold, queued segments wait, nothing is lost.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
+import nats.errors
 import orjson
 
 from events.names import control_subject, service_name
@@ -70,7 +73,14 @@ class FleetVerbs(Session):
     @translating
     async def drain(self, worker: str) -> list[dict[str, Any]]:
         """Ask the tts worker ``worker`` (its name, or an instance id) to finish what it holds, take no more
-        and exit; returns each instance's answer (its status). ``WorkerNotFound`` if none answers."""
+        and exit; returns each instance's answer (its status). ``WorkerNotFound`` if none answers.
+
+        An instance id is asked directly (the dashboard knows it): finding the fleet first waits
+        0.5 s for answers, and a busy worker's answer can come later than that."""
+        if re.fullmatch(r"[A-Za-z0-9_-]+", worker):
+            with self.traced("drain"), contextlib.suppress(nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                reply = await self.nc.request(control_subject("tts", worker, "drain"), b"", timeout=DRAIN_TIMEOUT_S)
+                return [_status(reply.data)]
         targets = guards.drain_targets(await fleet(self.nc), worker)
         if not targets:
             raise WorkerNotFound(f"no tts worker named {worker!r} answers (see `audiobook workers`)")

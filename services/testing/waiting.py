@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import nats
 import nats.errors
+import nats.js.errors
 from nats.js import JetStreamContext
 
 from events import names
@@ -46,7 +47,11 @@ async def wait_for(predicate: Callable[[], Awaitable[T | None]], timeout: float 
 async def read_events(js: JetStreamContext, subject: str = names.all_events_filter()) -> list[Event]:
     """The events on ``subject`` now in the EVENTS stream, in order, read as the services read
     them: garbage and events on another job's subject are skipped."""
-    events = (event_of(m) for m in await replay(js, names.EVENTS_STREAM, subject))
+    try:
+        messages = await replay(js, names.EVENTS_STREAM, subject)
+    except nats.js.errors.NotFoundError:
+        return []  # no stream yet: a stack stopped while starting logged nothing
+    events = (event_of(m) for m in messages)
     return [e for e in events if e is not None]
 
 
