@@ -82,6 +82,12 @@ class Policy:
     heartbeat_s: float = 5.0  # in-progress acks while a handler runs
     max_backoff_s: float = 30.0
 
+    @classmethod
+    def for_ack_wait(cls, ack_wait_s: float, max_deliver: int, most: float = 5.0) -> Policy:
+        """A policy whose first in-progress ack comes well inside the consumer's ``ack_wait_s``
+        (the heartbeat looks every half beat, so a held message is kept alive by 1.5 beats)."""
+        return cls(max_deliver=max_deliver, heartbeat_s=min(most, ack_wait_s / 3))
+
 
 def backoff(delivery: int, ceiling: float = 30.0) -> float:
     """The one redelivery delay: 2, 4, 8, 16 ... seconds, at most ``ceiling`` (pure)."""

@@ -69,7 +69,8 @@ class ParseService:
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(durable=names.PARSE_CONSUMER, stream=names.REQUESTS_STREAM)
-        policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=min(15.0, self.settings.ack_wait_s / 2))
+        # the parse consumer waits twice the setting (topology.consumer_configs)
+        policy = Policy.for_ack_wait(2 * self.settings.ack_wait_s, self.settings.max_deliver, most=15.0)
         consumer = Consumer(self.js, sub, self.handle, stage="parse", policy=policy, give_up=self.give_up,
                             in_hand=lambda: CONCURRENT_REQUESTS)
         control = ControlPlane("parse", self.settings.worker_name, lambda: {

@@ -52,7 +52,6 @@ from services.voices import (
 )
 
 log = logging.getLogger(__name__)
-HEARTBEAT_S = 5.0
 CANCEL_CHECK_S = 1.0  # how long a "not cancelled" answer is trusted
 STORE_RETRY_S = 30.0  # how long fresh audio is kept trying to reach the object store
 
@@ -162,7 +161,7 @@ class TtsWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume synthesis commands until ``stop`` (or until drained), answering nats micro meanwhile."""
-        policy = Policy(max_deliver=self.settings.max_deliver, heartbeat_s=HEARTBEAT_S)
+        policy = Policy.for_ack_wait(self.settings.ack_wait_s, self.settings.max_deliver)
         await asyncio.to_thread(_warm_up)
         for engine in self.served:  # one queue per engine: a job reaches only workers that run it
             sub = await self.js.pull_subscribe_bind(durable=names.engine_consumer(engine), stream=names.SYNTH_STREAM)

@@ -73,7 +73,9 @@ async def test_busy_worker_answers_status_requests(js, client, settings) -> None
 
         async def busy():
             workers = [status_of(r) for r in await fleet(client, wait=0.3) if r["name"] == "audiobook-tts"]
-            return workers[0] if workers and workers[0]["state"] == "busy" else None
+            # busy from the moment a command is taken; the voice is loaded a moment later
+            loaded = workers and workers[0]["state"] == "busy" and workers[0]["voices_loaded"]
+            return workers[0] if loaded else None
 
         status = await wait_for(busy, timeout=30)
         assert status["name"] == "busy-worker" and status["current"].startswith("job j")

@@ -26,6 +26,15 @@ def test_one_backoff_doubles_up_to_a_ceiling() -> None:
     assert backoff(0) == 2.0
 
 
+@pytest.mark.parametrize("ack_wait", [0.6, 3.0, 10.0, 60.0, 120.0])
+def test_a_held_message_is_kept_alive_inside_its_ack_wait(ack_wait: float) -> None:
+    """The heartbeat looks every half beat, so the first in-progress ack comes by 1.5 beats: a worker
+    whose consumer waits 3 s (the fault tests) must not let a queued command be redelivered."""
+    policy = Policy.for_ack_wait(ack_wait, max_deliver=5)
+    assert 1.5 * policy.heartbeat_s < ack_wait and policy.heartbeat_s <= 5.0
+    assert policy.max_deliver == 5
+
+
 @pytest.mark.parametrize("error", [
     EbookError("not an EPUB"), SourceError("missing"), UnknownVoiceError("no voice"), SynthesisError("NUL"),
     DecodeError("not JSON"), RequestError("bad"), AssemblyError("ffmpeg"),
