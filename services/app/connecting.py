@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
@@ -53,3 +53,12 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; a lost or silent server is one line (a client error), not a traceback."""
     with translated():
         return asyncio.run(coro)
+
+
+def ask(args: argparse.Namespace, settings: Settings, verb: Callable[[PipelineClient], Awaitable[T]]) -> T:
+    """One client verb against the stack the arguments reach, starting no services of its own."""
+    async def body() -> T:
+        async with client(args, settings, services=False) as operator:
+            return await verb(operator)
+
+    return run(body())

@@ -16,7 +16,7 @@ import orjson
 from events.errors import PipelineError
 from events.projection import FINAL, JobState, waiting_for
 from events.types import as_payload
-from services.app.connecting import CliError, client, run
+from services.app.connecting import CliError, ask, client, run
 from services.app.progress import clock
 from services.client import DeadLetters
 from services.settings import Settings
@@ -26,11 +26,7 @@ __all__ = ["cancel", "drain", "health", "job_summary", "pause", "status", "unpau
 
 def cancel(args: argparse.Namespace, settings: Settings) -> int:
     """Mark a job cancelled and drop its queued segments."""
-    async def body() -> int:
-        async with client(args, settings, services=False) as operator:
-            return await operator.cancel(args.job, args.reason)
-
-    dropped = run(body())
+    dropped = ask(args, settings, lambda operator: operator.cancel(args.job, args.reason))
     print(f"cancelled {args.job}: {dropped} queued segment(s) dropped; `audiobook resume {args.job}` continues it")
     return 0
 
@@ -94,11 +90,7 @@ def job_summary(state: JobState) -> dict[str, Any]:
 
 def workers(args: argparse.Namespace, settings: Settings) -> int:
     """Every service instance answering nats micro, and what it is doing."""
-    async def body() -> list[dict[str, Any]]:
-        async with client(args, settings, services=False) as operator:
-            return await operator.workers()
-
-    found = run(body())
+    found = ask(args, settings, lambda operator: operator.workers())
     if args.json:
         print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
         return 0
@@ -120,23 +112,16 @@ def pause(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError("pause a job, or engines (--engine/--minutes), not both")
         return pause_job(args, settings)
 
-    async def body() -> str:
-        async with client(args, settings, services=False) as operator:
-            duration = timedelta(minutes=args.minutes) if args.minutes else None
-            until = await operator.pause_engines(args.engine, duration)
-            return f"until {until:%Y-%m-%d %H:%M} UTC" if duration else "until `audiobook unpause`"
-
-    print(f"synthesis paused ({', '.join(args.engine or ['every engine'])}) {run(body())}")
+    duration = timedelta(minutes=args.minutes) if args.minutes else None
+    until = ask(args, settings, lambda operator: operator.pause_engines(args.engine, duration))
+    shown = f"until {until:%Y-%m-%d %H:%M} UTC" if duration else "until `audiobook unpause`"
+    print(f"synthesis paused ({', '.join(args.engine or ['every engine'])}) {shown}")
     return 0
 
 
 def pause_job(args: argparse.Namespace, settings: Settings) -> int:
     """``job.paused`` and its queued segments dropped; ``unpause JOB`` queues what is missing again."""
-    async def body() -> int:
-        async with client(args, settings, services=False) as operator:
-            return await operator.pause_job(args.job, args.reason)
-
-    dropped = run(body())
+    dropped = ask(args, settings, lambda operator: operator.pause_job(args.job, args.reason))
     print(f"paused {args.job}: {dropped} queued segment(s) set aside, done ones kept; "
           f"`audiobook unpause {args.job}` continues it")
     return 0
@@ -149,43 +134,27 @@ def unpause(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError("unpause a job, or engines (--engine), not both")
         return unpause_job(args, settings)
 
-    async def body() -> None:
-        async with client(args, settings, services=False) as operator:
-            await operator.unpause_engines(args.engine)
-
-    run(body())
+    ask(args, settings, lambda operator: operator.unpause_engines(args.engine))
     print(f"synthesis continues ({', '.join(args.engine or ['every engine'])})")
     return 0
 
 
 def unpause_job(args: argparse.Namespace, settings: Settings) -> int:
     """Ask for the job again (a resume request): what is not done is queued in a new generation."""
-    async def body() -> None:
-        async with client(args, settings, services=False) as operator:
-            await operator.unpause_job(args.job)
-
-    run(body())
+    ask(args, settings, lambda operator: operator.unpause_job(args.job))
     print(f"job {args.job} continues (`audiobook status {args.job}` follows it)")
     return 0
 
 
 def drain(args: argparse.Namespace, settings: Settings) -> int:
     """Ask a tts worker to finish the segments in its hands, take no more, and exit."""
-    async def body() -> None:
-        async with client(args, settings, services=False) as operator:
-            await operator.drain(args.worker)
-            print(f"draining {args.worker}: it finishes the segments in its hands, then exits")
-
-    run(body())
+    ask(args, settings, lambda operator: operator.drain(args.worker))
+    print(f"draining {args.worker}: it finishes the segments in its hands, then exits")
     return 0
 
 
 def health(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 if a service of ``--role`` on this host answers nats micro (a container health check)."""
-    async def body() -> bool:
-        async with client(args, settings, services=False) as operator:
-            return await operator.answering(args.role, socket.gethostname(), wait=args.wait)
-
-    if not run(body()):
+    if not ask(args, settings, lambda operator: operator.answering(args.role, socket.gethostname(), wait=args.wait)):
         raise CliError(f"no {args.role} service on {socket.gethostname()} answers nats micro")
     return 0

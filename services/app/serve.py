@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
-import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from services.app.stack import default_threads, spawn_service, stop_process
+from services.app.stack import default_threads, spawn_service
+from services.app.supervise import POLL_S, Supervisor
 from services.assemble.service import AssembleService
 from services.bus.connect import connect_service
 from services.bus.topology import ensure_topology
@@ -32,26 +33,18 @@ FACTORIES: dict[str, Callable[[JetStreamContext, Settings, Client], Awaitable[Se
 
 
 async def _supervise_workers(count: int, settings: Settings, stop: asyncio.Event) -> None:
-    """Keep ``count`` tts worker processes running until ``stop``; restart any that die."""
-    procs: list[subprocess.Popen[bytes] | None] = [None] * count
+    """Keep ``count`` tts worker processes running until ``stop``; restart any that crash (one
+    drained on request exits cleanly and its slot stays empty)."""
+    supervisor = Supervisor(restarts=None)
     try:
+        for slot in range(count):
+            env = child_env(settings, WORKER_NAME=f"{settings.worker_name}-w{slot}")
+            supervisor.keep(f"tts worker {slot}", functools.partial(spawn_service, ["tts", "--workers", "1"], env))
         while not stop.is_set():
-            for slot, proc in enumerate(procs):
-                if proc is not None and proc.poll() == 0:
-                    continue  # drained on request: its slot stays empty
-                if proc is None or proc.poll() is not None:
-                    if proc is not None:
-                        log.warning("tts worker %d exited with %s; restarting", slot, proc.returncode)
-                    env = child_env(settings, WORKER_NAME=f"{settings.worker_name}-w{slot}")
-                    procs[slot] = spawn_service(["tts", "--workers", "1"], env)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(POLL_S)
+            supervisor.check()
     finally:
-        for proc in procs:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            if proc is not None:
-                stop_process(proc)
+        await asyncio.to_thread(supervisor.stop)
 
 
 async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: asyncio.Event | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from events.errors import PermanentError
 from events.roles import ROLES, authorization_block
+from services.app.supervise import Supervisor, supervised
 from services.bus.connect import connect_client
 from services.bus.topology import ensure_topology
 from services.settings import Settings, child_env
@@ -311,13 +313,16 @@ async def embedded_stack(settings: Settings, workers: int, services: bool = True
                 yield admin
                 return
             name = f"{socket.gethostname()}-embedded"  # stable: a re-run's assembler takes over the build claim
-            stack.start("parse", "parse", worker_name=name)
-            stack.start("assemble", "assemble", worker_name=name)
-            stack.start("tts", "tts", "--workers", str(workers), "--threads", str(threads), worker_name=name)
+            supervisor = Supervisor()
+            tts = ("tts", "--workers", str(workers), "--threads", str(threads))
+            for role, *args in (("parse",), ("assemble",), tts):
+                start = functools.partial(stack.start, role, role, *args, worker_name=name)
+                supervisor.keep(f"embedded {role} service", start, stack.logs / f"{role}.log")
             marker = data / RUNNING
             _write_private(marker, json.dumps({"port": stack.port, "pid": os.getpid()}))
             try:
-                yield admin
+                async with supervised(supervisor):
+                    yield admin
             finally:
                 marker.unlink(missing_ok=True)
 
