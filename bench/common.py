@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nats
 import nats.errors
@@ -221,6 +222,34 @@ def raw_engine_seconds(book: Path, threads: int, engine: str = "piper") -> tuple
         pcm = render_segments(model, [job])[0]
         audio += len(pcm) / 2 / model.sample_rate
     return time.perf_counter() - started, audio, len(plan.jobs)
+
+
+def raw_engine_processes(book: Path, processes: int, engine: str = "piper") -> float:
+    """Raw engine over the pipeline's segments shared out to ``processes`` processes of one thread
+    each, all at once (no NATS, no encoding): the floor the pipeline's workers could reach. Wall s
+    from the moment every process has loaded its model."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(processes + 1)
+    workers = [context.Process(target=_raw_share_after, args=(ready, book, engine, n, processes))
+               for n in range(processes)]
+    for worker in workers:
+        worker.start()
+    ready.wait()
+    started = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - started
+
+
+def _raw_share_after(ready: Any, book: Path, engine: str, share: int, shares: int) -> None:
+    voice = resolve_voice(engine, None)
+    plan = plan_job(read_epub(book), "bench", voice, 1.0, Settings().max_segment_chars)
+    model = load_engine(voice, threads=1)
+    ready.wait()
+    for _, job in plan.jobs[share::shares]:
+        render_segments(model, [job])
 
 
 def temp_folder(name: str) -> Path:

@@ -35,11 +35,11 @@ def _measure(pcm: bytes, rate: int) -> tuple[float, float]:
     return loudness_lufs(samples, rate), true_peak_db(samples)
 
 
-async def _meter(path: Path, chapters: list[tuple[int, int]], parallel: int) -> tuple[float, object]:
+async def _meter(path: Path, chapters: list[tuple[int, int]], parallel: int, rate: int) -> tuple[float, object]:
     meter = LoudnessMeter(ffmpeg_exe(), path, parallel)
     started = time.perf_counter()
     for start, end in chapters:
-        meter.chapter_done(start, end)
+        meter.stretch_done(start, end, rate)
     result = await meter.result()
     await meter.close()
     return time.perf_counter() - started, result
@@ -90,8 +90,8 @@ def main() -> None:
     banner(f"assembler: {written / 3600:.2f} hours of these segments, {len(chapters)} chapters")
     cores = os.cpu_count() or 1
     for parallel in sorted({1, cores}):
-        seconds, measured = asyncio.run(_meter(hour, chapters, parallel))
-        print(f"meter (ebur128, true peak), {parallel} at a time: {seconds:6.2f} s  ({written / seconds:.0f}x real "
+        seconds, measured = asyncio.run(_meter(hour, chapters, parallel, engine.sample_rate))
+        print(f"meter (ebur128, 4x true peak), {parallel} at a time: {seconds:6.2f} s  ({written / seconds:.0f}x real "
               f"time) -> {measured}")
     meta = folder / "meta.txt"
     meta.write_text(";FFMETADATA1\ntitle=x\n", encoding="utf-8")

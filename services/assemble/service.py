@@ -31,7 +31,7 @@ from services.assemble import decide
 from services.assemble.stream import StreamingBuild
 from services.bus import kv
 from services.bus.consume import TRANSIENT, Decision, consume_batches
-from services.bus.control import ControlPlane
+from services.bus.control import ControlPlane, ServiceState
 from services.bus.ephemeral import retried
 from services.bus.jobs import event_of, rebuild
 from services.bus.publish import last_event, publish_event
@@ -70,7 +70,7 @@ class AssembleService:
         await self.recover()
         sub = await self.js.pull_subscribe_bind(durable=names.ASSEMBLE_CONSUMER, stream=names.EVENTS_STREAM)
         control = ControlPlane("assemble", self.name, lambda: {
-            "state": "busy" if self.building else "idle", "building": sorted(self.building), "builds": self.builds})
+            "state": ServiceState.of(bool(self.building)), "building": sorted(self.building), "builds": self.builds})
         if self.nc is not None:
             await control.start(self.nc)
         log.info("assemble service ready")

@@ -55,6 +55,7 @@ BIG_CHUNKS = ObjectMetaOptions(max_chunk_size=512 * 1024)  # a book is stored in
 # AAC frames of digital silence take about 11 bytes; speech at 64 kb/s about 370. A segment under
 # this many bytes a frame is silence all through, and a chapter of nothing else is not metered.
 SILENT_FRAME_BYTES = 24
+METER_STRETCH_S = 120.0  # a long chapter is metered in stretches of about this much audio (meter.py)
 
 
 class AssemblyError(PermanentError):
@@ -160,8 +161,8 @@ class StreamingBuild:
         audio = folder / "audio.aac"
         fetches: dict[int, asyncio.Task[bytes]] = {}
         meter = LoudnessMeter(ffmpeg_exe(), audio)
-        written = chapter_start = 0
-        sounding = False  # has this chapter a segment that is not digital silence?
+        written = stretch_start = stretch_samples = 0
+        sounding = False  # has this stretch a segment that is not digital silence?
         try:
             with open(audio, "wb", buffering=0) as book:
                 for position, key in enumerate(order):
@@ -180,10 +181,12 @@ class StreamingBuild:
                     book.write(data)
                     written += len(data)
                     sounding = sounding or len(data) >= SILENT_FRAME_BYTES * frames
-                    if position + 1 == len(order) or order[position + 1][0] != key[0]:  # the chapter's last
+                    stretch_samples += event.samples
+                    chapter_ends = position + 1 == len(order) or order[position + 1][0] != key[0]
+                    if chapter_ends or stretch_samples >= METER_STRETCH_S * event.sample_rate:
                         if sounding:  # silence has no loudness to measure (the instant test engine's)
-                            meter.chapter_done(chapter_start, written)
-                        chapter_start, sounding = written, False
+                            meter.stretch_done(stretch_start, written, event.sample_rate)
+                        stretch_start, stretch_samples, sounding = written, 0, False
                     samples[key[0]] += event.samples
                     rates.add(event.sample_rate)
             if len(rates) > 1:
@@ -216,7 +219,7 @@ class StreamingBuild:
             await self.store.put(name, handle, meta=ObjectMeta(name=name, options=BIG_CHUNKS))
         seconds = sum(n for _, n in lengths) / rate
         measuring = time.perf_counter()
-        loudness = await meter.result()  # the chapters measured last open the audio only now (it goes with the folder)
+        loudness = await meter.result()  # the stretches measured last open the audio only now (it goes with the folder)
         waited = time.perf_counter() - measuring
         log.info("job %s: stored %s (%.0f s of audio, %d chapters, %d bytes; remux %.1f s, store %.1f s; %s, "
                  "waited %.2f s for the meter)", self.job_id, name, seconds, len(marks), size, remuxed - started,

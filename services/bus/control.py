@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from importlib import metadata
 from typing import Any
 
@@ -31,6 +32,19 @@ from events import names
 
 log = logging.getLogger(__name__)
 Status = Callable[[], dict[str, Any]]
+
+
+class ServiceState(StrEnum):
+    """What a service process says it is doing (``state`` in its status); the dashboard adds LOST
+    for one that stopped answering."""
+
+    IDLE = "idle"
+    BUSY = "busy"
+    DRAINING = "draining"  # a tts worker finishing what it holds before it exits
+
+    @classmethod
+    def of(cls, busy: bool, draining: bool = False) -> ServiceState:
+        return cls.DRAINING if draining else cls.BUSY if busy else cls.IDLE
 
 
 def version() -> str:

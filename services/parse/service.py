@@ -27,7 +27,7 @@ from events.projection import JobState, JobStatus
 from events.requests import ConvertRequest, job_id_for, parse_request, request_ref
 from events.types import Event, JobAccepted
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
-from services.bus.control import ControlPlane
+from services.bus.control import ControlPlane, ServiceState
 from services.bus.jobs import queued_segments, rebuild_state
 from services.bus.publish import Command
 from services.bus.topology import object_store
@@ -74,7 +74,7 @@ class ParseService:
         consumer = Consumer(self.js, sub, self.handle, stage="parse", policy=policy, give_up=self.give_up,
                             in_hand=lambda: CONCURRENT_REQUESTS)
         control = ControlPlane("parse", self.settings.worker_name, lambda: {
-            "state": "busy" if consumer.held else "idle", "in_hand": len(consumer.held), "requests": self.requests})
+            "state": ServiceState.of(bool(consumer.held)), "in_hand": len(consumer.held), "requests": self.requests})
         if self.nc is not None:
             await control.start(self.nc)
         log.info("parse service ready")

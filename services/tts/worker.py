@@ -32,7 +32,7 @@ from events.codec import DecodeError, decode_command
 from events.projection import SNAPSHOT_ERRORS, from_snapshot
 from events.types import Event, SynthesizeSegment
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy, delivery_count
-from services.bus.control import ControlPlane
+from services.bus.control import ControlPlane, ServiceState
 from services.bus.ephemeral import download_object
 from services.bus.objects import object_info, put_once
 from services.bus.topology import checkpoints, object_store
@@ -119,7 +119,7 @@ class TtsWorker:
         held = list(self.current.values())
         current = f"job {held[0][0]} chapter {held[0][1] + 1} segment {held[0][2] + 1}" if held else None  # 1-based
         draining = any(consumer.draining for consumer in self.consumers)
-        state = "draining" if draining else ("busy" if current else "idle")
+        state = ServiceState.of(bool(current), draining)
         return {
             "state": state, "current": current, "in_hand": len(held), "in_flight": [list(p[:3]) for p in held[:64]],
             "model_runs": self.model_runs, "cache_hits": self.cache_hits,

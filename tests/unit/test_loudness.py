@@ -82,7 +82,7 @@ def test_the_book_meter_agrees_with_one_pass_over_the_file(piper, tmp_path) -> N
     async def measure():  # type: ignore[no-untyped-def]
         meter = LoudnessMeter(ffmpeg_exe(), audio, parallel=2)
         for start, end in bounds:
-            meter.chapter_done(start, end)
+            meter.stretch_done(start, end, piper.sample_rate)
         return await meter.result()
 
     chapters = asyncio.run(measure())
