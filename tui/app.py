@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
-import nats.errors
 from nats.aio.client import Client
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
@@ -24,11 +23,8 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static, TabbedContent, TabPane
 
-from events import names
 from events.projection import FINAL, PAUSED, JobState
-from services.bus.control import fleet_status
-from services.bus.jobs import QueueDepth, events_on, queue_depths, served_engines
-from services.client import ClientError, PipelineClient, ServerError
+from services.client import ClientError, PipelineClient, QueueDepth, ServerError, served_engines
 from services.client.guards import check_cancel, is_tts
 from tui.model import Board, WorkerRates, in_flight_by_chapter
 from tui.screens import Confirm, Help, Submit
@@ -133,7 +129,7 @@ class Dashboard(App[None]):
         """Fold every job's events into the board: the history, then live."""
         self.nc = await self.connect()
         self.client = PipelineClient(self.nc, "dashboard")
-        feed = events_on(self.nc.jetstream(), [names.all_events_filter()])
+        feed = self.client.every_event()
         async with contextlib.aclosing(feed):
             async for seq, at, event in feed:
                 self.board.apply(seq, at, event)
@@ -192,20 +188,20 @@ class Dashboard(App[None]):
 
     async def poll_workers(self) -> None:
         """Workers from the control plane (its own task: a slow queue answer never delays it)."""
-        if self.nc is None:
+        if self.client is None:
             return
-        with contextlib.suppress(nats.errors.Error, TimeoutError):  # no answer this round: LOST says it
-            statuses = await fleet_status(self.nc, wait=0.4)
+        with contextlib.suppress(ClientError):  # no answer this round: LOST says it
+            statuses = await self.client.workers(wait=0.4)
             if self.is_running:
                 with contextlib.suppress(NoMatches):  # the answers came while the app was closing
                     self.show_workers(statuses)
 
     async def poll_queue(self) -> None:
         """The queues from consumer info (the server's JetStream API, slower under load)."""
-        if self.nc is None:
+        if self.client is None:
             return
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
-            depths = await queue_depths(self.nc.jetstream())
+        with contextlib.suppress(ClientError):
+            depths = await self.client.queues()
             if self.is_running:
                 with contextlib.suppress(NoMatches):
                     self.show_queue(depths)

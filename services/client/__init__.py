@@ -6,6 +6,7 @@ and unpause a job) · follow (a job to its end, as typed updates) · fleet (work
 paused per engine, drain) · voices · errors (the error tree). docs/client.md shows it in use.
 """
 
+from services.bus.jobs import QueueDepth, served_engines
 from services.client.api import PipelineClient, connect
 from services.client.errors import (
     ClientError,
@@ -26,6 +27,7 @@ from services.client.voices import EngineVoices, default_voice, local_voices
 
 __all__ = [
     "Assembling", "ClientError", "ConnectionLost", "DeadLetters", "EngineVoices", "JobNotFound", "JobStateError",
-    "NoAnswer", "NoPipeline", "NoSuchFile", "Outcome", "PipelineClient", "Progress", "ServerError", "Submission",
-    "Unreachable", "Update", "Warned", "WorkerNotFound", "connect", "default_voice", "local_voices",
+    "NoAnswer", "NoPipeline", "NoSuchFile", "Outcome", "PipelineClient", "Progress", "QueueDepth", "ServerError",
+    "Submission", "Unreachable", "Update", "Warned", "WorkerNotFound", "connect", "default_voice", "local_voices",
+    "served_engines",
 ]

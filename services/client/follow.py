@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from events.names import all_events_filter
 from events.projection import CANCELLED, COMPLETED, FAILED, REJECTED, JobState, apply
-from events.types import BookWarning, JobCancelled, JobFailed, JobRejected
+from events.types import BookWarning, Event, JobCancelled, JobFailed, JobRejected
 from services.bus.ephemeral import download_object
-from services.bus.jobs import job_events
+from services.bus.jobs import events_on, job_events
 from services.bus.topology import object_store
 from services.client.session import Session, Submission
 from services.client.translation import translating
@@ -113,6 +114,11 @@ class Followed(Session):
                         await self.download(state.output_object, output)
                     return Outcome(state, output)
         raise AssertionError("the event stream of a job never ends")  # pragma: no cover
+
+    def every_event(self) -> AsyncGenerator[tuple[int, float, Event], None]:
+        """Every job's events as (stream sequence, server time, event): the history, then live.
+        A dashboard's feed; close it (``contextlib.aclosing``) to stop following."""
+        return events_on(self.js, [all_events_filter()])
 
     @translating
     async def download(self, name: str, output: Path) -> None:

@@ -39,7 +39,9 @@ def service_pid(parent: int, role: str) -> int | None:
 def start_convert(tmp_path: Path, rtf: str, workers: int = 1) -> tuple[subprocess.Popen[str], Path]:
     data = tmp_path / "data"
     sample = tmp_path / "sample.epub"
-    env = dict(os.environ, AUDIOBOOK_DATA_DIR=str(data), AUDIOBOOK_MAX_SEGMENT_CHARS="120", AUDIOBOOK_SIMULATED_RTF=rtf)
+    # the killed worker's segment comes back after the ack wait: 10 s, not a minute
+    env = dict(os.environ, AUDIOBOOK_DATA_DIR=str(data), AUDIOBOOK_MAX_SEGMENT_CHARS="120", AUDIOBOOK_SIMULATED_RTF=rtf,
+               AUDIOBOOK_ACK_WAIT="10")
     env.pop("AUDIOBOOK_NATS_URL", None)
     made = subprocess.run([sys.executable, "-m", "services", "sample-book", str(sample)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
