@@ -133,7 +133,9 @@ async def _ensure(js: JetStreamContext, settings: Settings) -> None:
         try:
             info = await js.stream_info(str(config.name))
             replicas = wanted_replicas(size, settings.replicas, info.config.num_replicas or 1)
-            await fitting(js.update_stream, replace(config, num_replicas=replicas))
+            wanted = replace(config, num_replicas=replicas)
+            if stream_differs(info.config, wanted):
+                await fitting(js.update_stream, wanted)
         except NotFoundError:
             await fitting(js.add_stream, replace(config, num_replicas=wanted_replicas(size, settings.replicas)))
     await _retire_shared_tts_consumer(js)
@@ -141,6 +143,31 @@ async def _ensure(js: JetStreamContext, settings: Settings) -> None:
         await js.add_consumer(stream, config=await _keeping_pause(js, stream, consumer))
     for bucket in (names.CHECKPOINT_BUCKET, names.UPLOADS_BUCKET, names.OBJECT_BUCKET):  # the largest last
         await _scale_bucket(js, bucket, size, settings.replicas, bucket_bytes(bucket, settings))
+
+
+COMPARED_FIELDS = ("subjects", "retention", "storage", "duplicate_window", "max_age", "max_msgs", "max_msg_size",
+                   "discard", "num_replicas")
+
+
+def stream_differs(existing: StreamConfig, wanted: StreamConfig) -> bool:
+    """Whether a stream must be updated to be ``wanted`` (pure). Its byte limit stands when it is
+    at most the wanted one: a limit :func:`fitting` made smaller for a small disk is not asked
+    for again at every start (the server refuses any update, even an unchanged one, once its
+    disk has less room than the streams reserve: a user's disk filling up stopped the stack)."""
+    for field_name in COMPARED_FIELDS:
+        want, have = getattr(wanted, field_name), getattr(existing, field_name)
+        if want is None:
+            continue
+        if isinstance(want, float):
+            if have is None or abs(float(have) - want) > 1e-3:
+                return True
+        elif isinstance(want, list):
+            if sorted(have or []) != sorted(want):
+                return True
+        elif have != want:
+            return True
+    limit = existing.max_bytes or -1
+    return not 0 < limit <= (wanted.max_bytes or -1)
 
 
 async def _scale_bucket(js: JetStreamContext, bucket: str, size: int, setting: int | None, max_bytes: int) -> None:

@@ -101,3 +101,23 @@ async def test_every_stream_and_bucket_has_a_byte_limit_that_fits_the_server(sto
         await nc.close()
     finally:
         stop_process(proc)
+
+
+async def test_a_disk_with_less_room_than_at_first_does_not_stop_the_stack(store_dir, settings, tmp_path) -> None:
+    """The streams reserve what the server had at the first start; later the disk fills up and the
+    server has less. Starting again must not ask for the same limits again (the server refuses any
+    update then, even an unchanged one): `audiobook convert` stopped with 'insufficient storage'."""
+    roomy, cramped = tmp_path / "roomy.conf", tmp_path / "cramped.conf"
+    roomy.write_text("jetstream { max_file_store: 3GB }\n")
+    cramped.write_text("jetstream { max_file_store: 1GB }\n")
+    for config in (roomy, cramped):
+        proc, url = start_nats_server(store_dir, config=config)
+        try:
+            nc = await nats.connect(url)
+            js = nc.jetstream()
+            await ensure_topology(js, settings)
+            ack = await js.publish(names.REQUEST_SUBJECT, b'{"source": "x.epub"}', headers={"Nats-Msg-Id": str(config)})
+            assert ack.stream == names.REQUESTS_STREAM
+            await nc.close()
+        finally:
+            stop_process(proc)
