@@ -27,6 +27,7 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import names
+from events.errors import PermanentError
 from services.settings import Settings
 from services.voices import LISTED_ENGINES
 
@@ -241,6 +242,10 @@ def bucket_bytes(bucket: str, settings: Settings) -> int:
     return UPLOADS_BYTES if bucket == names.UPLOADS_BUCKET else CHECKPOINT_BYTES
 
 
+class NoRoom(PermanentError):
+    """The server cannot reserve even a small byte limit for a stream: its disk is full."""
+
+
 C = TypeVar("C", StreamConfig, KeyValueConfig, ObjectStoreConfig)
 R = TypeVar("R")
 
@@ -258,7 +263,12 @@ async def fitting(create: Callable[[C], Awaitable[R]], config: C) -> R:
             limit = config.max_bytes or -1
             no_room = exc.err_code in NO_ROOM or (
                 exc.err_code == NO_PLACEMENT and "storage" in (exc.description or ""))
-            if not no_room or limit < 2 * MIN_FITTED_BYTES:
+            if no_room and limit < 2 * MIN_FITTED_BYTES and not isinstance(exc, NOT_READY):
+                what = getattr(config, "name", None) or getattr(config, "bucket", None) or "a stream"
+                raise NoRoom(f"the NATS server has no room to store {what} "
+                             f"({exc.description}): free disk space, or give JetStream more "
+                             "(max_file_store in its config)") from exc
+            if not no_room:
                 raise
             log.info("the server has no room for %s bytes (%s); trying half", f"{limit:,}", exc.description)
             config = replace(config, max_bytes=limit // 2)

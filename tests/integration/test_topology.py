@@ -121,3 +121,19 @@ async def test_a_disk_with_less_room_than_at_first_does_not_stop_the_stack(store
             await nc.close()
         finally:
             stop_process(proc)
+
+
+async def test_a_server_with_no_room_is_one_clear_error(store_dir, settings, tmp_path) -> None:
+    """Where not even a small limit fits, start-up says so in words, not with the server's error code."""
+    from services.bus.topology import NoRoom
+
+    config = tmp_path / "full.conf"
+    config.write_text("jetstream { max_file_store: 20MB }\n")
+    proc, url = start_nats_server(store_dir, config=config)
+    try:
+        nc = await nats.connect(url)
+        with pytest.raises(NoRoom, match=r"no room to store .*: free disk space"):
+            await ensure_topology(nc.jetstream(), settings)
+        await nc.close()
+    finally:
+        stop_process(proc)
