@@ -213,15 +213,20 @@ class Stack(Cluster):
 
 def raw_engine_seconds(book: Path, threads: int, engine: str = "piper") -> tuple[float, float, int]:
     """Raw engine over exactly the pipeline's segments, in one thread: (wall s, audio s, segments)."""
-    voice = resolve_voice(engine, None)
-    plan = plan_job(read_epub(book), "bench", voice, 1.0, Settings().max_segment_chars)
-    model = load_engine(voice, threads=threads)
+    model, jobs = _raw_plan(book, engine, threads)
     started = time.perf_counter()
     audio = 0.0
-    for _, job in plan.jobs:
+    for job in jobs:
         pcm = render_segments(model, [job])[0]
         audio += len(pcm) / 2 / model.sample_rate
-    return time.perf_counter() - started, audio, len(plan.jobs)
+    return time.perf_counter() - started, audio, len(jobs)
+
+
+def _raw_plan(book: Path, engine: str, threads: int) -> tuple[Any, list[Any]]:
+    """The engine's default voice loaded with ``threads``, and the pipeline's segment commands for ``book``."""
+    voice = resolve_voice(engine, None)
+    plan = plan_job(read_epub(book), "bench", voice, 1.0, Settings().max_segment_chars)
+    return load_engine(voice, threads=threads), [job for _, job in plan.jobs]
 
 
 def raw_engine_processes(book: Path, processes: int, engine: str = "piper") -> float:
@@ -244,11 +249,9 @@ def raw_engine_processes(book: Path, processes: int, engine: str = "piper") -> f
 
 
 def _raw_share_after(ready: Any, book: Path, engine: str, share: int, shares: int) -> None:
-    voice = resolve_voice(engine, None)
-    plan = plan_job(read_epub(book), "bench", voice, 1.0, Settings().max_segment_chars)
-    model = load_engine(voice, threads=1)
+    model, jobs = _raw_plan(book, engine, threads=1)
     ready.wait()
-    for _, job in plan.jobs[share::shares]:
+    for job in jobs[share::shares]:
         render_segments(model, [job])
 
 

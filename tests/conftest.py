@@ -10,7 +10,8 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from services.app.stack import start_nats_server, stop_process
+from services.app.stack import start_nats_server
+from services.app.supervise import stop_process
 from services.bus.topology import ensure_topology
 from services.settings import Settings
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from events.errors import PermanentError
 from events.roles import ROLES, authorization_block
-from services.app.supervise import Supervisor, supervised
+from services.app.supervise import Supervisor, stop_all, supervised
 from services.bus.connect import connect_client
 from services.bus.topology import ensure_topology
 from services.settings import Settings, child_env
@@ -185,18 +185,6 @@ def spawn_service(args: list[str], env: Mapping[str, str], log_path: Path | None
             out.close()  # type: ignore[union-attr]
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if it does not exit in time."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def default_threads(workers: int) -> int:
     """Engine threads per tts worker when none are asked for: the cores shared out."""
     return max(1, (os.cpu_count() or 1) // max(1, workers))
@@ -280,11 +268,7 @@ class Stack:
     def stop(self) -> None:
         """Stop every service (SIGTERM, then SIGKILL), then the server(s)."""
         for group in (list(self.procs.values()), self.servers()):
-            for proc in group:
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in group:
-                stop_process(proc, timeout=15)
+            stop_all(group, timeout=15)
 
     def __enter__(self) -> Stack:
         self.start_server()

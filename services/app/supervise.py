@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,28 @@ def log_tail(path: Path | None, lines: int = LOG_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it does not exit in time."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def stop_all(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
+    """Stop processes together: SIGTERM to each first, then :func:`stop_process` each."""
+    group = list(procs)
+    for proc in group:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in group:
+        stop_process(proc, timeout)
+
+
 def exit_reason(code: int) -> str:
     """A process's return code in words."""
     return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
@@ -86,15 +108,7 @@ class Supervisor:
 
     def stop(self) -> None:
         """Stop every kept process (SIGTERM, then SIGKILL after 10 s)."""
-        for kept in self.kept:
-            if kept.proc.poll() is None:
-                kept.proc.terminate()
-        for kept in self.kept:
-            try:
-                kept.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                kept.proc.kill()
-                kept.proc.wait()
+        stop_all(kept.proc for kept in self.kept)
 
     async def watch(self, every: float = POLL_S) -> None:
         """Check every ``every`` seconds until a service is out of restarts (then raise)."""

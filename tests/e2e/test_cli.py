@@ -14,7 +14,8 @@ import pytest
 from mutagen.mp4 import MP4
 
 from events.types import BookParsed, BookWarning, Event, JobAccepted, JobCompleted, SegmentSynthesized
-from services.app.stack import start_nats_server, stop_process
+from services.app.stack import start_nats_server
+from services.app.supervise import stop_process
 from services.parse.readers.epub import read_epub
 from services.testing.waiting import events_at
 from tests.conftest import ROOT, book

@@ -24,7 +24,8 @@ from mutagen.mp4 import MP4
 
 from events import names
 from services.app.sample import write_sample_book
-from services.app.stack import start_nats_server, stop_process, store_lock
+from services.app.stack import start_nats_server, store_lock
+from services.app.supervise import stop_process
 from services.testing.cluster import Cluster
 from services.testing.waiting import events_at, wait_for_events
 from tests.conftest import ROOT, book

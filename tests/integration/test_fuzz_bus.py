@@ -24,7 +24,8 @@ from events.codec import encode
 from events.projection import COMPLETED
 from events.requests import job_id_for
 from events.types import EVENT_TYPES, BookParsed, ChapterInfo, JobCompleted, SegmentSynthesized, SynthesizeSegment
-from services.app.stack import start_nats_server, stop_process
+from services.app.stack import start_nats_server
+from services.app.supervise import stop_process
 from services.bus.jobs import dead_letters, known_jobs, rebuild_state
 from services.bus.topology import ensure_topology
 from services.bus.uploads import sha256_file

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from events import names
-from services.app.stack import free_port, start_nats_server, stop_process
+from services.app.stack import free_port, start_nats_server
+from services.app.supervise import stop_process
 from services.bus.connect import NatsUnreachable, connect_client, connect_service
 from services.bus.topology import ensure_topology
 from services.settings import Settings

@@ -4,7 +4,8 @@ import nats
 import pytest
 
 from events import names
-from services.app.stack import start_nats_server, stop_process
+from services.app.stack import start_nats_server
+from services.app.supervise import stop_process
 from services.bus.topology import ensure_topology
 from services.voices import LISTED_ENGINES
 
