@@ -103,8 +103,9 @@ class Stack(Cluster):
 
     def __init__(self, folder: Path, workers: int, threads: int, env: dict[str, str] | None = None,
                  roles: tuple[tuple[str, ...], ...] = (("parse", "assemble"),), nodes: int = 1,
-                 worker_env: Sequence[Mapping[str, str]] = ()) -> None:
-        super().__init__(folder, Settings(data_dir=folder / "data", input_dir=folder), env=env, nodes=nodes)
+                 worker_env: Sequence[Mapping[str, str]] = (), preload: tuple[str, ...] = ()) -> None:
+        super().__init__(folder, Settings(data_dir=folder / "data", input_dir=folder, preload=preload), env=env,
+                         nodes=nodes)
         self.folder, self.workers, self.threads, self.roles = folder, workers, threads, roles
         self.worker_env = list(worker_env)
 
@@ -135,7 +136,9 @@ class Stack(Cluster):
         nc = await nats.connect(server_urls(self.url))
 
         async def started() -> bool:
-            return sum(1 for s in await fleet_status(nc, 1.0) if s.get("role") == "tts") >= self.workers
+            ready = [s for s in await fleet_status(nc, 1.0) if s.get("role") == "tts"
+                     and (s.get("voices_loaded") or not self.settings.preload)]
+            return len(ready) >= self.workers
 
         try:
             await wait_for(started, timeout, every=0.0)

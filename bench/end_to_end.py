@@ -27,7 +27,7 @@ def one_round(book: Path, workers: int, number: int) -> tuple[float, float, floa
     print(f"raw piper, {workers} threads:   {raw:7.1f} s for {audio:.0f} s of audio in {segments} segments", flush=True)
     floor = raw_engine_processes(book, workers)
     print(f"raw piper, {workers} processes x 1 thread, the segments shared out: {floor:7.1f} s", flush=True)
-    with Stack(temp_folder("pipeline"), workers=workers, threads=1) as stack:
+    with Stack(temp_folder("pipeline"), workers=workers, threads=1, preload=("piper",)) as stack:
         before = stack.cpu_seconds()
         run = stack.convert(book)
         after = stack.cpu_seconds()

@@ -35,7 +35,7 @@ def main() -> None:
           f"(throughput {2 * raw1 / pair:.2f}x one process)", flush=True)
     results = {}
     for workers in (1, 2):
-        with Stack(temp_folder(f"w{workers}"), workers=workers, threads=1) as stack:
+        with Stack(temp_folder(f"w{workers}"), workers=workers, threads=1, preload=("piper",)) as stack:
             run = stack.convert(book)
         results[workers] = run
         print(f"pipeline, {workers} worker(s) x 1 thread: {run.wall_s:7.1f} s to M4B, "

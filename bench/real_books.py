@@ -63,7 +63,7 @@ async def fetch_book(url: str, job_id: str, out: Path) -> None:
 def main(ids: list[str]) -> None:
     folder = temp_folder("real-books")
     rows = []
-    with Stack(folder, workers=2, threads=1) as stack:
+    with Stack(folder, workers=2, threads=1, preload=("piper",)) as stack:
         for book_id in ids or DEFAULT:
             entry = next(e for e in BOOKS if e["id"] == book_id)
             path = locate(entry)

@@ -31,6 +31,7 @@ class Settings:
     use_cuda: bool = False
     device: str = ""  # torch engines: cpu, cuda, cuda:1 ("" = cuda if use_cuda, else cpu)
     engines: tuple[str, ...] = ()  # engines a tts worker serves (); () = every engine this machine runs
+    preload: tuple[str, ...] = ()  # voices ("ENGINE/VOICE", "ENGINE" for its default) a tts worker loads at start
     max_book_bytes: int = 200 * 1024 * 1024
     max_unpacked_bytes: int = 512 * 1024 * 1024
     max_book_chars: int = 10_000_000
@@ -85,6 +86,8 @@ class Settings:
                 updates[attr] = round(value * 1024 * 1024) if name.endswith("_MB") else value
         if get("ENGINES"):
             updates["engines"] = tuple(e.strip() for e in str(get("ENGINES")).split(",") if e.strip())
+        if get("PRELOAD"):
+            updates["preload"] = tuple(v.strip() for v in str(get("PRELOAD")).split(",") if v.strip())
         if get("DEVICE"):
             updates["device"] = get("DEVICE")
         if get("USE_CUDA"):
@@ -111,6 +114,7 @@ class Settings:
             "VOICE_DIRS": os.pathsep.join(str(p) for p in self.voice_dirs) or None,
             "TTS_THREADS": self.tts_threads, "USE_CUDA": "1" if self.use_cuda else None,
             "ENGINES": ",".join(self.engines) or None, "DEVICE": self.device or None,
+            "PRELOAD": ",".join(self.preload) or None,
             "MAX_BOOK_MB": repr(self.max_book_bytes / (1024 * 1024)), "MAX_SEGMENT_CHARS": self.max_segment_chars,
             "MAX_UNPACKED_MB": repr(self.max_unpacked_bytes / (1024 * 1024)), "MAX_BOOK_CHARS": self.max_book_chars,
             "MAX_CHAPTERS": self.max_chapters, "MAX_SEGMENTS": self.max_segments,

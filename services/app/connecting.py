@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from nats.aio.client import Client
@@ -25,6 +26,15 @@ class CliError(PipelineError):
     """A problem to report in one line, with a non-zero exit."""
 
 
+def preloaded(args: argparse.Namespace) -> tuple[str, ...]:
+    """The voice an embedded stack's workers load as they start, for a ``convert``: the one it
+    names, else its engine's (or the default engine's) default voice, which most books get.
+    Nothing for a cloning voice (its recording is not in the store yet) or another command."""
+    if getattr(args, "command", None) != "convert" or getattr(args, "speaker", None):
+        return ()
+    return (f"{args.engine or ''}/{args.voice or ''}",)
+
+
 @contextlib.asynccontextmanager
 async def connection(args: argparse.Namespace, settings: Settings, services: bool = True) -> AsyncIterator[Client]:
     """A connection to the given server; else to the embedded stack of a ``convert`` running here (for
@@ -34,6 +44,7 @@ async def connection(args: argparse.Namespace, settings: Settings, services: boo
         settings, url = attached, attached.nats_url
     async with contextlib.AsyncExitStack() as stack:
         if not url:
+            settings = replace(settings, preload=settings.preload or preloaded(args))
             settings = await stack.enter_async_context(embedded_stack(settings, getattr(args, "workers", 1), services))
             url = str(settings.nats_url)
         nc = await open_connection(url, settings, "cli")

@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,6 @@ TRUE_PEAK = re.compile(r"Peak level dB:\s*(-?\d+(?:\.\d+)?|-inf)")
 OVERSAMPLING = 4
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
-CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,18 @@ def integrated_loudness(momentary: list[float]) -> float:
     return lufs(sum(kept) / len(kept))
 
 
-def meter_command(ffmpeg: str, rate: int) -> list[str]:
-    """ffmpeg reading ADTS of ``rate`` Hz on stdin, logging each block's loudness and then the
-    peak of the audio oversampled 4x, writing no audio."""
+def meter_command(ffmpeg: str, source: str, rate: int) -> list[str]:
+    """ffmpeg reading ADTS of ``rate`` Hz from ``source``, logging each block's loudness and then
+    the peak of the audio oversampled 4x, writing no audio."""
     peak = (f"aresample={OVERSAMPLING * rate},"
             "astats=measure_perchannel=none:measure_overall=Peak_level")
-    return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "info", "-f", "aac", "-i", "pipe:0",
+    return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "info", "-f", "aac", "-i", source,
             "-af", f"ebur128=peak=none:framelog=info,{peak}", "-f", "null", "-"]
+
+
+def byte_range(path: Path, start: int, end: int) -> str:
+    """ffmpeg's name for bytes [start, end) of a file (its ``subfile`` protocol)."""
+    return f"subfile,,start,{start},end,{end},,:{path.resolve()}"
 
 
 @dataclass
@@ -80,46 +85,36 @@ class _Measured:
 
 
 async def _measure_range(ffmpeg: str, path: Path, start: int, end: int, rate: int) -> _Measured:
-    """One ffmpeg meter over bytes [start, end) of the book's ADTS audio."""
-    proc = await asyncio.create_subprocess_exec(*meter_command(ffmpeg, rate), stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    assert proc.stdin is not None and proc.stderr is not None
-    stderr = proc.stderr
+    """One ffmpeg meter over bytes [start, end) of the book's ADTS audio.
 
-    async def read_log() -> tuple[list[float], str]:
-        blocks: list[float] = []
-        tail: list[bytes] = []
-        async for line in stderr:
-            found = MOMENTARY.search(line)
-            if found:
-                value = found.group(1)
-                blocks.append(-math.inf if value in (b"-inf", b"nan") else float(value))
-            else:
-                tail = [*tail[-40:], line]
-        return blocks, b"".join(tail).decode(errors="replace")
-
-    reading = asyncio.create_task(read_log())
-    try:
-        with open(path, "rb") as source:
-            source.seek(start)
-            position = start
-            while position < end:
-                chunk = await asyncio.to_thread(source.read, min(CHUNK, end - position))
-                if not chunk:
-                    break
-                position += len(chunk)
-                proc.stdin.write(chunk)
-                await proc.stdin.drain()
-        proc.stdin.close()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            await proc.stdin.wait_closed()
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # ffmpeg stopped early: its log says why
-    blocks, tail = await reading
-    await proc.wait()
-    peak = TRUE_PEAK.findall(tail)
+    ffmpeg reads the range from the file itself and logs to a file read once it is done: piped,
+    its log (ten lines a second of audio, each line several writes) woke the assembler's event
+    loop thousands of times a minute."""
+    with tempfile.TemporaryFile() as log_file:
+        proc = await asyncio.create_subprocess_exec(*meter_command(ffmpeg, byte_range(path, start, end), rate),
+                                                    stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.DEVNULL, stderr=log_file)
+        try:
+            await proc.wait()
+        except asyncio.CancelledError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise
+        log_file.seek(0)
+        text = log_file.read()
+    blocks: list[float] = []
+    tail: list[bytes] = []
+    for line in text.splitlines(keepends=True):
+        found = MOMENTARY.search(line)
+        if found:
+            value = found.group(1)
+            blocks.append(-math.inf if value in (b"-inf", b"nan") else float(value))
+        else:
+            tail = [*tail[-40:], line]
+    log = b"".join(tail).decode(errors="replace")
+    peak = TRUE_PEAK.findall(log)
     if proc.returncode or not peak:
-        raise RuntimeError(f"ffmpeg's meter failed ({proc.returncode}): {tail[-300:]}")
+        raise RuntimeError(f"ffmpeg's meter failed ({proc.returncode}): {log[-300:]}")
     return _Measured(blocks, -math.inf if peak[-1] == "-inf" else float(peak[-1]))
 
 

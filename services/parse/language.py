@@ -80,6 +80,11 @@ def _detector() -> Any:
     return LangDetector(LangDetectConfig(max_input_length=None, model="lite"))
 
 
+def warm_up() -> None:
+    """Load the language model now (about 0.2 s), not at the first text."""
+    _detector()
+
+
 def detect(text: str) -> tuple[str, float]:
     """The most likely language of all of ``text`` and the model's confidence (0..1)."""
     flat = " ".join(text.split())  # the model reads one line

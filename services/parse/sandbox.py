@@ -30,7 +30,7 @@ from events.errors import PermanentError
 
 T = TypeVar("T")
 A = TypeVar("A")
-PRELOAD = ["services.parse.reading"]  # imported once in the fork server: every child starts with them
+PRELOAD = ["services.parse.preloaded"]  # imported once in the fork server: every child starts with it
 JOIN_S = 5.0
 
 
@@ -74,6 +74,15 @@ def _stderr_with_a_descriptor() -> Any:
         yield
     finally:
         sys.stderr = replaced
+
+
+def warm_up() -> None:
+    """Start the fork server now (it imports the readers: most of a second), not at the first book."""
+    from multiprocessing import forkserver
+
+    _forkserver()
+    with _stderr_with_a_descriptor():
+        forkserver.ensure_running()
 
 
 def _start(process: Any) -> None:

@@ -38,7 +38,7 @@ from services.parse.lexicon import Entry, parse_lexicon
 from services.parse.limits import BookLimits, BookTooBig
 from services.parse.plan import JobPlan
 from services.parse.reading import ReadingTask, read_and_plan
-from services.parse.sandbox import ChildLimits, run_limited
+from services.parse.sandbox import ChildLimits, run_limited, warm_up
 from services.parse.source import LocalSource, fetch_source
 from services.parse.speaker import fetch_speaker
 from services.scratch import scratch_folder
@@ -68,6 +68,7 @@ class ParseService:
         return cls(js, await object_store(js), await object_store(js, names.UPLOADS_BUCKET), settings, nc)
 
     async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.to_thread(warm_up)  # the readers' fork server, started before the first book
         sub = await self.js.pull_subscribe_bind(durable=names.PARSE_CONSUMER, stream=names.REQUESTS_STREAM)
         # the parse consumer waits twice the setting (topology.consumer_configs)
         policy = Policy.for_ack_wait(2 * self.settings.ack_wait_s, self.settings.max_deliver, most=15.0)

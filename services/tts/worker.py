@@ -163,6 +163,7 @@ class TtsWorker:
         """Consume synthesis commands until ``stop`` (or until drained), answering nats micro meanwhile."""
         policy = Policy.for_ack_wait(self.settings.ack_wait_s, self.settings.max_deliver)
         await asyncio.to_thread(_warm_up)
+        preloading = asyncio.create_task(self._preload())
         for engine in self.served:  # one queue per engine: a job reaches only workers that run it
             sub = await self.js.pull_subscribe_bind(durable=names.engine_consumer(engine), stream=names.SYNTH_STREAM)
             self.consumers.append(Consumer(self.js, sub, self.handle, stage="tts", policy=policy,
@@ -176,8 +177,30 @@ class TtsWorker:
         try:
             await asyncio.gather(*(consumer.run(stop) for consumer in self.consumers))
         finally:
+            preloading.cancel()
             await control.stop()
             self.batcher.close()
+
+    async def _preload(self) -> None:
+        """Load the voices ``AUDIOBOOK_PRELOAD`` names on the engine thread now, while the request is
+        still being parsed, not on the first segment (Piper's voice: about a second of CPU). A
+        voice that cannot be loaded is logged and left for its first segment to report."""
+        loop = asyncio.get_running_loop()
+        for entry in self.settings.preload:
+            engine, _, voice = entry.partition("/")
+            if engine and engine not in self.served:
+                continue
+            try:
+                info = resolve_voice(engine or None, voice or None, self.settings.voice_dirs)
+                if info.engine not in self.served or cloned_parts(info.voice) is not None:
+                    continue
+                self._voices.setdefault((info.engine, info.voice), info)
+                await loop.run_in_executor(self.batcher.executor, self.engines.get, self._voices[(info.engine,
+                                                                                                  info.voice)])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a voice that will not load fails its own segments, with their reason
+                log.info("tts worker %s did not preload %s: %s", self.name, entry, exc)
 
     async def _drain(self) -> None:
         log.info("tts worker %s draining: finishing %d segment(s) in hand", self.name, len(self.current))

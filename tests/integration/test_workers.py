@@ -93,6 +93,23 @@ async def test_busy_worker_answers_status_requests(js, client, settings) -> None
         assert roles == {"audiobook-parse", "audiobook-tts"}
 
 
+async def test_a_worker_loads_its_preloaded_voice_before_any_command(js, client, settings) -> None:
+    """AUDIOBOOK_PRELOAD: the voice is loaded as the worker starts (the embedded stack names the
+    request's), so the first segment does not wait for it; a voice that cannot load is skipped."""
+    from services.bus.control import fleet, status_of
+
+    preloading = dataclasses.replace(settings, worker_name="preloading", preload=("test/slow", "test/no-such-voice",
+                                                                                  "espeak/en"))
+    async with running(["tts"], dataclasses.replace(preloading, engines=("test",))):
+        async def loaded():
+            workers = [status_of(r) for r in await fleet(client, wait=0.3) if r["name"] == "audiobook-tts"]
+            return workers[0] if workers and workers[0]["voices_loaded"] else None
+
+        status = await wait_for(loaded, timeout=30)
+        assert status["voices_loaded"] == ["test/slow"], "only the voice it serves and can load"
+        assert status["model_runs"] == 0 and status["state"] == "idle"
+
+
 async def test_a_drained_worker_finishes_its_segments_and_leaves_the_rest(js, client, settings) -> None:
     from events import names
     from services.app.sample import write_sample_book

@@ -16,6 +16,7 @@ def test_settings_survive_the_trip_to_a_child_process(tmp_path: Path) -> None:
         max_audio_hours=12.5, max_parse_s=30.0, max_segment_chars=150, ack_wait_s=4.0, max_deliver=7,
         worker_name="parent", otlp_endpoint="http://jaeger:4318", nats_user="tts", nats_password="secret",
         nats_tls_ca=tmp_path / "ca.pem", max_parse_bytes=300 * 2**20, max_store_gb=5.5,
+        preload=("piper/en_US-joe-medium", "espeak"),
     )
     child = Settings.from_env(parent.as_env())
     # every field but the worker name (each process names itself) and what OTEL_* alone configures
