@@ -11,6 +11,7 @@ import base64
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -66,7 +67,7 @@ def from_snapshot(data: bytes) -> Tracked:
     if raw.pop("v", 1) != SNAPSHOT_VERSION:  # a checkpoint of an older release: rebuilt from the log
         raise ValueError("checkpoint of another version")
     totals, seconds = raw.pop("totals"), raw.pop("seconds")
-    starts = _chapter_starts([ChapterState("", total) for total in totals])
+    starts = list(accumulate(totals, initial=0))  # each chapter's first position, then the total
     chapters = [ChapterState(title="", total=total, seconds=sec) for total, sec in zip(totals, seconds, strict=True)]
     reasons = {int(k): v for k, v in raw.pop("reasons").items()}
     for kind in ("done", "failed"):
