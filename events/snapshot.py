@@ -41,7 +41,7 @@ def to_snapshot(tracked: Tracked) -> bytes:
     data: dict[str, Any] = {k: (v[:SNAPSHOT_TEXT] if isinstance(v, str) else v)
                             for k, v in vars(state).items() if k not in _LEFT_OUT}
     data[_SEQ] = tracked.seq
-    starts = _chapter_starts(state.chapters)
+    starts = _chapter_starts(c.total for c in state.chapters)
     failed = {starts[ci] + si: reason for ci, c in enumerate(state.chapters) for si, reason in c.failed.items()
               if si < c.total}
     data.update(
@@ -67,7 +67,7 @@ def from_snapshot(data: bytes) -> Tracked:
     if raw.pop("v", 1) != SNAPSHOT_VERSION:  # a checkpoint of an older release: rebuilt from the log
         raise ValueError("checkpoint of another version")
     totals, seconds = raw.pop("totals"), raw.pop("seconds")
-    starts = list(accumulate(totals, initial=0))  # each chapter's first position, then the total
+    starts = _chapter_starts(totals)
     chapters = [ChapterState(title="", total=total, seconds=sec) for total, sec in zip(totals, seconds, strict=True)]
     reasons = {int(k): v for k, v in raw.pop("reasons").items()}
     for kind in ("done", "failed"):
@@ -86,12 +86,9 @@ def from_snapshot(data: bytes) -> Tracked:
     return Tracked(replace(JobState(job_id=raw.pop("job_id")), chapters=chapters, **raw), seq)
 
 
-def _chapter_starts(chapters: list[ChapterState]) -> list[int]:
-    """Each chapter's first position among the book's segments, then the total."""
-    starts = [0]
-    for chapter in chapters:
-        starts.append(starts[-1] + chapter.total)
-    return starts
+def _chapter_starts(totals: Iterable[int]) -> list[int]:
+    """Each chapter's first position among the book's segments (from the chapters' totals), then the total."""
+    return list(accumulate(totals, initial=0))
 
 
 def _bitmap(positions: Iterable[int], size: int) -> str:

@@ -85,9 +85,9 @@ class Settings:
                 value = setting_number(name, raw, kind, zero=name == "SIMULATED_RTF")
                 updates[attr] = round(value * 1024 * 1024) if name.endswith("_MB") else value
         if get("ENGINES"):
-            updates["engines"] = tuple(e.strip() for e in str(get("ENGINES")).split(",") if e.strip())
+            updates["engines"] = comma_list(str(get("ENGINES")))
         if get("PRELOAD"):
-            updates["preload"] = tuple(v.strip() for v in str(get("PRELOAD")).split(",") if v.strip())
+            updates["preload"] = comma_list(str(get("PRELOAD")))
         if get("DEVICE"):
             updates["device"] = get("DEVICE")
         if get("USE_CUDA"):
@@ -126,6 +126,11 @@ class Settings:
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,
         }
         return {PREFIX + name: str(value) for name, value in values.items() if value is not None}
+
+
+def comma_list(raw: str) -> tuple[str, ...]:
+    """The names in a comma-separated setting, spaces and empty entries dropped."""
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
 
 
 def child_env(settings: Settings, **overrides: str) -> dict[str, str]:

@@ -102,16 +102,8 @@ async def _measure_range(ffmpeg: str, path: Path, start: int, end: int, rate: in
             raise
         log_file.seek(0)
         text = log_file.read()
-    blocks: list[float] = []
-    tail: list[bytes] = []
-    for line in text.splitlines(keepends=True):
-        found = MOMENTARY.search(line)
-        if found:
-            value = found.group(1)
-            blocks.append(-math.inf if value in (b"-inf", b"nan") else float(value))
-        else:
-            tail = [*tail[-40:], line]
-    log = b"".join(tail).decode(errors="replace")
+    blocks = [-math.inf if value in (b"-inf", b"nan") else float(value) for value in MOMENTARY.findall(text)]
+    log = text.decode(errors="replace")
     peak = TRUE_PEAK.findall(log)
     if proc.returncode or not peak:
         raise RuntimeError(f"ffmpeg's meter failed ({proc.returncode}): {log[-300:]}")

@@ -17,7 +17,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from events.errors import PermanentError
-from services.settings import Settings
+from services.settings import Settings, comma_list
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "nats://127.0.0.1:4222"
@@ -33,7 +33,7 @@ def server_urls(url: str) -> list[str]:
     A client connects to one and fails over to the others (and to any node the cluster
     announces) when it goes away.
     """
-    return [part.strip() for part in url.split(",") if part.strip()] or [DEFAULT_URL]
+    return list(comma_list(url)) or [DEFAULT_URL]
 
 
 async def _quiet(exc: Exception) -> None:

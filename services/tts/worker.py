@@ -194,11 +194,8 @@ class TtsWorker:
                 info = resolve_voice(engine or None, voice or None, self.settings.voice_dirs)
                 if info.engine not in self.served or cloned_parts(info.voice) is not None:
                     continue
-                self._voices.setdefault((info.engine, info.voice), info)
-                await loop.run_in_executor(self.batcher.executor, self.engines.get, self._voices[(info.engine,
-                                                                                                  info.voice)])
-            except asyncio.CancelledError:
-                raise
+                info = self._voices.setdefault((info.engine, info.voice), info)
+                await loop.run_in_executor(self.batcher.executor, self.engines.get, info)
             except Exception as exc:  # a voice that will not load fails its own segments, with their reason
                 log.info("tts worker %s did not preload %s: %s", self.name, entry, exc)
 
