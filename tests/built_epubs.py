@@ -14,7 +14,7 @@ def chapter(body: str, doctype: str = "") -> str:
 
 
 def build_epub(path: Path, chapters: dict[str, str], title: str = "Book",
-               entries: dict[str, str] | None = None) -> Path:
+               entries: dict[str, str] | None = None, language: str = "en") -> Path:
     """An EPUB 3 of the given chapter files (name: XHTML), one TOC entry each: ``entries[name]``, else the
     file's name."""
     entries = entries or {}
@@ -26,7 +26,7 @@ def build_epub(path: Path, chapters: dict[str, str], title: str = "Book",
     opf = ('<?xml version="1.0" encoding="utf-8"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
            'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
            f'<dc:identifier id="id">x</dc:identifier><dc:title>{html.escape(title)}</dc:title>'
-           '<dc:language>en</dc:language></metadata><manifest><item id="nav" href="nav.xhtml" '
+           f'<dc:language>{html.escape(language)}</dc:language></metadata><manifest><item id="nav" href="nav.xhtml" '
            f'media-type="application/xhtml+xml" properties="nav"/>{items}</manifest><spine>{spine}</spine></package>')
     nav = ('<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml" '
            'xmlns:epub="http://www.idpf.org/2007/ops"><head><title>toc</title></head><body>'

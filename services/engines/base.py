@@ -82,6 +82,7 @@ class Engine(ABC):
     chosen_by_language: ClassVar[bool] = True  # considered when no engine is named (the test engine is not)
     clones: ClassVar[bool] = False  # speaks as the person in a reference recording (Coqui XTTS)
     named_by_language: ClassVar[bool] = False  # one voice per language, named by its tag (espeak-ng)
+    speaks_silence: ClassVar[bool] = False  # its audio is silence, nothing to level (the test engine)
 
     @abstractmethod
     def voices(self, voice_dirs: tuple[Path, ...] = ()) -> dict[str, VoiceInfo]:

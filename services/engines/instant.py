@@ -54,6 +54,7 @@ class Instant(Engine):
     name = "test"
     default_voice = "default"
     chosen_by_language = False
+    speaks_silence = True
 
     def voices(self, voice_dirs: tuple[Path, ...] = ()) -> dict[str, VoiceInfo]:
         return instant_voices()

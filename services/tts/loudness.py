@@ -7,17 +7,20 @@ Loudness is measured with pyloudnorm (BS.1770 K-weighting and gating); the true 
 oversampled copy, as BS.1770 Annex 2 describes. Neural voices are peaky (Piper's joe: about
 -20 LUFS with peaks at 0 dBTP, 20 dB apart where -19 LUFS under -3 dBTP allows 16): such a
 segment first goes through a limiter (pedalboard's) that takes the excess off its peaks.
+
+The signal libraries are imported on first use (scipy's signal package alone takes 1.7 s to
+import): a worker of the instant engine never needs them, a real one loads them with its voice.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from functools import cache
+from types import ModuleType
+from typing import Any
 
 import numpy as np
-import pyloudnorm
-from pedalboard import Limiter
-from scipy.signal import resample_poly
 
 from events.audio import LOUDNESS_TARGET_LUFS, TRUE_PEAK_CEILING_DBTP
 
@@ -30,11 +33,26 @@ LIMITER_RELEASE_MS = 50.0
 LIMITER_PASSES = 3
 
 
+@cache
+def _signal() -> tuple[ModuleType, Any, Any]:
+    """pyloudnorm, pedalboard's Limiter and scipy's resample_poly, imported once."""
+    import pyloudnorm
+    from pedalboard import Limiter
+    from scipy.signal import resample_poly
+
+    return pyloudnorm, Limiter, resample_poly
+
+
+def warm_up() -> None:
+    """Import the signal libraries now (a worker does it while it loads its voice)."""
+    _signal()
+
+
 def true_peak_db(samples: np.ndarray) -> float:
     """True peak of float samples (full scale 1.0) in dBTP: the peak of a 4x oversampled copy."""
     if not len(samples):
         return -math.inf
-    peak = float(np.max(np.abs(resample_poly(samples, 4, 1))))
+    peak = float(np.max(np.abs(_signal()[2](samples, 4, 1))))
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
@@ -47,7 +65,7 @@ def loudness_lufs(samples: np.ndarray, rate: int) -> float:
         samples = np.tile(samples, math.ceil(MIN_SECONDS * rate / len(samples)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyloudnorm warns on clipping; the gain below takes care of it
-        return float(pyloudnorm.Meter(rate).integrated_loudness(samples))
+        return float(_signal()[0].Meter(rate).integrated_loudness(samples))
 
 
 def gain_db(loudness: float, peak: float, target: float = LOUDNESS_TARGET_LUFS,
@@ -79,7 +97,7 @@ def level(pcm: bytes, rate: int) -> bytes:
         excess = peak_excess_db(loudness, peak)
         if excess <= 0:
             break
-        limiter = Limiter(threshold_db=peak - excess - LIMITER_HEADROOM_DB, release_ms=LIMITER_RELEASE_MS)
+        limiter = _signal()[1](threshold_db=peak - excess - LIMITER_HEADROOM_DB, release_ms=LIMITER_RELEASE_MS)
         samples = limiter(samples.astype(np.float32).reshape(1, -1), rate).reshape(-1).astype(np.float64)
         loudness, peak = loudness_lufs(samples, rate), true_peak_db(samples)
         limited = True

@@ -39,13 +39,14 @@ from services.bus.topology import checkpoints, object_store
 from services.bus.tracing import annotate, span, timed_span
 from services.bus.uploads import sha256_file
 from services.settings import Settings
-from services.tts import decide, render
+from services.tts import decide, loudness, render
 from services.tts.batcher import Batcher, EnginePool
 from services.tts.engines import SynthesisError
 from services.voices import (
     LISTED_ENGINES,
     VoiceInfo,
     cloned_parts,
+    engine_named,
     engine_voices,
     resolve_voice,
     runnable_engines,
@@ -183,8 +184,9 @@ class TtsWorker:
 
     async def _preload(self) -> None:
         """Load the voices ``AUDIOBOOK_PRELOAD`` names on the engine thread now, while the request is
-        still being parsed, not on the first segment (Piper's voice: about a second of CPU). A
-        voice that cannot be loaded is logged and left for its first segment to report."""
+        still being parsed, not on the first segment (Piper's voice: about a second of CPU), and
+        the levelling's signal libraries with them (1.7 s). A voice that cannot be loaded is logged
+        and left for its first segment to report."""
         loop = asyncio.get_running_loop()
         for entry in self.settings.preload:
             engine, _, voice = entry.partition("/")
@@ -196,6 +198,8 @@ class TtsWorker:
                     continue
                 info = self._voices.setdefault((info.engine, info.voice), info)
                 await loop.run_in_executor(self.batcher.executor, self.engines.get, info)
+                if not engine_named(info.engine).speaks_silence:
+                    await loop.run_in_executor(self.batcher.executor, loudness.warm_up)
             except Exception as exc:  # a voice that will not load fails its own segments, with their reason
                 log.info("tts worker %s did not preload %s: %s", self.name, entry, exc)
 
