@@ -121,11 +121,19 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
         try:
             await _ensure(js, settings)
             return
-        except NOT_READY as exc:
-            if asyncio.get_running_loop().time() > deadline:
+        except (*NOT_READY, APIError) as exc:
+            if not still_forming(exc) or asyncio.get_running_loop().time() > deadline:
                 raise
             log.info("JetStream not ready (%s); trying again", exc or type(exc).__name__)
             await asyncio.sleep(0.5)
+
+
+def still_forming(exc: BaseException) -> bool:
+    """Whether ``exc`` says JetStream is not ready yet: no leader, no answer, or (a cluster that is
+    still forming) a peer it has not yet heard from counted as offline."""
+    if isinstance(exc, NOT_READY):
+        return True
+    return isinstance(exc, APIError) and exc.err_code == NO_PLACEMENT and "offline" in (exc.description or "")
 
 
 async def _ensure(js: JetStreamContext, settings: Settings) -> None:

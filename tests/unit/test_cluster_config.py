@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from nats.js.errors import BadRequestError, ServiceUnavailableError
+
 from services.bus.connect import server_urls
-from services.bus.topology import cluster_size, wanted_replicas
+from services.bus.topology import cluster_size, still_forming, wanted_replicas
 from services.settings import Settings
 from services.testing.cluster import cluster_options
 
@@ -96,3 +98,14 @@ def test_an_object_whose_bytes_do_not_match_its_digest_is_refused() -> None:
     _check_digest(b"audio", digest, "a")
     with pytest.raises(ObjectDamaged):
         _check_digest(b"audiO", digest, "a")
+
+
+def test_a_cluster_still_forming_is_waited_for_and_a_full_disk_is_not() -> None:
+    """A node not yet heard from counts as offline while a cluster forms: creating a stream then is
+    tried again (seen when services started as fast as the servers); no room to store is final."""
+    assert still_forming(ServiceUnavailableError())
+    assert still_forming(BadRequestError(code=400, err_code=10005,
+                                         description="no suitable peers for placement, peer offline"))
+    assert not still_forming(BadRequestError(code=400, err_code=10005,
+                                             description="no suitable peers for placement, insufficient storage"))
+    assert not still_forming(BadRequestError(code=400, err_code=10058, description="stream name already in use"))
