@@ -54,9 +54,10 @@ def logged_segments(data_dir: Path) -> tuple[BookParsed, list[SegmentSynthesized
     return parsed[0], done, completed[0]
 
 
-def check_audiobook(output: Path, source: Path, data_dir: Path, chapters: int | None = None) -> None:
-    """The M4B of ``source`` (its first ``chapters`` only, if given) as the log says it was made."""
-    expected = [c.title for c in read_epub(source).chapters][:chapters]
+def check_audiobook(output: Path, source: Path, data_dir: Path, chapters: list[int] | None = None) -> None:
+    """The M4B of ``source`` (only the ``chapters`` numbered, if given) as the log says it was made."""
+    titles = [c.title for c in read_epub(source).chapters]
+    expected = [titles[number - 1] for number in chapters] if chapters else titles
     audio = MP4(str(output))
     assert audio.info.codec.startswith("mp4a") and audio.tags is not None
     titles = [c.title for c in audio.chapters]
@@ -106,13 +107,13 @@ def test_convert_short_book_with_real_voice(tmp_path: Path) -> None:
 def test_convert_alice_with_real_voice(tmp_path: Path) -> None:
     source = book("epub/alice_epub3-nav-only_epubjs.epub")
     output = tmp_path / "alice.m4b"
-    # its first two chapters (11 minutes of speech): the whole book takes minutes of both cores, and
-    # two chapters show all the same (chapter marks, tags, loudness, the longest-first last quarter)
-    result = run_cli(["convert", str(source), "-o", str(output), "--workers", "2", "--chapters", "1-2"],
+    # its last two chapters (5 minutes of speech): the whole book takes minutes of both cores, and two
+    # chapters show all the same (chapter marks, tags, loudness, the longest-first last quarter)
+    result = run_cli(["convert", str(source), "-o", str(output), "--workers", "2", "--chapters", "9-10"],
                      tmp_path / "data")
     assert result.returncode == 0, result.stderr
-    check_audiobook(output, source, tmp_path / "data", chapters=2)
-    assert MP4(str(output)).info.length > 10 * 60
+    check_audiobook(output, source, tmp_path / "data", chapters=[9, 10])
+    assert MP4(str(output)).info.length > 4.5 * 60
 
 
 def test_second_run_reuses_the_finished_job(tmp_path: Path) -> None:
