@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from functools import cache
-from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,14 +33,22 @@ LIMITER_RELEASE_MS = 50.0
 LIMITER_PASSES = 3
 
 
+class _Signal(NamedTuple):
+    """The signal libraries' parts used here."""
+
+    meter: Any  # pyloudnorm.Meter: BS.1770 integrated loudness
+    limiter: Any  # pedalboard.Limiter
+    resample_poly: Callable[..., np.ndarray]  # scipy.signal.resample_poly
+
+
 @cache
-def _signal() -> tuple[ModuleType, Any, Any]:
-    """pyloudnorm, pedalboard's Limiter and scipy's resample_poly, imported once."""
+def _signal() -> _Signal:
+    """The signal libraries, imported once."""
     import pyloudnorm
     from pedalboard import Limiter
     from scipy.signal import resample_poly
 
-    return pyloudnorm, Limiter, resample_poly
+    return _Signal(pyloudnorm.Meter, Limiter, resample_poly)
 
 
 def warm_up() -> None:
@@ -52,7 +60,7 @@ def true_peak_db(samples: np.ndarray) -> float:
     """True peak of float samples (full scale 1.0) in dBTP: the peak of a 4x oversampled copy."""
     if not len(samples):
         return -math.inf
-    peak = float(np.max(np.abs(_signal()[2](samples, 4, 1))))
+    peak = float(np.max(np.abs(_signal().resample_poly(samples, 4, 1))))
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
@@ -65,7 +73,7 @@ def loudness_lufs(samples: np.ndarray, rate: int) -> float:
         samples = np.tile(samples, math.ceil(MIN_SECONDS * rate / len(samples)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyloudnorm warns on clipping; the gain below takes care of it
-        return float(_signal()[0].Meter(rate).integrated_loudness(samples))
+        return float(_signal().meter(rate).integrated_loudness(samples))
 
 
 def gain_db(loudness: float, peak: float, target: float = LOUDNESS_TARGET_LUFS,
@@ -97,7 +105,7 @@ def level(pcm: bytes, rate: int) -> bytes:
         excess = peak_excess_db(loudness, peak)
         if excess <= 0:
             break
-        limiter = _signal()[1](threshold_db=peak - excess - LIMITER_HEADROOM_DB, release_ms=LIMITER_RELEASE_MS)
+        limiter = _signal().limiter(threshold_db=peak - excess - LIMITER_HEADROOM_DB, release_ms=LIMITER_RELEASE_MS)
         samples = limiter(samples.astype(np.float32).reshape(1, -1), rate).reshape(-1).astype(np.float64)
         loudness, peak = loudness_lufs(samples, rate), true_peak_db(samples)
         limited = True

@@ -56,8 +56,9 @@ def logged_segments(data_dir: Path) -> tuple[BookParsed, list[SegmentSynthesized
 
 def check_audiobook(output: Path, source: Path, data_dir: Path, chapters: list[int] | None = None) -> None:
     """The M4B of ``source`` (only the ``chapters`` numbered, if given) as the log says it was made."""
-    titles = [c.title for c in read_epub(source).chapters]
-    expected = [titles[number - 1] for number in chapters] if chapters else titles
+    book_read = read_epub(source)
+    book_titles = [c.title for c in book_read.chapters]
+    expected = [book_titles[number - 1] for number in chapters] if chapters else book_titles
     audio = MP4(str(output))
     assert audio.info.codec.startswith("mp4a") and audio.tags is not None
     titles = [c.title for c in audio.chapters]
@@ -74,9 +75,8 @@ def check_audiobook(output: Path, source: Path, data_dir: Path, chapters: list[i
         assert abs(start - position) < 0.05, (chapter.title, start, position)
         position += sum(s.samples for s in segments if s.chapter == chapter.index) / segments[0].sample_rate
     assert completed.chapters == len(expected)
-    assert audio.tags.get("©nam") == [read_epub(source).title]
-    assert audio.tags.get("©ART") == [read_epub(source).author]
-    book_read = read_epub(source)
+    assert audio.tags.get("©nam") == [book_read.title]
+    assert audio.tags.get("©ART") == [book_read.author]
     narrator = f"{parsed.voice} ({parsed.engine})"
     assert audio.tags.get("©wrt") == [narrator] and audio.tags.get("©nrt") == [narrator]
     for key, value in (("©day", book_read.year), ("©pub", book_read.publisher), ("desc", book_read.description)):

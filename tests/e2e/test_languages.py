@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import wave
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -36,8 +37,22 @@ pytestmark = [pytest.mark.slow,
 OPENING_CHARS = 1500  # about two minutes of espeak-ng: Whisper hears the first
 
 
-def _opening(source: Path) -> list[str]:
-    return words(" ".join(p for c in read_epub(source).chapters for p in c.paragraphs))
+def _opening(read: Book) -> list[str]:
+    return words(" ".join(_paragraphs(read)))
+
+
+def _paragraphs(read: Book) -> Iterator[str]:
+    return (p for c in read.chapters for p in c.paragraphs)
+
+
+def first_paragraphs(paragraphs: Iterable[str], chars: int) -> list[str]:
+    """Paragraphs from the start until they hold more than ``chars`` characters (or all)."""
+    taken: list[str] = []
+    for paragraph in paragraphs:
+        taken.append(paragraph)
+        if sum(map(len, taken)) > chars:
+            break
+    return taken
 
 
 def opening_epub(source: Book, path: Path) -> Path:
@@ -47,11 +62,7 @@ def opening_epub(source: Book, path: Path) -> Path:
     and 15 hours): to hear one minute of it, two are enough.
     """
     first = source.chapters[0]
-    paragraphs: list[str] = []
-    for paragraph in first.paragraphs:
-        paragraphs.append(paragraph)
-        if sum(map(len, paragraphs)) > OPENING_CHARS:
-            break
+    paragraphs = first_paragraphs(first.paragraphs, OPENING_CHARS)
     body = f"<h1>{html.escape(first.title)}</h1>" + "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
     return build_epub(path, {"c1.xhtml": chapter(body)}, title=source.title,
                       entries={"c1.xhtml": first.title}, language=source.language)
@@ -62,8 +73,8 @@ def opening_epub(source: Book, path: Path) -> Path:
     ("epub/pg14155_madame-bovary_fr.epub", "fr", "fr-fr"),
 ])
 def test_a_book_is_read_in_its_own_language(tmp_path: Path, name: str, language: str, voice: str) -> None:
-    source, output = book(name), tmp_path / "book.m4b"
-    opening = opening_epub(read_epub(source), tmp_path / "opening.epub")
+    read, output = read_epub(book(name)), tmp_path / "book.m4b"
+    opening = opening_epub(read, tmp_path / "opening.epub")
     done = run_cli(["convert", str(opening), "-o", str(output), "-q", "--workers", "2"], tmp_path / "data")
     assert done.returncode == 0, done.stderr[-3000:]
     status = run_cli(["status", "--json"], tmp_path / "data")
@@ -71,19 +82,15 @@ def test_a_book_is_read_in_its_own_language(tmp_path: Path, name: str, language:
     assert (job["engine"], job["voice"], job["language"]) == ("espeak", voice, language)
     assert MP4(str(output)).tags["\xa9nam"]  # a finished, tagged M4B
     heard = hear(output, 60)
-    wer = word_error_rate(_opening(source), heard.text)
+    wer = word_error_rate(_opening(read), heard.text)
     print(f"\n{name}: Whisper hears {heard.language} ({heard.probability:.2f}), WER {wer:.2f} on the first minute")
     assert heard.language == language and heard.probability > 0.7
     assert wer < 0.8, heard.text
 
 
 def test_the_english_voice_on_a_french_book_was_gibberish(tmp_path: Path) -> None:
-    source = book("epub/pg14155_madame-bovary_fr.epub")
-    paragraphs: list[str] = []
-    for paragraph in (p for part in read_epub(source).chapters for p in part.paragraphs):
-        paragraphs.append(paragraph)
-        if sum(map(len, paragraphs)) > 700:  # about forty seconds of speech
-            break
+    read = read_epub(book("epub/pg14155_madame-bovary_fr.epub"))
+    paragraphs = first_paragraphs(_paragraphs(read), 700)  # about forty seconds of speech
     english = load_engine(resolve_voice("piper", None))
     pcm = b"".join(b"".join(chunks) for chunks in english.speak(paragraphs, 1.0))
     clip = tmp_path / "english-reads-french.wav"
@@ -93,6 +100,6 @@ def test_the_english_voice_on_a_french_book_was_gibberish(tmp_path: Path) -> Non
         out.setframerate(english.sample_rate)
         out.writeframes(pcm)
     heard = hear(clip, 40)
-    wer = word_error_rate(_opening(source), heard.text)
+    wer = word_error_rate(_opening(read), heard.text)
     print(f"\nEnglish voice on Madame Bovary: Whisper hears {heard.language} ({heard.probability:.2f}), WER {wer:.2f}")
     assert heard.language != "fr" or wer > 0.9
