@@ -25,6 +25,7 @@ from events.types import (
     JobPaused,
     JobRejected,
     JobResumed,
+    SegmentChecked,
     SegmentFailed,
     SegmentSynthesized,
 )
@@ -57,6 +58,7 @@ def _accepted(event: JobAccepted, state: JobState) -> JobState:
     state.requested_language, state.speed = event.language, event.speed
     state.requested_speaker, state.requested_chapters = event.speaker_sha256, event.chapters
     state.requested_pauses, state.requested_lexicon = event.pauses, event.lexicon
+    state.requested_check = event.check
     if not state.voice:
         state.engine, state.voice = event.engine, event.voice
     state.source_sha256, state.source_name = event.source_sha256, event.source_name
@@ -94,6 +96,22 @@ def _synthesized(event: SegmentSynthesized, state: JobState) -> JobState:
             state.synth_seconds += event.synth_seconds
             state.cache_hits += int(event.cache_hit)
         chapter.failed.pop(event.index, None)
+    return state
+
+
+@folds(SegmentChecked)
+def _checked(event: SegmentChecked, state: JobState) -> JobState:
+    """A segment was heard (counted once; a later verdict on it, a retake's, replaces the earlier)."""
+    if event.chapter < len(state.chapters) and event.index < state.chapters[event.chapter].total:
+        chapter = state.chapters[event.chapter]
+        if event.index not in chapter.checked:
+            chapter.checked.add(event.index)
+            state.words_checked += event.words
+            state.word_errors += event.errors
+        if event.ok:
+            chapter.flagged.pop(event.index, None)
+        else:
+            chapter.flagged[event.index] = event.reason or "flagged"
     return state
 
 

@@ -31,6 +31,7 @@ TTS_CONSUMER = "tts"  # prefix of the per-engine consumers: tts-piper, tts-coqui
 # An engine is named by one subject token; which engines exist is the voice registry's to say
 # (services.voices.REGISTRY, one line per engine), not the contract's.
 ASSEMBLE_CONSUMER = "assemble"
+CHECK_CONSUMER = "check"  # the check workers' share of the segment events
 
 CHECKPOINT_BUCKET = "checkpoints"
 OBJECT_BUCKET = "audiobook"  # audio, covers, books and the sources of accepted jobs (services write)
@@ -63,6 +64,11 @@ def all_events_filter() -> str:
 def synth_subject(engine: str, job_id: str, chapter: int, segment: int) -> str:
     """Subject of the synthesis job for one segment, on its engine's queue."""
     return f"{SYNTH_PREFIX}.{_token(engine)}.{_token(job_id)}.{chapter}.{segment}"
+
+
+def synthesized_filter() -> str:
+    """Filter of every job's ``segment.synthesized`` events: what the check workers hear."""
+    return f"{EVENTS_PREFIX}.*.segment.synthesized"
 
 
 def all_synth_filter() -> str:

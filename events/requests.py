@@ -12,12 +12,14 @@ from typing import Any
 import orjson
 
 from events.audio import MAX_PAUSE_MS, Pauses
+from events.checking import USAGE, check_policy
 from events.errors import PermanentError
 from events.names import speaker_object
 from events.projection import JobState
 
 MAX_REQUEST_BYTES = 64 * 1024
-_FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id", "pauses", "lexicon"}
+_FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id", "pauses", "lexicon",
+           "check"}
 MAX_LEXICON_CHARS = 32 * 1024
 MIN_SPEED, MAX_SPEED = 0.25, 4.0  # times the voice's own pace
 _SOURCE_FIELDS = {"object", "path"}
@@ -44,11 +46,12 @@ class ConvertRequest:
     request_id: str | None = None
     pauses: str | None = None  # the pauses that differ from the defaults, "sentence=300,chapter=2500"
     lexicon: str | None = None  # the reader's pronunciations, the text of a lexicon file
+    check: str | None = None  # segments a check worker hears ("all", "off", "sample:0.1"); None: the stack's default
 
     def as_dict(self) -> dict[str, Any]:
         source = {"object": self.source_object} if self.source_object else {"path": self.source_path}
         out: dict[str, Any] = {"source": source, "speed": self.speed}
-        for key in ("engine", "voice", "language", "chapters", "request_id", "pauses", "lexicon"):
+        for key in ("engine", "voice", "language", "chapters", "request_id", "pauses", "lexicon", "check"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.speaker_object is not None:
@@ -154,6 +157,18 @@ def _lexicon(payload: dict[str, Any]) -> str | None:
     return value if value.strip() else None
 
 
+def _check(payload: dict[str, Any]) -> str | None:
+    value = payload.get("check")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 40:
+        raise RequestError(f'"{USAGE}')
+    try:
+        return check_policy(value)
+    except ValueError as exc:
+        raise RequestError(f'"{exc}') from None
+
+
 def speed_of(value: object) -> float:
     """A speaking speed: a finite number from MIN_SPEED to MAX_SPEED; RequestError naming the range otherwise."""
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
@@ -219,6 +234,7 @@ def _request(payload: Any) -> ConvertRequest:
         request_id=_opt_str(payload, "request_id"),
         pauses=_pauses(payload),
         lexicon=_lexicon(payload),
+        check=_check(payload),
     )
 
 
@@ -256,4 +272,5 @@ def resume_request(state: JobState, request_id: str | None = None) -> ConvertReq
         speaker_object=speaker_object(state.requested_speaker) if state.requested_speaker else None,
         chapters=state.requested_chapters or None, speed=state.speed, request_id=request_id or state.job_id,
         pauses=state.requested_pauses or None, lexicon=state.requested_lexicon or None,
+        check=state.requested_check or None,
     )

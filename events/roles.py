@@ -1,7 +1,8 @@
 """Who may publish what: per-role NATS permissions, defined once (pure).
 
 Only the service that owns a fact can publish it: parse announces jobs and queues segments,
-tts reports segments and writes audio, assemble completes or fails jobs. A client (the CLI, a
+tts reports segments and writes audio, check reports what it heard, assemble completes or fails
+jobs. A client (the CLI, a
 script, the dashboard) may request conversions, upload books into the ``uploads`` bucket and
 read everything it needs to follow a job and fetch its book; it can write no event, no command
 and no audio. ``admin`` may do anything (the embedded stack's own CLI: cancel, purge).
@@ -17,8 +18,8 @@ from collections.abc import Mapping
 
 from events import names
 
-ROLES = ("client", "parse", "tts", "assemble", "admin")
-SERVICE_ROLES = ("parse", "tts", "assemble")
+ROLES = ("client", "parse", "tts", "assemble", "check", "admin")
+SERVICE_ROLES = ("parse", "tts", "assemble", "check")
 
 
 def _event(kind: str) -> str:
@@ -56,6 +57,9 @@ PUBLISH: dict[str, list[str]] = {
         *_SERVICE_COMMON, _event("segment.synthesized"), _event("segment.failed"),
         names.dead_letter_subject("tts"), f"$O.{names.OBJECT_BUCKET}.>",
     ],
+    "check": [  # hears segments: reads audio, publishes its verdicts
+        *_SERVICE_COMMON, _event("segment.checked"), names.dead_letter_subject("check"),
+    ],
     "assemble": [
         *_SERVICE_COMMON, _event("job.completed"), _event("job.failed"), names.dead_letter_subject("assemble"),
         f"$O.{names.OBJECT_BUCKET}.>", f"$KV.{names.CHECKPOINT_BUCKET}.>",
@@ -64,11 +68,12 @@ PUBLISH: dict[str, list[str]] = {
 }
 # The services' durable consumer on EVENTS lives where a client may read: a client must not pull
 # from it, redefine it (create is create-or-update) or delete it.
-_DURABLE = f"{names.EVENTS_STREAM}.{names.ASSEMBLE_CONSUMER}"
+_DURABLES = [f"{names.EVENTS_STREAM}.{consumer}" for consumer in (names.ASSEMBLE_CONSUMER, names.CHECK_CONSUMER)]
 DENY_PUBLISH: dict[str, list[str]] = {
-    "client": [f"$JS.API.CONSUMER.CREATE.{_DURABLE}", f"$JS.API.CONSUMER.CREATE.{_DURABLE}.>",
-               f"$JS.API.CONSUMER.DURABLE.CREATE.{_DURABLE}", f"$JS.API.CONSUMER.DELETE.{_DURABLE}",
-               f"$JS.API.CONSUMER.MSG.NEXT.{_DURABLE}", f"$JS.API.CONSUMER.INFO.{_DURABLE}"],
+    "client": [subject for durable in _DURABLES for subject in (
+        f"$JS.API.CONSUMER.CREATE.{durable}", f"$JS.API.CONSUMER.CREATE.{durable}.>",
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{durable}", f"$JS.API.CONSUMER.DELETE.{durable}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{durable}", f"$JS.API.CONSUMER.INFO.{durable}")],
 }
 SUBSCRIBE: dict[str, list[str]] = {
     "client": ["_INBOX.>"],

@@ -24,6 +24,7 @@ SNAPSHOT_TEXT = 2_000  # characters kept of any one string in a checkpoint
 SNAPSHOT_WARNINGS = 5  # warnings kept in a checkpoint (the log holds them all)
 SNAPSHOT_REASONS = 20  # failure reasons kept in a checkpoint (the first ones, by position)
 _LEFT_OUT = ("chapters", "warnings", "requested_lexicon")
+_WHEN_SET = {"requested_check": "", "words_checked": 0, "word_errors": 0}  # written only when not these
 SNAPSHOT_ERRORS = (ValueError, KeyError, TypeError, IndexError)  # orjson's decode error is a ValueError
 _SEQ = "applied_seq"  # the tracking's key in the checkpoint
 
@@ -39,11 +40,14 @@ def to_snapshot(tracked: Tracked) -> bytes:
     """
     state = tracked.state
     data: dict[str, Any] = {k: (v[:SNAPSHOT_TEXT] if isinstance(v, str) else v)
-                            for k, v in vars(state).items() if k not in _LEFT_OUT}
+                            for k, v in vars(state).items()
+                            if k not in _LEFT_OUT and (k not in _WHEN_SET or v != _WHEN_SET[k])}
     data[_SEQ] = tracked.seq
     starts = _chapter_starts(c.total for c in state.chapters)
     failed = {starts[ci] + si: reason for ci, c in enumerate(state.chapters) for si, reason in c.failed.items()
               if si < c.total}
+    flagged = {starts[ci] + si: reason for ci, c in enumerate(state.chapters) for si, reason in c.flagged.items()
+               if si < c.total}
     data.update(
         v=SNAPSHOT_VERSION,
         warnings=[w[:SNAPSHOT_TEXT] for w in state.warnings[:SNAPSHOT_WARNINGS]],
@@ -55,6 +59,13 @@ def to_snapshot(tracked: Tracked) -> bytes:
         failed=_bitmap(failed, starts[-1]),
         reasons={str(k): failed[k][:SNAPSHOT_TEXT] for k in sorted(failed)[:SNAPSHOT_REASONS]},
     )
+    if any(c.checked for c in state.chapters):  # a job not checked keeps the checkpoint of earlier releases
+        data.update(
+            checked=_bitmap((starts[ci] + si for ci, c in enumerate(state.chapters) for si in c.checked
+                             if si < c.total), starts[-1]),
+            flagged=_bitmap(flagged, starts[-1]),
+            flag_reasons={str(k): flagged[k][:SNAPSHOT_TEXT] for k in sorted(flagged)[:SNAPSHOT_REASONS]},
+        )
     return orjson.dumps(data)
 
 
@@ -70,12 +81,17 @@ def from_snapshot(data: bytes) -> Tracked:
     starts = _chapter_starts(totals)
     chapters = [ChapterState(title="", total=total, seconds=sec) for total, sec in zip(totals, seconds, strict=True)]
     reasons = {int(k): v for k, v in raw.pop("reasons").items()}
-    for kind in ("done", "failed"):
-        for position in _positions(raw.pop(kind)):
+    flag_reasons = {int(k): v for k, v in raw.pop("flag_reasons", {}).items()}
+    for kind in ("done", "failed", "checked", "flagged"):
+        for position in _positions(raw.pop(kind, "")):
             ci = bisect_right(starts, position) - 1
             chapter, index = chapters[ci], position - starts[ci]
             if kind == "done":
                 chapter.done.add(index)
+            elif kind == "checked":
+                chapter.checked.add(index)
+            elif kind == "flagged":
+                chapter.flagged[index] = flag_reasons.get(position, "(the reason is in the job's log)")
             else:
                 chapter.failed[index] = reasons.get(position, "(the reason is in the job's log)")
     raw.pop("warning_count", None)

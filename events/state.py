@@ -31,6 +31,8 @@ class ChapterState:
     done: set[int] = field(default_factory=set)
     failed: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
+    checked: set[int] = field(default_factory=set)  # segments a check worker heard
+    flagged: dict[int, str] = field(default_factory=dict)  # of those, the ones it flagged, and why
 
     @property
     def complete(self) -> bool:
@@ -56,6 +58,9 @@ class JobState:
     warnings: tuple[str, ...] = ()  # parts of the book skipped as unreadable (book.warning)
     requested_pauses: str = ""  # the pauses asked for ("chapter=2500"; "" = the defaults)
     requested_lexicon: str = ""  # the reader's lexicon ("" = none)
+    requested_check: str = ""  # which segments a check worker hears ("all", "sample:0.1"; "" or "off": none)
+    words_checked: int = 0  # words in the checked segments' text
+    word_errors: int = 0  # word errors heard in them
     chapters: list[ChapterState] = field(default_factory=list)
     cache_hits: int = 0
     synth_seconds: float = 0.0
@@ -80,6 +85,14 @@ class JobState:
     @property
     def failed_segments(self) -> list[tuple[int, int, str]]:
         return [(ci, si, r) for ci, c in enumerate(self.chapters) for si, r in sorted(c.failed.items())]
+
+    @property
+    def checked_segments(self) -> int:
+        return sum(len(c.checked) for c in self.chapters)
+
+    @property
+    def flagged_segments(self) -> list[tuple[int, int, str]]:
+        return [(ci, si, r) for ci, c in enumerate(self.chapters) for si, r in sorted(c.flagged.items())]
 
     @property
     def audio_seconds(self) -> float:

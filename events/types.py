@@ -64,6 +64,7 @@ class JobAccepted(Event):
     chapters: str = ""  # the chapters asked for ("1-5,8"); "" for all
     pauses: str = ""  # the pauses asked for that differ from the defaults ("chapter=2500"); "" for none
     lexicon: str = ""  # the reader's lexicon (text, at most 32 KiB); "" for none
+    check: str = ""  # which segments a check worker hears: "all", "sample:0.1"; "" or "off" for none
 
     def msg_id(self) -> str:
         """One per request: a repeated request for a finished book is answered too."""
@@ -128,8 +129,23 @@ class BookWarning(Event):
 
 
 @dataclass(frozen=True)
+class CheckOrder:
+    """What a check worker needs to hear a segment: the text the engine was given (paragraphs
+    joined by blank lines), its language, the speed and the pause the segment ends with."""
+
+    text: str
+    language: str
+    speed: float = 1.0
+    pause_after_ms: int = 0
+
+
+@dataclass(frozen=True)
 class SegmentSynthesized(Event):
-    """Audio for one segment is in the object store."""
+    """Audio for one segment is in the object store.
+
+    ``check`` is set when the job has the segment checked (``segment.checked`` follows, from a
+    check worker); the assembler then places the segment once it is checked.
+    """
 
     KIND: ClassVar[str] = "segment.synthesized"
 
@@ -143,6 +159,7 @@ class SegmentSynthesized(Event):
     synth_seconds: float = 0.0
     generation: int = 0
     delivery: int = 1
+    check: CheckOrder | None = None
 
     def msg_id(self) -> str:
         """One event per delivery of the job: a publish retry is a no-op, a redelivery is a new fact."""
@@ -151,6 +168,64 @@ class SegmentSynthesized(Event):
     @property
     def seconds(self) -> float:
         return self.samples / self.sample_rate if self.sample_rate else 0.0
+
+
+@dataclass(frozen=True)
+class SegmentChecked(Event):
+    """A check worker heard a segment's audio: what it heard, and its verdict.
+
+    ``ok`` False is a flagged segment, ``reason`` saying why for a person ("3 words missing:
+    'the red headed league'"). ``text`` (what the voice was given) and ``heard`` are kept for
+    flagged segments only, at most ``CHECK_TEXT_CHARS`` each; ``missing``/``extra`` are the runs
+    of words said and not heard, heard and not said (at most ``CHECK_RUNS``).
+    """
+
+    KIND: ClassVar[str] = "segment.checked"
+
+    chapter: int
+    index: int
+    audio_object: str
+    ok: bool
+    reason: str = ""
+    words: int = 0  # words in the text
+    heard_words: int = 0
+    errors: int = 0  # word errors (substituted, missing, extra), after normalising both sides
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+    text: str = ""
+    heard: str = ""
+    language: str = ""  # the language heard
+    language_probability: float = 0.0
+    rate: float = 0.0  # speech time over what the text takes at the voice's pace (1: as expected)
+    seconds: float = 0.0  # audio heard
+    lead_seconds: float = 0.0  # silence before the speech
+    trail_seconds: float = 0.0  # and after it
+    clipped: float = 0.0  # fraction of samples at full scale
+    worker: str = ""
+    check_seconds: float = 0.0  # the listener's time on it
+
+    def msg_id(self) -> str:
+        """One verdict per segment and audio: a redelivered check is a no-op."""
+        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.audio_object}"
+
+
+CHECK_TEXT_CHARS, CHECK_RUNS = 600, 10
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What the check heard in a finished book (``job.completed``)."""
+
+    checked: int  # segments heard
+    flagged: int  # segments whose verdict was not ok
+    words: int  # words of the checked segments' text
+    errors: int  # word errors heard in them
+    language: str = ""  # the language heard most
+    language_share: float = 0.0  # of the checked segments, the share heard in it
+
+    @property
+    def wer(self) -> float:
+        return self.errors / self.words if self.words else 0.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +258,7 @@ class JobCompleted(Event):
     request_seq: int = 0  # 0: the build's own; N: re-announced for request N of a book already done
     loudness_lufs: Level | None = None  # integrated loudness of the finished book (EBU R 128 / BS.1770)
     true_peak_dbtp: Level | None = None  # its true peak
+    quality: Quality | None = None  # what the check heard (None: the job was not checked)
 
     def msg_id(self) -> str:
         """One for the build, one per later request for the finished book."""
@@ -256,6 +332,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BookParsed,
         BookWarning,
         SegmentSynthesized,
+        SegmentChecked,
         SegmentFailed,
         JobCompleted,
         JobFailed,
@@ -294,6 +371,7 @@ class SynthesizeSegment:
     language: str = ""  # for a voice that speaks several (XTTS); "" for one-language voices
     sentence_pause_ms: int = SENTENCE_PAUSE_MS  # between sentences inside the segment
     paragraph_pause_ms: int = PARAGRAPH_PAUSE_MS  # between paragraphs inside the segment
+    check_language: str = ""  # set when a check worker hears the audio: the language it is heard in
 
     def msg_id(self) -> str:
         return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}"

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from events.requests import ConvertRequest
-from services.engines import coqui, espeak, instant, piper
+from services.engines import coqui, damaged, espeak, instant, piper
 from services.engines.base import Engine, LoadOptions, Synthesizer, UnknownVoiceError, VoiceInfo
 from services.engines.cloning import cloned_parts, cloned_voice, cloning_model_named
 from services.engines.tags import matching_tag, normal_tag, primary_language, tags_speak
@@ -127,6 +127,7 @@ REGISTRY = Registry(
     coqui.ENGINE,
     espeak.ENGINE,
     instant.ENGINE,
+    damaged.ENGINE,
 )
 
 DEFAULT_ENGINE = REGISTRY.default_engine

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 
 from events.audio import MAX_PAUSE_MS, Pauses
+from events.checking import check_policy
 from events.errors import PipelineError
 from events.requests import MAX_SPEED, MIN_SPEED
 from services.app import commands, convert, operate
@@ -48,6 +49,14 @@ def number(what: str, low: float, high: float, kind: Callable[[str], float] = fl
             raise argparse.ArgumentTypeError(f"must be {what} from {low:g} to {high:g}, not {text!r}")
         return value
     return parse
+
+
+def check_option(text: str) -> str:
+    """``--check``: a check policy, written one way."""
+    try:
+        return check_policy(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def pause_option(text: str) -> str:
@@ -100,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--lexicon", metavar="FILE",
                       help="your pronunciations: lines of 'word = spoken form', [fr] sections per language "
                            "(docs/books.md)")
+    conv.add_argument("--check", metavar="all|sample:R|off", type=check_option,
+                      help="which segments a speech-recognition check hears: all, a share (sample:0.1), or off "
+                           "(default: the stack's AUDIOBOOK_CHECK, off unless set)")
     _export_options(conv)
     _workers_option(conv, _default_workers(),
                     f"tts worker processes in embedded mode, 1 to {MAX_WORKERS} (default: one per core, up to 8)")
@@ -119,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     ch.set_defaults(func=commands.chapters)
 
     srv = sub.add_parser("serve", help="run services against an existing NATS server")
-    srv.add_argument("roles", nargs="+", choices=["parse", "tts", "assemble", "all"])
+    srv.add_argument("roles", nargs="+", choices=["parse", "tts", "assemble", "check", "all"])
     _workers_option(srv, 1, f"tts worker processes, 1 to {MAX_WORKERS} (default 1)")
     srv.add_argument("--threads", type=number("a whole number of engine threads", 1, MAX_THREADS, int),
                      help=f"engine threads per tts worker, 1 to {MAX_THREADS} (default: cores / workers)")
@@ -141,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     can.add_argument("--reason", default="cancelled by the user")
     can.add_argument("--nats-url")
     can.set_defaults(func=operate.cancel)
+
+    chk = sub.add_parser("check", help="what the speech-recognition check heard: a job's flagged segments")
+    chk.add_argument("job")
+    chk.add_argument("--all", action="store_true", help="every segment heard, not only the flagged ones")
+    chk.add_argument("--json", action="store_true", help="machine-readable output (every verdict)")
+    chk.add_argument("--nats-url")
+    chk.set_defaults(func=operate.check)
 
     st = sub.add_parser("status", help="show jobs and their progress")
     st.add_argument("job", nargs="?")
@@ -181,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=commands.dashboard)
 
     he = sub.add_parser("health", help="exit 0 if a service of ROLE on this host answers (container health check)")
-    he.add_argument("--role", required=True, choices=["parse", "tts", "assemble"])
+    he.add_argument("--role", required=True, choices=["parse", "tts", "assemble", "check"])
     he.add_argument("--wait", type=number("a number of seconds", MIN_WAIT_S, MAX_WAIT_S), default=1.0,
                     help=f"seconds to wait for answers, {MIN_WAIT_S:g} to {MAX_WAIT_S:g} (default 1)")
     he.add_argument("--nats-url")

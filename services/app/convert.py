@@ -47,6 +47,13 @@ def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
     if state.loudness_lufs is not None and state.true_peak_dbtp is not None:
         print(f"  loudness {state.loudness_lufs:.1f} LUFS, true peak {state.true_peak_dbtp:.1f} dBTP "
               f"(target {LOUDNESS_TARGET_LUFS:g} LUFS, peaks under {TRUE_PEAK_CEILING_DBTP:g} dBTP)")
+    if state.checked_segments:
+        flagged = state.flagged_segments
+        rate = state.word_errors / state.words_checked if state.words_checked else 0.0
+        print(f"  heard {state.checked_segments} segments: {len(flagged)} flagged, word error rate {rate:.1%}"
+              + (f" (audiobook check {state.job_id})" if flagged else ""))
+        for chapter, index, reason in flagged[:5]:
+            print(f"    {chapter + 1}.{index + 1}: {reason}")
     return 0
 
 
@@ -73,7 +80,7 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
         request = parse_request(orjson.dumps({
             "source": {"path": str(book)}, "engine": args.engine, "voice": args.voice, "language": args.language,
             "speed": args.speed, "speaker": speaker_name, "chapters": args.chapters,
-            "pauses": ",".join(args.pause) or None, "lexicon": lexicon}))
+            "pauses": ",".join(args.pause) or None, "lexicon": lexicon, "check": args.check}))
     except RequestError as exc:
         raise CliError(str(exc)) from None
     if args.nats_url is None and not settings.nats_url:  # embedded: this machine's voices are the stack's

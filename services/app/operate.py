@@ -55,9 +55,14 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
               f"{clock(state.audio_seconds)} audio  {title}" + (f"  ({state.reason})" if state.reason else ""))
         if args.job:
             for number, part in enumerate(state.chapters, start=1):
-                print(f"  {number:3}  {len(part.done):4}/{part.total:<4} {part.title}")
+                heard = (f"  heard {len(part.checked)}, flagged {len(part.flagged)}" if part.checked else "")
+                print(f"  {number:3}  {len(part.done):4}/{part.total:<4} {part.title}{heard}")
             for chapter, index, reason in state.failed_segments:
                 print(f"  failed: chapter {chapter + 1}, segment {index + 1}: {reason}")
+            for chapter, index, reason in state.flagged_segments:
+                print(f"  flagged: {chapter + 1}.{index + 1}: {reason}")
+            if state.flagged_segments:
+                print(f"  (the text and what was heard: audiobook check {state.job_id})")
     if paused:
         print(f"\nsynthesis paused for: {', '.join(paused)} (`audiobook unpause` continues)")
     if letters.count:
@@ -84,8 +89,32 @@ def job_summary(state: JobState) -> dict[str, Any]:
             "segments_done": state.done_segments, "segments_total": state.total_segments,
             "audio_seconds": round(state.audio_seconds, 3), "cache_hits": state.cache_hits,
             "output_object": state.output_object or None,
-            "chapters": [{"title": c.title, "done": len(c.done), "total": c.total} for c in state.chapters],
-            "failed_segments": [{"chapter": c, "index": i, "reason": r} for c, i, r in state.failed_segments]}
+            "chapters": [{"title": c.title, "done": len(c.done), "total": c.total, "checked": len(c.checked),
+                          "flagged": len(c.flagged)} for c in state.chapters],
+            "failed_segments": [{"chapter": c, "index": i, "reason": r} for c, i, r in state.failed_segments],
+            "check": state.requested_check or "off", "segments_checked": state.checked_segments,
+            "word_errors": state.word_errors, "words_checked": state.words_checked,
+            "flagged_segments": [{"chapter": c, "index": i, "reason": r} for c, i, r in state.flagged_segments]}
+
+
+def check(args: argparse.Namespace, settings: Settings) -> int:
+    """What the check heard in a job: its flagged segments (or, with ``--all``, every one heard)."""
+    verdicts = ask(args, settings, lambda operator: operator.verdicts(args.job))
+    if args.json:
+        print(orjson.dumps([as_payload(v) for v in verdicts], option=orjson.OPT_INDENT_2).decode())
+        return 0
+    flagged = [v for v in verdicts if not v.ok]
+    words, errors = sum(v.words for v in verdicts), sum(v.errors for v in verdicts)
+    print(f"{args.job}: {len(verdicts)} segments heard, {len(flagged)} flagged, "
+          f"word error rate {errors / words if words else 0:.1%}")
+    for verdict in verdicts if args.all else flagged:
+        print(f"\n  {verdict.chapter + 1}.{verdict.index + 1}  {'ok' if verdict.ok else 'flagged'}"
+              f"{': ' + verdict.reason if verdict.reason else ''}")
+        if verdict.text:
+            print(f"    text:  {verdict.text}")
+        if verdict.heard or not verdict.ok:
+            print(f"    heard: {verdict.heard or '(nothing)'}  [{verdict.language}]")
+    return 0
 
 
 def workers(args: argparse.Namespace, settings: Settings) -> int:

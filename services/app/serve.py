@@ -23,13 +23,14 @@ from services.settings import Settings, child_env
 
 if TYPE_CHECKING:
     from services.assemble.service import AssembleService
+    from services.check.service import CheckWorker
     from services.parse.service import ParseService
     from services.tts.worker import TtsWorker
 
-    Service = ParseService | AssembleService | TtsWorker
+    Service = ParseService | AssembleService | TtsWorker | CheckWorker
 
 log = logging.getLogger(__name__)
-ROLES = ("parse", "tts", "assemble")
+ROLES = ("parse", "tts", "assemble", "check")
 SCRATCH_ROLES = {"parse", "assemble"}  # the roles that read or join books in scratch folders
 
 
@@ -45,6 +46,10 @@ def factory(role: str) -> Callable[[JetStreamContext, Settings, Client], Awaitab
         from services.assemble.service import AssembleService
 
         return AssembleService.create
+    if role == "check":
+        from services.check.service import CheckWorker
+
+        return CheckWorker.create
     from services.tts.worker import TtsWorker
 
     return TtsWorker.create

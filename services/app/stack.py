@@ -281,8 +281,9 @@ class Stack:
 @contextlib.asynccontextmanager
 async def embedded_stack(settings: Settings, workers: int, services: bool = True) -> AsyncIterator[Settings]:
     """The embedded default: nats-server in the data directory, with a user per role and
-    generated passwords, plus (unless ``services`` is False) parse, assemble and ``workers`` tts
-    processes, each connected as its role. Yields the settings to reach it as admin."""
+    generated passwords, plus (unless ``services`` is False) parse, assemble, ``workers`` tts and
+    a check process (its model loads only when a job is checked), each connected as its role.
+    Yields the settings to reach it as admin."""
     data = private_dir(settings.data_dir)
     with store_lock(private_dir(data / "nats")) as lock:
         threads = settings.tts_threads or default_threads(workers)
@@ -299,7 +300,7 @@ async def embedded_stack(settings: Settings, workers: int, services: bool = True
             name = f"{socket.gethostname()}-embedded"  # stable: a re-run's assembler takes over the build claim
             supervisor = Supervisor()
             tts = ("tts", "--workers", str(workers), "--threads", str(threads))
-            for role, *args in (("parse",), ("assemble",), tts):
+            for role, *args in (("parse",), ("assemble",), tts, ("check",)):
                 start = functools.partial(stack.start, role, role, *args, worker_name=name)
                 supervisor.keep(f"embedded {role} service", start, stack.logs / f"{role}.log")
             marker = data / RUNNING

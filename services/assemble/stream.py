@@ -18,7 +18,8 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from nats.aio.msg import Msg
@@ -30,7 +31,7 @@ from events import names
 from events.audio import AAC_FRAME, DEFAULT_SAMPLE_RATE
 from events.codec import decode_event
 from events.errors import PermanentError
-from events.types import BookParsed, JobCompleted, SegmentSynthesized
+from events.types import BookParsed, JobCompleted, Quality, SegmentChecked, SegmentSynthesized
 from services.assemble.ffmpeg import ffmpeg_exe
 from services.assemble.m4b import (
     BookTags,
@@ -81,6 +82,18 @@ async def _fetch(js: JetStreamContext, store: ObjectStore, name: str) -> bytes:
     return await read_object(js, store, names.OBJECT_BUCKET, name)
 
 
+def quality_of(verdicts: Iterable[tuple[str, bool, int, int, str]]) -> Quality | None:
+    """What the check heard in a book, from its segments' verdicts; None if none was checked."""
+    heard = list(verdicts)
+    if not heard:
+        return None
+    languages = Counter(language for *_, language in heard if language)
+    language, count = languages.most_common(1)[0] if languages else ("", 0)
+    return Quality(checked=len(heard), flagged=sum(not ok for _, ok, *_ in heard),
+                   words=sum(words for _, _, words, _, _ in heard), errors=sum(errors for *_, errors, _ in heard),
+                   language=language, language_share=round(count / len(heard), 3))
+
+
 class StreamingBuild:
     """Builds one job's M4B; ``run()`` returns its completion event when the book is stored.
 
@@ -92,6 +105,8 @@ class StreamingBuild:
     def __init__(self, js: JetStreamContext, store: ObjectStore, job_id: str) -> None:
         self.js, self.store, self.job_id = js, store, job_id
         self.ready: dict[tuple[int, int], SegmentSynthesized] = {}
+        # the verdicts heard so far, by position: (audio object, ok, words, errors, language heard)
+        self.checked: dict[tuple[int, int], tuple[str, bool, int, int, str]] = {}
         self.wake = asyncio.Event()
         self.last_seq = 0
         self.sub: JetStreamContext.PushSubscription | None = None
@@ -102,13 +117,17 @@ class StreamingBuild:
         if isinstance(event, SegmentSynthesized):
             self.ready[(event.chapter, event.index)] = event
             self.wake.set()
+        elif isinstance(event, SegmentChecked):
+            self.checked[(event.chapter, event.index)] = (event.audio_object, event.ok, event.words, event.errors,
+                                                          event.language)
+            self.wake.set()
 
     async def _follow(self) -> None:
         """(Re)subscribe to the job's segment events, from the one after the last seen."""
         await self._unfollow()
         config = (ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.last_seq + 1)
                   if self.last_seq else ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
-        subject = names.event_subject(self.job_id, SegmentSynthesized.KIND)
+        subject = names.event_subject(self.job_id, "segment.*")  # synthesized, and checked
         self.sub = await retried(lambda: self.js.subscribe(subject, cb=self._on_event, ordered_consumer=True,
                                                            config=config), f"following {subject}")
 
@@ -118,8 +137,18 @@ class StreamingBuild:
                 await self.sub.unsubscribe()
             self.sub = None
 
+    def _placeable(self, key: tuple[int, int]) -> bool:
+        """Its audio is here and, if it is to be checked, heard (a verdict on that audio)."""
+        event = self.ready.get(key)
+        if event is None:
+            return False
+        if event.check is None:
+            return True
+        verdict = self.checked.get(key)
+        return verdict is not None and verdict[0] == event.audio_object
+
     async def _next(self, key: tuple[int, int]) -> SegmentSynthesized:
-        while key not in self.ready:
+        while not self._placeable(key):
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), STALL_S)
@@ -227,4 +256,5 @@ class StreamingBuild:
                  if loudness else "loudness not measured", waited)
         return JobCompleted(job_id=self.job_id, output_object=name, seconds=seconds, size=size, chapters=len(marks),
                             loudness_lufs=loudness.lufs if loudness else None,
-                            true_peak_dbtp=loudness.true_peak_dbtp if loudness else None)
+                            true_peak_dbtp=loudness.true_peak_dbtp if loudness else None,
+                            quality=quality_of(self.checked.values()))

@@ -21,7 +21,7 @@ from nats.js.errors import NotFoundError
 from events import names
 from events.codec import DecodeError, decode_dead_letter, decode_event
 from events.projection import JobState, Tracked
-from events.types import DeadLetter, Event
+from events.types import DeadLetter, Event, SegmentChecked
 from services.bus.ephemeral import retried
 from services.bus.publish import replay
 from services.voices import LISTED_ENGINES
@@ -54,6 +54,16 @@ async def rebuild(js: JetStreamContext, job_id: str) -> Tracked:
         if event is not None:
             tracked.apply(event, msg.metadata.sequence.stream)
     return tracked
+
+
+async def segment_verdicts(js: JetStreamContext, job_id: str) -> list[SegmentChecked]:
+    """The check's latest verdict on each heard segment of a job, in reading order."""
+    latest: dict[tuple[int, int], SegmentChecked] = {}
+    for msg in await replay(js, names.EVENTS_STREAM, names.event_subject(job_id, SegmentChecked.KIND)):
+        event = event_of(msg)
+        if isinstance(event, SegmentChecked):
+            latest[(event.chapter, event.index)] = event
+    return [latest[key] for key in sorted(latest)]
 
 
 async def rebuild_state(js: JetStreamContext, job_id: str) -> JobState:

@@ -107,6 +107,11 @@ def consumer_configs(settings: Settings) -> list[tuple[str, ConsumerConfig]]:
             ack_wait=60.0, max_deliver=-1, filter_subject=names.all_events_filter(),
             deliver_policy=DeliverPolicy.ALL, max_ack_pending=20_000,
         )),
+        (names.EVENTS_STREAM, ConsumerConfig(
+            durable_name=names.CHECK_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=settings.ack_wait_s, max_deliver=settings.max_deliver,
+            filter_subject=names.synthesized_filter(), deliver_policy=DeliverPolicy.ALL, max_ack_pending=10_000,
+        )),
     ]
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from events.projection import JobState
 from events.requests import ConvertRequest, job_id_for, resume_request
-from events.types import DeadLetter, JobCancelled, JobPaused
-from services.bus.jobs import dead_letters, known_jobs, rebuild_state
+from events.types import DeadLetter, JobCancelled, JobPaused, SegmentChecked
+from services.bus.jobs import dead_letters, known_jobs, rebuild_state, segment_verdicts
 from services.bus.stopping import stop_job
 from services.bus.uploads import sha256_file, upload, upload_book
 from services.client import guards
@@ -65,6 +65,12 @@ class JobVerbs(Session):
     async def job(self, job_id: str) -> JobState:
         """A job's state, folded from its log; ``JobNotFound`` if it has none."""
         return guards.known(await rebuild_state(self.js, job_id), job_id)
+
+    @translating
+    async def verdicts(self, job_id: str) -> list[SegmentChecked]:
+        """What the check heard in each checked segment of a job (the latest verdict), in reading order."""
+        guards.known(await rebuild_state(self.js, job_id), job_id)
+        return await segment_verdicts(self.js, job_id)
 
     @translating
     async def jobs(self) -> list[JobState]:

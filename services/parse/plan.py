@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from itertools import repeat
 
 from events.audio import DEFAULT_PAUSES, Pauses, cache_key
+from events.checking import is_checked
 from events.names import synth_subject
 from events.types import BookParsed, BookWarning, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
@@ -42,6 +43,7 @@ def plan_job(
     book: Book, job_id: str, voice: VoiceInfo, speed: float, max_chars: int,
     cover_object: str | None = None, generation: int = 0, pool: Executor | None = None,
     pauses: Pauses = DEFAULT_PAUSES, lexicon: tuple[Entry, ...] = (), budget: SpokenBudget | None = None,
+    check: str = "",
 ) -> JobPlan:
     """The parsed event and the (subject, command) of every segment, chapters in reading order.
 
@@ -51,6 +53,7 @@ def plan_job(
 
     With ``pool``, chapters are split into sentences in parallel (:func:`segment_book`). With
     ``budget``, what is spoken is counted as it is planned, and planning stops past a limit.
+    ``check`` is the job's check policy: the segments it picks are marked for a check worker.
     """
     chapters: list[ChapterInfo] = []
     jobs: list[tuple[str, SynthesizeSegment]] = []
@@ -75,6 +78,7 @@ def plan_job(
                                     segment.pause_after_ms, spoken, inner),
                 generation=generation, language=spoken,
                 sentence_pause_ms=pauses.sentence, paragraph_pause_ms=pauses.paragraph,
+                check_language=book.language if is_checked(check, job_id, number, index) else "",
             )
             jobs.append((synth_subject(voice.engine, job_id, number, index), command))
     parsed = BookParsed(

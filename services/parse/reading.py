@@ -47,6 +47,7 @@ class ReadingTask:
     max_segment_chars: int
     speaker: str | None = None
     lexicon: tuple[Entry, ...] = ()
+    check: str = ""  # the job's check policy
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def read_and_plan(task: ReadingTask) -> Reading:
     pool = _pool() if chars > PARALLEL_CHARS else None
     try:
         plan = plan_job(book, task.job_id, voice, speed, task.max_segment_chars, cover, task.generation, pool,
-                        pauses, task.lexicon, budget)
+                        pauses, task.lexicon, budget, task.check)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

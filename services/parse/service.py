@@ -129,13 +129,15 @@ class ParseService:
             request_id=request.request_id, request_seq=seq, language=request.language or "",
             speaker_sha256=speaker or "", chapters=request.chapters or "",
             pauses=request.pauses or "", lexicon=request.lexicon or "",
+            check=request.check or self.settings.check,
         )
         if state.status == JobStatus.COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
             return Decision([accepted])
         generation, resumed = decide.continuation(state)
         try:
-            plan = await self._read_and_plan(source, job_id, request, state, generation, speaker, lexicon)
+            plan = await self._read_and_plan(source, job_id, request, state, generation, speaker, lexicon,
+                                             accepted.check)
         except TRANSIENT:
             raise  # the server, not the book: the kit retries the request
         except PermanentError as exc:
@@ -163,10 +165,10 @@ class ParseService:
 
     async def _read_and_plan(self, source: LocalSource, job_id: str, request: ConvertRequest, state: JobState,
                              generation: int, speaker: str | None = None,
-                             lexicon: tuple[Entry, ...] = ()) -> JobPlan:
+                             lexicon: tuple[Entry, ...] = (), check: str = "") -> JobPlan:
         """Read and plan the book in a limited child process; store its cover; trace its steps."""
         task = ReadingTask(source.path, source.name, job_id, request, state, generation, self.limits,
-                           self.settings.voice_dirs, self.settings.max_segment_chars, speaker, lexicon)
+                           self.settings.voice_dirs, self.settings.max_segment_chars, speaker, lexicon, check)
         reading = await run_limited(read_and_plan, task, self.child_limits)
         for step, start_ns, end_ns in reading.steps:
             timed_span(step, start_ns, end_ns, {"audiobook.job_id": job_id})

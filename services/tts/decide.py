@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import orjson
 
 from events.projection import STOPPED, JobState
-from events.types import SegmentFailed, SegmentSynthesized, SynthesizeSegment
+from events.types import CheckOrder, SegmentFailed, SegmentSynthesized, SynthesizeSegment
 
 IO_COVER_S = 0.25  # keep enough segments in hand to cover this much round-trip time
 MAX_IN_HAND = 64
@@ -76,11 +76,17 @@ def action(is_cancelled: bool, stored: StoredAudio | None) -> Action:
 
 def synthesized(job: SynthesizeSegment, audio_object: str, audio: StoredAudio, *, worker: str, delivery: int,
                 cache_hit: bool, synth_seconds: float = 0.0) -> list[SegmentSynthesized]:
-    """One event per position the audio is for: the command's own, then its duplicates (cache hits)."""
+    """One event per position the audio is for: the command's own, then its duplicates (cache hits).
+
+    A segment to be checked carries what the check worker needs (its own position only: the
+    duplicates are the same audio of the same text).
+    """
+    order = (CheckOrder(text="\n\n".join(job.paragraphs), language=job.check_language, speed=job.speed,
+                        pause_after_ms=job.pause_after_ms) if job.check_language else None)
     first = SegmentSynthesized(
         job_id=job.job_id, chapter=job.chapter, index=job.index, audio_object=audio_object,
         samples=audio.samples, sample_rate=audio.sample_rate, cache_hit=cache_hit, worker=worker,
-        synth_seconds=synth_seconds, generation=job.generation, delivery=delivery,
+        synth_seconds=synth_seconds, generation=job.generation, delivery=delivery, check=order,
     )
     return [first, *(SegmentSynthesized(
         job_id=job.job_id, chapter=chapter, index=index, audio_object=audio_object, samples=audio.samples,

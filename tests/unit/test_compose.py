@@ -22,7 +22,7 @@ def compose() -> dict[str, Any]:
 
 def test_services_roles_and_credentials() -> None:
     services = compose()["services"]
-    assert set(services) == {"nats", "parse", "tts", "tts-gpu", "assemble", "jaeger"}
+    assert set(services) == {"nats", "parse", "tts", "tts-gpu", "assemble", "check", "jaeger"}
     for role in SERVICE_ROLES:
         service = services[role]
         assert service["command"] == ["serve", role]

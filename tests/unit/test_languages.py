@@ -172,6 +172,6 @@ def test_a_recording_must_be_a_short_wav(tmp_path: Path) -> None:
 def test_the_registry_lists_every_engine_a_job_can_name() -> None:
     from services.voices import LISTED_ENGINES
 
-    assert LISTED_ENGINES == ("piper", "coqui", "espeak", "test")  # best first; each has its queue
+    assert LISTED_ENGINES == ("piper", "coqui", "espeak", "test", "damaged")  # best first; each has its queue
     assert [names.engine_consumer(engine) for engine in LISTED_ENGINES] == [
-        "tts-piper", "tts-coqui", "tts-espeak", "tts-test"]
+        "tts-piper", "tts-coqui", "tts-espeak", "tts-test", "tts-damaged"]

@@ -36,6 +36,7 @@ from events.types import (
     JobPaused,
     JobRejected,
     JobResumed,
+    SegmentChecked,
     SegmentFailed,
     SegmentSynthesized,
 )
@@ -242,3 +243,30 @@ def test_accepted_remembers_the_source_for_resume() -> None:
     state = fold("j", [ACCEPT])
     assert (state.source_sha256, state.source_name, state.engine, state.voice) == ("s" * 64, "b.epub", "test",
                                                                                    "default")
+
+
+def checked(chapter: int, index: int, ok: bool = True, reason: str = "", words: int = 10,
+            errors: int = 1) -> SegmentChecked:
+    return SegmentChecked("j", chapter, index, f"audio/{chapter}-{index}.aac", ok, reason, words=words, errors=errors)
+
+
+def test_verdicts_are_folded_once_and_a_later_one_replaces_the_flag() -> None:
+    state = fold("j", [replace(ACCEPT, check="all"), PARSE, done(0, 0), done(0, 1), done(1, 0),
+                       checked(0, 0), checked(0, 1, False, "3 words missing: 'a b c'", errors=4),
+                       checked(0, 1, False, "3 words missing: 'a b c'", errors=4), checked(7, 0, False, "x")])
+    assert state.requested_check == "all" and state.checked_segments == 2
+    assert state.flagged_segments == [(0, 1, "3 words missing: 'a b c'")]
+    assert (state.words_checked, state.word_errors) == (20, 5), "a repeated verdict counts once"
+    apply(state, checked(0, 1, True))
+    assert state.flagged_segments == [] and state.checked_segments == 2
+
+
+def test_verdicts_survive_the_checkpoint_and_an_unchecked_job_keeps_the_old_bytes() -> None:
+    tracked = Tracked(JobState("j"))
+    for seq, event in enumerate([replace(ACCEPT, check="sample:0.1"), PARSE, done(0, 0), done(0, 1),
+                                 checked(0, 1, False, "cut off")], start=1):
+        tracked.apply(event, seq)
+    restored = from_snapshot(to_snapshot(tracked)).state
+    assert restored.flagged_segments == [(0, 1, "cut off")] and restored.checked_segments == 1
+    assert (restored.requested_check, restored.words_checked, restored.word_errors) == ("sample:0.1", 10, 1)
+    assert b"checked" not in to_snapshot(Tracked(fold("j", [ACCEPT, PARSE, done(0, 0)])))

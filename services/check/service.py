@@ -1,0 +1,160 @@
+"""Check worker adapter: hear each segment marked for checking, publish ``segment.checked``.
+
+A durable consumer on the job events (``segment.synthesized`` only) shared by any number of
+check workers. A segment whose event carries a :class:`CheckOrder` is fetched from the object
+store, heard by Whisper on the worker's one listener thread, judged (:mod:`judge`), and its
+verdict published with a deterministic id: a redelivered segment is heard again, its verdict
+is a no-op. Audio that cannot be fetched or decoded is flagged with that reason, never crashed
+on. The model loads on the first segment to check, so a worker that checks nothing costs little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.errors import ObjectNotFoundError
+from nats.js.object_store import ObjectStore
+
+from events import names
+from events.types import CHECK_RUNS, CHECK_TEXT_CHARS, CheckOrder, SegmentChecked, SegmentSynthesized
+from services.bus.consume import Consumer, Decision, Policy
+from services.bus.control import ControlPlane, ServiceState
+from services.bus.ephemeral import ObjectDamaged, read_object
+from services.bus.jobs import event_of
+from services.bus.topology import object_store
+from services.bus.tracing import annotate
+from services.check.hearing import UnreadableAudio, listen, load_model, packaged_model
+from services.check.judge import Heard, Judgement, judge
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+REMEMBERED = 256  # verdicts kept by audio object: a duplicate or a cached segment is not heard twice
+
+
+def verdict_event(event: SegmentSynthesized, order: CheckOrder, heard: Heard | None, verdict: Judgement | None,
+                  reason: str, worker: str, seconds: float) -> SegmentChecked:
+    """The ``segment.checked`` of a segment (pure): the verdict, or a flag with ``reason`` when
+    the audio could not be heard at all."""
+    ok = verdict.ok if verdict is not None and not reason else False
+    why = reason or (verdict.reason if verdict is not None else "")
+    flagged = not ok
+    return SegmentChecked(
+        job_id=event.job_id, chapter=event.chapter, index=event.index, audio_object=event.audio_object, ok=ok,
+        reason=why[:CHECK_TEXT_CHARS], words=verdict.words if verdict else 0,
+        heard_words=verdict.heard_words if verdict else 0, errors=verdict.errors if verdict else 0,
+        missing=tuple(run[:200] for run in verdict.missing[:CHECK_RUNS]) if verdict else (),
+        extra=tuple(run[:200] for run in verdict.extra[:CHECK_RUNS]) if verdict else (),
+        text=order.text[:CHECK_TEXT_CHARS] if flagged else "",
+        heard=heard.text[:CHECK_TEXT_CHARS] if heard is not None and flagged else "",
+        language=heard.language if heard else "", language_probability=round(heard.language_probability, 3)
+        if heard else 0.0, rate=round(verdict.rate, 3) if verdict else 0.0,
+        seconds=round(heard.seconds, 3) if heard else 0.0, lead_seconds=round(heard.lead_seconds, 3) if heard else 0.0,
+        trail_seconds=round(heard.trail_seconds, 3) if heard else 0.0, clipped=heard.clipped if heard else 0.0,
+        worker=worker, check_seconds=round(seconds, 3),
+    )
+
+
+class CheckWorker:
+    def __init__(self, js: JetStreamContext, store: ObjectStore, settings: Settings, nc: Client | None = None) -> None:
+        self.js, self.store, self.settings, self.nc = js, store, settings, nc
+        self.name = settings.worker_name
+        self.listener = ThreadPoolExecutor(1, thread_name_prefix="listener")  # one model, one thread
+        self._model: Any = None
+        self.heard: OrderedDict[tuple[str, str], tuple[Heard, Judgement]] = OrderedDict()
+        self.current: dict[int, str] = {}
+        self.checked = self.flagged = 0
+        self.audio_seconds = self.listen_seconds = 0.0
+        self.consumer: Consumer | None = None
+
+    @classmethod
+    async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> CheckWorker:
+        return cls(js, await object_store(js), settings, nc)
+
+    def status(self) -> dict[str, object]:
+        return {
+            "state": ServiceState.of(bool(self.current)), "current": next(iter(self.current.values()), None),
+            "checked": self.checked, "flagged": self.flagged, "audio_seconds": round(self.audio_seconds, 1),
+            "listen_seconds": round(self.listen_seconds, 1),
+            "model": str(self.settings.check_model or "whisper-base (packaged)"),
+            "model_loaded": self._model is not None,
+            "device": self.settings.device or ("cuda" if self.settings.use_cuda else "cpu"),
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        policy = Policy.for_ack_wait(self.settings.ack_wait_s, self.settings.max_deliver)
+        sub = await self.js.pull_subscribe_bind(durable=names.CHECK_CONSUMER, stream=names.EVENTS_STREAM)
+        self.consumer = Consumer(self.js, sub, self.handle, stage="check", policy=policy,
+                                 attributes={"worker": self.name}, in_hand=lambda: 2)
+        control = ControlPlane("check", self.name, self.status)
+        if self.nc is not None:
+            await control.start(self.nc)
+        log.info("check worker %s ready", self.name)
+        try:
+            await self.consumer.run(stop)
+        finally:
+            await control.stop()
+            self.listener.shutdown(wait=False, cancel_futures=True)
+
+    def _hear(self, data: bytes, language: str) -> Heard:
+        """On the listener thread: the model (loaded on first use), then the audio heard."""
+        if self._model is None:
+            started = time.perf_counter()
+            folder = self.settings.check_model or packaged_model(self.settings.data_dir)
+            device = "cuda" if self.settings.use_cuda or self.settings.device.startswith("cuda") else "cpu"
+            self._model = load_model(folder, device, self.settings.tts_threads or 1)
+            log.info("check worker %s loaded %s in %.2fs", self.name, folder, time.perf_counter() - started)
+        return listen(self._model, data, language)
+
+    async def handle(self, msg: Msg) -> Decision:
+        event = event_of(msg)
+        if not isinstance(event, SegmentSynthesized) or event.check is None:
+            return Decision()  # not a segment to check (or not a segment event at all)
+        order = event.check
+        where = f"job {event.job_id} chapter {event.chapter} segment {event.index}"
+        annotate({"audiobook.job_id": event.job_id, "audiobook.chapter": event.chapter,
+                  "audiobook.index": event.index, "audiobook.worker": self.name})
+        self.current[id(msg)] = where
+        started = time.perf_counter()
+        try:
+            key = (event.audio_object, order.text)
+            remembered = self.heard.get(key)
+            heard: Heard | None = None
+            verdict: Judgement | None = None
+            reason = ""
+            if remembered is not None:
+                heard, verdict = remembered
+            else:
+                try:
+                    data = await read_object(self.js, self.store, names.OBJECT_BUCKET, event.audio_object)
+                    heard = await asyncio.get_running_loop().run_in_executor(
+                        self.listener, self._hear, data, order.language)
+                    verdict = judge(order.text, order.language, heard, order.speed, order.pause_after_ms / 1000)
+                    self._remember(key, heard, verdict)
+                    self.audio_seconds += heard.seconds
+                except ObjectNotFoundError:
+                    reason = f"its audio {event.audio_object} is not in the store"
+                except (ObjectDamaged, UnreadableAudio) as exc:
+                    reason = f"its audio could not be heard: {exc}"
+            seconds = time.perf_counter() - started
+            self.listen_seconds += seconds
+            checked = verdict_event(event, order, heard, verdict, reason, self.name, seconds)
+            self.checked += 1
+            self.flagged += int(not checked.ok)
+            if not checked.ok:
+                log.info("%s flagged: %s", where, checked.reason)
+            return Decision([checked])
+        finally:
+            self.current.pop(id(msg), None)
+
+    def _remember(self, key: tuple[str, str], heard: Heard, verdict: Judgement) -> None:
+        self.heard[key] = (heard, verdict)
+        if len(self.heard) > REMEMBERED:
+            self.heard.popitem(last=False)

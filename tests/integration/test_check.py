@@ -1,0 +1,113 @@
+"""The check service on a real server: real Piper speech, some of it damaged on purpose, heard by Whisper.
+
+The ``damaged`` test voice is the default Piper voice saying half of the segments wrong (a clause
+dropped, a phrase repeated, the end cut off, another sentence, silence), chosen by a hash of
+each segment's text: the test knows which ones, and the check must find them.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import orjson
+import pytest
+
+from events import names
+from events.codec import encode
+from events.projection import COMPLETED
+from events.types import CheckOrder, JobAccepted, JobCompleted, SegmentChecked, SegmentSynthesized
+from services.engines.damage import damaged
+from services.parse.formats import read_book
+from services.testing.waiting import job_events, job_state, read_events, wait_for
+from tests.built_epubs import build_epub, chapter
+from tests.conftest import book
+from tests.integration.helpers import running
+
+pytestmark = pytest.mark.slow
+CHAPTER_CHARS = 900  # per chapter: about four segments of real prose
+
+
+def _opening(relative: str, chars: int) -> tuple[str, list[str]]:
+    """The title and first paragraphs (past ``chars`` characters) of a real book's first long chapter."""
+    source = read_book(book(relative))
+    first = next(c for c in source.chapters if sum(map(len, c.paragraphs)) > chars)
+    taken: list[str] = []
+    for paragraph in first.paragraphs:
+        taken.append(paragraph)
+        if sum(map(len, taken)) > chars:
+            break
+    return first.title, taken
+
+
+def two_books_epub(path: Path) -> Path:
+    """Two chapters of real prose by other hands: Frankenstein's first letter, Alice's first chapter."""
+    chapters, entries = {}, {}
+    for number, relative in enumerate(("epub/pg84_frankenstein_epub2-ncx.epub",
+                                       "epub/alice_epub3-nav-only_epubjs.epub"), start=1):
+        title, paragraphs = _opening(relative, CHAPTER_CHARS)
+        name = f"c{number}.xhtml"
+        chapters[name] = chapter("".join(f"<p>{html.escape(p)}</p>" for p in paragraphs))
+        entries[name] = title
+    return build_epub(path, chapters, title="Two Openings", entries=entries)
+
+
+async def _job_of(js, request_id: str) -> str | None:
+    for event in await read_events(js):
+        if isinstance(event, JobAccepted) and event.request_id == request_id:
+            return event.job_id
+    return None
+
+
+async def test_the_check_finds_the_damaged_segments_and_the_book_waits_for_it(js, client, settings) -> None:
+    two_books_epub(settings.input_dir / "two.epub")
+    request = {"source": {"path": "two.epub"}, "engine": "damaged", "voice": "mixed-50", "check": "all",
+               "request_id": "checked"}
+    async with running(["parse", "tts", "assemble", "check"], settings):
+        await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
+        job_id = await wait_for(lambda: _job_of(js, "checked"), timeout=60)
+
+        async def completed() -> bool:
+            return any(isinstance(e, JobCompleted) for e in await job_events(js, job_id))
+
+        await wait_for(completed, timeout=400)
+    events = await job_events(js, job_id)
+    state = await job_state(js, job_id)
+    assert state.status == COMPLETED
+    to_check = [e for e in events if isinstance(e, SegmentSynthesized) and e.check is not None]
+    verdicts = {(e.chapter, e.index): e for e in events if isinstance(e, SegmentChecked)}
+    assert to_check and {(e.chapter, e.index) for e in to_check} == set(verdicts)
+    damaged_ones = {(e.chapter, e.index) for e in to_check if damaged(e.check.text, 0.5, "mixed")}
+    clean = set(verdicts) - damaged_ones
+    assert damaged_ones and clean, "the voice damages about half of the segments"
+    missed = [verdicts[key] for key in damaged_ones if verdicts[key].ok]
+    false_alarms = [verdicts[key] for key in clean if not verdicts[key].ok]
+    assert not missed, f"damaged segments heard as fine: {missed}"
+    assert len(false_alarms) <= 1, f"clean segments flagged: {false_alarms}"
+    for key in damaged_ones:
+        verdict = verdicts[key]
+        assert verdict.reason and verdict.text and verdict.language == "en"
+    # the book waited for its verdicts, and says what was heard in it
+    (completion,) = [e for e in events if isinstance(e, JobCompleted)]
+    assert completion.quality is not None
+    assert completion.quality.checked == len(verdicts)
+    assert completion.quality.flagged == len(damaged_ones) + len(false_alarms)
+    assert completion.quality.language == "en"
+    assert state.checked_segments == len(verdicts)
+    assert {(c, i) for c, i, _ in state.flagged_segments} == {k for k, v in verdicts.items() if not v.ok}
+
+
+async def test_a_segment_whose_audio_is_gone_is_flagged_not_crashed_on(js, client, settings) -> None:
+    """An event naming audio that is not in the store: flagged with that reason; the worker goes on."""
+    forged = SegmentSynthesized(job_id="jnoaudio", chapter=0, index=0, audio_object="audio/nothing.aac",
+                                samples=1024, sample_rate=22050,
+                                check=CheckOrder(text="Nothing was ever said here.", language="en"))
+    async with running(["check"], settings):
+        await js.publish(names.event_subject("jnoaudio", SegmentSynthesized.KIND), encode(forged))
+
+        async def verdict() -> list[SegmentChecked]:
+            return [e for e in await job_events(js, "jnoaudio") if isinstance(e, SegmentChecked)]
+
+        (checked,) = await wait_for(verdict, timeout=60)
+    assert not checked.ok and "not in the store" in checked.reason
+
