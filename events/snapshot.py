@@ -24,7 +24,8 @@ SNAPSHOT_TEXT = 2_000  # characters kept of any one string in a checkpoint
 SNAPSHOT_WARNINGS = 5  # warnings kept in a checkpoint (the log holds them all)
 SNAPSHOT_REASONS = 20  # failure reasons kept in a checkpoint (the first ones, by position)
 _LEFT_OUT = ("chapters", "warnings", "requested_lexicon")
-_WHEN_SET = {"requested_check": "", "words_checked": 0, "word_errors": 0}  # written only when not these
+# written only when not these (the checkpoint of an unchecked job keeps its earlier bytes)
+_WHEN_SET = {"requested_check": "", "heard_language": "", "words_checked": 0, "word_errors": 0}
 SNAPSHOT_ERRORS = (ValueError, KeyError, TypeError, IndexError)  # orjson's decode error is a ValueError
 _SEQ = "applied_seq"  # the tracking's key in the checkpoint
 

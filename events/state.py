@@ -59,6 +59,7 @@ class JobState:
     requested_pauses: str = ""  # the pauses asked for ("chapter=2500"; "" = the defaults)
     requested_lexicon: str = ""  # the reader's lexicon ("" = none)
     requested_check: str = ""  # which segments a check worker hears ("all", "sample:0.1"; "" or "off": none)
+    heard_language: str = ""  # the language the check heard most (job.completed)
     words_checked: int = 0  # words in the checked segments' text
     word_errors: int = 0  # word errors heard in them
     chapters: list[ChapterState] = field(default_factory=list)
@@ -111,8 +112,16 @@ class JobState:
         ) and any(set(c.failed) - c.done for c in self.chapters)
 
 
+CHECK_SERVED = "(check)"  # in a set of served engines: a check worker answers (no engine has this name)
+
+
 def waiting_for(state: JobState, served: set[str] | frozenset[str]) -> str:
-    """Why an unfinished job makes no progress, if no live worker runs its engine ("" otherwise)."""
-    if state.status not in RUNNING or not state.engine or state.engine in served:
+    """Why an unfinished job makes no progress: no live worker runs its engine, or it is checked
+    and no check worker answers ("" otherwise)."""
+    if state.status not in RUNNING:
         return ""
-    return f"waiting for a {state.engine} worker"
+    if state.engine and state.engine not in served:
+        return f"waiting for a {state.engine} worker"
+    if state.requested_check not in ("", "off") and CHECK_SERVED not in served:
+        return "waiting for a check worker"
+    return ""

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from events.checking import DEFAULT_POLICY, check_policy
+
 PREFIX = "AUDIOBOOK_"
 
 
@@ -52,7 +54,7 @@ class Settings:
     nats_tls_ca: Path | None = None  # CA that signed the server's certificate (implies TLS)
     replicas: int | None = None  # JetStream replicas of every stream and bucket; None: the cluster's size, at most 3
     simulated_rtf: float = 0.0  # the instant test engine sleeps audio length x this (stands in for a GPU model)
-    check: str = "off"  # the check policy of a request that names none ("all", "off", "sample:0.1")
+    check: str = DEFAULT_POLICY  # the check policy of a request that names none ("all", "off", "sample:0.1")
     check_model: Path | None = None  # a CTranslate2 Whisper folder for check workers; None: the packaged base model
 
     @classmethod
@@ -89,8 +91,6 @@ class Settings:
         if get("ENGINES"):
             updates["engines"] = comma_list(str(get("ENGINES")))
         if get("CHECK"):
-            from events.checking import check_policy
-
             try:
                 updates["check"] = check_policy(str(get("CHECK")))
             except ValueError as exc:
@@ -135,7 +135,7 @@ class Settings:
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,
-            "CHECK": self.check if self.check != "off" else None, "CHECK_MODEL": self.check_model,
+            "CHECK": self.check, "CHECK_MODEL": self.check_model,
         }
         return {PREFIX + name: str(value) for name, value in values.items() if value is not None}
 

@@ -46,7 +46,7 @@ def settings(nats_url: str, tmp_path: Path) -> Settings:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     return Settings(nats_url=nats_url, data_dir=tmp_path / "data", input_dir=inbox.resolve(),
-                    worker_name="test-worker", ack_wait_s=10.0)
+                    worker_name="test-worker", ack_wait_s=10.0, check="off")  # a test asks for its checks
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from tui.screens import Confirm, Help, Submit
 Connect = Callable[[], Awaitable[Client]]
 Cells = tuple[str, ...]
 JOB_COLUMNS = ("book", "state", "segments", "audio", "expected", "elapsed", "ETA", "failed", "cached", "job")
-CHAPTER_COLUMNS = ("#", "chapter", "segments", "in flight", "queued", "failed")
+CHAPTER_COLUMNS = ("#", "chapter", "segments", "in flight", "queued", "failed", "flagged")
 WORKER_COLUMNS = ("role", "name", "state", "done", "seg/s", "audio", "rtf", "up", "current")
 LOST_AFTER_S = 6.0  # a worker that stops answering for this long is shown as lost
 HISTORY = 120  # ticks of throughput kept for the plots

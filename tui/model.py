@@ -25,6 +25,7 @@ from events.types import (
     JobPaused,
     JobRejected,
     JobResumed,
+    SegmentChecked,
     SegmentFailed,
     SegmentSynthesized,
 )
@@ -62,6 +63,8 @@ class ChapterRow:
     total: int
     failed: int
     in_flight: int = 0
+    flagged: int = 0  # segments the check heard wrong
+    checked: int = 0  # segments the check heard
 
     @property
     def queued(self) -> int:
@@ -71,7 +74,7 @@ class ChapterRow:
         drawn = bar(self.done, self.total, in_flight=self.in_flight, failed=self.failed)
         progress = f"{drawn} {self.done}/{self.total}"
         return (str(self.index + 1), self.title, progress, str(self.in_flight or ""), str(self.queued or ""),
-                str(self.failed) if self.failed else "")
+                str(self.failed) if self.failed else "", f"{self.flagged}/{self.checked}" if self.checked else "")
 
 
 def bar(done: int, total: int, width: int = BAR, *, in_flight: int = 0, failed: int = 0) -> str:
@@ -100,6 +103,9 @@ def describe(event: Event) -> str:
             return f"segment {event.chapter + 1}.{event.index + 1} done: {event.seconds:.1f} s of audio {how}"
         case SegmentFailed():
             return f"segment {event.chapter + 1}.{event.index + 1} failed: {event.reason}"
+        case SegmentChecked():
+            verdict = f"flagged: {event.reason}" if not event.ok else f"heard ok ({event.errors} word errors)"
+            return f"segment {event.chapter + 1}.{event.index + 1} {verdict}"
         case JobAccepted():
             return f"accepted {event.source_name}" + (f" (chapters {event.chapters})" if event.chapters else "")
         case BookParsed():
@@ -200,7 +206,8 @@ class Board:
             return []
         held = in_flight or Counter()
         return [ChapterRow(i, c.title, len(c.done), c.total, len(set(c.failed) - c.done),
-                           min(held[i], c.total - len(c.done))) for i, c in enumerate(state.chapters)]
+                           min(held[i], c.total - len(c.done)), len(c.flagged), len(c.checked))
+                for i, c in enumerate(state.chapters)]
 
     def detail(self, job_id: str, failures: int = 3) -> str:
         """A job's failed segments with their reasons, then its latest events (server times, UTC).
@@ -214,6 +221,10 @@ class Board:
         lines = [f"segment {c + 1}.{i + 1} failed: {reason}" for c, i, reason in failed[:failures]]
         if len(failed) > failures:
             lines.append(f"... and {len(failed) - failures} more failed segment(s) (`audiobook status {job_id}`)")
+        flagged = state.flagged_segments
+        lines += [f"segment {c + 1}.{i + 1} flagged: {reason}" for c, i, reason in flagged[:failures]]
+        if len(flagged) > failures:
+            lines.append(f"... and {len(flagged) - failures} more flagged segment(s) (`audiobook check {job_id}`)")
         if state.reason and state.status not in RUNNING:
             lines.append(f"{state.status}: {state.reason}")
         lines += [f"{time.strftime('%H:%M:%S', time.gmtime(at))}  {text}"

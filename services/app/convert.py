@@ -54,6 +54,9 @@ def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
               + (f" (audiobook check {state.job_id})" if flagged else ""))
         for chapter, index, reason in flagged[:5]:
             print(f"    {chapter + 1}.{index + 1}: {reason}")
+        if 2 * len(flagged) > state.checked_segments:
+            print(f"  most of the book failed the check: heard {state.heard_language or 'nothing'}, read as "
+                  f"{state.language}. Is the voice's language the book's? (--language, --voice)")
     return 0
 
 

@@ -21,6 +21,7 @@ from nats.js.errors import NotFoundError
 from events import names
 from events.codec import DecodeError, decode_dead_letter, decode_event
 from events.projection import JobState, Tracked
+from events.state import CHECK_SERVED
 from events.types import DeadLetter, Event, SegmentChecked
 from services.bus.ephemeral import retried
 from services.bus.publish import replay
@@ -103,12 +104,15 @@ async def queue_depths(js: JetStreamContext) -> list[QueueDepth]:
 
 
 def served_engines(fleet_status: list[dict[str, object]]) -> set[str]:
-    """Engines that at least one live tts worker serves, from the control plane's status replies."""
+    """Engines that at least one live tts worker serves, from the control plane's status replies,
+    and ``CHECK_SERVED`` when a check worker answers too."""
     served: set[str] = set()
     for item in fleet_status:
         engines = item.get("engines")
         if item.get("role") == "tts" and isinstance(engines, list):
             served.update(str(engine) for engine in engines)
+        elif item.get("role") == "check":
+            served.add(CHECK_SERVED)
     return served
 
 

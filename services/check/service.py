@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,7 +25,7 @@ from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
-from events.types import CHECK_RUNS, CHECK_TEXT_CHARS, CheckOrder, SegmentChecked, SegmentSynthesized
+from events.types import CHECK_RUNS, CHECK_TEXT_CHARS, CheckOrder, Event, SegmentChecked, SegmentSynthesized
 from services.bus.consume import Consumer, Decision, Policy
 from services.bus.control import ControlPlane, ServiceState
 from services.bus.ephemeral import ObjectDamaged, read_object
@@ -91,7 +92,7 @@ class CheckWorker:
     async def run(self, stop: asyncio.Event) -> None:
         policy = Policy.for_ack_wait(self.settings.ack_wait_s, self.settings.max_deliver)
         sub = await self.js.pull_subscribe_bind(durable=names.CHECK_CONSUMER, stream=names.EVENTS_STREAM)
-        self.consumer = Consumer(self.js, sub, self.handle, stage="check", policy=policy,
+        self.consumer = Consumer(self.js, sub, self.handle, stage="check", policy=policy, give_up=self.give_up,
                                  attributes={"worker": self.name}, in_hand=lambda: 2)
         control = ControlPlane("check", self.name, self.status)
         if self.nc is not None:
@@ -102,6 +103,15 @@ class CheckWorker:
         finally:
             await control.stop()
             self.listener.shutdown(wait=False, cancel_futures=True)
+
+    def give_up(self, msg: Msg, reason: str) -> Sequence[Event]:
+        """A segment that could not be checked at all is flagged with the reason: its book never
+        waits forever for a verdict."""
+        event = event_of(msg)
+        if not isinstance(event, SegmentSynthesized) or event.check is None:
+            return ()
+        return (verdict_event(event, event.check, None, None, f"it could not be checked: {reason}", self.name,
+                              0.0),)
 
     def _hear(self, data: bytes, language: str) -> Heard:
         """On the listener thread: the model (loaded on first use), then the audio heard."""

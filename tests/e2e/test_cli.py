@@ -283,3 +283,22 @@ def test_parts_and_files_per_chapter(tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     mp3s = sorted((tmp_path / "kafka").glob("*.mp3"))
     assert len(mp3s) == 3 and all(abs(MP3(str(p)).info.length - n) < 0.2 for p, n in zip(mp3s, lengths, strict=True))
+
+
+def test_a_checked_conversion_reports_what_was_heard_and_lists_the_flagged(tmp_path: Path) -> None:
+    """The embedded stack runs a check worker: a book read by a voice that says nothing is flagged
+    throughout, the CLI says so, and `audiobook check JOB` shows each segment's text and what was heard."""
+    source = book("epub/se_jane-austen_unknown-novel.epub")
+    result = run_cli(["convert", str(source), "-o", str(tmp_path / "silent.m4b"), "--engine", "damaged",
+                      "--voice", "silence-100", "--check", "all"], tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    parsed, _, completed = logged_segments(tmp_path / "data")
+    total = parsed.total_segments
+    assert completed.quality is not None and completed.quality.checked == completed.quality.flagged == total
+    assert f"heard {total} segments: {total} flagged" in result.stdout
+    assert "no speech heard" in result.stdout and "most of the book failed the check" in result.stdout
+    job = result.stdout.rsplit("job ", 1)[1].split(")")[0]
+    listed = run_cli(["check", job], tmp_path / "data", timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith(f"{job}: {total} segments heard, {total} flagged")
+    assert listed.stdout.count("heard: (nothing)") == total and "text:  " in listed.stdout

@@ -19,7 +19,7 @@ from events import names
 from events.codec import encode
 from events.names import control_subject
 from events.projection import COMPLETED
-from events.types import JobCompleted, SegmentSynthesized, SynthesizeSegment
+from events.types import JobCompleted, SegmentChecked, SegmentSynthesized, SynthesizeSegment
 from services.app.sample import write_sample_book
 from services.app.stack import Stack, stack_credentials
 from services.bus.control import fleet
@@ -83,6 +83,8 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
             names.event_subject(job, "job.cancelled"): orjson.dumps({"type": "job.cancelled", "v": 1,
                                                                      "job_id": job, "generation": 0}),
             names.dead_letter_subject("tts"): b"{}",
+            names.event_subject(job, "segment.checked"): encode(SegmentChecked(job, 0, 0, "audio/x.aac", False,
+                                                                               "forged")),
         }
         for subject, payload in forged.items():
             assert await refused(client, subject, payload), f"the server accepted a client's {subject}"
@@ -94,9 +96,15 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
         assert orjson.loads((await client.request(control_subject("tts", tts[0]["id"], "status"), b"")).data)
         with pytest.raises(nats.errors.Error):  # status yes, drain no
             await client.request(control_subject("tts", tts[0]["id"], "drain"), b"", timeout=1.0)
-        with pytest.raises(nats.errors.Error):  # the assembler's durable: no pulling, no redefining
-            stolen = await client.jetstream().pull_subscribe_bind(names.ASSEMBLE_CONSUMER, names.EVENTS_STREAM)
-            await stolen.fetch(1, timeout=1.0)
+        for durable in (names.ASSEMBLE_CONSUMER, names.CHECK_CONSUMER):  # the services' durables: no pulling
+            with pytest.raises(nats.errors.Error):
+                stolen = await client.jetstream().pull_subscribe_bind(durable, names.EVENTS_STREAM)
+                await stolen.fetch(1, timeout=1.0)
+        check = await nats.connect(stack.url, user="check", password=credentials["check"])
+        for subject, payload in forged.items():  # the check role publishes its verdicts, nothing else
+            if not subject.endswith("segment.checked"):
+                assert await refused(check, subject, payload), f"the server accepted the check role's {subject}"
+        await check.close()
         await asyncio.sleep(0.2)
         assert any("permissions violation" in e.lower() for e in errors), errors
 

@@ -90,7 +90,7 @@ def test_timing_silence_and_clipping_are_judged(measures: dict[str, float], reas
 
 
 def test_alignment_names_the_runs() -> None:
-    found = align("a b c d e f".split(), "a b x y c d e".split())
+    found = align(["a", "b", "c", "d", "e", "f"], ["a", "b", "x", "y", "c", "d", "e"])
     assert found.extra == [["x", "y"]] and found.missing == [["f"]] and found.ending == ["f"]
     assert found.errors == 3
 

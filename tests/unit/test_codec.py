@@ -9,9 +9,9 @@ from events.codec import UPCASTERS, DecodeError, decode_command, decode_event, e
 from events.types import (
     EVENT_TYPES,
     BookParsed,
-    CheckOrder,
     BookWarning,
     ChapterInfo,
+    CheckOrder,
     JobAccepted,
     JobCancelled,
     JobCompleted,

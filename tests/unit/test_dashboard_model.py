@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from events.types import BookParsed, ChapterInfo, JobAccepted, JobCompleted, SegmentFailed, SegmentSynthesized
+from events.types import (
+    BookParsed,
+    ChapterInfo,
+    JobAccepted,
+    JobCompleted,
+    SegmentChecked,
+    SegmentFailed,
+    SegmentSynthesized,
+)
 from tui.model import Board, WorkerRates, bar, in_flight_by_chapter
 
 ACCEPT = JobAccepted("j", "s" * 64, "book.epub", "test", "short", 1.0)
@@ -73,7 +81,7 @@ def test_chapters_count_what_workers_hold_from_their_in_flight() -> None:
     one, two = board.chapters("j", held)
     assert (one.done, one.in_flight, one.queued, one.failed) == (1, 2, 7, 0)
     assert (two.done, two.in_flight, two.queued, two.failed) == (0, 1, 8, 1)
-    assert one.cells()[3:] == ("2", "7", "") and two.cells()[3:] == ("1", "8", "1")
+    assert one.cells()[3:] == ("2", "7", "", "") and two.cells()[3:] == ("1", "8", "1", "")
 
 
 def test_the_detail_lists_failures_with_reasons_then_the_latest_events() -> None:
@@ -106,3 +114,19 @@ def test_worker_rates_over_the_last_answers() -> None:
     assert rates.record("w", 2.0, 10) == 5.0
     rates.record("w", 4.0, 30)
     assert rates.record("w", 6.0, 30) == 5.0, "the oldest answer leaves the window"
+
+
+def test_what_the_check_heard_shows_per_chapter_and_in_the_detail() -> None:
+    board = Board()
+    board.apply(1, 0.0, ACCEPT)
+    board.apply(2, 0.0, PARSED)
+    board.apply(3, 1.0, synthesized(0, 0))
+    board.apply(4, 1.0, synthesized(0, 1))
+    board.apply(5, 2.0, SegmentChecked("j", 0, 0, "audio/x.aac", True, words=12, errors=1))
+    board.apply(6, 2.0, SegmentChecked("j", 0, 1, "audio/x.aac", False, "3 words missing: 'a b c'"))
+    one, two = board.chapters("j")
+    assert one.cells()[-1] == "1/2" and two.cells()[-1] == ""
+    lines = board.detail("j").splitlines()
+    assert lines[0] == "segment 1.2 flagged: 3 words missing: 'a b c'"
+    assert lines[1].endswith("segment 1.2 flagged: 3 words missing: 'a b c'")
+    assert lines[2].endswith("segment 1.1 heard ok (1 word errors)")
