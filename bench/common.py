@@ -97,15 +97,19 @@ def subset_book(source: Path, chapters: int, folder: Path, edition: str = "") ->
 
 class Stack(Cluster):
     """The test harness's stack (``services.testing.cluster.Cluster``) set up for one benchmark configuration:
-    the services in ``roles`` (one process per tuple) and ``workers`` tts processes, on one
+    the services in ``roles`` (one process per tuple; ``check`` among them for a checked job) and
+    ``workers`` tts processes, on one
     nats-server or a cluster of ``nodes`` (processes spread over the nodes); ``worker_env``:
     variables of each worker in turn (its simulated speed, say)."""
 
     def __init__(self, folder: Path, workers: int, threads: int, env: dict[str, str] | None = None,
                  roles: tuple[tuple[str, ...], ...] = (("parse", "assemble"),), nodes: int = 1,
-                 worker_env: Sequence[Mapping[str, str]] = (), preload: tuple[str, ...] = ()) -> None:
-        super().__init__(folder, Settings(data_dir=folder / "data", input_dir=folder, preload=preload), env=env,
-                         nodes=nodes)
+                 worker_env: Sequence[Mapping[str, str]] = (), preload: tuple[str, ...] = (),
+                 check: str = "off") -> None:
+        # ``check``: the parse service's default check policy (off unless a benchmark measures the check:
+        # a checked job waits for a check worker, one of ``roles``)
+        super().__init__(folder, Settings(data_dir=folder / "data", input_dir=folder, preload=preload, check=check),
+                         env=env, nodes=nodes)
         self.folder, self.workers, self.threads, self.roles = folder, workers, threads, roles
         self.worker_env = list(worker_env)
 
