@@ -52,7 +52,7 @@ def main(per_book: int = 12, seed: int = 7) -> None:
                 pcm = render_segments(engine, [replace(job, paragraphs=tuple(said))])[0]
                 aac, _ = to_aac(pcm if kind == "clean" else damage_pcm(pcm, kind), engine.sample_rate)
                 started = time.process_time()
-                heard = listen(model, aac, language)
+                heard = listen(model, aac)
                 cpu_s += time.process_time() - started
                 audio_s += heard.seconds
                 verdict = judge("\n\n".join(job.paragraphs), language, heard, job.speed,

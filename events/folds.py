@@ -78,6 +78,7 @@ def _parsed(event: BookParsed, state: JobState) -> JobState:
     if state.status in (JobStatus.NEW, JobStatus.ACCEPTED):
         state.status = JobStatus.PARSED
     state.title, state.author, state.language = event.title, event.author, event.language
+    state.check = event.check
     if not state.chapters:
         if event.voice:
             state.engine, state.voice = event.engine, event.voice
@@ -101,7 +102,8 @@ def _synthesized(event: SegmentSynthesized, state: JobState) -> JobState:
 
 @folds(SegmentChecked)
 def _checked(event: SegmentChecked, state: JobState) -> JobState:
-    """A segment was heard (counted once; a later verdict on it, a retake's, replaces the earlier)."""
+    """A segment was heard: its first verdict counts its words and errors; the flag follows the
+    latest verdict (a retake heard fine clears it)."""
     if event.chapter < len(state.chapters) and event.index < state.chapters[event.chapter].total:
         chapter = state.chapters[event.chapter]
         if event.index not in chapter.checked:

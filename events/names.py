@@ -121,6 +121,17 @@ def audio_object(cache_key: str) -> str:
     return f"audio/{cache_key}.aac"
 
 
+def take_object(cache_key: str, take: int) -> str:
+    """Object name of a retake of one segment's audio (the first take is :func:`audio_object`)."""
+    return audio_object(cache_key) if take == 0 else f"audio/{cache_key}.take{take}.aac"
+
+
+def first_take_object(name: str) -> str:
+    """The content-addressed object of a take's audio (``audio/K.take2.aac`` -> ``audio/K.aac``)."""
+    head, dot, take = name.removesuffix(".aac").rpartition(".take")
+    return f"{head}.aac" if dot and take.isdigit() else name
+
+
 def book_object(job_id: str) -> str:
     """Object name of a finished audiobook."""
     return f"books/{job_id}.m4b"

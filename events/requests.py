@@ -162,11 +162,11 @@ def _check(payload: dict[str, Any]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 40:
-        raise RequestError(f'"{USAGE}')
+        raise RequestError(f'"check"{USAGE.removeprefix("check")}')
     try:
         return check_policy(value)
     except ValueError as exc:
-        raise RequestError(f'"{exc}') from None
+        raise RequestError(f'"check"{str(exc).removeprefix("check")}') from None
 
 
 def speed_of(value: object) -> float:

@@ -57,8 +57,9 @@ PUBLISH: dict[str, list[str]] = {
         *_SERVICE_COMMON, _event("segment.synthesized"), _event("segment.failed"),
         names.dead_letter_subject("tts"), f"$O.{names.OBJECT_BUCKET}.>",
     ],
-    "check": [  # hears segments: reads audio, publishes its verdicts
-        *_SERVICE_COMMON, _event("segment.checked"), names.dead_letter_subject("check"),
+    "check": [  # hears segments: reads audio, publishes its verdicts, asks for retakes and keeps the best take
+        *_SERVICE_COMMON, _event("segment.checked"), names.dead_letter_subject("check"), names.all_synth_filter(),
+        f"$O.{names.OBJECT_BUCKET}.>",
     ],
     "assemble": [
         *_SERVICE_COMMON, _event("job.completed"), _event("job.failed"), names.dead_letter_subject("assemble"),

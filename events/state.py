@@ -58,7 +58,8 @@ class JobState:
     warnings: tuple[str, ...] = ()  # parts of the book skipped as unreadable (book.warning)
     requested_pauses: str = ""  # the pauses asked for ("chapter=2500"; "" = the defaults)
     requested_lexicon: str = ""  # the reader's lexicon ("" = none)
-    requested_check: str = ""  # which segments a check worker hears ("all", "sample:0.1"; "" or "off": none)
+    requested_check: str = ""  # the check policy the request named ("": the stack's default): a resume repeats it
+    check: str = ""  # the policy the job's segments were planned with (book.parsed; "": none heard)
     heard_language: str = ""  # the language the check heard most (job.completed)
     words_checked: int = 0  # words in the checked segments' text
     word_errors: int = 0  # word errors heard in them
@@ -122,6 +123,6 @@ def waiting_for(state: JobState, served: set[str] | frozenset[str]) -> str:
         return ""
     if state.engine and state.engine not in served:
         return f"waiting for a {state.engine} worker"
-    if state.requested_check not in ("", "off") and CHECK_SERVED not in served:
+    if state.check not in ("", "off") and CHECK_SERVED not in served:
         return "waiting for a check worker"
     return ""

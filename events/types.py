@@ -64,7 +64,7 @@ class JobAccepted(Event):
     chapters: str = ""  # the chapters asked for ("1-5,8"); "" for all
     pauses: str = ""  # the pauses asked for that differ from the defaults ("chapter=2500"); "" for none
     lexicon: str = ""  # the reader's lexicon (text, at most 32 KiB); "" for none
-    check: str = ""  # which segments a check worker hears: "all", "sample:0.1"; "" or "off" for none
+    check: str = ""  # what the request asked a check worker to hear ("all", "sample:0.1", "off"; "": the default)
 
     def msg_id(self) -> str:
         """One per request: a repeated request for a finished book is answered too."""
@@ -105,6 +105,7 @@ class BookParsed(Event):
     year: str = ""  # the book's own metadata, for the audiobook's tags ("" where the book has none)
     publisher: str = ""
     description: str = ""  # plain text, at most 4,000 characters
+    check: str = ""  # the check policy the segments were planned with ("all", "sample:0.1"; "" or "off": none)
 
     @property
     def total_segments(self) -> int:
@@ -131,12 +132,17 @@ class BookWarning(Event):
 @dataclass(frozen=True)
 class CheckOrder:
     """What a check worker needs to hear a segment: the text the engine was given (paragraphs
-    joined by blank lines), its language, the speed and the pause the segment ends with."""
+    joined by blank lines), its language, the speed and the pause the segment ends with; which
+    take this is and how many the segment may have, and the command that asks for the next take
+    (``None`` when no retake may follow: a voice that always says the same, a cached segment)."""
 
     text: str
     language: str
     speed: float = 1.0
     pause_after_ms: int = 0
+    take: int = 0
+    takes: int = 1
+    retake: SynthesizeSegment | None = None
 
 
 @dataclass(frozen=True)
@@ -160,10 +166,12 @@ class SegmentSynthesized(Event):
     generation: int = 0
     delivery: int = 1
     check: CheckOrder | None = None
+    take: int = 0  # 0: the first take; N: the Nth retake, asked for by the check (audio of its own)
 
     def msg_id(self) -> str:
         """One event per delivery of the job: a publish retry is a no-op, a redelivery is a new fact."""
-        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}.{self.delivery}"
+        take = f".t{self.take}" if self.take else ""
+        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}.{self.delivery}{take}"
 
     @property
     def seconds(self) -> float:
@@ -203,6 +211,8 @@ class SegmentChecked(Event):
     clipped: float = 0.0  # fraction of samples at full scale
     worker: str = ""
     check_seconds: float = 0.0  # the listener's time on it
+    take: int = 0  # which take of the segment was heard
+    retake: bool = False  # flagged, and another take was asked for: the segment waits for its verdict
 
     def msg_id(self) -> str:
         """One verdict per segment and audio: a redelivered check is a no-op."""
@@ -217,11 +227,13 @@ class Quality:
     """What the check heard in a finished book (``job.completed``)."""
 
     checked: int  # segments heard
-    flagged: int  # segments whose verdict was not ok
+    flagged: int  # segments whose first take was flagged
     words: int  # words of the checked segments' text
-    errors: int  # word errors heard in them
+    errors: int  # word errors heard in the takes the book holds
     language: str = ""  # the language heard most
     language_share: float = 0.0  # of the checked segments, the share heard in it
+    retaken: int = 0  # segments synthesized more than once
+    still_flagged: int = 0  # segments whose take in the book is flagged (the best of their takes)
 
     @property
     def wer(self) -> float:
@@ -372,9 +384,11 @@ class SynthesizeSegment:
     sentence_pause_ms: int = SENTENCE_PAUSE_MS  # between sentences inside the segment
     paragraph_pause_ms: int = PARAGRAPH_PAUSE_MS  # between paragraphs inside the segment
     check_language: str = ""  # set when a check worker hears the audio: the language it is heard in
+    take: int = 0  # 0: the first take; N: a retake the check asked for (synthesized anew, never from the cache)
 
     def msg_id(self) -> str:
-        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}"
+        take = f":take{self.take}" if self.take else ""
+        return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}{take}"
 
     def positions(self) -> tuple[tuple[int, int], ...]:
         """Every (chapter, index) this command's audio is for: its own first, then duplicates."""

@@ -56,6 +56,7 @@ class Settings:
     simulated_rtf: float = 0.0  # the instant test engine sleeps audio length x this (stands in for a GPU model)
     check: str = DEFAULT_POLICY  # the check policy of a request that names none ("all", "off", "sample:0.1")
     check_model: Path | None = None  # a CTranslate2 Whisper folder for check workers; None: the packaged base model
+    check_takes: int = 3  # takes a flagged segment of a voice that varies may have in all (1: no retakes)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -82,7 +83,7 @@ class Settings:
             ("MAX_PARSE_MB", "max_parse_bytes", float), ("MAX_STORE_GB", "max_store_gb", float),
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
             ("MAX_DELIVER", "max_deliver", int), ("REPLICAS", "replicas", int),
-            ("SIMULATED_RTF", "simulated_rtf", float),
+            ("SIMULATED_RTF", "simulated_rtf", float), ("CHECK_TAKES", "check_takes", int),
         ):
             raw = get(name)
             if raw is not None:
@@ -135,7 +136,7 @@ class Settings:
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,
-            "CHECK": self.check, "CHECK_MODEL": self.check_model,
+            "CHECK": self.check, "CHECK_MODEL": self.check_model, "CHECK_TAKES": self.check_takes,
         }
         return {PREFIX + name: str(value) for name, value in values.items() if value is not None}
 

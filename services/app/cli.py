@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "(docs/books.md)")
     conv.add_argument("--check", metavar="all|sample:R|off", type=check_option,
                       help="which segments a speech-recognition check hears: all, a share (sample:0.1), or off "
-                           "(default: the stack's AUDIOBOOK_CHECK, off unless set)")
+                           "(default: the stack's AUDIOBOOK_CHECK, sample:0.1)")
     _export_options(conv)
     _workers_option(conv, _default_workers(),
                     f"tts worker processes in embedded mode, 1 to {MAX_WORKERS} (default: one per core, up to 8)")

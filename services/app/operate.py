@@ -92,7 +92,7 @@ def job_summary(state: JobState) -> dict[str, Any]:
             "chapters": [{"title": c.title, "done": len(c.done), "total": c.total, "checked": len(c.checked),
                           "flagged": len(c.flagged)} for c in state.chapters],
             "failed_segments": [{"chapter": c, "index": i, "reason": r} for c, i, r in state.failed_segments],
-            "check": state.requested_check or "off", "segments_checked": state.checked_segments,
+            "check": state.check or "off", "segments_checked": state.checked_segments,
             "word_errors": state.word_errors, "words_checked": state.words_checked,
             "flagged_segments": [{"chapter": c, "index": i, "reason": r} for c, i, r in state.flagged_segments]}
 

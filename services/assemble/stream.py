@@ -18,8 +18,7 @@ import contextlib
 import io
 import logging
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from nats.aio.msg import Msg
@@ -31,7 +30,7 @@ from events import names
 from events.audio import AAC_FRAME, DEFAULT_SAMPLE_RATE
 from events.codec import decode_event
 from events.errors import PermanentError
-from events.types import BookParsed, JobCompleted, Quality, SegmentChecked, SegmentSynthesized
+from events.types import BookParsed, JobCompleted, SegmentChecked, SegmentFailed, SegmentSynthesized
 from services.assemble.ffmpeg import ffmpeg_exe
 from services.assemble.m4b import (
     BookTags,
@@ -43,6 +42,7 @@ from services.assemble.m4b import (
     write_extra_tags,
 )
 from services.assemble.meter import LoudnessMeter
+from services.assemble.takes import Heard, Takes, chosen, heard_of, quality_of
 from services.bus.ephemeral import download_object, read_object, retried
 from services.bus.jobs import event_of
 from services.bus.publish import last_message
@@ -82,18 +82,6 @@ async def _fetch(js: JetStreamContext, store: ObjectStore, name: str) -> bytes:
     return await read_object(js, store, names.OBJECT_BUCKET, name)
 
 
-def quality_of(verdicts: Iterable[tuple[str, bool, int, int, str]]) -> Quality | None:
-    """What the check heard in a book, from its segments' verdicts; None if none was checked."""
-    heard = list(verdicts)
-    if not heard:
-        return None
-    languages = Counter(language for *_, language in heard if language)
-    language, count = languages.most_common(1)[0] if languages else ("", 0)
-    return Quality(checked=len(heard), flagged=sum(not ok for _, ok, *_ in heard),
-                   words=sum(words for _, _, words, _, _ in heard), errors=sum(errors for *_, errors, _ in heard),
-                   language=language, language_share=round(count / len(heard), 3))
-
-
 class StreamingBuild:
     """Builds one job's M4B; ``run()`` returns its completion event when the book is stored.
 
@@ -104,9 +92,8 @@ class StreamingBuild:
 
     def __init__(self, js: JetStreamContext, store: ObjectStore, job_id: str) -> None:
         self.js, self.store, self.job_id = js, store, job_id
-        self.ready: dict[tuple[int, int], SegmentSynthesized] = {}
-        # the verdicts heard so far, by position: (audio object, ok, words, errors, language heard)
-        self.checked: dict[tuple[int, int], tuple[str, bool, int, int, str]] = {}
+        self.positions: dict[tuple[int, int], Takes] = {}  # not placed yet: their takes and verdicts
+        self.heard: list[Heard] = []  # what the check heard of the placed segments
         self.wake = asyncio.Event()
         self.last_seq = 0
         self.sub: JetStreamContext.PushSubscription | None = None
@@ -115,19 +102,21 @@ class StreamingBuild:
         self.last_seq = max(self.last_seq, msg.metadata.sequence.stream)
         event = event_of(msg)
         if isinstance(event, SegmentSynthesized):
-            self.ready[(event.chapter, event.index)] = event
-            self.wake.set()
+            self.positions.setdefault((event.chapter, event.index), Takes()).heard[event.take] = event
         elif isinstance(event, SegmentChecked):
-            self.checked[(event.chapter, event.index)] = (event.audio_object, event.ok, event.words, event.errors,
-                                                          event.language)
-            self.wake.set()
+            self.positions.setdefault((event.chapter, event.index), Takes()).verdicts[event.take] = event
+        elif isinstance(event, SegmentFailed) and (event.chapter, event.index) in self.positions:
+            self.positions[(event.chapter, event.index)].given_up = True  # a retake failed: no other comes
+        else:
+            return
+        self.wake.set()
 
     async def _follow(self) -> None:
         """(Re)subscribe to the job's segment events, from the one after the last seen."""
         await self._unfollow()
         config = (ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.last_seq + 1)
                   if self.last_seq else ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
-        subject = names.event_subject(self.job_id, "segment.*")  # synthesized, and checked
+        subject = names.event_subject(self.job_id, "segment.*")  # synthesized, checked, failed
         self.sub = await retried(lambda: self.js.subscribe(subject, cb=self._on_event, ordered_consumer=True,
                                                            config=config), f"following {subject}")
 
@@ -137,18 +126,13 @@ class StreamingBuild:
                 await self.sub.unsubscribe()
             self.sub = None
 
-    def _placeable(self, key: tuple[int, int]) -> bool:
-        """Its audio is here and, if it is to be checked, heard (a verdict on that audio)."""
-        event = self.ready.get(key)
-        if event is None:
-            return False
-        if event.check is None:
-            return True
-        verdict = self.checked.get(key)
-        return verdict is not None and verdict[0] == event.audio_object
+    def _ready(self, key: tuple[int, int]) -> SegmentSynthesized | None:
+        """The take to place at ``key`` if it is known yet (:func:`takes.chosen`)."""
+        takes = self.positions.get(key)
+        return chosen(takes) if takes is not None else None
 
     async def _next(self, key: tuple[int, int]) -> SegmentSynthesized:
-        while not self._placeable(key):
+        while (event := self._ready(key)) is None:
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), STALL_S)
@@ -156,7 +140,10 @@ class StreamingBuild:
                 log.info("job %s: no segment event for %.0f s; following again from #%d",
                          self.job_id, STALL_S, self.last_seq + 1)
                 await self._follow()
-        return self.ready.pop(key)
+        heard = heard_of(self.positions.pop(key), event)
+        if heard is not None:
+            self.heard.append(heard)
+        return event
 
     async def run(self, announce: Callable[[JobCompleted], Awaitable[None]]) -> JobCompleted:
         """Build and store the book, then ``announce`` its completion, all in the book's trace.
@@ -199,9 +186,8 @@ class StreamingBuild:
                     if position not in fetches:
                         fetches[position] = asyncio.create_task(_fetch(self.js, self.store, event.audio_object))
                     for ahead in range(position + 1, min(position + PREFETCH, len(order))):
-                        if ahead not in fetches and order[ahead] in self.ready:
-                            fetches[ahead] = asyncio.create_task(
-                                _fetch(self.js, self.store, self.ready[order[ahead]].audio_object))
+                        if ahead not in fetches and (coming := self._ready(order[ahead])) is not None:
+                            fetches[ahead] = asyncio.create_task(_fetch(self.js, self.store, coming.audio_object))
                     data = await fetches.pop(position)
                     frames = adts_frames(io.BytesIO(data))
                     if frames * AAC_FRAME != event.samples:
@@ -257,4 +243,4 @@ class StreamingBuild:
         return JobCompleted(job_id=self.job_id, output_object=name, seconds=seconds, size=size, chapters=len(marks),
                             loudness_lufs=loudness.lufs if loudness else None,
                             true_peak_dbtp=loudness.true_peak_dbtp if loudness else None,
-                            quality=quality_of(self.checked.values()))
+                            quality=quality_of(self.heard))

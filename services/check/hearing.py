@@ -55,11 +55,14 @@ def packaged_model(data_dir: Path) -> Path:
 
 
 def load_model(folder: Path, device: str = "cpu", threads: int = 1) -> Any:
-    """A faster-whisper model of the CTranslate2 folder ``folder``."""
+    """A faster-whisper model of the CTranslate2 folder ``folder`` on ``device`` (``cpu``, ``cuda``,
+    ``cuda:1``)."""
     from faster_whisper import WhisperModel
 
-    compute = "int8" if device == "cpu" else "float16"
-    return WhisperModel(str(folder), device=device, compute_type=compute, cpu_threads=threads)
+    kind, _, index = device.partition(":")
+    compute = "int8" if kind == "cpu" else "float16"
+    return WhisperModel(str(folder), device=kind, device_index=int(index) if index.isdigit() else 0,
+                        compute_type=compute, cpu_threads=threads)
 
 
 def decode(data: bytes) -> tuple[np.ndarray, int]:
@@ -106,7 +109,7 @@ def sounding(samples: np.ndarray, rate: int) -> tuple[float, float]:
     return float(loud[0] * window / rate), float((len(samples) - (loud[-1] + 1) * window) / rate)
 
 
-def listen(model: Any, data: bytes, language: str = "") -> Heard:
+def listen(model: Any, data: bytes) -> Heard:
     """What Whisper hears in one segment's audio, with its silences and clipping.
 
     The language is detected, not imposed: a book read in the wrong language is heard as such.
@@ -117,7 +120,7 @@ def listen(model: Any, data: bytes, language: str = "") -> Heard:
     clipped = float(np.mean(np.abs(samples) >= FULL_SCALE))
     speech = max(0.0, seconds - lead - trail)
     if speech <= 0.0:
-        return Heard("", language, 0.0, seconds, 0.0, lead, trail, clipped)
+        return Heard("", "", 0.0, seconds, 0.0, lead, trail, clipped)  # nothing heard, in no language
     segments, info = model.transcribe(resample(samples, rate), beam_size=1, condition_on_previous_text=False,
                                       vad_filter=False)
     text = " ".join(segment.text.strip() for segment in segments)

@@ -16,16 +16,27 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
+import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import ObjectMeta
 from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
-from events.types import CHECK_RUNS, CHECK_TEXT_CHARS, CheckOrder, Event, SegmentChecked, SegmentSynthesized
+from events.types import (
+    CHECK_RUNS,
+    CHECK_TEXT_CHARS,
+    CheckOrder,
+    Event,
+    SegmentChecked,
+    SegmentSynthesized,
+    SynthesizeSegment,
+)
 from services.bus.consume import Consumer, Decision, Policy
 from services.bus.control import ControlPlane, ServiceState
 from services.bus.ephemeral import ObjectDamaged, read_object
@@ -41,7 +52,7 @@ REMEMBERED = 256  # verdicts kept by audio object: a duplicate or a cached segme
 
 
 def verdict_event(event: SegmentSynthesized, order: CheckOrder, heard: Heard | None, verdict: Judgement | None,
-                  reason: str, worker: str, seconds: float) -> SegmentChecked:
+                  reason: str, worker: str, seconds: float, retake: bool = False) -> SegmentChecked:
     """The ``segment.checked`` of a segment (pure): the verdict, or a flag with ``reason`` when
     the audio could not be heard at all."""
     ok = verdict.ok if verdict is not None and not reason else False
@@ -59,8 +70,21 @@ def verdict_event(event: SegmentSynthesized, order: CheckOrder, heard: Heard | N
         if heard else 0.0, rate=round(verdict.rate, 3) if verdict else 0.0,
         seconds=round(heard.seconds, 3) if heard else 0.0, lead_seconds=round(heard.lead_seconds, 3) if heard else 0.0,
         trail_seconds=round(heard.trail_seconds, 3) if heard else 0.0, clipped=heard.clipped if heard else 0.0,
-        worker=worker, check_seconds=round(seconds, 3),
+        worker=worker, check_seconds=round(seconds, 3), take=order.take, retake=retake and flagged,
     )
+
+
+def next_take(event: SegmentSynthesized, checked: SegmentChecked) -> tuple[str, SynthesizeSegment] | None:
+    """The command asking for another take of a flagged segment, with its subject (pure): only
+    when the order allows one, and only for the position and job the event is about."""
+    order = event.check
+    if order is None or order.retake is None or checked.ok:
+        return None
+    retake = order.retake
+    if (retake.job_id, retake.chapter, retake.index, retake.take) != (
+            event.job_id, event.chapter, event.index, order.take + 1):
+        return None  # a forged order: no retake for another job or position
+    return names.synth_subject(retake.engine, retake.job_id, retake.chapter, retake.index), retake
 
 
 class CheckWorker:
@@ -69,7 +93,7 @@ class CheckWorker:
         self.name = settings.worker_name
         self.listener = ThreadPoolExecutor(1, thread_name_prefix="listener")  # one model, one thread
         self._model: Any = None
-        self.heard: OrderedDict[tuple[str, str], tuple[Heard, Judgement]] = OrderedDict()
+        self.heard: OrderedDict[tuple[str, str, str], tuple[Heard, Judgement]] = OrderedDict()
         self.current: dict[int, str] = {}
         self.checked = self.flagged = 0
         self.audio_seconds = self.listen_seconds = 0.0
@@ -113,15 +137,15 @@ class CheckWorker:
         return (verdict_event(event, event.check, None, None, f"it could not be checked: {reason}", self.name,
                               0.0),)
 
-    def _hear(self, data: bytes, language: str) -> Heard:
+    def _hear(self, data: bytes) -> Heard:
         """On the listener thread: the model (loaded on first use), then the audio heard."""
         if self._model is None:
             started = time.perf_counter()
             folder = self.settings.check_model or packaged_model(self.settings.data_dir)
-            device = "cuda" if self.settings.use_cuda or self.settings.device.startswith("cuda") else "cpu"
-            self._model = load_model(folder, device, self.settings.tts_threads or 1)
+            self._model = load_model(folder, self.settings.device or ("cuda" if self.settings.use_cuda else "cpu"),
+                                     self.settings.tts_threads or 1)
             log.info("check worker %s loaded %s in %.2fs", self.name, folder, time.perf_counter() - started)
-        return listen(self._model, data, language)
+        return listen(self._model, data)
 
     async def handle(self, msg: Msg) -> Decision:
         event = event_of(msg)
@@ -134,18 +158,19 @@ class CheckWorker:
         self.current[id(msg)] = where
         started = time.perf_counter()
         try:
-            key = (event.audio_object, order.text)
+            key = (event.audio_object, order.text, order.language)
             remembered = self.heard.get(key)
             heard: Heard | None = None
             verdict: Judgement | None = None
             reason = ""
+            data: bytes | None = None
             if remembered is not None:
                 heard, verdict = remembered
             else:
                 try:
                     data = await read_object(self.js, self.store, names.OBJECT_BUCKET, event.audio_object)
                     heard = await asyncio.get_running_loop().run_in_executor(
-                        self.listener, self._hear, data, order.language)
+                        self.listener, self._hear, data)
                     verdict = judge(order.text, order.language, heard, order.speed, order.pause_after_ms / 1000)
                     self._remember(key, heard, verdict)
                     self.audio_seconds += heard.seconds
@@ -155,16 +180,30 @@ class CheckWorker:
                     reason = f"its audio could not be heard: {exc}"
             seconds = time.perf_counter() - started
             self.listen_seconds += seconds
-            checked = verdict_event(event, order, heard, verdict, reason, self.name, seconds)
+            checked = verdict_event(event, order, heard, verdict, reason, self.name, seconds,
+                                    retake=order.retake is not None)
+            again = next_take(event, checked)
+            checked = replace(checked, retake=again is not None)
             self.checked += 1
             self.flagged += int(not checked.ok)
             if not checked.ok:
-                log.info("%s flagged: %s", where, checked.reason)
-            return Decision([checked])
+                log.info("%s take %d flagged: %s%s", where, order.take + 1, checked.reason,
+                         "; asking for another take" if again else "")
+            elif order.take and data is not None:
+                await self._promote(event, data)
+            return Decision([checked, *([again] if again else [])])
         finally:
             self.current.pop(id(msg), None)
 
-    def _remember(self, key: tuple[str, str], heard: Heard, verdict: Judgement) -> None:
+    async def _promote(self, event: SegmentSynthesized, data: bytes) -> None:
+        """A retake heard fine becomes the segment's cached audio: the audio under a content key is
+        the best take so far, so a later book with the same sentence gets this one."""
+        name = names.first_take_object(event.audio_object)
+        description = orjson.dumps({"samples": event.samples, "sample_rate": event.sample_rate}).decode()
+        await self.store.put(name, data, meta=ObjectMeta(name=name, description=description))
+        log.info("%s now holds take %d of its segment", name, event.take + 1)
+
+    def _remember(self, key: tuple[str, str, str], heard: Heard, verdict: Judgement) -> None:
         self.heard[key] = (heard, verdict)
         if len(self.heard) > REMEMBERED:
             self.heard.popitem(last=False)

@@ -59,10 +59,11 @@ class Synthesizer(Protocol):
     batch_size: int
     device: str
 
-    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
+    def speak(self, paragraphs: list[str], speed: float, language: str = "", take: int = 0) -> list[list[bytes]]:
         """For each paragraph, PCM (int16 mono, ``sample_rate``) of each of its sentences.
 
-        ``language`` is for voices that speak several languages; others ignore it.
+        ``language`` is for voices that speak several languages; others ignore it. ``take`` is
+        which attempt at this text this is (0: the first; a retake after a check flagged it).
         """
         ...
 
@@ -83,6 +84,7 @@ class Engine(ABC):
     clones: ClassVar[bool] = False  # speaks as the person in a reference recording (Coqui XTTS)
     named_by_language: ClassVar[bool] = False  # one voice per language, named by its tag (espeak-ng)
     speaks_silence: ClassVar[bool] = False  # its audio is silence, nothing to level (the test engine)
+    varies: ClassVar[bool] = False  # says the same text differently each time (sampling): a retake may help
 
     @abstractmethod
     def voices(self, voice_dirs: tuple[Path, ...] = ()) -> dict[str, VoiceInfo]:

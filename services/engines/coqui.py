@@ -75,6 +75,7 @@ def coqui_voices(voice_dirs: Iterable[Path] = ()) -> dict[str, VoiceInfo]:
 class Coqui(Engine):
     name = "coqui"
     clones = True
+    varies = True  # XTTS samples; VITS has noise
 
     def voices(self, voice_dirs: tuple[Path, ...] = ()) -> dict[str, VoiceInfo]:
         return coqui_voices(voice_dirs)

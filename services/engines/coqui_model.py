@@ -108,7 +108,7 @@ class CoquiSynthesizer:
         audio = out["model_outputs"].squeeze(1).float().cpu().numpy()
         return [_pcm(audio[row, :frames[row] * hop]) for row in range(len(sentences))]
 
-    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
+    def speak(self, paragraphs: list[str], speed: float, language: str = "", take: int = 0) -> list[list[bytes]]:
         code = self._language(language)
         sentences = [[s for s in self.synthesizer.split_into_sentences(p) if s.strip()] or [p] for p in paragraphs]
         try:

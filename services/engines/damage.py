@@ -51,12 +51,13 @@ def damage_pcm(pcm: bytes, kind: str) -> bytes:
     return pcm
 
 
-def damaged(text: str, share: float, kind: str) -> str:
-    """The fault a segment of ``text`` gets from a voice damaging ``share`` of its segments with
-    ``kind`` ("mixed": a kind per segment); "" for a clean segment. Decided by the text alone."""
+def damaged(text: str, share: float, kind: str, take: int = 0) -> str:
+    """The fault take ``take`` of a segment of ``text`` gets from a voice damaging ``share`` of its
+    segments with ``kind`` ("mixed": a kind per segment); "" for a clean one. Decided by the text
+    and the take alone: a retake is damaged again with the same chance, independently."""
     import hashlib
 
-    digest = hashlib.sha256(text.encode()).digest()
+    digest = hashlib.sha256(f"{text}\x00{take}".encode() if take else text.encode()).digest()
     if int.from_bytes(digest[:8], "big") >= share * 2**64:
         return ""
     return KINDS[digest[8] % len(KINDS)] if kind == "mixed" else kind

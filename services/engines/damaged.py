@@ -2,7 +2,8 @@
 
 For proving the check service (and benchmarking it): voice ``KIND-PCT`` damages PCT% of the
 segments with ``KIND`` (:mod:`damage`: drop, repeat, cut, other, silence, or mixed), chosen by
-a hash of each segment's text, so a resume damages the same ones. Chosen only when named.
+a hash of each segment's text and take, so a resume damages the same ones and a retake is
+damaged again with the same chance. Chosen only when named.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ class DamagedSynthesizer:
         self._piper = piper.PiperSynthesizer(info, threads=options.threads, use_cuda=options.use_cuda)
         self.sample_rate, self.device = self._piper.sample_rate, self._piper.device
 
-    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
-        fault = damaged("\n\n".join(paragraphs), self.share, self.kind)
+    def speak(self, paragraphs: list[str], speed: float, language: str = "", take: int = 0) -> list[list[bytes]]:
+        fault = damaged("\n\n".join(paragraphs), self.share, self.kind, take)
         if not fault:
             return self._piper.speak(paragraphs, speed, language)
         said = damage_text(paragraphs, fault, random.Random("\n\n".join(paragraphs)))
@@ -54,6 +55,7 @@ class Damaged(Engine):
     name = "damaged"
     default_voice = "mixed-30"
     chosen_by_language = False
+    varies = True  # each take is damaged, or not, anew
 
     def voices(self, voice_dirs: tuple[Path, ...] = ()) -> dict[str, VoiceInfo]:
         return damaged_voices()

@@ -71,7 +71,7 @@ class EspeakSynthesizer:
                     raise SynthesisError("espeak-ng wrote audio that is not 16-bit mono")
                 return audio.readframes(audio.getnframes()), audio.getframerate()
 
-    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
+    def speak(self, paragraphs: list[str], speed: float, language: str = "", take: int = 0) -> list[list[bytes]]:
         refuse_nul(paragraphs)
         out = []
         for text in paragraphs:

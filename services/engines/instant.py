@@ -39,7 +39,7 @@ class InstantSynthesizer:
         self.ms_per_char, self.wait_ms_per_char = TEST_VOICES[info.voice]
         self.rtf = rtf
 
-    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
+    def speak(self, paragraphs: list[str], speed: float, language: str = "", take: int = 0) -> list[list[bytes]]:
         refuse_nul(paragraphs)
         chars = sum(map(len, paragraphs))
         audio = [[bytes(2 * int(len(text) * self.ms_per_char / speed * self.sample_rate / 1000))]

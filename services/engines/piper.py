@@ -70,7 +70,7 @@ class PiperSynthesizer:
         self.sample_rate = config.sample_rate
         self.device = "cuda" if use_cuda else "cpu"
 
-    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
+    def speak(self, paragraphs: list[str], speed: float, language: str = "", take: int = 0) -> list[list[bytes]]:
         from piper import SynthesisConfig
 
         config = SynthesisConfig(length_scale=1.0 / speed)
@@ -85,6 +85,7 @@ class Piper(Engine):
     name = "piper"
     default_voice = DEFAULT_VOICE
     packaged_voice = DEFAULT_VOICE
+    varies = True  # its noise: every take differs
 
     def voices(self, voice_dirs: tuple[Path, ...] = ()) -> dict[str, VoiceInfo]:
         return piper_voices(voice_dirs)

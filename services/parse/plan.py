@@ -85,6 +85,7 @@ def plan_job(
         job_id=job_id, title=book.title, author=book.author, language=book.language,
         chapters=tuple(chapters), cover_object=cover_object, engine=voice.engine, voice=voice.voice,
         year=book.year, publisher=book.publisher[:MAX_TAG_CHARS], description=book.description[:MAX_DESCRIPTION_CHARS],
+        check=check if check != "off" else "",
     )
     warning = None
     if book.warnings:

@@ -129,7 +129,7 @@ class ParseService:
             request_id=request.request_id, request_seq=seq, language=request.language or "",
             speaker_sha256=speaker or "", chapters=request.chapters or "",
             pauses=request.pauses or "", lexicon=request.lexicon or "",
-            check=request.check or self.settings.check,
+            check=request.check or "",
         )
         if state.status == JobStatus.COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
@@ -137,7 +137,7 @@ class ParseService:
         generation, resumed = decide.continuation(state)
         try:
             plan = await self._read_and_plan(source, job_id, request, state, generation, speaker, lexicon,
-                                             accepted.check)
+                                             request.check or self.settings.check)
         except TRANSIENT:
             raise  # the server, not the book: the kit retries the request
         except PermanentError as exc:

@@ -7,7 +7,7 @@ carries out what they return; nothing here touches NATS or a model.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -75,18 +75,23 @@ def action(is_cancelled: bool, stored: StoredAudio | None) -> Action:
 
 
 def synthesized(job: SynthesizeSegment, audio_object: str, audio: StoredAudio, *, worker: str, delivery: int,
-                cache_hit: bool, synth_seconds: float = 0.0) -> list[SegmentSynthesized]:
+                cache_hit: bool, synth_seconds: float = 0.0, takes: int = 1) -> list[SegmentSynthesized]:
     """One event per position the audio is for: the command's own, then its duplicates (cache hits).
 
     A segment to be checked carries what the check worker needs (its own position only: the
-    duplicates are the same audio of the same text).
+    duplicates are the same audio of the same text), and, when ``takes`` allows another take
+    (a voice that varies, fresh audio), the command that asks for it.
     """
-    order = (CheckOrder(text="\n\n".join(job.paragraphs), language=job.check_language, speed=job.speed,
-                        pause_after_ms=job.pause_after_ms) if job.check_language else None)
+    order = None
+    if job.check_language:
+        retake = (replace(job, take=job.take + 1, duplicates=()) if not cache_hit and job.take + 1 < takes else None)
+        order = CheckOrder(text="\n\n".join(job.paragraphs), language=job.check_language, speed=job.speed,
+                           pause_after_ms=job.pause_after_ms, take=job.take, takes=max(takes, job.take + 1),
+                           retake=retake)
     first = SegmentSynthesized(
         job_id=job.job_id, chapter=job.chapter, index=job.index, audio_object=audio_object,
         samples=audio.samples, sample_rate=audio.sample_rate, cache_hit=cache_hit, worker=worker,
-        synth_seconds=synth_seconds, generation=job.generation, delivery=delivery, check=order,
+        synth_seconds=synth_seconds, generation=job.generation, delivery=delivery, check=order, take=job.take,
     )
     return [first, *(SegmentSynthesized(
         job_id=job.job_id, chapter=chapter, index=index, audio_object=audio_object, samples=audio.samples,

@@ -44,15 +44,15 @@ def _join(job: SynthesizeSegment, spoken: list[list[bytes]], rate: int) -> bytes
 def render_segments(engine: Engine, jobs: list[SynthesizeSegment]) -> list[bytes]:
     """PCM (int16 mono) of each segment, pauses included, from as few engine calls as possible.
 
-    Segments with the same speed and language go to the engine as one batch of paragraphs.
+    Segments with the same speed, language and take go to the engine as one batch of paragraphs.
     """
     out: dict[int, bytes] = {}
-    groups: dict[tuple[float, str], list[int]] = defaultdict(list)
+    groups: dict[tuple[float, str, int], list[int]] = defaultdict(list)
     for position, job in enumerate(jobs):
-        groups[(job.speed, job.language)].append(position)
-    for (speed, language), positions in groups.items():
+        groups[(job.speed, job.language, job.take)].append(position)
+    for (speed, language, take), positions in groups.items():
         paragraphs = [p for i in positions for p in jobs[i].paragraphs]
-        spoken = engine.speak(paragraphs, speed, language)
+        spoken = engine.speak(paragraphs, speed, language, take)
         start = 0
         for i in positions:
             count = len(jobs[i].paragraphs)

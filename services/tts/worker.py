@@ -234,7 +234,7 @@ class TtsWorker:
                             job.pause_after_ms, job.language, (job.sentence_pause_ms, job.paragraph_pause_ms))
             if key != job.cache_key:
                 log.warning("%s: the command's cache key is not its content's; using %s", where, key)
-            name = names.audio_object(key)
+            name = names.take_object(key, job.take)  # a retake has audio of its own; the first take is the cache
             is_cancelled = await self._cancelled(job)
             with span("cache lookup", {"audiobook.cache_key": key}):
                 stored = None if is_cancelled else await self._stored(name)
@@ -266,9 +266,15 @@ class TtsWorker:
             with span("store", {"audiobook.bytes": len(rendered.aac)}):
                 await self._store(name, rendered.aac, audio)
             return Decision(decide.synthesized(job, name, audio, worker=self.name, delivery=delivery_count(msg),
-                                               cache_hit=False, synth_seconds=rendered.seconds))
+                                               cache_hit=False, synth_seconds=rendered.seconds,
+                                               takes=self._takes(job.engine)))
         finally:
             self.current.pop(id(msg), None)
+
+    def _takes(self, engine: str) -> int:
+        """How many takes a checked segment of ``engine`` may have: several for a voice that says a
+        text differently each time, one for a voice that always says the same."""
+        return self.settings.check_takes if engine_named(engine).varies else 1
 
     def _voice(self, engine: str, voice: str) -> VoiceInfo:
         """The registry's entry for a voice, looked up on its first segment and kept: the loaded

@@ -73,11 +73,15 @@ async def events_leader(url: str) -> str:
 
 
 async def caught_up(url: str) -> bool:
-    """Every replica of the events and synthesis streams is current again."""
+    """Every replica of the events and synthesis streams is current again (not yet, while the
+    rejoining node makes the cluster too busy to answer)."""
     nc = await nats.connect(server_urls(url))
     try:
         for stream in (names.EVENTS_STREAM, names.SYNTH_STREAM):
-            cluster = (await nc.jetstream().stream_info(stream)).cluster
+            try:
+                cluster = (await nc.jetstream().stream_info(stream)).cluster
+            except nats.errors.TimeoutError:
+                return False
             peers = (cluster.replicas or []) if cluster else []
             if len(peers) != NODES - 1 or not all(p.current and not p.offline for p in peers):
                 return False

@@ -8,6 +8,7 @@ each segment's text: the test knows which ones, and the check must find them.
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -63,7 +64,7 @@ async def test_the_check_finds_the_damaged_segments_and_the_book_waits_for_it(js
     two_books_epub(settings.input_dir / "two.epub")
     request = {"source": {"path": "two.epub"}, "engine": "damaged", "voice": "mixed-50", "check": "all",
                "request_id": "checked"}
-    async with running(["parse", "tts", "assemble", "check"], settings):
+    async with running(["parse", "tts", "assemble", "check"], replace(settings, check_takes=1)):  # no retakes
         await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
         job_id = await wait_for(lambda: _job_of(js, "checked"), timeout=60)
 
@@ -137,3 +138,46 @@ async def test_a_book_read_in_the_wrong_language_fails_the_check_as_a_whole(js, 
     assert quality is not None and quality.checked >= 3
     assert quality.flagged * 2 > quality.checked, quality
     assert quality.errors * 2 > quality.words, "most words were not heard as written"
+
+
+async def test_retakes_leave_no_damaged_segment_where_a_take_was_clean(js, client, settings) -> None:
+    """The voice damages 30% of its takes, each take anew: a flagged segment is synthesized again (at most
+    three takes in all), and the book holds a take heard fine wherever one of the three was clean."""
+    two_books_epub(settings.input_dir / "two.epub")
+    request = {"source": {"path": "two.epub"}, "engine": "damaged", "voice": "mixed-30", "check": "all",
+               "request_id": "retaken"}
+    async with running(["parse", "tts", "assemble", "check"], settings):
+        await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
+        job_id = await wait_for(lambda: _job_of(js, "retaken"), timeout=60)
+
+        async def completion() -> list[JobCompleted]:
+            return [e for e in await job_events(js, job_id) if isinstance(e, JobCompleted)]
+
+        (completed,) = await wait_for(completion, timeout=500)
+    events = await job_events(js, job_id)
+    firsts = {(e.chapter, e.index): e for e in events
+              if isinstance(e, SegmentSynthesized) and e.take == 0 and e.check is not None}
+    takes: dict[tuple[int, int], set[int]] = {}
+    for event in events:
+        if isinstance(event, SegmentSynthesized):
+            takes.setdefault((event.chapter, event.index), set()).add(event.take)
+    verdicts: dict[tuple[int, int], dict[int, SegmentChecked]] = {}
+    for event in events:
+        if isinstance(event, SegmentChecked):
+            verdicts.setdefault((event.chapter, event.index), {})[event.take] = event
+    assert max(max(t) for t in takes.values()) <= 2, "never more than three takes"
+    for key, first in firsts.items():
+        heard = verdicts[key]
+        faults = [damaged(first.check.text, 0.3, "mixed", take) for take in range(3)]
+        if not heard[0].ok:
+            assert heard[0].retake and 1 in takes[key], "a flagged first take is taken again"
+        if faults[0] and any(not fault for fault in faults) and not heard[0].ok:
+            assert any(v.ok for v in heard.values()), f"{key}: a clean take was never heard fine: {heard}"
+    retaken = sum(1 for key in firsts if max(takes[key]) > 0)
+    quality = completed.quality
+    assert quality is not None and quality.retaken == retaken > 0
+    assert quality.flagged == sum(not verdicts[key][0].ok for key in firsts)
+    all_damaged = sum(all(damaged(firsts[k].check.text, 0.3, "mixed", t) for t in range(3)) for k in firsts)
+    assert quality.still_flagged <= all_damaged + 1, quality
+    state = await job_state(js, job_id)
+    assert len(state.flagged_segments) == quality.still_flagged
