@@ -52,7 +52,8 @@ def render_segments(engine: Engine, jobs: list[SynthesizeSegment]) -> list[bytes
         groups[(job.speed, job.language, job.take)].append(position)
     for (speed, language, take), positions in groups.items():
         paragraphs = [p for i in positions for p in jobs[i].paragraphs]
-        spoken = engine.speak(paragraphs, speed, language, take)
+        # a first take is asked as before: a synthesizer that knows no takes still speaks it
+        spoken = engine.speak(paragraphs, speed, language, take) if take else engine.speak(paragraphs, speed, language)
         start = 0
         for i in positions:
             count = len(jobs[i].paragraphs)
