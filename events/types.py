@@ -213,6 +213,7 @@ class SegmentChecked(Event):
     check_seconds: float = 0.0  # the listener's time on it
     take: int = 0  # which take of the segment was heard
     retake: bool = False  # flagged, and another take was asked for: the segment waits for its verdict
+    rule: str = ""  # the rule that flagged it ("missing", "cut_off", "language", ... docs/quality.md)
 
     def msg_id(self) -> str:
         """One verdict per segment and audio: a redelivered check is a no-op."""

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from services.check.words import spoken_words
 
 LANGUAGE_SURE, LANGUAGE_MIN_WORDS = 0.8, 6
+UNHEARD = "unheard"  # the rule of audio that could not be fetched or decoded at all
 RUN_WORDS, RUN_PER = 3, 12  # a run of max(RUN_WORDS, ceil(words / RUN_PER)) words
 ERRORS_PER, MIN_BUDGET = 6, 3
 CHARS_PER_SECOND = 19.0  # the default voice (en_US-joe-medium) at speed 1
@@ -60,6 +61,7 @@ class Heard:
 class Judgement:
     ok: bool
     reason: str  # "" when ok
+    rule: str  # the rule that flagged it, by name ("missing", "language", ...; "" when ok)
     words: int  # words in the text
     heard_words: int
     errors: int  # substituted + missing + extra
@@ -141,34 +143,36 @@ def judge(text: str, language: str, heard: Heard, speed: float = 1.0, pause_afte
     long_missing = [run for run in missing if len(run) >= run_words]
     long_extra = [run for run in extra if len(run) >= RUN_WORDS]
     budget = max(MIN_BUDGET, math.ceil(len(reference) / ERRORS_PER))
-    reason = ""
+    rule = reason = ""
     if reference and not hypothesis:
-        reason = f"no speech heard ({len(reference)} words expected)"
+        rule, reason = "nothing", f"no speech heard ({len(reference)} words expected)"
     elif (language and len(reference) >= LANGUAGE_MIN_WORDS and heard.language_probability >= LANGUAGE_SURE
           and _base(heard.language) != _base(language)):
-        reason = f"heard {heard.language} ({heard.language_probability:.0%} sure), not {language}"
+        sure = f"{heard.language_probability:.0%} sure"
+        rule, reason = "language", f"heard {heard.language} ({sure}), not {language}"
     elif errors > budget and errors * 2 >= len(reference):
-        reason = f"not the text: {errors} word errors in {len(reference)} words"
+        rule, reason = "not_text", f"not the text: {errors} word errors in {len(reference)} words"
     elif ending and len(ending) >= math.ceil(len(reference) / RUN_PER):
-        reason = f"cut off: the last {len(ending)} words not heard: {_quoted(ending)}"
+        rule, reason = "cut_off", f"cut off: the last {len(ending)} words not heard: {_quoted(ending)}"
     elif long_missing:
         run = max(long_missing, key=len)
-        reason = f"{len(run)} words missing: {_quoted(run)}"
+        rule, reason = "missing", f"{len(run)} words missing: {_quoted(run)}"
     elif long_extra:
         run = max(long_extra, key=len)
-        reason = f"{len(run)} extra words: {_quoted(run)}"
+        rule, reason = "extra", f"{len(run)} extra words: {_quoted(run)}"
     elif errors > budget:
-        reason = f"{errors} word errors in {len(reference)} words (at most {budget})"
+        rule, reason = "errors", f"{errors} word errors in {len(reference)} words (at most {budget})"
     elif reference and rate < FAST:
-        reason = f"too fast: {heard.speech_seconds:.1f} s of speech for about {expected_s:.1f} s of text"
+        rule, reason = "fast", f"too fast: {heard.speech_seconds:.1f} s of speech for about {expected_s:.1f} s of text"
     elif reference and rate > SLOW:
-        reason = f"too slow: {heard.speech_seconds:.1f} s of speech for about {expected_s:.1f} s of text"
+        rule, reason = "slow", f"too slow: {heard.speech_seconds:.1f} s of speech for about {expected_s:.1f} s of text"
     elif reference and heard.lead_seconds > LEAD_S:
-        reason = f"{heard.lead_seconds:.1f} s of silence before the speech"
+        rule, reason = "lead", f"{heard.lead_seconds:.1f} s of silence before the speech"
     elif reference and heard.trail_seconds > pause_after_s + TRAIL_S:
-        reason = f"{heard.trail_seconds - pause_after_s:.1f} s of silence after the speech, past its pause"
+        after = heard.trail_seconds - pause_after_s
+        rule, reason = "trail", f"{after:.1f} s of silence after the speech, past its pause"
     elif heard.clipped > CLIPPED:
-        reason = f"clipped: {heard.clipped:.2%} of the samples at full scale"
-    return Judgement(ok=not reason, reason=reason, words=len(reference), heard_words=len(hypothesis), errors=errors,
-                     missing=tuple(" ".join(run) for run in missing), extra=tuple(" ".join(run) for run in extra),
-                     rate=rate)
+        rule, reason = "clipped", f"clipped: {heard.clipped:.2%} of the samples at full scale"
+    return Judgement(ok=not reason, reason=reason, rule=rule, words=len(reference), heard_words=len(hypothesis),
+                     errors=errors, missing=tuple(" ".join(run) for run in missing),
+                     extra=tuple(" ".join(run) for run in extra), rate=rate)

@@ -44,10 +44,11 @@ from services.bus.jobs import event_of
 from services.bus.topology import object_store
 from services.bus.tracing import annotate
 from services.check.hearing import UnreadableAudio, listen, load_model, packaged_model
-from services.check.judge import Heard, Judgement, judge
+from services.check.judge import UNHEARD, Heard, Judgement, judge
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
+SAME_EVERY_TAKE = frozenset({"language"})  # a voice of another language says every take wrong: no retake
 REMEMBERED = 256  # verdicts kept by audio object: a duplicate or a cached segment is not heard twice
 
 
@@ -71,6 +72,7 @@ def verdict_event(event: SegmentSynthesized, order: CheckOrder, heard: Heard | N
         seconds=round(heard.seconds, 3) if heard else 0.0, lead_seconds=round(heard.lead_seconds, 3) if heard else 0.0,
         trail_seconds=round(heard.trail_seconds, 3) if heard else 0.0, clipped=heard.clipped if heard else 0.0,
         worker=worker, check_seconds=round(seconds, 3), take=order.take, retake=retake and flagged,
+        rule=UNHEARD if reason else (verdict.rule if verdict is not None else ""),
     )
 
 
@@ -78,7 +80,7 @@ def next_take(event: SegmentSynthesized, checked: SegmentChecked) -> tuple[str, 
     """The command asking for another take of a flagged segment, with its subject (pure): only
     when the order allows one, and only for the position and job the event is about."""
     order = event.check
-    if order is None or order.retake is None or checked.ok:
+    if order is None or order.retake is None or checked.ok or checked.rule in SAME_EVERY_TAKE:
         return None
     retake = order.retake
     if (retake.job_id, retake.chapter, retake.index, retake.take) != (

@@ -136,8 +136,7 @@ async def test_a_book_read_in_the_wrong_language_fails_the_check_as_a_whole(js, 
         (completed,) = await wait_for(completion, timeout=300)
     quality = completed.quality
     assert quality is not None and quality.checked >= 3
-    assert quality.flagged * 2 > quality.checked, quality
-    assert quality.errors * 2 > quality.words, "most words were not heard as written"
+    assert quality.flagged * 2 > quality.checked and quality.still_flagged * 2 > quality.checked, quality
 
 
 async def test_retakes_leave_no_damaged_segment_where_a_take_was_clean(js, client, settings) -> None:

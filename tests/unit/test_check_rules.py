@@ -48,7 +48,7 @@ def test_clean_speech_is_ok_even_as_a_weak_listener_spells_it() -> None:
 ])
 def test_each_fault_is_flagged_with_a_reason_a_person_understands(said: str, reason: str) -> None:
     verdict = judge(TEXT, "en", heard(said))
-    assert not verdict.ok and reason in verdict.reason
+    assert not verdict.ok and reason in verdict.reason and verdict.rule
 
 
 def test_the_error_budget_is_a_sixth_of_the_words_and_at_least_three() -> None:
@@ -71,7 +71,7 @@ def test_a_short_skip_in_a_long_segment_is_the_listener_not_the_voice() -> None:
 
 def test_another_language_is_named_when_the_listener_is_sure() -> None:
     verdict = judge(TEXT, "en", heard(TEXT, language="de", sure=0.97))
-    assert not verdict.ok and verdict.reason == "heard de (97% sure), not en"
+    assert not verdict.ok and verdict.reason == "heard de (97% sure), not en" and verdict.rule == "language"
     assert judge(TEXT, "en", heard(TEXT, language="de", sure=0.6)).ok, "unsure: the words decide"
     assert judge(TEXT, "en-GB", heard(TEXT, language="en")).ok
     assert judge("Yes.", "en", heard("Yes.", language="nn", sure=0.95, speech=0.25)).ok, "too short to tell"

@@ -63,6 +63,7 @@ def test_a_flagged_segment_gets_its_next_take_and_only_its_own() -> None:
     assert next_take(forged, verdict(0, False)) is None, "never a retake of another job"
     last = replace(event, check=replace(event.check, retake=None))
     assert next_take(last, verdict(0, False)) is None
+    assert next_take(event, replace(verdict(0, False), rule="language")) is None, "another language every take"
 
 
 def test_the_worker_offers_a_retake_while_takes_are_left_and_never_for_cached_audio() -> None:
