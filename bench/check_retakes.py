@@ -9,7 +9,8 @@ damaged with probability SHARE (default 30%) by one of the faults of
 ``services.engines.damage``, decided by a hash of its text and take, exactly as the test voice
 does. A take is synthesized (the default voice, levelled, AAC), heard by Whisper base and judged;
 a flagged take is taken again, at most three in all, and the book keeps the first take heard
-fine, else the one with the fewest word errors (``services.assemble.takes``' rule). Printed:
+fine, else the least bad (``services.assemble.takes``' rule: the least severe fault, then the
+fewest word errors). Printed:
 takes made, segments retaken, and the segments whose kept take is damaged, against those whose
 three takes all were.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from bench.check_damage import SHELF
 from bench.common import BOOKS, banner, temp_folder
+from services.assemble.takes import SEVERITY, WORST
 from services.check.hearing import listen, load_model, packaged_model
 from services.check.judge import judge
 from services.engines.damage import damage_pcm, damage_text, damaged
@@ -49,14 +51,14 @@ def main(per_book: int = 12, share_percent: int = 30, seed: int = 7) -> None:
         jobs = [job for _, job in plan_job(book, "jbench", info, 1.0, 400).jobs if any(job.paragraphs)]
         for job in rng.sample(jobs, min(per_book, len(jobs))):
             text = "\n\n".join(job.paragraphs)
-            heard: list[tuple[bool, int, str]] = []  # per take: ok, errors, its fault
+            heard: list[tuple[bool, tuple[int, int], str]] = []  # per take: ok, how bad, its fault
             for take in range(TAKES):
                 fault = damaged(text, share, "mixed", take)
                 said = damage_text(list(job.paragraphs), fault, random.Random(text)) if fault else list(job.paragraphs)
                 pcm = render_segments(engine, [replace(job, paragraphs=tuple(said))])[0]
                 aac, _ = to_aac(damage_pcm(pcm, fault) if fault else pcm, engine.sample_rate)
                 verdict = judge(text, language, listen(model, aac), job.speed, job.pause_after_ms / 1000)
-                heard.append((verdict.ok, verdict.errors, fault))
+                heard.append((verdict.ok, (SEVERITY.get(verdict.rule, WORST), verdict.errors), fault))
                 if verdict.ok:
                     break
             fine = [take for take, (ok, _, _) in enumerate(heard) if ok]

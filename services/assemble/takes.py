@@ -3,7 +3,8 @@
 A segment the job has checked may have several takes: the first, and a retake for each verdict
 that flagged the one before while takes were left. The book holds the first take heard fine;
 when none was and no other take is coming (the last verdict asked for none, or the retake
-failed), the best of them: the fewest word errors, then the earliest.
+failed), the best of them: the least severe fault (``SEVERITY``: words misheard before words
+missing or added, before another text or none), then the fewest word errors, then the earliest.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from events.types import Quality, SegmentChecked, SegmentSynthesized
+
+
+# how bad a flagged take's fault is, by the rule that flagged it (docs/quality.md); unknown: the worst
+SEVERITY = {"errors": 1, "fast": 1, "slow": 1, "lead": 1, "trail": 1, "clipped": 1,
+            "missing": 2, "extra": 2, "cut_off": 2, "not_text": 3, "nothing": 3, "language": 3, "unheard": 3}
+WORST = 4
 
 
 @dataclass
@@ -40,7 +47,7 @@ def chosen(takes: Takes) -> SegmentSynthesized | None:
         return takes.heard[fine[0]]
     if not valid or not (takes.given_up or any(not verdict.retake for verdict in valid.values())):
         return None
-    best = min(valid, key=lambda take: (valid[take].errors, take))
+    best = min(valid, key=lambda take: (SEVERITY.get(valid[take].rule, WORST), valid[take].errors, take))
     return takes.heard[best]
 
 

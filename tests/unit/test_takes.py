@@ -47,6 +47,11 @@ def test_when_no_take_was_fine_the_best_is_placed_once_no_other_comes() -> None:
     takes = Takes({0: take(0), 1: take(1), 2: take(2)},
                   {0: verdict(0, False, errors=5), 1: verdict(1, False, errors=2), 2: verdict(2, False, 3, False)})
     assert chosen(takes) == take(1), "the fewest errors"
+    misheard = replace(verdict(2, False, errors=6, retake=False), rule="errors")
+    dropped = Takes({0: take(0), 1: take(1)}, {0: replace(verdict(0, False, errors=3), rule="missing"), 1: misheard})
+    assert chosen(dropped) is None, "take 2's verdict is on other audio: not in yet"
+    dropped.heard[2], dropped.verdicts[2] = take(2), misheard
+    assert chosen(dropped) == take(2), "words misheard are better than words missing, whatever the count"
     given_up = Takes({0: take(0)}, {0: verdict(0, False, errors=4)}, given_up=True)
     assert chosen(given_up) == take(0), "the retake failed: the take there is goes in"
     other_audio = Takes({0: take(0)}, {0: replace(verdict(0, True), audio_object="audio/other.aac")})
