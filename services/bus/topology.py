@@ -43,6 +43,7 @@ CHECKPOINT_BYTES = 64 * 2**20
 UPLOADS_BYTES = 4 * 2**30
 NO_ROOM = (10023, 10047)  # JetStream: insufficient resources; insufficient storage resources
 NO_PLACEMENT = 10005  # a cluster: no suitable peers for placement (insufficient storage, or other reasons)
+NAME_IN_USE = 10058  # a stream of that name exists with another configuration (another process made it first)
 MIN_FITTED_BYTES = 16 * 2**20
 
 
@@ -134,11 +135,15 @@ async def ensure_topology(js: JetStreamContext, settings: Settings) -> None:
 
 
 def still_forming(exc: BaseException) -> bool:
-    """Whether ``exc`` says JetStream is not ready yet: no leader, no answer, or (a cluster that is
-    still forming) a peer it has not yet heard from counted as offline."""
+    """Whether ``exc`` says JetStream is not ready yet: no leader, no answer, (a cluster that is
+    still forming) a peer it has not yet heard from counted as offline, or another service
+    starting at the same time made a stream first (with a byte limit it halved sooner to fit):
+    the next pass finds it."""
     if isinstance(exc, NOT_READY):
         return True
-    return isinstance(exc, APIError) and exc.err_code == NO_PLACEMENT and "offline" in (exc.description or "")
+    if not isinstance(exc, APIError):
+        return False
+    return exc.err_code == NAME_IN_USE or (exc.err_code == NO_PLACEMENT and "offline" in (exc.description or ""))
 
 
 async def _ensure(js: JetStreamContext, settings: Settings) -> None:
@@ -232,9 +237,15 @@ async def checkpoints(js: JetStreamContext, replicas: int = 1, max_bytes: int = 
     try:
         return await js.key_value(names.CHECKPOINT_BUCKET)
     except BucketNotFoundError:
+        pass
+    try:
         return await fitting(lambda config: js.create_key_value(config=config), KeyValueConfig(
             bucket=names.CHECKPOINT_BUCKET, history=1, storage=StorageType.FILE, replicas=replicas,
             max_bytes=max_bytes))
+    except APIError as exc:
+        if exc.err_code != NAME_IN_USE:
+            raise
+        return await js.key_value(names.CHECKPOINT_BUCKET)  # another service made it first (its size fitted first)
 
 
 async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET, replicas: int = 1,
@@ -244,8 +255,13 @@ async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET, 
         return await js.object_store(bucket)
     except (BucketNotFoundError, NotFoundError):
         limit = max_bytes or bucket_bytes(bucket, Settings())
+    try:
         return await fitting(lambda config: js.create_object_store(bucket, config=config), ObjectStoreConfig(
             storage=StorageType.FILE, replicas=replicas, max_bytes=limit))
+    except APIError as exc:
+        if exc.err_code != NAME_IN_USE:
+            raise
+        return await js.object_store(bucket)  # another service made it first, halving its size sooner
 
 
 def bucket_bytes(bucket: str, settings: Settings) -> int:

@@ -108,4 +108,7 @@ def test_a_cluster_still_forming_is_waited_for_and_a_full_disk_is_not() -> None:
                                          description="no suitable peers for placement, peer offline"))
     assert not still_forming(BadRequestError(code=400, err_code=10005,
                                              description="no suitable peers for placement, insufficient storage"))
-    assert not still_forming(BadRequestError(code=400, err_code=10058, description="stream name already in use"))
+    # two services starting together: the one that halved its byte limit sooner made the stream; the next
+    # pass finds it (seen on a cluster whose disk is smaller than the limit: "tts1 survived losing its node")
+    assert still_forming(BadRequestError(code=400, err_code=10058, description="stream name already in use "
+                                         "with a different configuration"))
