@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from events.types import Quality, SegmentChecked, SegmentSynthesized
 
-
 # how bad a flagged take's fault is, by the rule that flagged it (docs/quality.md); unknown: the worst
 SEVERITY = {"errors": 1, "fast": 1, "slow": 1, "lead": 1, "trail": 1, "clipped": 1,
             "missing": 2, "extra": 2, "cut_off": 2, "not_text": 3, "nothing": 3, "language": 3, "unheard": 3}
