@@ -139,6 +139,17 @@ def test_a_job_nobody_serves_is_waiting_not_failed() -> None:
     assert waiting_for(JobState(job_id="j", status="completed", engine="coqui"), set()) == ""
 
 
+def test_a_checked_job_with_no_check_worker_says_so() -> None:
+    from events.state import CHECK_SERVED
+    from services.bus.jobs import served_engines
+
+    state = JobState(job_id="j", status="parsed", engine="piper", voice="v", check="sample:0.1")
+    assert waiting_for(state, {"piper"}) == "waiting for a check worker"
+    assert served_engines([{"role": "tts", "engines": ["piper"]}, {"role": "check"}]) == {"piper", CHECK_SERVED}
+    assert waiting_for(state, {"piper", CHECK_SERVED}) == ""
+    assert waiting_for(JobState(job_id="j", status="parsed", engine="piper", check=""), {"piper"}) == ""
+
+
 def test_a_reference_recording_in_the_request() -> None:
     request = parse_request(orjson.dumps({"source": "a.epub", "engine": "coqui", "speaker": {"object": "me.wav"}}))
     assert request.speaker_object == "me.wav" and parse_request(request.encode()) == request

@@ -270,3 +270,12 @@ def test_verdicts_survive_the_checkpoint_and_an_unchecked_job_keeps_the_old_byte
     assert restored.flagged_segments == [(0, 1, "cut off")] and restored.checked_segments == 1
     assert (restored.requested_check, restored.words_checked, restored.word_errors) == ("sample:0.1", 10, 1)
     assert b"checked" not in to_snapshot(Tracked(fold("j", [ACCEPT, PARSE, done(0, 0)])))
+
+
+def test_the_policy_asked_and_the_policy_planned_are_kept_apart() -> None:
+    """A request naming no policy gets the stack's; book.parsed says what the plan used (a resume repeats
+    the request's, so a test engine job stays unheard)."""
+    state = fold("j", [ACCEPT, replace(PARSE, check="sample:0.1")])
+    assert (state.requested_check, state.check) == ("", "sample:0.1")
+    restored = from_snapshot(to_snapshot(Tracked(state))).state
+    assert (restored.requested_check, restored.check) == ("", "sample:0.1")
