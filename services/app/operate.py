@@ -98,7 +98,8 @@ def job_summary(state: JobState) -> dict[str, Any]:
 
 
 def check(args: argparse.Namespace, settings: Settings) -> int:
-    """What the check heard in a job: its flagged segments (or, with ``--all``, every one heard)."""
+    """What the check heard in a job: its flagged segments (or, with ``--all``, every one heard), each
+    by its latest take's verdict."""
     verdicts = ask(args, settings, lambda operator: operator.verdicts(args.job))
     if args.json:
         print(orjson.dumps([as_payload(v) for v in verdicts], option=orjson.OPT_INDENT_2).decode())
@@ -108,12 +109,14 @@ def check(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{args.job}: {len(verdicts)} segments heard, {len(flagged)} flagged, "
           f"word error rate {errors / words if words else 0:.1%}")
     for verdict in verdicts if args.all else flagged:
-        print(f"\n  {verdict.chapter + 1}.{verdict.index + 1}  {'ok' if verdict.ok else 'flagged'}"
+        take = f" (take {verdict.take + 1})" if verdict.take else ""
+        print(f"\n  {verdict.chapter + 1}.{verdict.index + 1}{take}  {'ok' if verdict.ok else 'flagged'}"
               f"{': ' + verdict.reason if verdict.reason else ''}")
         if verdict.text:
             print(f"    text:  {verdict.text}")
         if verdict.heard or not verdict.ok:
-            print(f"    heard: {verdict.heard or '(nothing)'}  [{verdict.language}]")
+            language = f"  [{verdict.language}]" if verdict.language else ""
+            print(f"    heard: {verdict.heard or '(nothing)'}{language}")
     return 0
 
 
