@@ -116,6 +116,11 @@ class Settings:
             updates["service_name"] = env["OTEL_SERVICE_NAME"]
         return replace(base, **updates)  # type: ignore[arg-type]
 
+    def compute_device(self) -> str:
+        """Where models run: ``AUDIOBOOK_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``), else CUDA when asked, else
+        the CPU."""
+        return self.device or ("cuda" if self.use_cuda else "cpu")
+
     def as_env(self) -> dict[str, str]:
         """These settings as ``AUDIOBOOK_*`` variables, so a child process builds the same ones.
 

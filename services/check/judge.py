@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 from services.check.words import spoken_words
+from services.engines.tags import primary_language
 
 LANGUAGE_SURE, LANGUAGE_MIN_WORDS = 0.8, 6
 UNHEARD = "unheard"  # the rule of audio that could not be fetched or decoded at all
@@ -126,10 +127,6 @@ def _quoted(words: list[str]) -> str:
     return f"'{shown}{' ...' if len(words) > QUOTED_WORDS else ''}'"
 
 
-def _base(language: str) -> str:
-    return language.replace("_", "-").split("-")[0].lower()
-
-
 def judge(text: str, language: str, heard: Heard, speed: float = 1.0, pause_after_s: float = 0.0,
           chars_per_second: float = CHARS_PER_SECOND) -> Judgement:
     """The verdict on a segment whose text is ``text`` (as the engine was given it) in ``language``."""
@@ -147,7 +144,7 @@ def judge(text: str, language: str, heard: Heard, speed: float = 1.0, pause_afte
     if reference and not hypothesis:
         rule, reason = "nothing", f"no speech heard ({len(reference)} words expected)"
     elif (language and len(reference) >= LANGUAGE_MIN_WORDS and heard.language_probability >= LANGUAGE_SURE
-          and _base(heard.language) != _base(language)):
+          and primary_language(heard.language) != primary_language(language)):
         sure = f"{heard.language_probability:.0%} sure"
         rule, reason = "language", f"heard {heard.language} ({sure}), not {language}"
     elif errors > budget and errors * 2 >= len(reference):

@@ -53,9 +53,9 @@ REMEMBERED = 256  # verdicts kept by audio object: a duplicate or a cached segme
 
 
 def verdict_event(event: SegmentSynthesized, order: CheckOrder, heard: Heard | None, verdict: Judgement | None,
-                  reason: str, worker: str, seconds: float, retake: bool = False) -> SegmentChecked:
+                  reason: str, worker: str, seconds: float) -> SegmentChecked:
     """The ``segment.checked`` of a segment (pure): the verdict, or a flag with ``reason`` when
-    the audio could not be heard at all."""
+    the audio could not be heard at all (``retake`` is set once :func:`next_take` has decided)."""
     ok = verdict.ok if verdict is not None and not reason else False
     why = reason or (verdict.reason if verdict is not None else "")
     flagged = not ok
@@ -71,7 +71,7 @@ def verdict_event(event: SegmentSynthesized, order: CheckOrder, heard: Heard | N
         if heard else 0.0, rate=round(verdict.rate, 3) if verdict else 0.0,
         seconds=round(heard.seconds, 3) if heard else 0.0, lead_seconds=round(heard.lead_seconds, 3) if heard else 0.0,
         trail_seconds=round(heard.trail_seconds, 3) if heard else 0.0, clipped=heard.clipped if heard else 0.0,
-        worker=worker, check_seconds=round(seconds, 3), take=order.take, retake=retake and flagged,
+        worker=worker, check_seconds=round(seconds, 3), take=order.take,
         rule=UNHEARD if reason else (verdict.rule if verdict is not None else ""),
     )
 
@@ -112,7 +112,7 @@ class CheckWorker:
             "listen_seconds": round(self.listen_seconds, 1),
             "model": str(self.settings.check_model or "whisper-base (packaged)"),
             "model_loaded": self._model is not None,
-            "device": self.settings.device or ("cuda" if self.settings.use_cuda else "cpu"),
+            "device": self.settings.compute_device(),
         }
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -144,8 +144,7 @@ class CheckWorker:
         if self._model is None:
             started = time.perf_counter()
             folder = self.settings.check_model or packaged_model(self.settings.data_dir)
-            self._model = load_model(folder, self.settings.device or ("cuda" if self.settings.use_cuda else "cpu"),
-                                     self.settings.tts_threads or 1)
+            self._model = load_model(folder, self.settings.compute_device(), self.settings.tts_threads or 1)
             log.info("check worker %s loaded %s in %.2fs", self.name, folder, time.perf_counter() - started)
         return listen(self._model, data)
 
@@ -182,8 +181,7 @@ class CheckWorker:
                     reason = f"its audio could not be heard: {exc}"
             seconds = time.perf_counter() - started
             self.listen_seconds += seconds
-            checked = verdict_event(event, order, heard, verdict, reason, self.name, seconds,
-                                    retake=order.retake is not None)
+            checked = verdict_event(event, order, heard, verdict, reason, self.name, seconds)
             again = next_take(event, checked)
             checked = replace(checked, retake=again is not None)
             self.checked += 1

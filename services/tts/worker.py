@@ -128,8 +128,7 @@ class TtsWorker:
             "model_seconds": round(self.model_seconds, 1),
             "real_time_factor": round(self.model_seconds / self.audio_seconds, 4) if self.audio_seconds else None,
             "threads": self.settings.tts_threads or 1,
-            "device": ",".join(self.engines.devices()) or self.settings.device or (
-                "cuda" if self.settings.use_cuda else "cpu"),
+            "device": ",".join(self.engines.devices()) or self.settings.compute_device(),
             "gpu_free_bytes": gpu_free_bytes(), "voices_loaded": [f"{e}/{v}" for e, v in self.engines.loaded()],
             "engines": list(self.served),
             "voices": self.offered,
