@@ -13,7 +13,7 @@ from nats.js import JetStreamContext
 
 from events import names
 from events.projection import JobState, fold
-from events.types import Event
+from events.types import Event, JobAccepted
 from services.bus.connect import server_urls
 from services.bus.jobs import event_of
 from services.bus.publish import replay
@@ -53,6 +53,14 @@ async def read_events(js: JetStreamContext, subject: str = names.all_events_filt
         return []  # no stream yet: a stack stopped while starting logged nothing
     events = (event_of(m) for m in messages)
     return [e for e in events if e is not None]
+
+
+async def accepted_job(js: JetStreamContext, request_id: str) -> str | None:
+    """The job a request (by its ``request_id``) was accepted as, once it was; None before."""
+    for event in await read_events(js):
+        if isinstance(event, JobAccepted) and event.request_id == request_id:
+            return event.job_id
+    return None
 
 
 async def job_events(js: JetStreamContext, job_id: str) -> list[Event]:

@@ -17,10 +17,11 @@ import pytest
 from events import names
 from events.codec import encode
 from events.projection import COMPLETED
-from events.types import CheckOrder, JobAccepted, JobCompleted, SegmentChecked, SegmentSynthesized
+from events.types import CheckOrder, JobCompleted, SegmentChecked, SegmentSynthesized
 from services.engines.damage import damaged
 from services.parse.formats import read_book
-from services.testing.waiting import job_events, job_state, read_events, wait_for
+from services.settings import Settings
+from services.testing.waiting import accepted_job, job_events, job_state, wait_for
 from tests.built_epubs import build_epub, chapter
 from tests.conftest import book
 from tests.integration.helpers import running
@@ -53,25 +54,26 @@ def two_books_epub(path: Path) -> Path:
     return build_epub(path, chapters, title="Two Openings", entries=entries)
 
 
-async def _job_of(js, request_id: str) -> str | None:
-    for event in await read_events(js):
-        if isinstance(event, JobAccepted) and event.request_id == request_id:
-            return event.job_id
-    return None
+async def converted(js, client, settings: Settings, request: dict[str, object],
+                    timeout: float) -> tuple[str, JobCompleted]:
+    """Run the four stages with ``settings``, send ``request``, and wait for its book: the job id and
+    its completion."""
+    async with running(["parse", "tts", "assemble", "check"], settings):
+        await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
+        job_id = await wait_for(lambda: accepted_job(js, str(request["request_id"])), timeout=60)
+
+        async def completion() -> list[JobCompleted]:
+            return [e for e in await job_events(js, job_id) if isinstance(e, JobCompleted)]
+
+        (completed,) = await wait_for(completion, timeout=timeout)
+    return job_id, completed
 
 
 async def test_the_check_finds_the_damaged_segments_and_the_book_waits_for_it(js, client, settings) -> None:
     two_books_epub(settings.input_dir / "two.epub")
     request = {"source": {"path": "two.epub"}, "engine": "damaged", "voice": "mixed-50", "check": "all",
                "request_id": "checked"}
-    async with running(["parse", "tts", "assemble", "check"], replace(settings, check_takes=1)):  # no retakes
-        await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
-        job_id = await wait_for(lambda: _job_of(js, "checked"), timeout=60)
-
-        async def completed() -> bool:
-            return any(isinstance(e, JobCompleted) for e in await job_events(js, job_id))
-
-        await wait_for(completed, timeout=400)
+    job_id, completion = await converted(js, client, replace(settings, check_takes=1), request, 400)  # no retakes
     events = await job_events(js, job_id)
     state = await job_state(js, job_id)
     assert state.status == COMPLETED
@@ -93,7 +95,7 @@ async def test_the_check_finds_the_damaged_segments_and_the_book_waits_for_it(js
         verdict = verdicts[key]
         assert verdict.reason and verdict.text and verdict.language in ("en", "")
     # the book waited for its verdicts, and says what was heard in it
-    (completion,) = [e for e in events if isinstance(e, JobCompleted)]
+    assert [e for e in events if isinstance(e, JobCompleted)] == [completion]
     assert completion.quality is not None
     assert completion.quality.checked == len(verdicts)
     assert completion.quality.flagged == len(damaged_ones) - len(missed) + len(false_alarms)
@@ -126,14 +128,7 @@ async def test_a_book_read_in_the_wrong_language_fails_the_check_as_a_whole(js, 
         "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs))}, title=title, language="de")
     request = {"source": {"path": "de.epub"}, "engine": "piper", "language": "en", "check": "all",
                "request_id": "wrong"}
-    async with running(["parse", "tts", "assemble", "check"], settings):
-        await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
-        job_id = await wait_for(lambda: _job_of(js, "wrong"), timeout=60)
-
-        async def completion() -> list[JobCompleted]:
-            return [e for e in await job_events(js, job_id) if isinstance(e, JobCompleted)]
-
-        (completed,) = await wait_for(completion, timeout=300)
+    _, completed = await converted(js, client, settings, request, 300)
     quality = completed.quality
     assert quality is not None and quality.checked >= 3
     assert quality.flagged * 2 > quality.checked and quality.still_flagged * 2 > quality.checked, quality
@@ -145,14 +140,7 @@ async def test_retakes_leave_no_damaged_segment_where_a_take_was_clean(js, clien
     two_books_epub(settings.input_dir / "two.epub")
     request = {"source": {"path": "two.epub"}, "engine": "damaged", "voice": "mixed-30", "check": "all",
                "request_id": "retaken"}
-    async with running(["parse", "tts", "assemble", "check"], settings):
-        await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
-        job_id = await wait_for(lambda: _job_of(js, "retaken"), timeout=60)
-
-        async def completion() -> list[JobCompleted]:
-            return [e for e in await job_events(js, job_id) if isinstance(e, JobCompleted)]
-
-        (completed,) = await wait_for(completion, timeout=500)
+    job_id, completed = await converted(js, client, settings, request, 500)
     events = await job_events(js, job_id)
     firsts = {(e.chapter, e.index): e for e in events
               if isinstance(e, SegmentSynthesized) and e.take == 0 and e.check is not None}

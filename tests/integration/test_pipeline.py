@@ -9,16 +9,9 @@ from events.projection import COMPLETED, REJECTED
 from events.requests import request_ref
 from events.types import JobAccepted, JobCompleted, JobRejected, SegmentSynthesized
 from services.bus.topology import object_store
-from services.testing.waiting import job_events, job_state, read_events, wait_for
+from services.testing.waiting import accepted_job, job_events, job_state, read_events, wait_for
 from tests.conftest import book
 from tests.integration.helpers import running
-
-
-async def _accepted_job(js, request_id: str) -> str | None:
-    for event in await read_events(js):
-        if isinstance(event, JobAccepted) and event.request_id == request_id:
-            return event.job_id
-    return None
 
 
 async def test_plain_client_request_is_converted(js, client, settings) -> None:
@@ -28,7 +21,7 @@ async def test_plain_client_request_is_converted(js, client, settings) -> None:
         # plain core-NATS publish, no project helper: the REQUESTS stream captures it
         await client.publish(names.REQUEST_SUBJECT, orjson.dumps(request))
         await client.flush()
-        job_id = await wait_for(lambda: _accepted_job(js, "plain-1"))
+        job_id = await wait_for(lambda: accepted_job(js, "plain-1"))
 
         async def completed():
             return (await job_state(js, job_id)).status == COMPLETED
@@ -38,7 +31,7 @@ async def test_plain_client_request_is_converted(js, client, settings) -> None:
         # request gets a terminal event of its own: the completion, re-announced
         again = dict(request, request_id="plain-2")
         await client.publish(names.REQUEST_SUBJECT, orjson.dumps(again))
-        assert await wait_for(lambda: _accepted_job(js, "plain-2")) == job_id
+        assert await wait_for(lambda: accepted_job(js, "plain-2")) == job_id
 
         async def reannounced():
             return [e for e in await job_events(js, job_id) if isinstance(e, JobCompleted) and e.request_seq]
@@ -77,7 +70,7 @@ async def test_bad_requests_are_rejected_and_service_keeps_serving(js, client, s
         for raw in bad:
             await client.publish(names.REQUEST_SUBJECT, raw)
         await client.publish(names.REQUEST_SUBJECT, good)
-        job_id = await wait_for(lambda: _accepted_job(js, "good"))
+        job_id = await wait_for(lambda: accepted_job(js, "good"))
 
         async def good_done():
             return (await job_state(js, job_id)).status == COMPLETED
