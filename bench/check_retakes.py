@@ -19,19 +19,15 @@ from __future__ import annotations
 
 import random
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-from bench.check_damage import SHELF
-from bench.common import BOOKS, banner, temp_folder
+from bench.check_damage import drawn_segments, spoken
+from bench.common import banner, temp_folder
 from services.assemble.takes import SEVERITY, WORST
 from services.check.hearing import listen, load_model, packaged_model
 from services.check.judge import judge
-from services.engines.damage import damage_pcm, damage_text, damaged
-from services.parse.formats import read_book
-from services.parse.plan import plan_job
+from services.engines.damage import damaged
 from services.tts.engines import load_engine
-from services.tts.render import render_segments, to_aac
 from services.voices import resolve_voice
 
 TAKES = 3
@@ -45,33 +41,27 @@ def main(per_book: int = 12, share_percent: int = 30, seed: int = 7) -> None:
     engine = load_engine(info, 2, False, "", 0.0)
     model = load_model(packaged_model(temp_folder("retakes")), threads=2)
     segments = takes_made = retaken = kept_damaged = all_damaged = first_damaged = 0
-    for relative in SHELF:
-        book = read_book(BOOKS / relative)
-        language = book.language or "en"
-        jobs = [job for _, job in plan_job(book, "jbench", info, 1.0, 400).jobs if any(job.paragraphs)]
-        for job in rng.sample(jobs, min(per_book, len(jobs))):
-            text = "\n\n".join(job.paragraphs)
-            heard: list[tuple[bool, tuple[int, int], str]] = []  # per take: ok, how bad, its fault
-            for take in range(TAKES):
-                fault = damaged(text, share, "mixed", take)
-                said = damage_text(list(job.paragraphs), fault, random.Random(text)) if fault else list(job.paragraphs)
-                pcm = render_segments(engine, [replace(job, paragraphs=tuple(said))])[0]
-                aac, _ = to_aac(damage_pcm(pcm, fault) if fault else pcm, engine.sample_rate)
-                verdict = judge(text, language, listen(model, aac), job.speed, job.pause_after_ms / 1000)
-                heard.append((verdict.ok, (SEVERITY.get(verdict.rule, WORST), verdict.errors), fault))
-                if verdict.ok:
-                    break
-            fine = [take for take, (ok, _, _) in enumerate(heard) if ok]
-            kept = fine[0] if fine else min(range(len(heard)), key=lambda t: (heard[t][1], t))
-            segments += 1
-            takes_made += len(heard)
-            retaken += len(heard) > 1
-            first_damaged += bool(heard[0][2])
-            kept_damaged += bool(heard[kept][2])
-            all_damaged += all(damaged(text, share, "mixed", take) for take in range(TAKES))
-            if heard[kept][2]:
-                print(f"  {Path(relative).name} {job.chapter}.{job.index}: kept take {kept + 1} is damaged "
-                      f"({heard[kept][2]}); takes: {[(ok, fault or 'clean') for ok, _, fault in heard]}", flush=True)
+    for relative, language, job in drawn_segments(rng, per_book, info):
+        text = "\n\n".join(job.paragraphs)
+        heard: list[tuple[bool, tuple[int, int], str]] = []  # per take: ok, how bad, its fault
+        for take in range(TAKES):
+            fault = damaged(text, share, "mixed", take)
+            aac = spoken(engine, job, fault, random.Random(text))
+            verdict = judge(text, language, listen(model, aac), job.speed, job.pause_after_ms / 1000)
+            heard.append((verdict.ok, (SEVERITY.get(verdict.rule, WORST), verdict.errors), fault))
+            if verdict.ok:
+                break
+        fine = [take for take, (ok, _, _) in enumerate(heard) if ok]
+        kept = fine[0] if fine else min(range(len(heard)), key=lambda t: (heard[t][1], t))
+        segments += 1
+        takes_made += len(heard)
+        retaken += len(heard) > 1
+        first_damaged += bool(heard[0][2])
+        kept_damaged += bool(heard[kept][2])
+        all_damaged += all(damaged(text, share, "mixed", take) for take in range(TAKES))
+        if heard[kept][2]:
+            print(f"  {Path(relative).name} {job.chapter}.{job.index}: kept take {kept + 1} is damaged "
+                  f"({heard[kept][2]}); takes: {[(ok, fault or 'clean') for ok, _, fault in heard]}", flush=True)
     print(f"{segments} segments, {takes_made} takes ({takes_made / segments:.2f} a segment), {retaken} retaken")
     print(f"first takes damaged: {first_damaged} ({first_damaged / segments:.1%}); kept takes damaged: {kept_damaged} "
           f"({kept_damaged / segments:.1%}); segments whose {TAKES} takes were all damaged: {all_damaged}")
