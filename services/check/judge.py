@@ -6,8 +6,9 @@ thresholds and what the corpus measured):
 - **nothing heard**: the text has words, the listener heard none;
 - **another language**: the listener is sure (``LANGUAGE_SURE``) it heard a language that is not
   the book's, in a segment long enough to tell (``LANGUAGE_MIN_WORDS``);
-- **not the text**: word errors (below) for at least half of the text's words: another sentence,
-  or speech no one can follow;
+- **not the text**: word errors (below) for at least half of the text's words, or fewer than
+  ``MATCHED`` of its words heard as written (from ``MATCHED_MIN_WORDS`` words: sounds alike
+  excuse a misheard name, not a whole segment): another sentence, or speech no one can follow;
 - **words missing**: a run of words of the text not heard (a dropped clause, a cut-off end), at
   least ``RUN_WORDS`` long and at least one in ``RUN_PER`` words of the text (the listener itself
   now and then skips a few words of a long segment);
@@ -27,10 +28,13 @@ thresholds and what the corpus measured):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from services.check.words import spoken_words
 from services.engines.tags import primary_language
+from services.spoken import normalize
 
 LANGUAGE_SURE, LANGUAGE_MIN_WORDS = 0.8, 6
 UNHEARD = "unheard"  # the rule of audio that could not be fetched or decoded at all
@@ -41,6 +45,8 @@ FAST, SLOW = 0.45, 2.2
 LEAD_S, TRAIL_S = 1.5, 2.0
 CLIPPED = 0.001
 SOUNDS_ALIKE = 0.5  # character similarity of a misheard run to what was said
+MATCHED, MATCHED_MIN_WORDS = 0.5, 6  # a share of the text's words heard as written, from this many words
+MISHEARD_RUN = 3  # the most words said in a difference tried whole: a name heard as other words
 QUOTED_WORDS = 8  # words of a run quoted in a reason
 
 
@@ -77,49 +83,77 @@ class Judgement:
 
 def misheard(said: list[str], heard: list[str]) -> bool:
     """Whether words heard in place of others sound like them ("labour" as "labor", "Copêt" as
-    "Copper"): the listener's spelling, not the voice's fault."""
+    "Copper", "Petersburgh" as "Peter's Bird"): the listener's spelling, not the voice's fault.
+    Compared letter by letter, spaces and apostrophes left out."""
     from rapidfuzz.distance import Levenshtein
 
-    return Levenshtein.normalized_similarity(" ".join(said), " ".join(heard)) >= SOUNDS_ALIKE
+    def letters(words: list[str]) -> str:
+        return "".join(words).replace("'", "")
+
+    return bool(said and heard) and Levenshtein.normalized_similarity(letters(said), letters(heard)) >= SOUNDS_ALIKE
 
 
 @dataclass(frozen=True)
 class Alignment:
     errors: int  # words substituted (and not misheard), missing or extra
+    matched: int  # the text's words heard as written
     missing: list[list[str]]  # runs of the text's words not heard
     extra: list[list[str]]  # runs of words heard and not in the text
     ending: list[str]  # the text's last words, when none of them was heard
 
 
+def _differences(chunks: list[Any]) -> Iterator[list[Any]]:
+    """The alignment's runs of adjacent chunks that are not equal."""
+    run: list[Any] = []
+    for chunk in chunks:
+        if chunk.type == "equal":
+            if run:
+                yield run
+            run = []
+        else:
+            run.append(chunk)
+    if run:
+        yield run
+
+
 def align(reference: list[str], hypothesis: list[str]) -> Alignment:
     """Word errors, runs of words said but not heard, runs of words heard but not said.
 
-    Words heard in place of others are no error when :func:`misheard`; otherwise they count as
-    errors, but not as missing or extra: a clause left out or a phrase said twice leaves a gap
-    or an addition, where the listener's own mistakes mostly replace words.
+    Words heard in place of others are no error when :func:`misheard`, tried on each short
+    difference whole (at most ``MISHEARD_RUN`` words said: "Saint Petersburgh" heard as "St Peter's
+    Bird", a substitution and an insertion) and then on each substitution in it; otherwise they
+    count as errors, but not as missing or extra: a clause left out or a phrase said twice leaves
+    a gap or an addition, where the listener's own mistakes mostly replace words.
     """
     import jiwer
 
     if not reference or not hypothesis:
-        return Alignment(len(reference) + len(hypothesis), [reference] if reference else [],
+        return Alignment(len(reference) + len(hypothesis), 0, [reference] if reference else [],
                          [hypothesis] if hypothesis else [], reference)
-    out = jiwer.process_words(" ".join(reference), " ".join(hypothesis))
+    chunks = jiwer.process_words(" ".join(reference), " ".join(hypothesis)).alignments[0]
     errors = 0
     missing: list[list[str]] = []
     extra: list[list[str]] = []
-    for chunk in out.alignments[0]:
-        said = reference[chunk.ref_start_idx:chunk.ref_end_idx]
-        heard = hypothesis[chunk.hyp_start_idx:chunk.hyp_end_idx]
-        if chunk.type == "equal" or (chunk.type == "substitute" and misheard(said, heard)):
-            continue
-        errors += max(len(said), len(heard))
-        if not heard:
-            missing.append(said)
-        elif not said:
-            extra.append(heard)
-    last = out.alignments[0][-1]
+    last = chunks[-1]
     ending = reference[last.ref_start_idx:last.ref_end_idx] if last.type == "delete" else []
-    return Alignment(errors, missing, extra, ending)
+    for run in _differences(chunks):
+        whole_said = reference[run[0].ref_start_idx:run[-1].ref_end_idx]
+        whole_heard = hypothesis[run[0].hyp_start_idx:run[-1].hyp_end_idx]
+        if len(run) > 1 and len(whole_said) <= MISHEARD_RUN and misheard(whole_said, whole_heard):
+            ending = [] if run[-1] is last else ending
+            continue
+        for chunk in run:
+            said = reference[chunk.ref_start_idx:chunk.ref_end_idx]
+            heard = hypothesis[chunk.hyp_start_idx:chunk.hyp_end_idx]
+            if chunk.type == "substitute" and misheard(said, heard):
+                continue
+            errors += max(len(said), len(heard))
+            if not heard:
+                missing.append(said)
+            elif not said:
+                extra.append(heard)
+    matched = sum(chunk.ref_end_idx - chunk.ref_start_idx for chunk in chunks if chunk.type == "equal")
+    return Alignment(errors, matched, missing, extra, ending)
 
 
 def _quoted(words: list[str]) -> str:
@@ -131,7 +165,7 @@ def judge(text: str, language: str, heard: Heard, speed: float = 1.0, pause_afte
           chars_per_second: float = CHARS_PER_SECOND) -> Judgement:
     """The verdict on a segment whose text is ``text`` (as the engine was given it) in ``language``."""
     reference = spoken_words(text, language)
-    hypothesis = spoken_words(heard.text, language)
+    hypothesis = spoken_words(normalize(heard.text, language), language)  # "Mr." as "Mister", as parse reads it
     found = align(reference, hypothesis)
     errors, missing, extra, ending = found.errors, found.missing, found.extra, found.ending
     expected_s = len(" ".join(reference)) / (chars_per_second * speed) if reference else 0.0
@@ -149,6 +183,8 @@ def judge(text: str, language: str, heard: Heard, speed: float = 1.0, pause_afte
         rule, reason = "language", f"heard {heard.language} ({sure}), not {language}"
     elif errors > budget and errors * 2 >= len(reference):
         rule, reason = "not_text", f"not the text: {errors} word errors in {len(reference)} words"
+    elif len(reference) >= MATCHED_MIN_WORDS and found.matched < MATCHED * len(reference):
+        rule, reason = "not_text", f"not the text: {found.matched} of {len(reference)} words heard as written"
     elif ending and len(ending) >= math.ceil(len(reference) / RUN_PER):
         rule, reason = "cut_off", f"cut off: the last {len(ending)} words not heard: {_quoted(ending)}"
     elif long_missing:

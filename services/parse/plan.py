@@ -13,8 +13,8 @@ from events.types import BookParsed, BookWarning, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
 from services.parse.lexicon import Entry, speaker_for
 from services.parse.limits import SpokenBudget
-from services.parse.normalize import normalize, numbered_heading
 from services.parse.segmenter import Segment, opens_with_heading, segment_chapter
+from services.spoken import normalize, numbered_heading
 from services.voices import VoiceInfo, voice_language
 
 MAX_WARNINGS, MAX_WARNING_CHARS = 50, 300  # a book.warning event stays small

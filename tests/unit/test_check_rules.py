@@ -39,6 +39,30 @@ def test_clean_speech_is_ok_even_as_a_weak_listener_spells_it() -> None:
     assert verdict.ok and verdict.reason == "" and verdict.words == 32 and verdict.errors == 0
 
 
+def test_a_name_heard_as_other_words_and_written_abbreviations_are_no_errors() -> None:
+    """Frankenstein's first line, as Whisper base wrote it on a clean take: a misheard name split in two
+    words, "St." and digits where the text has words."""
+    text = "Saint Petersburgh, December eleventh, seventeen—."
+    verdict = judge(text, "en", heard("St. Peter's Bird, Dec. 11th, 17th.", speech=2.5))
+    assert verdict.ok and verdict.errors == 0, verdict
+    assert judge("Mister and Missus Smith met Doctor Watson.", "en", heard("Mr. and Mrs. Smith met Dr. Watson.",
+                                                                          speech=2.0)).ok
+    assert align(["i", "saw", "saint", "petersburgh"], ["i", "saw", "saintpetersburgh"]).ending == []
+    dropped = align(["i", "saw", "the", "red", "headed", "league", "go", "by"], ["i", "saw", "a", "go", "by"])
+    assert dropped.errors == 4 and dropped.missing == [["red", "headed", "league"]], "a gap is not misheard"
+
+
+def test_speech_that_only_sounds_like_the_text_is_not_the_text() -> None:
+    """German read by the English voice, as Whisper base wrote it: its pieces sound like the text, but
+    few words were heard as written."""
+    text = ("Gregors Blick richtete sich dann zum Fenster, und das trübe Wetter – man hörte Regentropfen auf das "
+            "Fensterblech aufschlagen – machte ihn ganz melancholisch.")
+    said = ("Gregor's Blick-Rich-Titsich-Dan-Zum-Fenster Undass-Troob-Water Man-Hurt-Regent-Trop-An-Off-Dass-"
+            "Fenster-Blutch-Offligeant-Matched-Ingant-Smell-In-Collish")
+    verdict = judge(text, "de", heard(said, speech=9.0, sure=0.5))
+    assert verdict.rule == "not_text" and verdict.reason == "not the text: 3 of 22 words heard as written"
+
+
 @pytest.mark.parametrize(("said", "reason"), [
     (TEXT.replace("and the rain fell in torrents, ", ""), "6 words missing: 'and the rain fell in torrents'"),
     (TEXT.replace("a violent gust", "a violent gust a violent gust"), "3 extra words: 'a violent gust'"),

@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from services.parse.book import EbookError
 from services.parse.formats import read_book
 from services.parse.lexicon import Entry, LexiconError, parse_lexicon, speaker_for
-from services.parse.normalize import normalize
 from services.parse.readers.docx import read_docx
 from services.parse.readers.drafts import clean_title
 from services.parse.readers.epub import EDITION
@@ -39,6 +38,7 @@ from services.parse.readers.pdf import PAGE_NUMBER
 from services.parse.readers.plaintext import read_text
 from services.parse.readers.xhtml import flatten
 from services.parse.segmenter import WINDOW, segment_chapter, sentences
+from services.spoken import normalize
 from tests.built_epubs import build_epub as build_book
 from tests.built_epubs import chapter
 

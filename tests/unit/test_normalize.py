@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.parse.normalize import normalize, roman_value
+from services.spoken import normalize, roman_value
 
 CASES = {
     "en": [
@@ -25,6 +25,8 @@ CASES = {
         ("St. Paul's is not on Baker St.", "Saint Paul's is not on Baker Street"),
         ("e.g. this, i.e. that, etc.", "for example this, that is that, et cetera"),
         ("No. 7 and No more", "number 7 and No more".replace("7", "seven")),
+        ("Saint Petersburgh, Dec. 11th, 17—. Sept. 1914, Jun. the cook", "Saint Petersburgh, December eleventh, "
+         "seventeen—. September nineteen fourteen, Jun. the cook"),  # a month only before a date
         ("J. R. R. Tolkien and C. S. Lewis", "J R R Tolkien and C S Lewis"),
         ("nothing to say here", "nothing to say here"),
     ],

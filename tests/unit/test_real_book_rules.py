@@ -11,13 +11,13 @@ from events.audio import decoration, speakable
 from services.parse.book import Book, Chapter
 from services.parse.formats import read_book
 from services.parse.language import book_language, detect, samples
-from services.parse.normalize import normalize
 from services.parse.readers.drafts import at_headings, boilerplate, chapter_levels, clean_title, keep, kept_or_all
 from services.parse.readers.html import book_title, markdown_metadata
 from services.parse.readers.pdf import Line, page_blocks
 from services.parse.readers.plaintext import heading, text_book, unwrap_emphasis
 from services.parse.readers.xhtml import Block
 from services.parse.segmenter import segment_chapter, sentences
+from services.spoken import normalize
 from tests.conftest import book
 
 PROSE = "It was a bright cold day in April, and the clocks were striking thirteen, as they always did. " * 3
@@ -213,8 +213,8 @@ def test_a_pdf_outline_two_levels_deep(tmp_path: Path) -> None:
 
 
 def test_a_heading_that_is_only_a_number_is_said_as_one() -> None:
-    from services.parse.normalize import numbered_heading
     from services.parse.plan import plan_job
+    from services.spoken import numbered_heading
     from services.voices import resolve_voice
 
     assert [numbered_heading(t, lang) for t, lang in [("I", "en"), ("II.", "en"), ("XII", "de"), ("3.", "fr")]] == [

@@ -21,7 +21,6 @@ import pycountry
 from charset_normalizer import from_bytes
 
 from services.parse.book import Book, Chapter, EbookError
-from services.parse.normalize import roman_value
 from services.parse.readers.drafts import (
     PRODUCER_LINE,
     PROSE_BLOCK_CHARS,
@@ -34,6 +33,7 @@ from services.parse.readers.drafts import (
     name_parts,
 )
 from services.parse.readers.xhtml import ILLUSTRATION, Block
+from services.spoken import roman_value
 
 # A marker line, after any blank lines ("line" starts at the first line start in them). Written as "^\s*", a run
 # of blank lines was scanned again from each of its lines (a text of 20,000 newlines took minutes); here a run

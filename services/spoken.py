@@ -113,6 +113,12 @@ def _abbreviations(*pairs: tuple[str, str]) -> tuple[tuple[str, str], ...]:
     return pairs
 
 
+def _months(**written: str) -> tuple[tuple[str, str], ...]:
+    """A month's abbreviation before a day or a year ("Dec. 11th", "Aug. 1914"): elsewhere "Mar." or
+    "Jun." may be a name or a word."""
+    return tuple((rf"\b{short}\.(?=\s*\d)", month) for month, short in written.items())
+
+
 LANGUAGES: dict[str, Language] = {
     "en": Language(
         "en",
@@ -122,7 +128,9 @@ LANGUAGES: dict[str, Language] = {
             (r"\bLt\.", "Lieutenant"), (r"\bSgt\.", "Sergeant"), (r"\bRev\.", "Reverend"), (r"\bJr\.", "Junior"),
             (r"\bSr\.", "Senior"), (r"\bSt\.(?=\s+[A-Z])", "Saint"), (r"\bSt\.", "Street"), (r"\bvs\.", "versus"),
             (r"\betc\.", "et cetera"), (r"\be\.g\.", "for example"), (r"\bi\.e\.", "that is"),
-            (r"\bNo\.(?=\s*\d)", "number"), (r"\bapprox\.", "approximately")),
+            (r"\bNo\.(?=\s*\d)", "number"), (r"\bapprox\.", "approximately"), *_months(
+                January="Jan", February="Feb", March="Mar", April="Apr", June="Jun", July="Jul", August="Aug",
+                September="Sept?", October="Oct", November="Nov", December="Dec")),
         headings=("Chapter", "CHAPTER", "Part", "PART", "Book", "BOOK", "Volume", "VOLUME", "Act", "ACT", "Scene",
                   "SCENE", "Canto", "CANTO", "Letter", "LETTER", "Section", "SECTION", "Stave", "STAVE"),
         regnal=_en_regnal, percent="percent",
