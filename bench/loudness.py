@@ -4,8 +4,11 @@ segments, and the assembler's meter against the book's length and the remux.
     .venv/bin/python -m bench.loudness [SEGMENTS]
 
 Piper (the default voice) speaks the first SEGMENTS segments of Frankenstein (default 40);
-each is levelled and encoded as a worker does. The encoded segments are then joined into
-one hour of audio, which is measured by the assembler's meter and remuxed as the assembler does.
+each is levelled (one gain for the voice, measured once on its calibration passage, then the
+limiter) and encoded as a worker does. The raw and the levelled segments are each joined and
+measured (integrated loudness, true peak, loudness range), against each segment levelled on its
+own as before. The encoded segments are then joined into one hour of audio, which is measured by
+the assembler's meter and remuxed as the assembler does.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from services.parse.formats import read_book
 from services.parse.segmenter import segment_chapter
 from services.tts.engines import load_engine
 from services.tts.loudness import level, loudness_lufs, true_peak_db
-from services.tts.render import to_aac
+from services.tts.render import to_aac, voice_level
 from services.voices import resolve_voice
 
 
@@ -50,15 +53,20 @@ def main() -> None:
     engine = load_engine(resolve_voice("piper", "en_US-joe-medium"))
     chapters = read_book(BOOKS / "epub" / "pg84_frankenstein_epub2-ncx.epub").chapters
     segments = [s for c in chapters for s in segment_chapter(c.paragraphs, "en", 400, title=c.title)][:count]
+    started = time.perf_counter()
+    voice = voice_level(engine, "en")
+    calibration = time.perf_counter() - started
     synth = levelling = encode = audio = 0.0
-    before, after, encoded = [], [], []
+    before, after, encoded, raws, alone = [], [], [], [], []
     for segment in segments:
         started = time.perf_counter()
         pcm = b"".join(b"".join(chunks) for chunks in engine.speak(list(segment.paragraphs), 1.0, "en"))
         pcm += bytes(2 * (engine.sample_rate * segment.pause_after_ms // 1000))
         spoken = time.perf_counter()
-        levelled = level(pcm, engine.sample_rate)
+        levelled = level(pcm, engine.sample_rate, voice)
         done = time.perf_counter()
+        raws.append(to_aac(pcm, engine.sample_rate)[0])
+        alone.append(to_aac(level(pcm, engine.sample_rate), engine.sample_rate)[0])
         aac, _ = to_aac(levelled, engine.sample_rate)
         synth, levelling = synth + spoken - started, levelling + done - spoken
         encode += time.perf_counter() - done
@@ -71,12 +79,19 @@ def main() -> None:
     print(f"levelling:                 {levelling:7.2f} s  ({levelling / len(segments) * 1000:.1f} ms a segment, "
           f"{levelling / synth:.1%} of the model's time)")
     print(f"AAC encoding:              {encode:7.2f} s")
+    print(f"calibrating the voice:     {calibration:7.2f} s once per worker and voice ({voice})")
     spread = [round(x[0], 1) for x in before]
     print(f"loudness before: {min(spread)} to {max(spread)} LUFS, true peaks up to "
           f"{max(p for _, p in before):.1f} dBTP")
     print(f"loudness after:  {min(x[0] for x in after):.2f} to {max(x[0] for x in after):.2f} LUFS, true peaks up to "
           f"{max(p for _, p in after):.1f} dBTP")
     folder = temp_folder("loudness")
+    banner("the segments joined, as AAC: dynamics kept?")
+    for name, pieces in (("raw voice", raws), ("each segment alone (before)", alone), ("one gain per voice", encoded)):
+        joined = folder / "joined.aac"
+        joined.write_bytes(b"".join(pieces))
+        _, found = asyncio.run(_meter(joined, [(0, joined.stat().st_size)], 1, engine.sample_rate))
+        print(f"{name:28} {found}")
     hour = folder / "hour.aac"
     chapters = []
     with open(hour, "wb") as out:

@@ -134,6 +134,7 @@ def _completed(event: JobCompleted, state: JobState) -> JobState:
         state.status, state.output_object = JobStatus.COMPLETED, event.output_object
         if event.loudness_lufs is not None:  # a re-announcement may not repeat the measurement
             state.loudness_lufs, state.true_peak_dbtp = event.loudness_lufs, event.true_peak_dbtp
+            state.loudness_range_lu = event.loudness_range_lu
         if event.quality is not None:
             state.heard_language = event.quality.language
     return state

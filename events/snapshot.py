@@ -25,8 +25,8 @@ SNAPSHOT_WARNINGS = 5  # warnings kept in a checkpoint (the log holds them all)
 SNAPSHOT_REASONS = 20  # failure reasons kept in a checkpoint (the first ones, by position)
 _LEFT_OUT = ("chapters", "warnings", "requested_lexicon")
 # written only when not these (the checkpoint of an unchecked job keeps its earlier bytes)
-_WHEN_SET = {"requested_check": "", "check": "", "heard_language": "", "words_checked": 0,
-             "word_errors": 0}
+_WHEN_SET: dict[str, Any] = {"requested_check": "", "check": "", "heard_language": "", "words_checked": 0,
+                              "word_errors": 0, "loudness_range_lu": None}
 SNAPSHOT_ERRORS = (ValueError, KeyError, TypeError, IndexError)  # orjson's decode error is a ValueError
 _SEQ = "applied_seq"  # the tracking's key in the checkpoint
 

@@ -70,6 +70,7 @@ class JobState:
     output_object: str = ""
     loudness_lufs: float | None = None  # measured on the finished book (job.completed)
     true_peak_dbtp: float | None = None
+    loudness_range_lu: float | None = None  # the book's loudness range (EBU Tech 3342)
     generation: int = 0
     source_sha256: str = ""
     source_name: str = ""

@@ -259,6 +259,15 @@ class SegmentFailed(Event):
 
 
 @dataclass(frozen=True)
+class ChapterLoudness:
+    """One chapter of a finished book, as measured on its audio (``job.completed``)."""
+
+    chapter: int
+    lufs: Level  # integrated loudness
+    range_lu: float  # loudness range (EBU Tech 3342)
+
+
+@dataclass(frozen=True)
 class JobCompleted(Event):
     """The audiobook is in the object store."""
 
@@ -272,6 +281,8 @@ class JobCompleted(Event):
     loudness_lufs: Level | None = None  # integrated loudness of the finished book (EBU R 128 / BS.1770)
     true_peak_dbtp: Level | None = None  # its true peak
     quality: Quality | None = None  # what the check heard (None: the job was not checked)
+    loudness_range_lu: float | None = None  # the book's loudness range (EBU Tech 3342)
+    chapter_loudness: tuple[ChapterLoudness, ...] = ()  # each chapter's loudness and range
 
     def msg_id(self) -> str:
         """One for the build, one per later request for the finished book."""

@@ -45,7 +45,8 @@ def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
           f"{output.stat().st_size / 2**20:.1f} MiB in {clock(elapsed)} "
           f"({audio / elapsed if elapsed else 0:.1f}x real time, job {state.job_id})")
     if state.loudness_lufs is not None and state.true_peak_dbtp is not None:
-        print(f"  loudness {state.loudness_lufs:.1f} LUFS, true peak {state.true_peak_dbtp:.1f} dBTP "
+        spread = f", range {state.loudness_range_lu:.1f} LU" if state.loudness_range_lu is not None else ""
+        print(f"  loudness {state.loudness_lufs:.1f} LUFS, true peak {state.true_peak_dbtp:.1f} dBTP{spread} "
               f"(target {LOUDNESS_TARGET_LUFS:g} LUFS, peaks under {TRUE_PEAK_CEILING_DBTP:g} dBTP)")
     if state.checked_segments:
         flagged = state.flagged_segments

@@ -13,8 +13,11 @@ ITU-R BS.1770); the book's integrated loudness is those blocks of all stretches,
 (:func:`integrated_loudness`), so it is the book's, not an average of chapters'. The true peak
 is the highest stretch's, each read as BS.1770 Annex 2 describes: the peak of a 4x oversampled
 copy (``aresample`` then ``astats``; ``ebur128``'s own true peak oversamples 22 kHz speech to
-192 kHz and cost three times the rest of the meter, for the same figure within 0.05 dB). A
-meter that fails never fails the book: it reports nothing.
+192 kHz and cost three times the rest of the meter, for the same figure within 0.05 dB). The
+loudness range (EBU Tech 3342) is read from the short-term (3 s) loudness the meter logs with
+each block, for the book and for each chapter, so a book can show it kept the voice's dynamics
+(each stretch's first seconds have no full 3 s window; a stretch is two minutes). A meter that
+fails never fails the book: it reports nothing.
 """
 
 from __future__ import annotations
@@ -31,17 +34,30 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-MOMENTARY = re.compile(rb"TARGET:.*?\bM:\s*(-?\d+(?:\.\d+)?|-inf|nan)")
+MOMENTARY = re.compile(rb"TARGET:.*?\bM:\s*(-?\d+(?:\.\d+)?|-inf|nan)\s+S:\s*(-?\d+(?:\.\d+)?|-inf|nan)")
 TRUE_PEAK = re.compile(r"Peak level dB:\s*(-?\d+(?:\.\d+)?|-inf)")
 OVERSAMPLING = 4
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
+RANGE_GATE_LU = -20.0  # EBU Tech 3342: the loudness range's relative gate
+RANGE_LOW, RANGE_HIGH = 10, 95  # ... and the percentiles of short-term loudness it spans
+
+
+@dataclass(frozen=True)
+class ChapterLevel:
+    """One chapter's integrated loudness and loudness range."""
+
+    chapter: int
+    lufs: float
+    range_lu: float
 
 
 @dataclass(frozen=True)
 class Loudness:
     lufs: float  # integrated loudness
     true_peak_dbtp: float
+    range_lu: float = 0.0  # loudness range (EBU Tech 3342)
+    chapters: tuple[ChapterLevel, ...] = ()
 
 
 def integrated_loudness(momentary: list[float]) -> float:
@@ -64,6 +80,23 @@ def integrated_loudness(momentary: list[float]) -> float:
     return lufs(sum(kept) / len(kept))
 
 
+def loudness_range(short_term: list[float]) -> float:
+    """EBU Tech 3342 loudness range (LU) of short-term (3 s) loudness values taken every 100 ms: the
+    spread from the 10th to the 95th percentile of those above -70 LUFS and within 20 LU of their
+    mean power; 0 when nothing is left."""
+    audible = [s for s in short_term if s > ABSOLUTE_GATE_LUFS]
+    if not audible:
+        return 0.0
+    mean = -0.691 + 10 * math.log10(sum(10 ** ((s + 0.691) / 10) for s in audible) / len(audible))
+    kept = sorted(s for s in audible if s > mean + RANGE_GATE_LU)
+    if not kept:
+        return 0.0
+    import numpy as np
+
+    low, high = np.percentile(kept, [RANGE_LOW, RANGE_HIGH])
+    return float(high - low)
+
+
 def meter_command(ffmpeg: str, source: str, rate: int) -> list[str]:
     """ffmpeg reading ADTS of ``rate`` Hz from ``source``, logging each block's loudness and then
     the peak of the audio oversampled 4x, writing no audio."""
@@ -81,7 +114,9 @@ def byte_range(path: Path, start: int, end: int) -> str:
 @dataclass
 class _Measured:
     momentary: list[float]
+    short_term: list[float]
     true_peak: float
+    chapter: int = -1
 
 
 async def _measure_range(ffmpeg: str, path: Path, start: int, end: int, rate: int) -> _Measured:
@@ -102,12 +137,16 @@ async def _measure_range(ffmpeg: str, path: Path, start: int, end: int, rate: in
             raise
         log_file.seek(0)
         text = log_file.read()
-    blocks = [-math.inf if value in (b"-inf", b"nan") else float(value) for value in MOMENTARY.findall(text)]
+    def level(value: bytes) -> float:
+        return -math.inf if value in (b"-inf", b"nan") else float(value)
+
+    found = MOMENTARY.findall(text)
+    blocks, short_term = [level(m) for m, _ in found], [level(s) for _, s in found]
     log = text.decode(errors="replace")
     peak = TRUE_PEAK.findall(log)
     if proc.returncode or not peak:
         raise RuntimeError(f"ffmpeg's meter failed ({proc.returncode}): {log[-300:]}")
-    return _Measured(blocks, -math.inf if peak[-1] == "-inf" else float(peak[-1]))
+    return _Measured(blocks, short_term, -math.inf if peak[-1] == "-inf" else float(peak[-1]))
 
 
 class LoudnessMeter:
@@ -123,14 +162,17 @@ class LoudnessMeter:
         self.slots = asyncio.Semaphore(parallel or os.cpu_count() or 1)
         self.tasks: list[asyncio.Task[_Measured]] = []
 
-    def stretch_done(self, start: int, end: int, rate: int) -> None:
-        """Measure bytes [start, end) of the audio file (whole segments at ``rate`` Hz, already written)."""
+    def stretch_done(self, start: int, end: int, rate: int, chapter: int = -1) -> None:
+        """Measure bytes [start, end) of the audio file (whole segments at ``rate`` Hz, already written),
+        a stretch of ``chapter`` (-1: of none in particular)."""
         if end > start:
-            self.tasks.append(asyncio.create_task(self._measure(start, end, rate)))
+            self.tasks.append(asyncio.create_task(self._measure(start, end, rate, chapter)))
 
-    async def _measure(self, start: int, end: int, rate: int) -> _Measured:
+    async def _measure(self, start: int, end: int, rate: int, chapter: int) -> _Measured:
         async with self.slots:
-            return await _measure_range(self.ffmpeg, self.audio, start, end, rate)
+            measured = await _measure_range(self.ffmpeg, self.audio, start, end, rate)
+        measured.chapter = chapter
+        return measured
 
     async def result(self) -> Loudness | None:
         """The book's integrated loudness and true peak (None if a meter failed or the book is silent)."""
@@ -144,7 +186,15 @@ class LoudnessMeter:
         peak = max((stretch.true_peak for stretch in measured), default=-math.inf)
         if not math.isfinite(lufs) or not math.isfinite(peak):
             return None
-        return Loudness(round(lufs, 1), round(peak, 1))
+        chapters = []
+        for chapter in sorted({stretch.chapter for stretch in measured if stretch.chapter >= 0}):
+            stretches = [stretch for stretch in measured if stretch.chapter == chapter]
+            level = integrated_loudness([m for stretch in stretches for m in stretch.momentary])
+            if math.isfinite(level):
+                spread = loudness_range([s for stretch in stretches for s in stretch.short_term])
+                chapters.append(ChapterLevel(chapter, round(level, 1), round(spread, 1)))
+        spread = loudness_range([s for stretch in measured for s in stretch.short_term])
+        return Loudness(round(lufs, 1), round(peak, 1), round(spread, 1), tuple(chapters))
 
     async def close(self) -> None:
         """Stop any meter still running (a book that was not finished)."""

@@ -30,7 +30,14 @@ from events import names
 from events.audio import AAC_FRAME, DEFAULT_SAMPLE_RATE
 from events.codec import decode_event
 from events.errors import PermanentError
-from events.types import BookParsed, JobCompleted, SegmentChecked, SegmentFailed, SegmentSynthesized
+from events.types import (
+    BookParsed,
+    ChapterLoudness,
+    JobCompleted,
+    SegmentChecked,
+    SegmentFailed,
+    SegmentSynthesized,
+)
 from services.assemble.ffmpeg import ffmpeg_exe
 from services.assemble.m4b import (
     BookTags,
@@ -200,7 +207,7 @@ class StreamingBuild:
                     chapter_ends = position + 1 == len(order) or order[position + 1][0] != key[0]
                     if chapter_ends or stretch_samples >= METER_STRETCH_S * event.sample_rate:
                         if sounding:  # silence has no loudness to measure (the instant test engine's)
-                            meter.stretch_done(stretch_start, written, event.sample_rate)
+                            meter.stretch_done(stretch_start, written, event.sample_rate, key[0])
                         stretch_start, stretch_samples, sounding = written, 0, False
                     samples[key[0]] += event.samples
                     rates.add(event.sample_rate)
@@ -238,9 +245,12 @@ class StreamingBuild:
         waited = time.perf_counter() - measuring
         log.info("job %s: stored %s (%.0f s of audio, %d chapters, %d bytes; remux %.1f s, store %.1f s; %s, "
                  "waited %.2f s for the meter)", self.job_id, name, seconds, len(marks), size, remuxed - started,
-                 measuring - remuxed, f"{loudness.lufs:.1f} LUFS, true peak {loudness.true_peak_dbtp:.1f} dBTP"
-                 if loudness else "loudness not measured", waited)
+                 measuring - remuxed, f"{loudness.lufs:.1f} LUFS, true peak {loudness.true_peak_dbtp:.1f} dBTP, "
+                 f"range {loudness.range_lu:.1f} LU" if loudness else "loudness not measured", waited)
         return JobCompleted(job_id=self.job_id, output_object=name, seconds=seconds, size=size, chapters=len(marks),
                             loudness_lufs=loudness.lufs if loudness else None,
                             true_peak_dbtp=loudness.true_peak_dbtp if loudness else None,
+                            loudness_range_lu=loudness.range_lu if loudness else None,
+                            chapter_loudness=tuple(ChapterLoudness(c.chapter, c.lufs, c.range_lu)
+                                                   for c in loudness.chapters) if loudness else (),
                             quality=quality_of(self.heard))

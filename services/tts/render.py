@@ -17,7 +17,7 @@ with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on P
 from events.audio import AAC_BITRATE, AAC_FRAME, DEFAULT_SAMPLE_RATE, speakable
 from events.types import SynthesizeSegment
 from services.tts.engines import Engine, SynthesisError
-from services.tts.loudness import level
+from services.tts.loudness import CALIBRATION, VoiceLevel, audible, calibrate, level
 
 
 def _silence(ms: int, rate: int) -> bytes:
@@ -41,6 +41,25 @@ def _join(job: SynthesizeSegment, spoken: list[list[bytes]], rate: int) -> bytes
     return b"".join(pieces)
 
 
+_LEVELS: dict[tuple[int, str], tuple[Engine, VoiceLevel | None]] = {}
+
+
+def voice_level(engine: Engine, language: str = "") -> VoiceLevel | None:
+    """The voice's levelling in ``language``, measured on its calibration passage once per process
+    (a second or two of synthesis); None when it cannot be measured (levelled segment by segment)."""
+    key = (id(engine), language)
+    if key not in _LEVELS:
+        passage = list(CALIBRATION)
+        try:
+            spoken = engine.speak(passage, 1.0, language) if language else engine.speak(passage, 1.0)
+        except SynthesisError:
+            spoken = []
+        pause = _silence(400, engine.sample_rate)
+        pcm = pause.join(b"".join(chunks) for chunks in spoken)
+        _LEVELS[key] = (engine, calibrate(pcm, engine.sample_rate) if pcm else None)  # the engine kept: ids stay unique
+    return _LEVELS[key][1]
+
+
 def render_segments(engine: Engine, jobs: list[SynthesizeSegment]) -> list[bytes]:
     """PCM (int16 mono) of each segment, pauses included, from as few engine calls as possible.
 
@@ -57,7 +76,9 @@ def render_segments(engine: Engine, jobs: list[SynthesizeSegment]) -> list[bytes
         start = 0
         for i in positions:
             count = len(jobs[i].paragraphs)
-            out[i] = level(_join(jobs[i], spoken[start:start + count], engine.sample_rate), engine.sample_rate)
+            pcm = _join(jobs[i], spoken[start:start + count], engine.sample_rate)
+            # a voice that speaks (not the instant engine's silence) is calibrated on its first sound
+            out[i] = level(pcm, engine.sample_rate, voice_level(engine, language)) if audible(pcm) else pcm
             start += count
     return [out[i] for i in range(len(jobs))]
 
