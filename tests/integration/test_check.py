@@ -119,6 +119,32 @@ async def test_a_segment_whose_audio_is_gone_is_flagged_not_crashed_on(js, clien
     assert not checked.ok and "not in the store" in checked.reason
 
 
+async def test_a_segment_that_stops_every_check_worker_gets_a_verdict_on_its_last_delivery(js, client,
+                                                                                            settings) -> None:
+    """A check worker killed while hearing a segment never answers; after it, every delivery but the
+    last is another chance to hear it, and the last flags it unheard: its book never waits forever."""
+    from services.bus.topology import ensure_topology
+
+    brief = replace(settings, ack_wait_s=1.0, max_deliver=2)
+    await ensure_topology(js, brief)  # the check consumer now delivers a segment twice at most
+    event = SegmentSynthesized(job_id="jkilled", chapter=0, index=0, audio_object="audio/killed.aac",
+                               samples=1024, sample_rate=22050,
+                               check=CheckOrder(text="This segment stops every listener.", language="en"))
+    await js.publish(names.event_subject("jkilled", SegmentSynthesized.KIND), encode(event))
+    killed = await js.pull_subscribe_bind(durable=names.CHECK_CONSUMER, stream=names.EVENTS_STREAM)
+    (taken,) = await killed.fetch(1, timeout=10)  # a worker takes it, then dies: no ack, no verdict
+    assert taken.metadata.num_delivered == 1
+    await killed.unsubscribe()
+    async with running(["check"], brief):
+
+        async def verdict() -> list[SegmentChecked]:
+            return [e for e in await job_events(js, "jkilled") if isinstance(e, SegmentChecked)]
+
+        (checked,) = await wait_for(verdict, timeout=60)
+    assert not checked.ok and checked.rule == "unheard"
+    assert checked.reason == ("it could not be checked: delivered once before with no verdict (a check worker "
+                              "stopped on it)"), checked.reason
+
 
 async def test_a_book_read_in_the_wrong_language_fails_the_check_as_a_whole(js, client, settings) -> None:
     """German prose read as English by the English voice: most segments are flagged, and the
