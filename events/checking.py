@@ -2,24 +2,26 @@
 
 ``all`` hears every segment, ``off`` none, ``sample:R`` a share R of them (``sample`` alone:
 ``DEFAULT_SAMPLE``) and, so that every chapter is heard, the second segment of each (the first
-after its heading). Which segments a sample takes is decided by a hash of the job and the
-segment's position, so a resume or a second parse picks the same ones.
+after its heading). ``auto`` (the stack's default) is decided by parse when it plans a book:
+``all`` if a check worker has a GPU, else ``sample:0.1`` (:func:`automatic`). Which segments a
+sample takes is decided by a hash of the job and the segment's position, so a resume or a second
+parse picks the same ones.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-ALL, OFF, SAMPLE = "all", "off", "sample"
+ALL, OFF, SAMPLE, AUTO = "all", "off", "sample", "auto"
 DEFAULT_SAMPLE = 0.1
 DEFAULT_POLICY = f"{SAMPLE}:{DEFAULT_SAMPLE:g}"
-USAGE = 'check must be "all", "off", "sample" or "sample:R" with R from 0 to 1 (e.g. "sample:0.1")'
+USAGE = ('check must be "auto", "all", "off", "sample" or "sample:R" with R from 0 to 1 (e.g. "sample:0.1")')
 
 
 def check_policy(value: str) -> str:
     """The policy ``value`` names, written one way ("all", "off", "sample:0.25"); ValueError otherwise."""
     text = value.strip().lower()
-    if text in (ALL, OFF):
+    if text in (ALL, OFF, AUTO):
         return text
     head, colon, share = text.partition(":")
     if head != SAMPLE:
@@ -31,6 +33,12 @@ def check_policy(value: str) -> str:
     if not 0.0 <= rate <= 1.0:
         raise ValueError(USAGE)
     return ALL if rate == 1.0 else OFF if rate == 0.0 else f"{SAMPLE}:{rate:g}"
+
+
+def automatic(gpu_check_workers: int) -> str:
+    """What ``auto`` means on a stack: every segment heard where a check worker has a GPU (it hears
+    faster than voices speak), a sample where they all run on CPUs."""
+    return ALL if gpu_check_workers else DEFAULT_POLICY
 
 
 def share_checked(policy: str) -> float:

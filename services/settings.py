@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from events.checking import DEFAULT_POLICY, check_policy
+from events.checking import AUTO, check_policy
 
 PREFIX = "AUDIOBOOK_"
 
@@ -54,7 +54,7 @@ class Settings:
     nats_tls_ca: Path | None = None  # CA that signed the server's certificate (implies TLS)
     replicas: int | None = None  # JetStream replicas of every stream and bucket; None: the cluster's size, at most 3
     simulated_rtf: float = 0.0  # the instant test engine sleeps audio length x this (stands in for a GPU model)
-    check: str = DEFAULT_POLICY  # the check policy of a request that names none ("all", "off", "sample:0.1")
+    check: str = AUTO  # the check policy of a request that names none ("auto", "all", "off", "sample:0.1")
     check_model: Path | None = None  # a CTranslate2 Whisper folder for check workers; None: the packaged base model
     check_takes: int = 3  # takes a flagged segment of a voice that varies may have in all (1: no retakes)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,13 +22,14 @@ from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
+from events.checking import AUTO, automatic
 from events.codec import encode
 from events.errors import PermanentError
 from events.projection import JobState, JobStatus
 from events.requests import ConvertRequest, job_id_for, parse_request, request_ref
 from events.types import Event, JobAccepted
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
-from services.bus.control import ControlPlane, ServiceState
+from services.bus.control import ControlPlane, ServiceState, fleet, status_of
 from services.bus.jobs import queued_segments, rebuild_state
 from services.bus.publish import Command
 from services.bus.topology import object_store
@@ -49,6 +51,7 @@ from services.voices import (
 
 log = logging.getLogger(__name__)
 CONCURRENT_REQUESTS = 4  # big books being read do not keep the next request waiting
+FLEET_TTL_S, FLEET_WAIT_S = 60.0, 0.3  # how often, and how long, "auto" asks which check workers have a GPU
 MAX_EVENT_BYTES = 900 * 1024  # under the server's 1 MiB message limit, with room for headers
 
 
@@ -59,6 +62,7 @@ class ParseService:
                  nc: Client | None = None) -> None:
         self.js, self.store, self.uploads, self.settings, self.nc = js, store, uploads, settings, nc
         self.requests = 0  # requests answered by this process
+        self._gpu_checkers: tuple[float, int] | None = None  # (when asked, check workers with a GPU)
         self.limits = BookLimits.from_settings(settings)
         self.child_limits = ChildLimits(memory_bytes=settings.max_parse_bytes, cpu_s=settings.max_parse_s,
                                         wall_s=settings.max_parse_s)
@@ -83,6 +87,19 @@ class ParseService:
             await consumer.run(stop)
         finally:
             await control.stop()
+
+    async def _policy(self, policy: str) -> str:
+        """The check policy a book is planned with: ``auto`` is ``all`` while a check worker with a GPU
+        answers, else a sample (asked of the fleet at most once a minute)."""
+        if policy != AUTO:
+            return policy
+        now = time.monotonic()
+        if self._gpu_checkers is None or now - self._gpu_checkers[0] > FLEET_TTL_S:
+            found = await fleet(self.nc, FLEET_WAIT_S) if self.nc is not None else []
+            gpus = sum(1 for reply in found if reply.get("name") == names.service_name("check")
+                       and str(status_of(reply).get("device", "")).startswith("cuda"))
+            self._gpu_checkers = (now, gpus)
+        return automatic(self._gpu_checkers[1])
 
     def give_up(self, msg: Msg, reason: str) -> Sequence[Event]:
         """A request that keeps failing is answered too, under its request reference."""
@@ -137,7 +154,7 @@ class ParseService:
         generation, resumed = decide.continuation(state)
         try:
             plan = await self._read_and_plan(source, job_id, request, state, generation, speaker, lexicon,
-                                             request.check or self.settings.check)
+                                             await self._policy(request.check or self.settings.check))
         except TRANSIENT:
             raise  # the server, not the book: the kit retries the request
         except PermanentError as exc:

@@ -17,7 +17,7 @@ import pytest
 from events import names
 from events.codec import encode
 from events.projection import COMPLETED
-from events.types import CheckOrder, JobCompleted, SegmentChecked, SegmentSynthesized
+from events.types import BookParsed, CheckOrder, JobCompleted, SegmentChecked, SegmentSynthesized
 from services.engines.damage import damaged
 from services.parse.formats import read_book
 from services.settings import Settings
@@ -144,6 +144,29 @@ async def test_a_segment_that_stops_every_check_worker_gets_a_verdict_on_its_las
     assert not checked.ok and checked.rule == "unheard"
     assert checked.reason == ("it could not be checked: delivered once before with no verdict (a check worker "
                               "stopped on it)"), checked.reason
+
+async def test_auto_hears_every_segment_where_a_check_worker_has_a_gpu(js, client, settings) -> None:
+    """The stack's default, ``auto``: a sample while the check workers run on CPUs, every segment
+    once one says it has a GPU (its model loads on the first segment: none here)."""
+    auto = replace(settings, check="auto")
+    two_books_epub(auto.input_dir / "two.epub")
+
+    async def planned(request_id: str) -> str:
+        await client.publish(names.REQUEST_SUBJECT, orjson.dumps(
+            {"source": {"path": "two.epub"}, "engine": "piper", "request_id": request_id,
+             "chapters": "1" if request_id == "cpu" else "2"}))
+        job_id = await wait_for(lambda: accepted_job(js, request_id), timeout=60)
+
+        async def parsed() -> list[BookParsed]:
+            return [e for e in await job_events(js, job_id) if isinstance(e, BookParsed)]
+
+        (book_parsed,) = await wait_for(parsed, timeout=60)
+        return book_parsed.check
+
+    async with running(["parse", "check"], auto):
+        assert await planned("cpu") == "sample:0.1"
+    async with running(["parse"], auto), running(["check"], replace(auto, device="cuda", worker_name="gpu")):
+        assert await planned("gpu") == "all"
 
 
 async def test_a_book_read_in_the_wrong_language_fails_the_check_as_a_whole(js, client, settings) -> None:

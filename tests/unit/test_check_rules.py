@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from events.checking import check_policy, is_checked, share_checked
+from events.checking import automatic, check_policy, is_checked, share_checked
 from services.check import judge as rules
 from services.check.judge import Heard, align, judge
 from services.check.words import spoken_words
@@ -126,6 +126,7 @@ def test_the_policy_is_written_one_way_and_refuses_nonsense() -> None:
         with pytest.raises(ValueError, match="sample:R"):
             check_policy(bad)
     assert share_checked("") == 0.0 and share_checked("garbage") == 0.0 and share_checked("sample:0.3") == 0.3
+    assert check_policy(" Auto") == "auto" and automatic(0) == "sample:0.1" and automatic(1) == "all"
 
 
 def test_a_sample_is_the_same_every_time_and_about_its_share() -> None:
