@@ -45,7 +45,7 @@ FAST, SLOW = 0.45, 2.2
 LEAD_S, TRAIL_S = 1.5, 2.0
 CLIPPED = 0.001
 SOUNDS_ALIKE = 0.5  # character similarity of a misheard run to what was said
-MATCHED, MATCHED_MIN_WORDS = 0.5, 6  # a share of the text's words heard as written, from this many words
+MATCHED, MATCHED_MIN_WORDS = 0.5, 10  # a share of the text's words heard as written, from this many words
 MISHEARD_RUN = 3  # the most words said in a difference tried whole: a name heard as other words
 QUOTED_WORDS = 8  # words of a run quoted in a reason
 
