@@ -184,7 +184,8 @@ class TtsWorker:
     async def _preload(self) -> None:
         """Load the voices ``AUDIOBOOK_PRELOAD`` names on the engine thread now, while the request is
         still being parsed, not on the first segment (Piper's voice: about a second of CPU), and
-        the levelling's signal libraries with them (1.7 s). A voice that cannot be loaded is logged
+        the levelling's signal libraries and the voice's calibration with them (1.7 s and a few
+        seconds of speech). A voice that cannot be loaded is logged
         and left for its first segment to report."""
         loop = asyncio.get_running_loop()
         for entry in self.settings.preload:
@@ -196,9 +197,11 @@ class TtsWorker:
                 if info.engine not in self.served or cloned_parts(info.voice) is not None:
                     continue
                 info = self._voices.setdefault((info.engine, info.voice), info)
-                await loop.run_in_executor(self.batcher.executor, self.engines.get, info)
+                loaded = await loop.run_in_executor(self.batcher.executor, self.engines.get, info)
                 if not engine_named(info.engine).speaks_silence:
                     await loop.run_in_executor(self.batcher.executor, loudness.warm_up)
+                    # the voice's one gain, measured now rather than before its first segment
+                    await loop.run_in_executor(self.batcher.executor, render.voice_level, loaded)
             except Exception as exc:  # a voice that will not load fails its own segments, with their reason
                 log.info("tts worker %s did not preload %s: %s", self.name, entry, exc)
 
