@@ -109,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--lexicon", metavar="FILE",
                       help="your pronunciations: lines of 'word = spoken form', [fr] sections per language "
                            "(docs/books.md)")
-    conv.add_argument("--check", metavar="all|sample:R|off", type=check_option,
-                      help="which segments a speech-recognition check hears: all, a share (sample:0.1), or off "
-                           "(default: the stack's AUDIOBOOK_CHECK, sample:0.1)")
+    conv.add_argument("--check", metavar="auto|all|sample:R|off", type=check_option,
+                      help="which segments a speech-recognition check hears: all, a share (sample:0.1), off, or "
+                           "auto: all where a check worker has a GPU, else sample:0.1 (default: the stack's "
+                           "AUDIOBOOK_CHECK, auto)")
     _export_options(conv)
     _workers_option(conv, _default_workers(),
                     f"tts worker processes in embedded mode, 1 to {MAX_WORKERS} (default: one per core, up to 8)")
