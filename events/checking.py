@@ -15,7 +15,7 @@ import hashlib
 ALL, OFF, SAMPLE, AUTO = "all", "off", "sample", "auto"
 DEFAULT_SAMPLE = 0.1
 DEFAULT_POLICY = f"{SAMPLE}:{DEFAULT_SAMPLE:g}"
-USAGE = ('check must be "auto", "all", "off", "sample" or "sample:R" with R from 0 to 1 (e.g. "sample:0.1")')
+USAGE = 'check must be "auto", "all", "off", "sample" or "sample:R" with R from 0 to 1 (e.g. "sample:0.1")'
 
 
 def check_policy(value: str) -> str:

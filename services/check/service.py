@@ -100,7 +100,6 @@ class CheckWorker:
         self.checked = self.flagged = 0
         self.audio_seconds = self.listen_seconds = 0.0
         self.consumer: Consumer | None = None
-        self.last_delivery = settings.max_deliver  # the server delivers a segment no more often than this
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> CheckWorker:
@@ -118,7 +117,6 @@ class CheckWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         policy = Policy.for_ack_wait(self.settings.ack_wait_s, self.settings.max_deliver)
-        self.last_delivery = policy.max_deliver
         sub = await self.js.pull_subscribe_bind(durable=names.CHECK_CONSUMER, stream=names.EVENTS_STREAM)
         self.consumer = Consumer(self.js, sub, self.handle, stage="check", policy=policy, give_up=self.give_up,
                                  attributes={"worker": self.name}, in_hand=lambda: 2)
@@ -156,7 +154,8 @@ class CheckWorker:
             return Decision()  # not a segment to check (or not a segment event at all)
         order = event.check
         where = f"job {event.job_id} chapter {event.chapter} segment {event.index}"
-        if (tries := delivery_count(msg)) >= self.last_delivery > 1:
+        # the check consumer delivers a segment at most max_deliver times (services.bus.topology)
+        if (tries := delivery_count(msg)) >= self.settings.max_deliver > 1:
             # every earlier delivery ended with no answer (a worker killed while hearing it, every time):
             # the last one flags it unheard, so its book does not wait for a verdict that never comes
             log.warning("%s: delivered %d times with no verdict; flagged unheard", where, tries)
