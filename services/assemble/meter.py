@@ -60,24 +60,27 @@ class Loudness:
     chapters: tuple[ChapterLevel, ...] = ()
 
 
+def _power(lufs: float) -> float:
+    """The mean square a loudness (LUFS) stands for, as BS.1770 sums blocks."""
+    return float(10 ** ((lufs + 0.691) / 10))
+
+
+def _lufs(mean_power: float) -> float:
+    return -0.691 + 10 * math.log10(mean_power)
+
+
 def integrated_loudness(momentary: list[float]) -> float:
     """BS.1770 integrated loudness of gating blocks given as their loudness (LUFS); -inf if all are gated.
 
     Blocks under -70 LUFS are dropped (absolute gate), then those more than 10 LU under the
     loudness of the rest (relative gate); the result is the loudness of the mean power left.
     """
-    def power(lufs: float) -> float:
-        return float(10 ** ((lufs + 0.691) / 10))
-
-    def lufs(mean_power: float) -> float:
-        return -0.691 + 10 * math.log10(mean_power)
-
-    audible = [power(m) for m in momentary if m > ABSOLUTE_GATE_LUFS]
+    audible = [_power(m) for m in momentary if m > ABSOLUTE_GATE_LUFS]
     if not audible:
         return -math.inf
-    threshold = lufs(sum(audible) / len(audible)) + RELATIVE_GATE_LU
-    kept = [p for p in audible if lufs(p) > threshold]
-    return lufs(sum(kept) / len(kept))
+    threshold = _lufs(sum(audible) / len(audible)) + RELATIVE_GATE_LU
+    kept = [p for p in audible if _lufs(p) > threshold]
+    return _lufs(sum(kept) / len(kept))
 
 
 def loudness_range(short_term: list[float]) -> float:
@@ -87,7 +90,7 @@ def loudness_range(short_term: list[float]) -> float:
     audible = [s for s in short_term if s > ABSOLUTE_GATE_LUFS]
     if not audible:
         return 0.0
-    mean = -0.691 + 10 * math.log10(sum(10 ** ((s + 0.691) / 10) for s in audible) / len(audible))
+    mean = _lufs(sum(map(_power, audible)) / len(audible))
     kept = sorted(s for s in audible if s > mean + RANGE_GATE_LU)
     if not kept:
         return 0.0
