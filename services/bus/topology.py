@@ -44,6 +44,7 @@ UPLOADS_BYTES = 4 * 2**30
 NO_ROOM = (10023, 10047)  # JetStream: insufficient resources; insufficient storage resources
 NO_PLACEMENT = 10005  # a cluster: no suitable peers for placement (insufficient storage, or other reasons)
 NAME_IN_USE = 10058  # a stream of that name exists with another configuration (another process made it first)
+MADE_ELSEWHERE_WAITS = (0.1, 0.2, 0.4, 0.8, 1.5, 2.0)  # seconds between asks for a bucket another service makes
 MIN_FITTED_BYTES = 16 * 2**20
 
 
@@ -245,7 +246,19 @@ async def checkpoints(js: JetStreamContext, replicas: int = 1, max_bytes: int = 
     except APIError as exc:
         if exc.err_code != NAME_IN_USE:
             raise
-        return await js.key_value(names.CHECKPOINT_BUCKET)  # another service made it first (its size fitted first)
+        # another service made it first (its size fitted first)
+        return await _made_elsewhere(lambda: js.key_value(names.CHECKPOINT_BUCKET))
+
+
+async def _made_elsewhere(get: Callable[[], Awaitable[R]]) -> R:
+    """A bucket another service is creating: on a cluster its name is taken a moment before its
+    stream answers, so ask again for a few seconds before saying it is not there."""
+    for wait in MADE_ELSEWHERE_WAITS:
+        try:
+            return await get()
+        except (BucketNotFoundError, NotFoundError):
+            await asyncio.sleep(wait)
+    return await get()
 
 
 async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET, replicas: int = 1,
@@ -261,7 +274,8 @@ async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET, 
     except APIError as exc:
         if exc.err_code != NAME_IN_USE:
             raise
-        return await js.object_store(bucket)  # another service made it first, halving its size sooner
+        # another service made it first, halving its size sooner
+        return await _made_elsewhere(lambda: js.object_store(bucket))
 
 
 def bucket_bytes(bucket: str, settings: Settings) -> int:
