@@ -24,6 +24,7 @@ from events.types import (
     JobFailed,
     JobPaused,
     JobRejected,
+    JobReopened,
     JobResumed,
     SegmentChecked,
     SegmentFailed,
@@ -88,12 +89,19 @@ def _parsed(event: BookParsed, state: JobState) -> JobState:
 
 @folds(SegmentSynthesized)
 def _synthesized(event: SegmentSynthesized, state: JobState) -> JobState:
-    """A segment is done (counted once however often it is reported); its failure is forgotten."""
+    """A segment is done (counted once however often it is reported); its failure is forgotten.
+
+    A take older than the one a retake asked for does not count. A retaken segment's length is
+    not counted again: the chapter keeps its first take's (the finished book says the exact length).
+    """
     if event.chapter < len(state.chapters):
         chapter = state.chapters[event.chapter]
+        if event.take < chapter.asked.get(event.index, 0):
+            return state
         if event.index not in chapter.done:
             chapter.done.add(event.index)
-            chapter.seconds += event.seconds
+            if event.index not in chapter.asked:
+                chapter.seconds += event.seconds
             state.synth_seconds += event.synth_seconds
             state.cache_hits += int(event.cache_hit)
         chapter.failed.pop(event.index, None)
@@ -106,6 +114,8 @@ def _checked(event: SegmentChecked, state: JobState) -> JobState:
     latest verdict (a retake heard fine clears it)."""
     if event.chapter < len(state.chapters) and event.index < state.chapters[event.chapter].total:
         chapter = state.chapters[event.chapter]
+        if event.take < chapter.asked.get(event.index, 0):
+            return state  # a verdict on a take the person asked to replace
         if event.index not in chapter.checked:
             chapter.checked.add(event.index)
             state.words_checked += event.words
@@ -129,8 +139,8 @@ def _segment_failed(event: SegmentFailed, state: JobState) -> JobState:
 
 @folds(JobCompleted)
 def _completed(event: JobCompleted, state: JobState) -> JobState:
-    """Only a completion that names the job's own book counts."""
-    if event.output_object == book_object(event.job_id):
+    """Only a completion that names the job's own book counts, and not one from before a reopening."""
+    if event.output_object == book_object(event.job_id) and event.generation >= state.reopened:
         state.status, state.output_object = JobStatus.COMPLETED, event.output_object
         if event.loudness_lufs is not None:  # a re-announcement may not repeat the measurement
             state.loudness_lufs, state.true_peak_dbtp = event.loudness_lufs, event.true_peak_dbtp
@@ -178,4 +188,22 @@ def _resumed(event: JobResumed, state: JobState) -> JobState:
         state.status, state.reason = (JobStatus.PARSED if state.chapters else JobStatus.ACCEPTED), ""
     for chapter in state.chapters:
         chapter.failed.clear()
+    return state
+
+
+@folds(JobReopened)
+def _reopened(event: JobReopened, state: JobState) -> JobState:
+    """A completed book is being built again with new takes of some segments: they are not done
+    until a take at least as new as the one asked for is."""
+    if state.status != JobStatus.COMPLETED or event.generation <= state.generation or not state.chapters:
+        return state
+    state.status, state.reason = JobStatus.PARSED, ""
+    state.generation = state.reopened = event.generation
+    for chapter_index, index, take in event.retakes:
+        if chapter_index < len(state.chapters) and index < state.chapters[chapter_index].total:
+            chapter = state.chapters[chapter_index]
+            if take > chapter.asked.get(index, 0):
+                chapter.asked[index] = take
+                chapter.done.discard(index)
+                chapter.failed.pop(index, None)
     return state

@@ -16,10 +16,11 @@ from events.checking import USAGE, check_policy
 from events.errors import PermanentError
 from events.names import speaker_object
 from events.projection import JobState
+from events.types import MAX_RETAKES
 
 MAX_REQUEST_BYTES = 64 * 1024
 _FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id", "pauses", "lexicon",
-           "check"}
+           "check", "retake"}
 MAX_LEXICON_CHARS = 32 * 1024
 MIN_SPEED, MAX_SPEED = 0.25, 4.0  # times the voice's own pace
 _SOURCE_FIELDS = {"object", "path"}
@@ -47,6 +48,7 @@ class ConvertRequest:
     pauses: str | None = None  # the pauses that differ from the defaults, "sentence=300,chapter=2500"
     lexicon: str | None = None  # the reader's pronunciations, the text of a lexicon file
     check: str | None = None  # segments a check worker hears ("all", "off", "sample:0.1"); None: the stack's default
+    retake: tuple[tuple[int, int], ...] = ()  # (chapter, index), zero-based: new takes of a finished book's segments
 
     def as_dict(self) -> dict[str, Any]:
         source = {"object": self.source_object} if self.source_object else {"path": self.source_path}
@@ -56,6 +58,8 @@ class ConvertRequest:
                 out[key] = getattr(self, key)
         if self.speaker_object is not None:
             out["speaker"] = {"object": self.speaker_object}
+        if self.retake:
+            out["retake"] = [list(position) for position in self.retake]
         return out
 
     def encode(self) -> bytes:
@@ -169,6 +173,48 @@ def _check(payload: dict[str, Any]) -> str | None:
         raise RequestError(f'"check"{str(exc).removeprefix("check")}') from None
 
 
+MAX_RETAKE_POSITIONS = 100  # segments one request may ask new takes of
+_RETAKE_USAGE = ('"retake" must be a list of [chapter, index] pairs, zero-based as in the events (what '
+                 '`audiobook check` shows as 3.12 is [2, 11])')
+
+
+def _retake(payload: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    """The positions a request asks new takes of, in reading order, each once."""
+    value = payload.get("retake")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise RequestError(_RETAKE_USAGE)
+    if len(value) > MAX_RETAKE_POSITIONS:
+        raise RequestError(f'"retake" names {len(value)} segments; the limit is {MAX_RETAKE_POSITIONS} a request')
+    positions = set()
+    for item in value:
+        if (not isinstance(item, list) or len(item) != 2
+                or any(isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 10_000_000 for n in item)):
+            raise RequestError(_RETAKE_USAGE)
+        positions.add((item[0], item[1]))
+    return tuple(sorted(positions))
+
+
+def retake_refusal(state: JobState, positions: tuple[tuple[int, int], ...]) -> str:
+    """Why new takes of ``positions`` cannot be asked of this job ("" when they can): only a
+    completed book's segments are retaken, and only segments it has."""
+    if state.status != "completed":
+        status = state.status or "unknown"
+        return (f"job {state.job_id} is {status}: only a completed book's segments can be retaken"
+                + (" (wait until it completes)" if status in ("accepted", "parsed") else ""))
+    for chapter, index in positions:
+        if chapter >= len(state.chapters):
+            return f"the book has {len(state.chapters)} chapters: there is no segment {chapter + 1}.{index + 1}"
+        if index >= state.chapters[chapter].total:
+            return (f"chapter {chapter + 1} has {state.chapters[chapter].total} segments: there is no segment "
+                    f"{chapter + 1}.{index + 1}")
+    asked = {(c, i) for c, chapter in enumerate(state.chapters) for i in chapter.asked}
+    if len(asked | set(positions)) > MAX_RETAKES:
+        return f"a job may have at most {MAX_RETAKES:,} segments retaken; convert the book again instead"
+    return ""
+
+
 def speed_of(value: object) -> float:
     """A speaking speed: a finite number from MIN_SPEED to MAX_SPEED; RequestError naming the range otherwise."""
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
@@ -235,6 +281,7 @@ def _request(payload: Any) -> ConvertRequest:
         pauses=_pauses(payload),
         lexicon=_lexicon(payload),
         check=_check(payload),
+        retake=_retake(payload),
     )
 
 

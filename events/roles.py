@@ -50,7 +50,8 @@ PUBLISH: dict[str, list[str]] = {
     ],
     "parse": [
         *_SERVICE_COMMON, _event("job.accepted"), _event("job.rejected"), _event("job.resumed"),
-        _event("book.parsed"), _event("book.warning"), names.all_synth_filter(), names.dead_letter_subject("parse"),
+        _event("job.reopened"), _event("book.parsed"), _event("book.warning"), names.all_synth_filter(),
+        names.dead_letter_subject("parse"),
         f"$O.{names.OBJECT_BUCKET}.>", f"$O.{names.UPLOADS_BUCKET}.>",  # keeps sources, removes rejected uploads
     ],
     "tts": [

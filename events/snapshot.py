@@ -26,7 +26,7 @@ SNAPSHOT_REASONS = 20  # failure reasons kept in a checkpoint (the first ones, b
 _LEFT_OUT = ("chapters", "warnings", "requested_lexicon")
 # written only when not these (the checkpoint of an unchecked job keeps its earlier bytes)
 _WHEN_SET: dict[str, Any] = {"requested_check": "", "check": "", "heard_language": "", "words_checked": 0,
-                              "word_errors": 0, "loudness_range_lu": None}
+                              "word_errors": 0, "loudness_range_lu": None, "reopened": 0}
 SNAPSHOT_ERRORS = (ValueError, KeyError, TypeError, IndexError)  # orjson's decode error is a ValueError
 _SEQ = "applied_seq"  # the tracking's key in the checkpoint
 
@@ -68,6 +68,10 @@ def to_snapshot(tracked: Tracked) -> bytes:
             flagged=_bitmap(flagged, starts[-1]),
             flag_reasons={str(k): flagged[k][:SNAPSHOT_TEXT] for k in sorted(flagged)[:SNAPSHOT_REASONS]},
         )
+    asked = {str(starts[ci] + si): take for ci, c in enumerate(state.chapters) for si, take in c.asked.items()
+             if si < c.total}
+    if asked:  # a job never retaken keeps the checkpoint of earlier releases
+        data["asked"] = asked
     return orjson.dumps(data)
 
 
@@ -96,6 +100,10 @@ def from_snapshot(data: bytes) -> Tracked:
                 chapter.flagged[index] = flag_reasons.get(position, "(the reason is in the job's log)")
             else:
                 chapter.failed[index] = reasons.get(position, "(the reason is in the job's log)")
+    for key, take in raw.pop("asked", {}).items():
+        position = int(key)
+        ci = bisect_right(starts, position) - 1
+        chapters[ci].asked[position - starts[ci]] = int(take)
     raw.pop("warning_count", None)
     raw["warnings"] = tuple(raw.get("warnings", ()))
     seq = raw.pop(_SEQ, 0)

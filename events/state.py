@@ -33,6 +33,7 @@ class ChapterState:
     seconds: float = 0.0
     checked: set[int] = field(default_factory=set)  # segments a check worker heard
     flagged: dict[int, str] = field(default_factory=dict)  # of those, the ones it flagged, and why
+    asked: dict[int, int] = field(default_factory=dict)  # retaken segments: the first take the book may hold
 
     @property
     def complete(self) -> bool:
@@ -72,6 +73,7 @@ class JobState:
     true_peak_dbtp: float | None = None
     loudness_range_lu: float | None = None  # the book's loudness range (EBU Tech 3342)
     generation: int = 0
+    reopened: int = 0  # the generation of the last ``job.reopened`` (0: never reopened)
     source_sha256: str = ""
     source_name: str = ""
     source_object: str = ""

@@ -283,10 +283,12 @@ class JobCompleted(Event):
     quality: Quality | None = None  # what the check heard (None: the job was not checked)
     loudness_range_lu: float | None = None  # the book's loudness range (EBU Tech 3342)
     chapter_loudness: tuple[ChapterLoudness, ...] = ()  # each chapter's loudness and range
+    generation: int = 0  # the generation built (a reopened job is built again in a later one)
 
     def msg_id(self) -> str:
-        """One for the build, one per later request for the finished book."""
-        return f"{self.job_id}:{self.KIND}" + (f":{self.request_seq}" if self.request_seq else "")
+        """One for each build (a reopened job's in its generation), one per later request for the book."""
+        built = f":g{self.generation}" if self.generation else ""
+        return f"{self.job_id}:{self.KIND}{built}" + (f":{self.request_seq}" if self.request_seq else "")
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,32 @@ class JobResumed(Event):
         return f"{self.job_id}:{self.KIND}:{self.generation}"
 
 
+MAX_RETAKES = 1_000  # positions a job may have asked retakes of, over all its reopenings
+
+
+@dataclass(frozen=True)
+class JobReopened(Event):
+    """A completed job was asked for new takes of some segments (``audiobook retake``):
+    generation ``generation`` begins, and the book is built again once they are done.
+
+    ``retakes`` holds every position ever asked for in this job, with the take its book must
+    hold from now on (a take at least this one): (chapter, index, take), zero-based. It is
+    cumulative, so the last ``job.reopened`` alone says what a build of the book places.
+    """
+
+    KIND: ClassVar[str] = "job.reopened"
+
+    generation: int
+    retakes: tuple[tuple[int, int, int], ...] = ()
+
+    def msg_id(self) -> str:
+        return f"{self.job_id}:{self.KIND}:{self.generation}"
+
+    def floors(self) -> dict[tuple[int, int], int]:
+        """Each retaken position's first acceptable take."""
+        return {(chapter, index): take for chapter, index, take in self.retakes}
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     t.KIND: t
     for t in (
@@ -363,6 +391,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         JobCancelled,
         JobPaused,
         JobResumed,
+        JobReopened,
     )
 }
 
@@ -397,6 +426,7 @@ class SynthesizeSegment:
     paragraph_pause_ms: int = PARAGRAPH_PAUSE_MS  # between paragraphs inside the segment
     check_language: str = ""  # set when a check worker hears the audio: the language it is heard in
     take: int = 0  # 0: the first take; N: a retake the check asked for (synthesized anew, never from the cache)
+    first_take: int = 0  # where this segment's takes start: 0, or the take a person asked for (`audiobook retake`)
 
     def msg_id(self) -> str:
         take = f":take{self.take}" if self.take else ""

@@ -24,6 +24,7 @@ from events.types import (
     JobFailed,
     JobPaused,
     JobRejected,
+    JobReopened,
     JobResumed,
     SegmentChecked,
     SegmentFailed,
@@ -116,6 +117,8 @@ def describe(event: Event) -> str:
             return f"{event.KIND.split('.')[1]}: {event.reason}"
         case JobResumed():
             return f"resumed (generation {event.generation})"
+        case JobReopened():
+            return f"reopened for new takes (generation {event.generation})"
     return event.KIND
 
 
@@ -175,7 +178,7 @@ class Board:
             times.throughput.record(at, times.model_done)
         self.recent.setdefault(event.job_id, deque(maxlen=RECENT)).append((at, describe(event)))
         times.last = max(times.last, at)
-        if isinstance(event, JobAccepted) and state.status not in FINAL:
+        if isinstance(event, JobAccepted | JobReopened) and state.status not in FINAL:
             times.finished = None
         if state.status in FINAL and times.finished is None:
             times.finished = at

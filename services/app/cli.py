@@ -13,7 +13,7 @@ from collections.abc import Callable
 from events.audio import MAX_PAUSE_MS, Pauses
 from events.checking import check_policy
 from events.errors import PipelineError
-from events.requests import MAX_SPEED, MIN_SPEED
+from events.requests import MAX_RETAKE_POSITIONS, MAX_SPEED, MIN_SPEED
 from services.app import commands, convert, operate
 from services.app.exports import MAX_SPLIT_HOURS, MIN_SPLIT_HOURS
 from services.bus.tracing import setup_tracing, shutdown_tracing
@@ -148,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--nats-url")
         cmd.add_argument("-q", "--quiet", action="store_true")
         cmd.set_defaults(func=convert.resume)
+
+    rt = sub.add_parser("retake", help="new takes of some segments of a finished book (see `audiobook check`); "
+                                       "the book is built again with them")
+    rt.add_argument("job", help="job id (see `audiobook status`)")
+    rt.add_argument("segments", nargs="+", metavar="CHAPTER.INDEX", type=convert.segment_position,
+                    help=f"a segment as `audiobook check` shows it, e.g. 3.12 (up to {MAX_RETAKE_POSITIONS})")
+    rt.add_argument("-o", "--output", help="output .m4b (default: the book's name in this folder)")
+    _workers_option(rt, _default_workers())
+    rt.add_argument("--nats-url")
+    rt.add_argument("-q", "--quiet", action="store_true")
+    rt.set_defaults(func=convert.retake)
 
     can = sub.add_parser("cancel", help="cancel a job: its queued segments are dropped")
     can.add_argument("job")

@@ -1,4 +1,4 @@
-"""The commands that make audiobooks: convert (and export its parts), resume/retry.
+"""The commands that make audiobooks: convert (and export its parts), resume/retry, retake.
 
 Each takes the parsed arguments and the process's Settings and returns an exit code; the
 verbs are the client's (``services.client``), the printing is here.
@@ -14,7 +14,7 @@ import orjson
 
 from events.audio import LOUDNESS_TARGET_LUFS, TRUE_PEAK_CEILING_DBTP
 from events.projection import COMPLETED
-from events.requests import RequestError, parse_request
+from events.requests import MAX_RETAKE_POSITIONS, RequestError, parse_request
 from services.app.connecting import CliError, client, run
 from services.app.follow import follow_with_bar
 from services.app.progress import clock
@@ -26,7 +26,7 @@ from services.parse.lexicon import LexiconError, parse_lexicon
 from services.settings import Settings
 from services.voices import check_requested_voice
 
-__all__ = ["CliError", "convert", "existing_file", "export", "export_files", "report", "resume"]
+__all__ = ["CliError", "convert", "existing_file", "export", "export_files", "report", "resume", "retake"]
 
 
 def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
@@ -151,6 +151,35 @@ def resume(args: argparse.Namespace, settings: Settings) -> int:
         async with client(args, settings) as operator:
             state, submission = await operator.resume(args.job)
             output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
+            return await follow_with_bar(operator, submission, output, args.quiet), output
+
+    outcome, output = run(body())
+    return report(outcome, output, args.job, started)
+
+
+def segment_position(text: str) -> tuple[int, int]:
+    """``CHAPTER.INDEX`` as ``audiobook check`` shows it (from 1), as a zero-based position."""
+    chapter, dot, index = text.strip().partition(".")
+    if not (dot and chapter.isdigit() and index.isdigit() and chapter.isascii() and index.isascii()
+            and int(chapter) >= 1 and int(index) >= 1):
+        raise argparse.ArgumentTypeError(f"a segment is CHAPTER.INDEX as `audiobook check` shows it (e.g. 3.12), "
+                                         f"not {text!r}")
+    return int(chapter) - 1, int(index) - 1
+
+
+def retake(args: argparse.Namespace, settings: Settings) -> int:
+    """New takes of some segments of a finished book; the book is built again with them."""
+    started = time.monotonic()
+    positions = tuple(sorted(set(args.segments)))
+    if len(positions) > MAX_RETAKE_POSITIONS:
+        raise CliError(f"{len(positions)} segments named; one retake asks for at most {MAX_RETAKE_POSITIONS}")
+
+    async def body() -> tuple[Outcome, Path]:
+        async with client(args, settings) as operator:
+            state, submission = await operator.retake(args.job, positions)
+            output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
+            if not args.quiet:
+                print(f"asking new takes of {', '.join(f'{c + 1}.{i + 1}' for c, i in positions)} in {args.job}")
             return await follow_with_bar(operator, submission, output, args.quiet), output
 
     outcome, output = run(body())

@@ -110,8 +110,9 @@ def claimant(current: bytes | None) -> str:
     return str(held.get("by", "?")) if isinstance(held, dict) else "?"
 
 
-def completion_of(raw: bytes | None, job_id: str) -> JobCompleted | None:
-    """The last ``job.completed`` record of a job, if it is a real completion of that job.
+def completion_of(raw: bytes | None, job_id: str, generation: int = 0) -> JobCompleted | None:
+    """The last ``job.completed`` record of a job, if it is a real completion of that job (of
+    ``generation`` or later: a reopened job's earlier book is not its completion).
 
     Anything else on that subject (garbage, another job's record, a book stored elsewhere)
     does not stop the job from being built.
@@ -122,6 +123,7 @@ def completion_of(raw: bytes | None, job_id: str) -> JobCompleted | None:
         event = decode_event(raw)
     except DecodeError:
         return None
-    if isinstance(event, JobCompleted) and event.job_id == job_id and event.output_object == book_object(job_id):
+    if (isinstance(event, JobCompleted) and event.job_id == job_id and event.output_object == book_object(job_id)
+            and event.generation >= generation):
         return event
     return None

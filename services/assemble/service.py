@@ -59,7 +59,7 @@ class AssembleService:
         self.js, self.kv, self.store, self.settings, self.nc = js, kv, store, settings, nc
         self.building: dict[str, asyncio.Task[None]] = {}  # one streaming build per job
         self.chores: dict[str, asyncio.Task[None]] = {}  # failure reports, queue purges
-        self.finished: set[str] = set()  # built here; their completed event may still be in flight
+        self.finished: set[tuple[str, int]] = set()  # (job, generation) built here; its completion may be in flight
         self.builds = 0  # books this instance encoded
         self.name = settings.worker_name
         # the checkpoints this instance wrote last, decoded, with their revisions: the next batch of a
@@ -185,7 +185,7 @@ class AssembleService:
     def act(self, state: JobState) -> None:
         """Carry out the decided steps for a job (tasks of their own: the loop goes on)."""
         job_id = state.job_id
-        busy = job_id in self.chores or job_id in self.finished
+        busy = job_id in self.chores or (job_id, state.generation) in self.finished
         steps = decide.next_steps(state, building=job_id in self.building, busy=busy)
         for step in steps:
             if isinstance(step, decide.StopBuild):
@@ -235,12 +235,13 @@ class AssembleService:
         try:
             for attempt in range(1, ASSEMBLY_ATTEMPTS + 1):
                 try:
-                    if decide.completion_of(await last_event(self.js, job_id, JobCompleted.KIND), job_id):
-                        self.finished.add(job_id)
+                    if decide.completion_of(await last_event(self.js, job_id, JobCompleted.KIND), job_id, generation):
+                        self.finished.add((job_id, generation))
                         return  # someone finished it while we waited for the claim
                     self.builds += 1
-                    await StreamingBuild(self.js, self.store, job_id).run(lambda done: publish_event(self.js, done))
-                    self.finished.add(job_id)
+                    await StreamingBuild(self.js, self.store, job_id, generation).run(
+                        lambda done: publish_event(self.js, done))
+                    self.finished.add((job_id, generation))
                     return
                 except asyncio.CancelledError:
                     raise

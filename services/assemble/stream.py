@@ -28,12 +28,13 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.audio import AAC_FRAME, DEFAULT_SAMPLE_RATE
-from events.codec import decode_event
+from events.codec import DecodeError, decode_event
 from events.errors import PermanentError
 from events.types import (
     BookParsed,
     ChapterLoudness,
     JobCompleted,
+    JobReopened,
     SegmentChecked,
     SegmentFailed,
     SegmentSynthesized,
@@ -97,9 +98,11 @@ class StreamingBuild:
     seen: on a cluster, the node holding it may be gone (and nats-py's own reset can fail).
     """
 
-    def __init__(self, js: JetStreamContext, store: ObjectStore, job_id: str) -> None:
-        self.js, self.store, self.job_id = js, store, job_id
+    def __init__(self, js: JetStreamContext, store: ObjectStore, job_id: str, generation: int = 0) -> None:
+        self.js, self.store, self.job_id, self.generation = js, store, job_id, generation
         self.positions: dict[tuple[int, int], Takes] = {}  # not placed yet: their takes and verdicts
+        self.floors: dict[tuple[int, int], int] = {}  # retaken positions: the first take the book may hold
+        self.reopened = 0  # the generation of the job's last reopening (0: never reopened)
         self.heard: list[Heard] = []  # what the check heard of the placed segments
         self.wake = asyncio.Event()
         self.last_seq = 0
@@ -109,14 +112,31 @@ class StreamingBuild:
         self.last_seq = max(self.last_seq, msg.metadata.sequence.stream)
         event = event_of(msg)
         if isinstance(event, SegmentSynthesized):
-            self.positions.setdefault((event.chapter, event.index), Takes()).heard[event.take] = event
+            self._takes(event.chapter, event.index).heard[event.take] = event
         elif isinstance(event, SegmentChecked):
-            self.positions.setdefault((event.chapter, event.index), Takes()).verdicts[event.take] = event
-        elif isinstance(event, SegmentFailed) and (event.chapter, event.index) in self.positions:
+            self._takes(event.chapter, event.index).verdicts[event.take] = event
+        elif (isinstance(event, SegmentFailed) and (event.chapter, event.index) in self.positions
+              and event.generation >= self.reopened):
             self.positions[(event.chapter, event.index)].given_up = True  # a retake failed: no other comes
         else:
             return
         self.wake.set()
+
+    def _takes(self, chapter: int, index: int) -> Takes:
+        key = (chapter, index)
+        if key not in self.positions:
+            self.positions[key] = Takes(floor=self.floors.get(key, 0))
+        return self.positions[key]
+
+    async def _read_reopening(self) -> None:
+        """The takes a person asked for, from the job's last ``job.reopened`` (it lists them all)."""
+        message = await last_message(self.js, self.job_id, JobReopened.KIND)
+        try:
+            event = decode_event(message.data or b"") if message is not None else None
+        except DecodeError:
+            event = None
+        if isinstance(event, JobReopened) and event.job_id == self.job_id:
+            self.floors, self.reopened = event.floors(), event.generation
 
     async def _follow(self) -> None:
         """(Re)subscribe to the job's segment events, from the one after the last seen."""
@@ -168,6 +188,7 @@ class StreamingBuild:
                                             "audiobook.segments": parsed.total_segments,
                                             "audiobook.chapters": len(parsed.chapters)}
         with span("assemble book", attributes, parent=context_of(message.headers)):
+            await self._read_reopening()  # before any take is placed
             await self._follow()
             try:
                 with scratch_folder("assemble") as tmp:
@@ -253,4 +274,4 @@ class StreamingBuild:
                             loudness_range_lu=loudness.range_lu if loudness else None,
                             chapter_loudness=tuple(ChapterLoudness(c.chapter, c.lufs, c.range_lu)
                                                    for c in loudness.chapters) if loudness else (),
-                            quality=quality_of(self.heard))
+                            quality=quality_of(self.heard), generation=self.generation)

@@ -5,6 +5,9 @@ that flagged the one before while takes were left. The book holds the first take
 when none was and no other take is coming (the last verdict asked for none, or the retake
 failed), the best of them: the least severe fault (``SEVERITY``: words misheard before words
 missing or added, before another text or none), then the fewest word errors, then the earliest.
+
+A segment a person asked to retake (``job.reopened``) has a ``floor``: the take they asked for.
+Takes before it are out of the running, and the takes from it on are chosen from as above.
 """
 
 from __future__ import annotations
@@ -26,16 +29,18 @@ class Takes:
     heard: dict[int, SegmentSynthesized] = field(default_factory=dict)  # take -> its audio's event
     verdicts: dict[int, SegmentChecked] = field(default_factory=dict)  # take -> the verdict on it
     given_up: bool = False  # a take was given up on: no other is coming
+    floor: int = 0  # the first take the book may hold (a person asked for a new take: ``job.reopened``)
 
     def verdicts_on_audio(self) -> dict[int, SegmentChecked]:
-        """The verdicts on the audio the takes' events name (a verdict on other audio is not one)."""
+        """The verdicts on the audio the takes' events name (a verdict on other audio is not one),
+        for the takes in the running."""
         return {take: verdict for take, verdict in self.verdicts.items()
-                if take in self.heard and verdict.audio_object == self.heard[take].audio_object}
+                if take >= self.floor and take in self.heard and verdict.audio_object == self.heard[take].audio_object}
 
 
 def chosen(takes: Takes) -> SegmentSynthesized | None:
     """The take to place in the book, or None while its verdicts (or another take) are awaited."""
-    first = takes.heard.get(0)
+    first = takes.heard.get(takes.floor)
     if first is None:
         return None
     if first.check is None:
@@ -67,7 +72,7 @@ def heard_of(takes: Takes, placed: SegmentSynthesized) -> Heard | None:
     verdict = takes.verdicts_on_audio().get(placed.take)
     if verdict is None:
         return None
-    first = takes.verdicts.get(0)
+    first = takes.verdicts.get(0)  # the book's first take, as first heard (a person's retake does not undo it)
     return Heard(first_flagged=first is not None and not first.ok, retaken=max(takes.heard) > 0, ok=verdict.ok,
                  words=verdict.words, errors=verdict.errors, language=verdict.language)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from events.names import all_events_filter
@@ -83,7 +83,8 @@ class Followed(Session):
         ``output`` when it completes.
 
         Rejections, failures and cancellations recorded before the submission belong to earlier
-        attempts and are ignored; a completion is final whenever it happened.
+        attempts and are ignored; a completion is final whenever it happened, except for a retake
+        (``reopens``), which ends at the book built after it.
         """
         tell = on_update or (lambda update: None)
         state = JobState(job_id=submission.job_id)
@@ -95,6 +96,8 @@ class Followed(Session):
                 stale = seq <= submission.since_seq and isinstance(event, JobRejected | JobFailed | JobCancelled)
                 if not stale:
                     apply(state, event)
+                if submission.reopens and seq > submission.since_seq and isinstance(event, JobRejected):
+                    return Outcome(replace(state, status=REJECTED, reason=event.reason))  # the retake was refused
                 if isinstance(event, BookWarning):
                     for warning in event.warnings:
                         tell(Warned(warning))
@@ -108,7 +111,7 @@ class Followed(Session):
                     noted_assembly = True
                 if state.status in (REJECTED, FAILED, CANCELLED) and not stale:
                     return Outcome(state)
-                if state.status == COMPLETED:
+                if state.status == COMPLETED and not (submission.reopens and seq <= submission.since_seq):
                     tell(_progress(state, final=True))
                     if output:
                         await self.download(state.output_object, output)

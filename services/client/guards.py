@@ -10,6 +10,7 @@ The CLI and the dashboard both act through these, so a verb never means two thin
   or paused job continues in a new generation; a running one has its missing segments queued.
   A **completed** job is allowed and sends nothing: there is nothing left to synthesize
   (``audiobook resume`` then fetches the finished book, as it always has).
+- **retake**: only a completed job, and only segments its book has (``retake_refusal``).
 - **drain**: only tts workers drain.
 """
 
@@ -21,11 +22,12 @@ from typing import Any
 
 from events.names import service_name
 from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, PAUSED, JobState
+from events.requests import retake_refusal
 from services.client.errors import JobNotFound, JobStateError, NoSuchFile
 
 RUNNING = (ACCEPTED, PARSED)
 
-__all__ = ["check_cancel", "check_pause", "check_unpause", "drain_targets", "existing_file", "is_tts",
+__all__ = ["check_cancel", "check_pause", "check_retake", "check_unpause", "drain_targets", "existing_file", "is_tts",
            "known", "resume_sends"]
 
 
@@ -54,6 +56,13 @@ def check_pause(state: JobState) -> None:
     """Only a running job (accepted or parsed) may be paused."""
     if state.status not in RUNNING:
         raise JobStateError(f"job {state.job_id} is {state.status}: only a running job can be paused")
+
+
+def check_retake(state: JobState, positions: tuple[tuple[int, int], ...]) -> None:
+    """New takes are asked only of a completed book's own segments."""
+    refusal = retake_refusal(state, positions)
+    if refusal:
+        raise JobStateError(refusal)
 
 
 def check_unpause(state: JobState) -> None:

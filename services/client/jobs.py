@@ -1,4 +1,4 @@
-"""Job verbs: submit a book (with its upload), status, cancel, resume/retry, pause and unpause a job.
+"""Job verbs: submit a book (with its upload), status, cancel, resume/retry, retake, pause and unpause a job.
 
 Each verb reads the job from its log, applies its one rule (``guards``) and acts in one trace.
 """
@@ -95,6 +95,16 @@ class JobVerbs(Session):
             return state, Submission(job_id, None, await self.last_seq(), sent=False)
         with self.traced("resume", job_id):
             return state, await self.send(resume_request(state, job_id), job_id)
+
+    @translating
+    async def retake(self, job_id: str, positions: tuple[tuple[int, int], ...]) -> tuple[JobState, Submission]:
+        """Ask a completed job for new takes of some segments ((chapter, index), zero-based): they
+        are synthesized again (the cache's audio is what is being replaced) and the book is rebuilt."""
+        state = await self.job(job_id)
+        guards.check_retake(state, positions)
+        with self.traced("retake", job_id):
+            submission = await self.send(replace(resume_request(state, job_id), retake=positions), job_id)
+        return state, replace(submission, reopens=True)
 
     @translating
     async def cancel(self, job_id: str, reason: str = "cancelled by the user") -> int:

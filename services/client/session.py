@@ -32,13 +32,15 @@ class Submission:
     answered under it) and the events stream's last sequence before it (earlier ends are history).
 
     ``sent`` is False when the verb's rule sent nothing (resuming a completed job): following it
-    still ends at the job's end.
+    still ends at the job's end. ``reopens``: the request asks a completed job for new takes, so
+    its earlier completion is history too, and following it ends at the next one.
     """
 
     job_id: str
     request_ref: str | None
     since_seq: int
     sent: bool = True
+    reopens: bool = False
 
 
 async def open_connection(url: str, settings: Settings, origin: str = "script") -> Client:

@@ -7,11 +7,13 @@ publishes what they return; nothing here touches NATS.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
+from events.names import synth_subject
 from events.projection import JobState, JobStatus
 from events.requests import ConvertRequest
-from events.types import JobRejected, JobResumed, SynthesizeSegment
+from events.types import JobRejected, JobReopened, JobResumed, SynthesizeSegment
 
 Command = tuple[str, SynthesizeSegment]
 
@@ -47,6 +49,45 @@ def to_queue(jobs: Iterable[Command], state: JobState, queued: set[tuple[int, in
     done = done_positions(state)
     return [(subject, job) for subject, job in jobs
             if (job.chapter, job.index) not in queued and not set(job.positions()) <= done]
+
+
+def with_takes(commands: Iterable[Command], state: JobState, heard_in: str = "") -> list[Command]:
+    """The commands with the takes a person asked for (``audiobook retake``): each retaken
+    position gets a command of its own at its take (never a cached one), heard in ``heard_in``
+    when the job is checked; the positions left keep the command, the first of them its head."""
+    out: list[Command] = []
+    for subject, job in commands:
+        floors = {(c, i): state.chapters[c].asked[i] for c, i in job.positions()
+                  if c < len(state.chapters) and i in state.chapters[c].asked}
+        if not floors:
+            out.append((subject, job))
+            continue
+        rest = [position for position in job.positions() if position not in floors]
+        if rest:
+            (chapter, index), *others = rest
+            out.append((synth_subject(job.engine, job.job_id, chapter, index),
+                        replace(job, chapter=chapter, index=index, duplicates=tuple(others))))
+        for (chapter, index), take in sorted(floors.items()):
+            out.append((synth_subject(job.engine, job.job_id, chapter, index),
+                        replace(job, chapter=chapter, index=index, duplicates=(), take=take, first_take=take,
+                                check_language=heard_in or job.check_language)))
+    return out
+
+
+def reopening(state: JobState, takes: Mapping[tuple[int, int], int]) -> JobReopened:
+    """The event that reopens a completed job for new ``takes`` of some positions (position ->
+    the take asked for); it lists every position retaken so far, with its latest take."""
+    floors = {(c, i): take for c, chapter in enumerate(state.chapters) for i, take in chapter.asked.items()}
+    floors.update(takes)
+    return JobReopened(job_id=state.job_id, generation=state.generation + 1,
+                       retakes=tuple((c, i, take) for (c, i), take in sorted(floors.items())))
+
+
+def next_take(state: JobState, position: tuple[int, int], latest_asked_by_check: int) -> int:
+    """The first take number a person's retake of ``position`` may use: past every take the
+    check asked for (``latest_asked_by_check``) and every retake asked before."""
+    chapter, index = position
+    return max(state.chapters[chapter].asked.get(index, 0), latest_asked_by_check) + 1
 
 
 OUTLIER = 3  # a segment this many times the book's median length is queued first

@@ -25,12 +25,12 @@ from events import names
 from events.checking import AUTO, automatic
 from events.codec import encode
 from events.errors import PermanentError
-from events.projection import JobState, JobStatus
-from events.requests import ConvertRequest, job_id_for, parse_request, request_ref
+from events.projection import JobState, JobStatus, apply
+from events.requests import ConvertRequest, job_id_for, parse_request, request_ref, retake_refusal
 from events.types import Event, JobAccepted
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
 from services.bus.control import ControlPlane, ServiceState, fleet, status_of
-from services.bus.jobs import queued_segments, rebuild_state
+from services.bus.jobs import queued_segments, rebuild_state, segment_verdicts
 from services.bus.publish import Command
 from services.bus.topology import object_store
 from services.bus.tracing import annotate, timed_span
@@ -136,6 +136,8 @@ class ParseService:
                             request.chapters, request.pauses, request.lexicon)
         annotate({"audiobook.job_id": job_id})
         state = await rebuild_state(self.js, job_id)
+        if request.retake:
+            return await self._retake(request, source, job_id, state, seq, speaker, lexicon)
         stored = names.source_object(source.sha256, source_suffix(source.path, source.name))
         if decide.keeps_source_copy(state, await self._kept(stored)):
             with open(source.path, "rb") as handle:
@@ -164,6 +166,42 @@ class ParseService:
             return await self._reject_book(accepted, f"could not read the ebook ({type(exc).__name__}: {exc})",
                                            request, seq)
         return Decision([accepted, *([resumed] if resumed else []), *await self._to_publish(plan, job_id, state)])
+
+    async def _retake(self, request: ConvertRequest, source: LocalSource, job_id: str, state: JobState, seq: int,
+                      speaker: str | None, lexicon: tuple[Entry, ...]) -> Decision:
+        """New takes of some segments of a completed book: the job reopens in a new generation,
+        they are queued at takes of their own (never the cached audio), and the book is built again."""
+        refusal = retake_refusal(state, request.retake)
+        if not refusal:
+            try:
+                plan = await self._read_and_plan(source, job_id, request, state, state.generation + 1, speaker,
+                                                 lexicon, state.check or "off")
+            except TRANSIENT:
+                raise
+            except Exception as exc:  # the book read once; whatever stops it now is said, not raised
+                refusal = f"the book could not be read again ({type(exc).__name__}: {exc})"
+            else:
+                if [c.segments for c in plan.parsed.chapters] != [c.total for c in state.chapters]:
+                    refusal = "this release divides the book differently from the finished one: convert it again"
+        if refusal:
+            log.warning("job %s: retake refused: %s", job_id, refusal)
+            return Decision([decide.rejected(job_id, refusal, request, seq)])
+        keys = {position: job.cache_key for _, job in plan.jobs for position in job.positions()}
+        asked = {(v.chapter, v.index): v.take + int(v.retake) for v in await segment_verdicts(self.js, job_id)}
+        takes: dict[tuple[int, int], int] = {}
+        for position in request.retake:
+            take = decide.next_take(state, position, asked.get(position, 0))
+            while await self._kept(names.take_object(keys[position], take)):  # another book's take of this text
+                take += 1
+            takes[position] = take
+        reopened = decide.reopening(state, takes)
+        state = apply(state, reopened)
+        heard_in = plan.parsed.language if state.check else ""
+        todo = decide.to_queue(decide.with_takes(plan.jobs, state, heard_in), state,
+                               await queued_segments(self.js, job_id))
+        log.info("job %s reopened in generation %d: new takes of %s", job_id, reopened.generation,
+                 ", ".join(f"{c + 1}.{i + 1} (take {t + 1})" for (c, i), t in sorted(takes.items())))
+        return Decision([reopened, *todo])
 
     async def _kept(self, name: str) -> bool:
         try:
@@ -203,7 +241,8 @@ class ParseService:
         """``book.parsed`` and every segment job not yet done or queued."""
         book = plan.parsed
         queued = await queued_segments(self.js, job_id)
-        todo = decide.dispatch_order(decide.to_queue(plan.jobs, state, queued))
+        heard_in = book.language if book.check else ""
+        todo = decide.dispatch_order(decide.to_queue(decide.with_takes(plan.jobs, state, heard_in), state, queued))
         log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue now (%d already queued)",
                  job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(queued))
         return [*([plan.warning] if plan.warning else []), plan.parsed, *todo]

@@ -80,13 +80,15 @@ def synthesized(job: SynthesizeSegment, audio_object: str, audio: StoredAudio, *
 
     A segment to be checked carries what the check worker needs (its own position only: the
     duplicates are the same audio of the same text), and, when ``takes`` allows another take
-    (a voice that varies, fresh audio), the command that asks for it.
+    (a voice that varies, fresh audio), the command that asks for it. ``takes`` counts from the
+    command's ``first_take``: a take a person asked for may be followed by ``takes - 1`` more.
     """
     order = None
     if job.check_language:
-        retake = (replace(job, take=job.take + 1, duplicates=()) if not cache_hit and job.take + 1 < takes else None)
+        last = job.first_take + takes  # a person's retake starts a run of takes of its own
+        retake = (replace(job, take=job.take + 1, duplicates=()) if not cache_hit and job.take + 1 < last else None)
         order = CheckOrder(text="\n\n".join(job.paragraphs), language=job.check_language, speed=job.speed,
-                           pause_after_ms=job.pause_after_ms, take=job.take, takes=max(takes, job.take + 1),
+                           pause_after_ms=job.pause_after_ms, take=job.take, takes=max(last, job.take + 1),
                            retake=retake)
     first = SegmentSynthesized(
         job_id=job.job_id, chapter=job.chapter, index=job.index, audio_object=audio_object,

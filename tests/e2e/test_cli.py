@@ -13,7 +13,15 @@ import orjson
 import pytest
 from mutagen.mp4 import MP4
 
-from events.types import BookParsed, BookWarning, Event, JobAccepted, JobCompleted, SegmentSynthesized
+from events.types import (
+    BookParsed,
+    BookWarning,
+    Event,
+    JobAccepted,
+    JobCompleted,
+    JobReopened,
+    SegmentSynthesized,
+)
 from services.app.stack import start_nats_server
 from services.app.supervise import stop_process
 from services.parse.readers.epub import read_epub
@@ -305,3 +313,20 @@ def test_a_checked_conversion_reports_what_was_heard_and_lists_the_flagged(tmp_p
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith(f"{job}: {total} segments heard, {total} flagged")
     assert listed.stdout.count("heard: (nothing)") == total and "text:  " in listed.stdout
+
+    refused = run_cli(["retake", job, "99.1"], tmp_path / "data", timeout=120)
+    assert refused.returncode != 0 and f"the book has {len(parsed.chapters)} chapters: there is no segment 99.1" in (
+        refused.stderr), refused.stderr
+    again = run_cli(["retake", job, "1.2", "-o", str(tmp_path / "again.m4b")], tmp_path / "data")
+    assert again.returncode == 0, again.stderr
+    assert "asking new takes of 1.2" in again.stdout and f"heard {total} segments: {total} flagged" in again.stdout
+    events = logged_events(tmp_path / "data")
+    (reopened,) = [e for e in events if isinstance(e, JobReopened)]
+    takes = [(e.take, e.cache_hit, e.generation) for e in events if isinstance(e, SegmentSynthesized)
+             and (e.chapter, e.index) == (0, 1)]
+    earlier = max(take for take, _, generation in takes if generation == 0)  # the check's own retakes: 3 in all
+    assert earlier == 2 and reopened.retakes == ((0, 1, earlier + 1),), "past every take the check asked for"
+    assert [take for take, _, generation in takes if generation == 1] == [3, 4, 5], "its own run of three takes"
+    assert not any(cache_hit for _, cache_hit, _ in takes), "a new take, never the cached audio"
+    assert [e.generation for e in events if isinstance(e, JobCompleted)] == [0, 1]
+    assert (tmp_path / "again.m4b").stat().st_size > 0

@@ -18,6 +18,7 @@ from events.types import (
     JobFailed,
     JobPaused,
     JobRejected,
+    JobReopened,
     JobResumed,
     Quality,
     SegmentChecked,
@@ -42,6 +43,8 @@ EXAMPLES = [
     JobCancelled("j1", "changed my mind"),
     JobPaused("j1", "back after lunch", generation=2),
     JobResumed("j1", 2),
+    JobReopened("j1", 3, ((0, 2, 1), (4, 17, 3))),
+    JobCompleted("j1", "books/j1.m4b", 12.5, 1000, 2, generation=3),
     BookWarning("j1", ("chapter_007.xhtml is not readable XHTML; its text is not read",), generation=1),
 ]
 
