@@ -9,6 +9,8 @@ Subjects
     audiobook.<role>.<id>.<verb>         core request/reply: one service instance's status and controls
                                          (nats micro; discovery on $SRV.PING|INFO|STATS)
     deadletter.<stage>                   a message a stage gave up on, and why (DEADLETTERS)
+    $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>
+                                         the server: a message it stopped delivering (kept in EXHAUSTED)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ REQUESTS_STREAM = "REQUESTS"
 EVENTS_STREAM = "EVENTS"
 SYNTH_STREAM = "SYNTH"
 DEAD_STREAM = "DEADLETTERS"
+EXHAUSTED_STREAM = "EXHAUSTED"  # the server's max-deliveries advisories: messages no worker answered
 
 EVENTS_PREFIX = "events"
 SYNTH_PREFIX = "synth"
@@ -32,6 +35,7 @@ TTS_CONSUMER = "tts"  # prefix of the per-engine consumers: tts-piper, tts-coqui
 # (services.voices.REGISTRY, one line per engine), not the contract's.
 ASSEMBLE_CONSUMER = "assemble"
 CHECK_CONSUMER = "check"  # the check workers' share of the segment events
+EXHAUSTED_TTS_CONSUMER = "exhausted-tts"  # tts workers answer for the synthesis commands nobody finished
 
 CHECKPOINT_BUCKET = "checkpoints"
 OBJECT_BUCKET = "audiobook"  # audio, covers, books and the sources of accepted jobs (services write)
@@ -148,6 +152,14 @@ def dead_letter_subject(stage: str) -> str:
 
 def all_dead_letters_filter() -> str:
     return f"{DEAD_PREFIX}.>"
+
+
+MAX_DELIVERIES_PREFIX = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+
+
+def exhausted_filter(stream: str = ">") -> str:
+    """The server's advisories of messages it stopped delivering: of one stream's consumers, or all."""
+    return MAX_DELIVERIES_PREFIX + (".>" if stream == ">" else f".{_token(stream)}.*")
 
 
 def destination_template(subject: str) -> str:

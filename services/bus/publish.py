@@ -62,12 +62,18 @@ async def publish_command(js: JetStreamContext, subject: str, command: Synthesiz
 async def publish_dead_letter(js: JetStreamContext, stage: str, msg: Msg, reason: str) -> None:
     """Record that ``stage`` gave up on ``msg``, and why (once per original message)."""
     meta = msg.metadata
-    letter = DeadLetter(stage=stage, subject=msg.subject, stream=meta.stream or "", seq=meta.sequence.stream,
-                        delivery=meta.num_delivered or 1, reason=reason[:2000], size=len(msg.data),
-                        excerpt=msg.data[:200].decode("utf-8", errors="replace"))
-    subject = dead_letter_subject(stage)
-    with send_span(subject, letter.msg_id()) as headers:
-        await js.publish(subject, encode(letter), headers=headers)
+    await record_dead_letter(js, stage, msg.subject, meta.stream or "", meta.sequence.stream, meta.num_delivered or 1,
+                             reason, msg.data)
+
+
+async def record_dead_letter(js: JetStreamContext, stage: str, subject: str, stream: str, seq: int, delivery: int,
+                             reason: str, data: bytes) -> None:
+    """Record that ``stage`` gave up on the message ``seq`` of ``stream``, and why (once per message)."""
+    letter = DeadLetter(stage=stage, subject=subject, stream=stream, seq=seq, delivery=delivery,
+                        reason=reason[:2000], size=len(data), excerpt=data[:200].decode("utf-8", errors="replace"))
+    to = dead_letter_subject(stage)
+    with send_span(to, letter.msg_id()) as headers:
+        await js.publish(to, encode(letter), headers=headers)
 
 
 async def publish_all(js: JetStreamContext, items: Iterable[Event | Command]) -> None:

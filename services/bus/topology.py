@@ -38,7 +38,7 @@ READY_TIMEOUT_S = 30.0  # a cluster just started elects its JetStream leaders fi
 NOT_READY = (ServiceUnavailableError, NatsTimeoutError, NoRespondersError, asyncio.TimeoutError)
 # Byte limits (docs/security.md): when one is reached, new messages are refused, nothing old is dropped.
 STREAM_BYTES = {names.REQUESTS_STREAM: 64 * 2**20, names.EVENTS_STREAM: 1 * 2**30,
-                names.SYNTH_STREAM: 512 * 2**20, names.DEAD_STREAM: 64 * 2**20}
+                names.SYNTH_STREAM: 512 * 2**20, names.DEAD_STREAM: 64 * 2**20, names.EXHAUSTED_STREAM: 16 * 2**20}
 CHECKPOINT_BYTES = 64 * 2**20
 UPLOADS_BYTES = 4 * 2**30
 NO_ROOM = (10023, 10047)  # JetStream: insufficient resources; insufficient storage resources
@@ -88,6 +88,14 @@ def stream_configs() -> list[StreamConfig]:
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, duplicate_window=DEDUP_WINDOW_S,
             max_age=30 * 24 * 3600.0, max_msgs=100_000, max_bytes=STREAM_BYTES[names.DEAD_STREAM],
         ),
+        # The server's advisories of messages it stopped delivering, until a worker answers for them
+        # (within a second while one runs). In memory: a store whose disk is already spoken for
+        # still starts; a whole server restarting in that second loses one (services.bus.exhausted).
+        StreamConfig(
+            name=names.EXHAUSTED_STREAM, subjects=[names.exhausted_filter()],
+            retention=RetentionPolicy.LIMITS, storage=StorageType.MEMORY, max_age=7 * 24 * 3600.0,
+            max_bytes=STREAM_BYTES[names.EXHAUSTED_STREAM], discard=DiscardPolicy.OLD,
+        ),
     ]
 
 
@@ -113,6 +121,11 @@ def consumer_configs(settings: Settings) -> list[tuple[str, ConsumerConfig]]:
             durable_name=names.CHECK_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
             ack_wait=settings.ack_wait_s, max_deliver=settings.max_deliver,
             filter_subject=names.synthesized_filter(), deliver_policy=DeliverPolicy.ALL, max_ack_pending=10_000,
+        )),
+        (names.EXHAUSTED_STREAM, ConsumerConfig(
+            durable_name=names.EXHAUSTED_TTS_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=settings.ack_wait_s, max_deliver=settings.max_deliver,
+            filter_subject=names.exhausted_filter(names.SYNTH_STREAM), deliver_policy=DeliverPolicy.ALL,
         )),
     ]
 

@@ -101,6 +101,12 @@ def synthesized(job: SynthesizeSegment, audio_object: str, audio: StoredAudio, *
     ) for chapter, index in job.duplicates)]
 
 
+def exhausted_reason(deliveries: int) -> str:
+    """Why a command the queue stopped delivering failed: every worker that took it stopped on it."""
+    return (f"every tts worker that took it stopped before finishing it ({deliveries} deliveries): the text may "
+            "crash the voice, or the workers ran out of memory or time on it")
+
+
 def failed(job: SynthesizeSegment, reason: str, worker: str) -> list[SegmentFailed]:
     """One permanent failure per position the command was for."""
     return [SegmentFailed(job_id=job.job_id, chapter=chapter, index=index, reason=reason, worker=worker,

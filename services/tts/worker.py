@@ -42,6 +42,7 @@ from services.settings import Settings
 from services.tts import decide, loudness, render
 from services.tts.batcher import Batcher, EnginePool
 from services.tts.engines import SynthesisError
+from services.tts.exhausted import answer_exhausted
 from services.voices import (
     LISTED_ENGINES,
     VoiceInfo,
@@ -169,6 +170,11 @@ class TtsWorker:
             self.consumers.append(Consumer(self.js, sub, self.handle, stage="tts", policy=policy,
                                            give_up=self.give_up, in_hand=self.in_hand, recheck=self.room_in,
                                            attributes={"worker": self.name, "engine": engine}))
+        exhausted = await self.js.pull_subscribe_bind(durable=names.EXHAUSTED_TTS_CONSUMER,
+                                                      stream=names.EXHAUSTED_STREAM)
+        self.consumers.append(Consumer(self.js, exhausted, lambda msg: answer_exhausted(self.js, msg, self.name),
+                                       stage="tts", policy=policy, in_hand=lambda: 1,
+                                       attributes={"worker": self.name}))
         control = ControlPlane("tts", self.name, self.status, verbs={"drain": self._drain})
         if self.nc is not None:
             await control.start(self.nc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nats.errors
+import orjson
 import pytest
 
 from events.codec import DecodeError
@@ -68,3 +69,15 @@ def test_a_message_too_large_for_the_server_is_given_up_at_once() -> None:
     assert isinstance(classify(nats.errors.MaxPayloadError(), 1, POLICY), GiveUp)
     given_up = classify(PayloadTooLarge("a message on x would be 2,000,000 bytes"), 1, POLICY)
     assert isinstance(given_up, GiveUp) and "2,000,000 bytes" in given_up.reason
+
+
+def test_a_max_deliveries_advisory_is_read_and_anything_else_is_not() -> None:
+    from services.bus.exhausted import ADVISORY_TYPE, Exhausted, exhausted_of
+
+    advisory = {"type": ADVISORY_TYPE, "id": "x", "timestamp": "2026-12-04T22:36:53Z", "stream": "SYNTH",
+                "consumer": "tts-piper", "stream_seq": 7, "deliveries": 5}
+    assert exhausted_of(orjson.dumps(advisory)) == Exhausted("SYNTH", "tts-piper", 7, 5)
+    for wrong in ({"type": "io.nats.jetstream.advisory.v1.terminated"}, {"stream_seq": 0}, {"stream_seq": True},
+                  {"deliveries": -1}, {"stream": 3}):
+        assert exhausted_of(orjson.dumps({**advisory, **wrong})) is None, wrong
+    assert exhausted_of(b"not json") is None and exhausted_of(b"[1]") is None
