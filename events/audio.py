@@ -94,7 +94,7 @@ def decoration(text: str) -> bool:
             and all(ch in ORNAMENTS or unicodedata.category(ch)[0] in "PS" for ch in marks))
 
 
-RENDER_VERSION = 4  # bump when the worker's rendering changes; 2: AAC segments, 3: loudness levelled, 4: one gain per voice
+RENDER_VERSION = 4  # bump when the rendering changes; 2: AAC segments, 3: loudness levelled, 4: one gain per voice
 LOUDNESS_TARGET_LUFS = -19.0  # integrated loudness of mono speech (ACX: -23 to -18)
 TRUE_PEAK_CEILING_DBTP = -3.0  # ACX: peaks at or under -3 dB
 

@@ -167,6 +167,9 @@ class SegmentSynthesized(Event):
     delivery: int = 1
     check: CheckOrder | None = None
     take: int = 0  # 0: the first take; N: the Nth retake, asked for by the check (audio of its own)
+    # where each piece of speech the engine returned (a sentence, as it split the text) lies in the
+    # decoded audio: (paragraph piece, first sample, end sample), in order; () when not known
+    spans: tuple[tuple[int, int, int], ...] = ()
 
     def msg_id(self) -> str:
         """One event per delivery of the job: a publish retry is a no-op, a redelivery is a new fact."""

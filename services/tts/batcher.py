@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from events.types import SynthesizeSegment
 from services.settings import Settings
 from services.tts.engines import Engine, SynthesisError, load_engine
-from services.tts.render import render_each, to_aac
+from services.tts.render import Span, decoded_spans, render_each, to_aac
 from services.voices import VoiceInfo
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class Rendered:
     seconds: float  # this segment's share of the engine call
     model_ns: tuple[int, int] = (0, 0)  # wall-clock start and end of the engine call (for traces)
     encode_ns: tuple[int, int] = (0, 0)  # and of this segment's AAC encoding
+    spans: tuple[Span, ...] = ()  # where each piece of speech lies in the decoded audio (render.decoded_spans)
 
 
 @dataclass
@@ -76,13 +77,14 @@ def _render(engine: Engine, jobs: list[SynthesizeSegment]) -> list[Rendered | Sy
     spoken = render_each(engine, jobs)
     model = (began, time.time_ns())
     out: list[Rendered | SynthesisError] = []
-    for pcm in spoken:
-        if isinstance(pcm, SynthesisError):
-            out.append(pcm)
+    for speech in spoken:
+        if isinstance(speech, SynthesisError):
+            out.append(speech)
             continue
         encode_start = time.time_ns()
-        aac, samples = to_aac(pcm, engine.sample_rate)
-        out.append(Rendered(aac, samples, engine.sample_rate, 0.0, model, (encode_start, time.time_ns())))
+        aac, samples = to_aac(speech.pcm, engine.sample_rate)
+        out.append(Rendered(aac, samples, engine.sample_rate, 0.0, model, (encode_start, time.time_ns()),
+                            decoded_spans(speech.spans, samples)))
     share = (time.perf_counter() - started) / len(jobs)
     return [r if isinstance(r, SynthesisError) else replace(r, seconds=share) for r in out]
 

@@ -20,10 +20,18 @@ MAX_IN_HAND = 64
 
 @dataclass(frozen=True)
 class StoredAudio:
-    """What the object store says about a segment's audio: its exact length."""
+    """What the object store says about a segment's audio: its exact length, and where each piece
+    of speech lies in it ((paragraph piece, first sample, end sample); none for audio stored
+    before they were kept)."""
 
     samples: int
     sample_rate: int
+    spans: tuple[tuple[int, int, int], ...] = ()
+
+    def description(self) -> str:
+        """The stored object's description (what :func:`stored_audio` reads back)."""
+        return orjson.dumps({"samples": self.samples, "sample_rate": self.sample_rate,
+                             **({"spans": self.spans} if self.spans else {})}).decode()
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,20 @@ def stored_audio(description: str | None) -> StoredAudio | None:
     samples, rate = meta.get("samples"), meta.get("sample_rate")
     if type(samples) is not int or type(rate) is not int or samples <= 0 or rate <= 0:
         return None
-    return StoredAudio(samples, rate)
+    return StoredAudio(samples, rate, _spans(meta.get("spans"), samples))
+
+
+def _spans(value: object, samples: int) -> tuple[tuple[int, int, int], ...]:
+    """Spans as stored, if every one is three whole numbers in order inside the audio (else none)."""
+    if not isinstance(value, list):
+        return ()
+    spans = []
+    for span in value:
+        if (not isinstance(span, list) or len(span) != 3 or any(type(n) is not int for n in span)
+                or not (span[0] >= 0 and 0 <= span[1] <= span[2] <= samples)):
+            return ()
+        spans.append((span[0], span[1], span[2]))
+    return tuple(spans)
 
 
 def action(is_cancelled: bool, stored: StoredAudio | None) -> Action:
@@ -94,10 +115,12 @@ def synthesized(job: SynthesizeSegment, audio_object: str, audio: StoredAudio, *
         job_id=job.job_id, chapter=job.chapter, index=job.index, audio_object=audio_object,
         samples=audio.samples, sample_rate=audio.sample_rate, cache_hit=cache_hit, worker=worker,
         synth_seconds=synth_seconds, generation=job.generation, delivery=delivery, check=order, take=job.take,
+        spans=audio.spans,
     )
     return [first, *(SegmentSynthesized(
         job_id=job.job_id, chapter=chapter, index=index, audio_object=audio_object, samples=audio.samples,
         sample_rate=audio.sample_rate, cache_hit=True, worker=worker, generation=job.generation, delivery=delivery,
+        spans=audio.spans,
     ) for chapter, index in job.duplicates)]
 
 

@@ -7,6 +7,7 @@ import io
 import math
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,21 +25,47 @@ def _silence(ms: int, rate: int) -> bytes:
     return bytes(AudioSegment.silent(ms, frame_rate=rate).set_sample_width(2).raw_data)
 
 
-def _join(job: SynthesizeSegment, spoken: list[list[bytes]], rate: int) -> bytes:
+Span = tuple[int, int, int]  # (paragraph piece, first sample, end sample) of one piece of speech
+
+
+@dataclass(frozen=True)
+class Speech:
+    """A segment's PCM (int16 mono) and where each piece of speech the engine returned lies in it:
+    a sentence, as the engine split the paragraph piece it was given."""
+
+    pcm: bytes
+    spans: tuple[Span, ...] = ()
+
+
+def _join_timed(job: SynthesizeSegment, spoken: list[list[bytes]], rate: int) -> Speech:
     pieces: list[bytes] = []
+    spans: list[Span] = []
+    at = 0  # samples so far
+
+    def add(data: bytes) -> None:
+        nonlocal at
+        pieces.append(data)
+        at += len(data) // 2
+
     for number, chunks in enumerate(spoken):
         if number:
-            pieces.append(_silence(job.paragraph_pause_ms, rate))
+            add(_silence(job.paragraph_pause_ms, rate))
         for count, chunk in enumerate(chunks):
             if count:
-                pieces.append(_silence(job.sentence_pause_ms, rate))
-            pieces.append(chunk)
+                add(_silence(job.sentence_pause_ms, rate))
+            if chunk:
+                spans.append((number, at, at + len(chunk) // 2))
+            add(chunk)
     if not any(spoken) and any(speakable(p) for p in job.paragraphs):
         text = " ".join(job.paragraphs)
         quoted = text if len(text) <= 120 else text[:117] + "..."
         raise SynthesisError(f"the engine produced no audio for this text: {quoted!r}")
-    pieces.append(_silence(job.pause_after_ms, rate))
-    return b"".join(pieces)
+    add(_silence(job.pause_after_ms, rate))
+    return Speech(b"".join(pieces), tuple(spans))
+
+
+def _join(job: SynthesizeSegment, spoken: list[list[bytes]], rate: int) -> bytes:
+    return _join_timed(job, spoken, rate).pcm
 
 
 _LEVELS: dict[tuple[int, str], tuple[Engine, VoiceLevel | None]] = {}
@@ -61,11 +88,15 @@ def voice_level(engine: Engine, language: str = "") -> VoiceLevel | None:
 
 
 def render_segments(engine: Engine, jobs: list[SynthesizeSegment]) -> list[bytes]:
-    """PCM (int16 mono) of each segment, pauses included, from as few engine calls as possible.
+    """PCM (int16 mono) of each segment, pauses included, from as few engine calls as possible."""
+    return [speech.pcm for speech in render_timed(engine, jobs)]
 
-    Segments with the same speed, language and take go to the engine as one batch of paragraphs.
-    """
-    out: dict[int, bytes] = {}
+
+def render_timed(engine: Engine, jobs: list[SynthesizeSegment]) -> list[Speech]:
+    """Each segment's speech (PCM with pauses, and where its pieces lie), from as few engine calls
+    as possible: segments with the same speed, language and take go to the engine as one batch of
+    paragraphs."""
+    out: dict[int, Speech] = {}
     groups: dict[tuple[float, str, int], list[int]] = defaultdict(list)
     for position, job in enumerate(jobs):
         groups[(job.speed, job.language, job.take)].append(position)
@@ -76,24 +107,26 @@ def render_segments(engine: Engine, jobs: list[SynthesizeSegment]) -> list[bytes
         start = 0
         for i in positions:
             count = len(jobs[i].paragraphs)
-            pcm = _join(jobs[i], spoken[start:start + count], engine.sample_rate)
+            speech = _join_timed(jobs[i], spoken[start:start + count], engine.sample_rate)
             # a voice that speaks (not the instant engine's silence) is calibrated on its first sound
-            out[i] = level(pcm, engine.sample_rate, voice_level(engine, language)) if audible(pcm) else pcm
+            if audible(speech.pcm):
+                speech = replace(speech, pcm=level(speech.pcm, engine.sample_rate, voice_level(engine, language)))
+            out[i] = speech
             start += count
     return [out[i] for i in range(len(jobs))]
 
 
-def render_each(engine: Engine, jobs: list[SynthesizeSegment]) -> list[bytes | SynthesisError]:
-    """Like :func:`render_segments`, but a segment the engine cannot speak fails alone."""
+def render_each(engine: Engine, jobs: list[SynthesizeSegment]) -> list[Speech | SynthesisError]:
+    """Like :func:`render_timed`, but a segment the engine cannot speak fails alone."""
     try:
-        return list(render_segments(engine, jobs))
+        return list(render_timed(engine, jobs))
     except SynthesisError as exc:
         if len(jobs) == 1:
             return [exc]
-    results: list[bytes | SynthesisError] = []
+    results: list[Speech | SynthesisError] = []
     for job in jobs:  # find which segment of the batch failed
         try:
-            results.append(render_segments(engine, [job])[0])
+            results.append(render_timed(engine, [job])[0])
         except SynthesisError as exc:
             results.append(exc)
     return results
@@ -140,6 +173,13 @@ def silent_frame(rate: int) -> bytes:
 def warm_up(rate: int = DEFAULT_SAMPLE_RATE) -> None:
     """Load the encoder (PyAV: 50 ms of CPU) and make its silent frame now, not on the first segment."""
     silent_frame(rate)
+
+
+def decoded_spans(spans: tuple[Span, ...], samples: int) -> tuple[Span, ...]:
+    """Where the pieces of speech lie in the segment's decoded AAC (:func:`to_aac`): one frame later,
+    behind the encoder's priming frame, and never past the decoded end."""
+    return tuple((piece, min(start + AAC_FRAME, samples), min(end + AAC_FRAME, samples))
+                 for piece, start, end in spans)
 
 
 def to_aac(pcm: bytes, rate: int) -> tuple[bytes, int]:

@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -269,7 +268,7 @@ class TtsWorker:
                 self.char_measurements += 1
             self.model_seconds += rendered.seconds
             self.audio_seconds += rendered.samples / rendered.sample_rate
-            audio = decide.StoredAudio(rendered.samples, rendered.sample_rate)
+            audio = decide.StoredAudio(rendered.samples, rendered.sample_rate, rendered.spans)
             annotate({"audiobook.cache_hit": False, "audiobook.audio_seconds": audio.samples / audio.sample_rate})
             with span("store", {"audiobook.bytes": len(rendered.aac)}):
                 await self._store(name, rendered.aac, audio)
@@ -344,7 +343,7 @@ class TtsWorker:
     async def _store(self, name: str, data: bytes, audio: decide.StoredAudio) -> None:
         """Store fresh audio, riding out a short server outage: model time is not thrown away.
         Audio already stored under its name (another worker's) is kept: it is the same segment."""
-        description = orjson.dumps({"samples": audio.samples, "sample_rate": audio.sample_rate}).decode()
+        description = audio.description()
         deadline = time.monotonic() + STORE_RETRY_S
         while True:
             try:

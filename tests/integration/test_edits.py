@@ -38,8 +38,12 @@ def _distinct_keys(path: Path, lexicon: str = "") -> set[str]:
     return {job.cache_key for _, job in plan.jobs}
 
 
+SPANS: dict[str, tuple[tuple[int, int, int], ...]] = {}  # audio object -> where its speech lies, as first made
+
+
 async def _convert(js, client, request: dict[str, object]) -> tuple[int, int]:
-    """Submit and wait for the job; (model runs, cache hits) of its segments."""
+    """Submit and wait for the job; (model runs, cache hits) of its segments. Every segment says
+    where its pieces of speech lie, and a cache hit says what the model run that made it said."""
     before = {e.job_id for e in await read_events(js) if isinstance(e, JobAccepted)}
     await client.publish("convert.request", orjson.dumps({"engine": "test", "voice": "short", **request}))
 
@@ -53,7 +57,11 @@ async def _convert(js, client, request: dict[str, object]) -> tuple[int, int]:
         return (await job_state(js, job)).status == COMPLETED
 
     await wait_for(done, timeout=90)
-    runs = {e.audio_object: e.cache_hit for e in await job_events(js, job) if isinstance(e, SegmentSynthesized)}
+    segments = [e for e in await job_events(js, job) if isinstance(e, SegmentSynthesized)]
+    for event in segments:
+        assert event.spans and all(0 < start < end <= event.samples for _, start, end in event.spans), event
+        assert SPANS.setdefault(event.audio_object, event.spans) == event.spans, "the cache keeps the timings"
+    runs = {e.audio_object: e.cache_hit for e in segments}
     return sum(not hit for hit in runs.values()), sum(runs.values())
 
 

@@ -73,6 +73,9 @@ async def test_a_retaken_segment_replaces_its_take_in_a_rebuilt_book(js, client,
     retake = [e for e in events if isinstance(e, SegmentSynthesized) and (e.chapter, e.index) == position
               and e.take == 1]
     assert len(retake) == 1 and not retake[0].cache_hit and retake[0].generation == 1
+    spoken = [e for e in events if isinstance(e, SegmentSynthesized)]
+    assert all(e.spans and all(0 < start < end <= e.samples for _, start, end in e.spans) for e in spoken), (
+        "every segment says where its sentences lie in its audio")
     heard = [e for e in events if isinstance(e, SegmentChecked) and (e.chapter, e.index) == position and e.take == 1]
     assert len(heard) == 1 and heard[0].ok, heard
     old, new = [e for e in events if isinstance(e, JobCompleted)]

@@ -12,9 +12,19 @@ from events.audio import AAC_FRAME, PARAGRAPH_PAUSE_MS
 from events.types import SynthesizeSegment
 from services.assemble.m4b import adts_frames
 from services.engines.instant import InstantSynthesizer
-from services.tts.decide import MAX_IN_HAND, in_hand, wanted_in_hand, work_ahead
+from services.tts.decide import MAX_IN_HAND, StoredAudio, in_hand, stored_audio, wanted_in_hand, work_ahead
 from services.tts.engines import SynthesisError
-from services.tts.render import aac_frames, encode_adts, render_each, render_segments, silent_frame, to_aac
+from services.tts.render import (
+    Speech,
+    aac_frames,
+    decoded_spans,
+    encode_adts,
+    render_each,
+    render_segments,
+    render_timed,
+    silent_frame,
+    to_aac,
+)
 from services.voices import resolve_voice
 
 
@@ -62,7 +72,7 @@ def test_chosen_pauses_are_rendered() -> None:
 def test_a_failing_segment_fails_alone() -> None:
     results = render_each(CountingEngine(), [job(0, "fine"), job(1, "bad\x00"), job(2, "also fine")])
     assert isinstance(results[1], SynthesisError)
-    assert isinstance(results[0], bytes) and isinstance(results[2], bytes)
+    assert isinstance(results[0], Speech) and isinstance(results[2], Speech)
 
 
 @pytest.mark.parametrize(("seconds", "batch", "expected"), [
@@ -148,3 +158,58 @@ def test_silence_alone_opens_no_encoder() -> None:
     aac, samples = to_aac(bytes(2 * 45_000), 22050)
     assert aac == silent_frame(22050) * (samples // AAC_FRAME) and samples == aac_frames(45_000) * AAC_FRAME
     assert len(silent_frame(22050)) == 11 and not _decoded(aac).any()
+
+
+class Pieces(InstantSynthesizer):
+    """Speaks each paragraph as the sentences in it, each a run of one sample value (1, 2, 3, ...)."""
+
+    def __init__(self) -> None:
+        super().__init__(resolve_voice("test", "short"))
+
+    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
+        value = 0
+        spoken = []
+        for paragraph in paragraphs:
+            chunks = []
+            for sentence in paragraph.split(". "):
+                value += 1
+                chunks.append(np.full(len(sentence) * 10, value, dtype=np.int16).tobytes())
+            spoken.append(chunks)
+        return spoken
+
+
+def test_each_piece_of_speech_is_where_its_span_says() -> None:
+    """The spans name each sentence the engine returned, by paragraph piece, exactly where the
+    pauses put it (these quiet runs are below hearing: nothing levels them)."""
+    (speech,) = render_timed(Pieces(), [job(0, "One two. Three", "Four five six")])
+    samples = np.frombuffer(speech.pcm, dtype=np.int16)
+    assert [piece for piece, _, _ in speech.spans] == [0, 0, 1]
+    for value, (_, start, end) in enumerate(speech.spans, start=1):
+        assert set(samples[start:end]) == {value} and end - start > 0
+        assert samples[start - 1] == 0 and samples[end] == 0, "pauses on both sides"
+
+
+def test_spans_move_behind_the_priming_frame_of_the_decoded_audio() -> None:
+    """A tone at a known place in the PCM is found, decoded, one frame later: the span follows it."""
+    import av
+
+    rate = 22050
+    pcm = np.zeros(2 * rate, dtype=np.int16)
+    pcm[10_000:14_000] = (8000 * np.sin(2 * np.pi * 440 * np.arange(4000) / rate)).astype(np.int16)
+    aac, samples = to_aac(pcm.tobytes(), rate)
+    ((_, start, end),) = decoded_spans(((0, 10_000, 14_000),), samples)
+    with av.open(io.BytesIO(aac), format="adts") as container:
+        decoded = np.concatenate([frame.to_ndarray().reshape(-1) for frame in container.decode(audio=0)])
+    loud = np.flatnonzero(np.abs(decoded) > 0.03)
+    assert abs(int(loud[0]) - start) <= 8 and abs(int(loud[-1]) + 1 - end) <= 8
+    assert decoded_spans(((0, samples - 10, samples),), samples) == ((0, samples, samples),), "never past the end"
+
+
+def test_spans_are_kept_with_the_stored_audio_and_bad_ones_are_dropped() -> None:
+    audio = StoredAudio(45056, 22050, ((0, 1024, 9000), (1, 12000, 40000)))
+    assert stored_audio(audio.description()) == audio
+    assert stored_audio(StoredAudio(1024, 22050).description()) == StoredAudio(1024, 22050), "none: none kept"
+    assert stored_audio('{"samples": 1024, "sample_rate": 22050}') == StoredAudio(1024, 22050), "stored before"
+    for bad in ('[[0, 5, 2]]', '[[0, 1, 2048]]', '[[-1, 1, 2]]', '[[0, 1]]', '"x"', '[[0, 1, 2.5]]'):
+        found = stored_audio('{"samples": 1024, "sample_rate": 22050, "spans": ' + bad + "}")
+        assert found == StoredAudio(1024, 22050), bad
