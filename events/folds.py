@@ -142,6 +142,7 @@ def _completed(event: JobCompleted, state: JobState) -> JobState:
     """Only a completion that names the job's own book counts, and not one from before a reopening."""
     if event.output_object == book_object(event.job_id) and event.generation >= state.reopened:
         state.status, state.output_object = JobStatus.COMPLETED, event.output_object
+        state.read_along_object = event.read_along_object or state.read_along_object
         if event.loudness_lufs is not None:  # a re-announcement may not repeat the measurement
             state.loudness_lufs, state.true_peak_dbtp = event.loudness_lufs, event.true_peak_dbtp
             state.loudness_range_lu = event.loudness_range_lu

@@ -141,6 +141,16 @@ def book_object(job_id: str) -> str:
     return f"books/{job_id}.m4b"
 
 
+def text_object(job_id: str) -> str:
+    """Object name of a job's text map: the book's sentences by segment, for the read-along."""
+    return f"texts/{_token(job_id)}.json"
+
+
+def read_along_object(job_id: str) -> str:
+    """Object name of a finished audiobook's read-along cues (WebVTT)."""
+    return f"books/{_token(job_id)}.vtt"
+
+
 def cover_object(job_id: str, suffix: str) -> str:
     return f"covers/{job_id}{suffix}"
 

@@ -69,6 +69,7 @@ class JobState:
     synth_seconds: float = 0.0
     reason: str = ""
     output_object: str = ""
+    read_along_object: str = ""  # the book's read-along cues, WebVTT (job.completed)
     loudness_lufs: float | None = None  # measured on the finished book (job.completed)
     true_peak_dbtp: float | None = None
     loudness_range_lu: float | None = None  # the book's loudness range (EBU Tech 3342)

@@ -287,6 +287,8 @@ class JobCompleted(Event):
     loudness_range_lu: float | None = None  # the book's loudness range (EBU Tech 3342)
     chapter_loudness: tuple[ChapterLoudness, ...] = ()  # each chapter's loudness and range
     generation: int = 0  # the generation built (a reopened job is built again in a later one)
+    read_along_object: str = ""  # the read-along cues (WebVTT) beside the book ("": none)
+    read_along_unaligned: int = 0  # paragraph pieces timed as a whole, not sentence by sentence
 
     def msg_id(self) -> str:
         """One for each build (a reopened job's in its generation), one per later request for the book."""

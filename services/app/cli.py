@@ -83,6 +83,12 @@ def _export_options(parser: argparse.ArgumentParser) -> None:
                              f"{MAX_SPLIT_HOURS:g}), cut at chapters")
 
 
+def _read_along_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--read-along", action="store_true",
+                        help="also write the book's text timed to its audio, sentence by sentence, as BOOK.vtt "
+                             "beside it (WebVTT: Audiobookshelf shows it as a transcript)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiobook", description="Turn ebooks into audiobooks on NATS JetStream.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the services do")
@@ -114,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "auto: all where a check worker has a GPU, else sample:0.1 (default: the stack's "
                            "AUDIOBOOK_CHECK, auto)")
     _export_options(conv)
+    _read_along_option(conv)
     _workers_option(conv, _default_workers(),
                     f"tts worker processes in embedded mode, 1 to {MAX_WORKERS} (default: one per core, up to 8)")
     conv.add_argument("--nats-url", help="submit to this server instead of starting an embedded one")
@@ -144,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=helptext)
         cmd.add_argument("job", help="job id (see `audiobook status`)")
         cmd.add_argument("-o", "--output", help="output .m4b (default: the book's name in this folder)")
+        _read_along_option(cmd)
         _workers_option(cmd, _default_workers())
         cmd.add_argument("--nats-url")
         cmd.add_argument("-q", "--quiet", action="store_true")
@@ -155,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("segments", nargs="+", metavar="CHAPTER.INDEX", type=convert.segment_position,
                     help=f"a segment as `audiobook check` shows it, e.g. 3.12 (up to {MAX_RETAKE_POSITIONS})")
     rt.add_argument("-o", "--output", help="output .m4b (default: the book's name in this folder)")
+    _read_along_option(rt)
     _workers_option(rt, _default_workers())
     rt.add_argument("--nats-url")
     rt.add_argument("-q", "--quiet", action="store_true")

@@ -96,11 +96,23 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
         async with client(args, settings) as operator:
             submission = await operator.submit(book, request, speaker)
             if not args.dashboard:
-                return await follow_with_bar(operator, submission, output, args.quiet)
-            return await follow_in_dashboard(operator, submission, output)
+                outcome = await follow_with_bar(operator, submission, output, args.quiet)
+            else:
+                outcome = await follow_in_dashboard(operator, submission, output)
+            return await with_read_along(operator, outcome, output, args.read_along)
 
     status = report(run(body()), output, book.name, started)
     return status or export_files(output, args.format, args.split_hours)
+
+
+async def with_read_along(operator: PipelineClient, outcome: Outcome, output: Path, wanted: bool) -> Outcome:
+    """Write the book's read-along cues beside it (``BOOK.vtt``, the Audiobookshelf convention) when asked."""
+    if wanted and outcome.ok:
+        if not outcome.state.read_along_object:
+            raise CliError(f"{output}: this book has no read-along cues (it was made before they were kept; "
+                           "convert it again)")
+        await operator.download(outcome.state.read_along_object, output.with_suffix(".vtt"))
+    return outcome
 
 
 def export_files(book: Path, kind: str, hours: float | None) -> int:
@@ -151,7 +163,8 @@ def resume(args: argparse.Namespace, settings: Settings) -> int:
         async with client(args, settings) as operator:
             state, submission = await operator.resume(args.job)
             output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
-            return await follow_with_bar(operator, submission, output, args.quiet), output
+            outcome = await follow_with_bar(operator, submission, output, args.quiet)
+            return await with_read_along(operator, outcome, output, args.read_along), output
 
     outcome, output = run(body())
     return report(outcome, output, args.job, started)
@@ -180,7 +193,8 @@ def retake(args: argparse.Namespace, settings: Settings) -> int:
             output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
             if not args.quiet:
                 print(f"asking new takes of {', '.join(f'{c + 1}.{i + 1}' for c, i in positions)} in {args.job}")
-            return await follow_with_bar(operator, submission, output, args.quiet), output
+            outcome = await follow_with_bar(operator, submission, output, args.quiet)
+            return await with_read_along(operator, outcome, output, args.read_along), output
 
     outcome, output = run(body())
     return report(outcome, output, args.job, started)

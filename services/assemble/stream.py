@@ -24,6 +24,7 @@ from pathlib import Path
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, ObjectMeta, ObjectMetaOptions
+from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
@@ -50,6 +51,7 @@ from services.assemble.m4b import (
     write_extra_tags,
 )
 from services.assemble.meter import LoudnessMeter
+from services.assemble.readalong import Cue, TextMap, segment_cues, text_map_of, webvtt_of
 from services.assemble.takes import Heard, Takes, chosen, heard_of, quality_of
 from services.bus.ephemeral import download_object, read_object, retried
 from services.bus.jobs import event_of
@@ -103,6 +105,9 @@ class StreamingBuild:
         self.positions: dict[tuple[int, int], Takes] = {}  # not placed yet: their takes and verdicts
         self.floors: dict[tuple[int, int], int] = {}  # retaken positions: the first take the book may hold
         self.reopened = 0  # the generation of the job's last reopening (0: never reopened)
+        self.texts: TextMap | None = None  # the book's sentences by segment (texts/<job>.json), for the read-along
+        self.cues: list[Cue] = []
+        self.unaligned = 0  # paragraph pieces whose cue could not be timed sentence by sentence
         self.heard: list[Heard] = []  # what the check heard of the placed segments
         self.wake = asyncio.Event()
         self.last_seq = 0
@@ -127,6 +132,20 @@ class StreamingBuild:
         if key not in self.positions:
             self.positions[key] = Takes(floor=self.floors.get(key, 0))
         return self.positions[key]
+
+    async def _read_text_map(self) -> None:
+        """The book's text by segment, if parse kept it (a job planned before it did: no read-along)."""
+        try:
+            data = await _fetch(self.js, self.store, names.text_object(self.job_id))
+        except ObjectNotFoundError:
+            return
+        self.texts = text_map_of(data, self.job_id)
+
+    def _cue(self, event: SegmentSynthesized, offset: int) -> None:
+        if self.texts is not None:
+            cues, unaligned = segment_cues(event, offset, self.texts.pieces(event.chapter, event.index))
+            self.cues += cues
+            self.unaligned += unaligned
 
     async def _read_reopening(self) -> None:
         """The takes a person asked for, from the job's last ``job.reopened`` (it lists them all)."""
@@ -189,6 +208,7 @@ class StreamingBuild:
                                             "audiobook.chapters": len(parsed.chapters)}
         with span("assemble book", attributes, parent=context_of(message.headers)):
             await self._read_reopening()  # before any take is placed
+            await self._read_text_map()
             await self._follow()
             try:
                 with scratch_folder("assemble") as tmp:
@@ -205,7 +225,7 @@ class StreamingBuild:
         audio = folder / "audio.aac"
         fetches: dict[int, asyncio.Task[bytes]] = {}
         meter = LoudnessMeter(ffmpeg_exe(), audio)
-        written = stretch_start = stretch_samples = 0
+        written = stretch_start = stretch_samples = placed = 0  # placed: samples of the book so far
         sounding = False  # has this stretch a segment that is not digital silence?
         try:
             with open(audio, "wb", buffering=0) as book:
@@ -222,6 +242,8 @@ class StreamingBuild:
                         raise AssemblyError(f"segment {key} ({event.audio_object}) holds {frames} AAC frames; "
                                             f"its event says {event.samples} samples")
                     book.write(data)
+                    self._cue(event, placed)
+                    placed += event.samples
                     written += len(data)
                     sounding = sounding or len(data) >= SILENT_FRAME_BYTES * frames
                     stretch_samples += event.samples
@@ -261,6 +283,7 @@ class StreamingBuild:
         with open(output, "rb") as handle:
             await self.store.put(name, handle, meta=ObjectMeta(name=name, options=BIG_CHUNKS))
         seconds = sum(n for _, n in lengths) / rate
+        read_along = await self._store_read_along(rate)
         measuring = time.perf_counter()
         loudness = await meter.result()  # the stretches measured last open the audio only now (it goes with the folder)
         waited = time.perf_counter() - measuring
@@ -274,4 +297,13 @@ class StreamingBuild:
                             loudness_range_lu=loudness.range_lu if loudness else None,
                             chapter_loudness=tuple(ChapterLoudness(c.chapter, c.lufs, c.range_lu)
                                                    for c in loudness.chapters) if loudness else (),
-                            quality=quality_of(self.heard), generation=self.generation)
+                            quality=quality_of(self.heard), generation=self.generation,
+                            read_along_object=read_along, read_along_unaligned=self.unaligned)
+
+    async def _store_read_along(self, rate: int) -> str:
+        """The read-along cues as WebVTT beside the book (none without a text map)."""
+        if not self.cues:
+            return ""
+        name = names.read_along_object(self.job_id)
+        await self.store.put(name, webvtt_of(self.cues, rate).encode("utf-8"))
+        return name

@@ -6,6 +6,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from itertools import repeat
 
+import orjson
+
 from events.audio import DEFAULT_PAUSES, Pauses, cache_key
 from events.checking import is_checked
 from events.names import synth_subject
@@ -26,6 +28,22 @@ class JobPlan:
     parsed: BookParsed
     jobs: tuple[tuple[str, SynthesizeSegment], ...]
     warning: BookWarning | None = None
+    text_map: bytes = b""  # the book's text by segment, for the read-along (:func:`text_map`)
+
+
+TEXT_MAP_VERSION = 1
+
+
+def text_map(job_id: str, titles: list[str], segmented: list[list[Segment]]) -> bytes:
+    """The text the book was read from, by chapter, segment and paragraph piece: for each piece,
+    the chapter paragraph it is from and its sentences as the book wrote them (before a lexicon
+    or numbers were spoken). Stored as ``texts/<job>.json``; the assembler writes the read-along
+    cues from it and the segments' timings (``spans``)."""
+    chapters = [{"title": title, "segments": [[[place, list(sentences)] for place, sentences
+                                               in zip(segment.places, segment.sentences, strict=True)]
+                                              for segment in segments]}
+                for title, segments in zip(titles, segmented, strict=True)]
+    return orjson.dumps({"v": TEXT_MAP_VERSION, "job_id": job_id, "chapters": chapters})
 
 
 def segment_book(book: Book, max_chars: int, pool: Executor | None = None,
@@ -93,7 +111,8 @@ def plan_job(
         if len(book.warnings) > MAX_WARNINGS:
             said.append(f"... and {len(book.warnings) - MAX_WARNINGS} more parts not read")
         warning = BookWarning(job_id=job_id, warnings=tuple(said), generation=generation)
-    return JobPlan(parsed=parsed, jobs=tuple(merge_duplicates(jobs)), warning=warning)
+    return JobPlan(parsed=parsed, jobs=tuple(merge_duplicates(jobs)), warning=warning,
+                   text_map=text_map(job_id, [chapter.title for chapter in book.chapters], segmented))
 
 
 def merge_duplicates(jobs: list[tuple[str, SynthesizeSegment]]) -> list[tuple[str, SynthesizeSegment]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pysbd
 from pysbd.languages import LANGUAGE_CODES
@@ -35,10 +35,14 @@ MAX_HEADING_CHARS = 200
 
 @dataclass(frozen=True)
 class Segment:
-    """Sentences to synthesize together; one string per paragraph piece."""
+    """Sentences to synthesize together; one string per paragraph piece. ``sentences`` holds each
+    piece's sentences as the book wrote them, and ``places`` the chapter paragraph each piece is
+    from (the read-along's map of the text; not part of what a segment is)."""
 
     paragraphs: tuple[str, ...]
     pause_after_ms: int
+    sentences: tuple[tuple[str, ...], ...] = field(default=(), compare=False)
+    places: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def text(self) -> str:
@@ -186,9 +190,11 @@ def segment_chapter(
     segments = []
     for number, group in enumerate(groups):
         pieces: list[list[str]] = []
+        places: list[int] = []
         for position, unit in enumerate(group):
             if not position or unit.paragraph != group[position - 1].paragraph:
                 pieces.append([])
+                places.append(unit.paragraph)
             pieces[-1].append(unit.text)
         if number == len(groups) - 1:
             pause = pauses.chapter
@@ -196,5 +202,5 @@ def segment_chapter(
             pause = pauses.heading
         else:
             pause = pauses.paragraph if groups[number + 1][0].paragraph != group[-1].paragraph else pauses.sentence
-        segments.append(Segment(tuple(" ".join(p) for p in pieces), pause))
+        segments.append(Segment(tuple(" ".join(p) for p in pieces), pause, tuple(map(tuple, pieces)), tuple(places)))
     return segments

@@ -232,6 +232,8 @@ class ParseService:
         plan = reading.plan
         if reading.cover is not None and plan.parsed.cover_object:
             await self.store.put(plan.parsed.cover_object, reading.cover.data)
+        if plan.text_map:  # the same bytes however often the book is planned
+            await self.store.put(names.text_object(job_id), plan.text_map)
         if len(encode(plan.parsed)) > MAX_EVENT_BYTES:
             raise BookTooBig(f"the book's table of contents is too large to announce ({len(plan.parsed.chapters):,} "
                              "chapters with long titles)")

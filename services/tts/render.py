@@ -37,6 +37,18 @@ class Speech:
     spans: tuple[Span, ...] = ()
 
 
+SPEECH_FLOOR = 300  # a sample this loud (about -40 dBFS) is speech; the engine's quiet lead-in is not
+
+
+def _sounding(chunk: bytes) -> tuple[int, int]:
+    """Where the speech in an engine's piece of audio begins and ends (the whole piece if it is
+    quiet throughout): voices start a sentence after a quiet lead-in of their own (Piper: up to a
+    quarter of a second), and a read-along cue starts with the first word, not before it."""
+    samples = np.frombuffer(chunk, dtype=np.int16)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > SPEECH_FLOOR)
+    return (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, len(samples))
+
+
 def _join_timed(job: SynthesizeSegment, spoken: list[list[bytes]], rate: int) -> Speech:
     pieces: list[bytes] = []
     spans: list[Span] = []
@@ -54,7 +66,8 @@ def _join_timed(job: SynthesizeSegment, spoken: list[list[bytes]], rate: int) ->
             if count:
                 add(_silence(job.sentence_pause_ms, rate))
             if chunk:
-                spans.append((number, at, at + len(chunk) // 2))
+                first, end = _sounding(chunk)
+                spans.append((number, at + first, at + end))
             add(chunk)
     if not any(spoken) and any(speakable(p) for p in job.paragraphs):
         text = " ".join(job.paragraphs)

@@ -213,3 +213,22 @@ def test_spans_are_kept_with_the_stored_audio_and_bad_ones_are_dropped() -> None
     for bad in ('[[0, 5, 2]]', '[[0, 1, 2048]]', '[[-1, 1, 2]]', '[[0, 1]]', '"x"', '[[0, 1, 2.5]]'):
         found = stored_audio('{"samples": 1024, "sample_rate": 22050, "spans": ' + bad + "}")
         assert found == StoredAudio(1024, 22050), bad
+
+
+class LeadIn(InstantSynthesizer):
+    """Says each paragraph as one sentence with a quiet lead-in and tail around its sound."""
+
+    def __init__(self) -> None:
+        super().__init__(resolve_voice("test", "short"))
+
+    def speak(self, paragraphs: list[str], speed: float, language: str = "") -> list[list[bytes]]:
+        sound = np.concatenate([np.full(1000, 40), np.full(2000, 9000), np.full(500, -40)]).astype(np.int16)
+        return [[sound.tobytes()] for _ in paragraphs]
+
+
+def test_a_span_starts_with_the_speech_not_the_voices_quiet_lead_in() -> None:
+    (speech,) = render_timed(LeadIn(), [job(0, "One.", "Two.")])
+    (_, first, end), (_, second, _) = speech.spans
+    samples = np.frombuffer(speech.pcm, dtype=np.int16)
+    assert end - first == 2000 and samples[first - 1] != samples[first] and abs(int(samples[end - 1])) > 300
+    assert abs(int(samples[end])) < 300 and second > end
