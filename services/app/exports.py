@@ -163,10 +163,43 @@ def chapter_command(ffmpeg: str, book: Path, mark: Mark, number: int, total: int
             *[arg for key, value in meta.items() if value for arg in ("-metadata", f"{key}={value}")], str(output)]
 
 
+Cue = tuple[float, float, str]  # start and end in seconds, the text
+
+
+def cues_within(cues: list[Cue], start: float, end: float) -> list[Cue]:
+    """The cues that begin inside ``start``..``end`` (seconds of the book), timed from ``start``
+    and ending by ``end`` (pure): a part's or a chapter file's own read-along."""
+    return [(max(0.0, a - start), min(b, end) - start, text) for a, b, text in cues
+            if start - EDGE_S <= a < end - EDGE_S and min(b, end) > a]
+
+
+def read_cues(vtt: Path) -> list[Cue] | None:
+    """The cues of the read-along beside a book (``BOOK.vtt``), or None when there is none."""
+    if not vtt.is_file():
+        return None
+    import webvtt
+
+    return [(_seconds(c.start), _seconds(c.end), c.text) for c in webvtt.read(str(vtt)).captions]
+
+
+def write_cues(cues: list[Cue], output: Path) -> Path:
+    from services.assemble.readalong import webvtt_text
+
+    output.write_text(webvtt_text(cues), encoding="utf-8")
+    return output
+
+
+def _seconds(stamp: str) -> float:
+    hours, minutes, rest = stamp.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(rest)
+
+
 def split_parts(ffmpeg: str, book: Audiobook, hours: float) -> list[Path]:
-    """``book - Part 1.m4b`` ... next to the book, each at most ``hours`` long; the paths written."""
+    """``book - Part 1.m4b`` ... next to the book, each at most ``hours`` long (and ``book - Part
+    1.vtt`` ... when the book has a read-along beside it); the paths written."""
     parts = plan_parts(book.marks, check_split_hours(hours) * 3600)
-    written = []
+    cues = read_cues(book.path.with_suffix(".vtt"))  # a read-along beside the book: one per part too
+    written: list[Path] = []
     for part in parts:
         output = book.path.with_name(f"{book.path.stem} - Part {part.number}.m4b")
         metadata = output.with_suffix(".ffmetadata")
@@ -177,11 +210,14 @@ def split_parts(ffmpeg: str, book: Audiobook, hours: float) -> list[Path]:
         finally:
             metadata.unlink(missing_ok=True)
         written.append(output)
+        if cues is not None:
+            written.append(write_cues(cues_within(cues, part.start, part.end), output.with_suffix(".vtt")))
     return written
 
 
 def per_chapter(ffmpeg: str, book: Audiobook, kind: str, folder: Path) -> list[Path]:
-    """One ``kind`` (mp3, opus) file per chapter in ``folder``; the paths written, in order."""
+    """One ``kind`` (mp3, opus) file per chapter in ``folder`` (and its read-along, when the book
+    has one beside it); the paths written, in order."""
     marks = book.marks
     folder.mkdir(parents=True, exist_ok=True)
     outputs = [folder / file_name(n, len(marks), m.title, f".{kind}") for n, m in enumerate(marks, start=1)]
@@ -190,5 +226,9 @@ def per_chapter(ffmpeg: str, book: Audiobook, kind: str, folder: Path) -> list[P
     workers = max(1, min(len(commands), os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(_run, commands))
-    return outputs
+    cues = read_cues(book.path.with_suffix(".vtt"))  # a read-along beside the book: one per chapter file too
+    if cues is None:
+        return outputs
+    return [*outputs, *(write_cues(cues_within(cues, m.start, m.end), out.with_suffix(".vtt"))
+                        for m, out in zip(marks, outputs, strict=True))]
 

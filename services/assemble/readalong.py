@@ -78,8 +78,8 @@ def segment_cues(event: SegmentSynthesized, offset: int, pieces: Pieces | None) 
     return cues, unaligned
 
 
-def _timestamp(samples: int, rate: int) -> str:
-    millis = round(samples * 1000 / rate)
+def _timestamp(seconds: float) -> str:
+    millis = round(seconds * 1000)
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     seconds, millis = divmod(rest, 1000)
@@ -88,8 +88,13 @@ def _timestamp(samples: int, rate: int) -> str:
 
 def webvtt_of(cues: list[Cue], rate: int) -> str:
     """The cues as a WebVTT file (webvtt-py), times from the audio's start."""
+    return webvtt_text([(cue.start / rate, cue.end / rate, cue.text) for cue in cues])
+
+
+def webvtt_text(cues: list[tuple[float, float, str]]) -> str:
+    """Cues of (start, end) seconds and text as a WebVTT file (webvtt-py); empty ones left out."""
     from webvtt import Caption, WebVTT
 
-    captions = [Caption(_timestamp(cue.start, rate), _timestamp(cue.end, rate), " ".join(cue.text.split()))
-                for cue in cues if cue.end > cue.start and cue.text.strip()]
+    captions = [Caption(_timestamp(start), _timestamp(end), " ".join(text.split()))
+                for start, end, text in cues if round(end * 1000) > round(start * 1000) and text.strip()]
     return str(WebVTT(captions=captions).content)

@@ -261,14 +261,17 @@ def test_a_broken_epub_converts_and_the_cli_names_what_it_skipped(tmp_path: Path
 
 def test_parts_and_files_per_chapter(tmp_path: Path) -> None:
     """Die Verwandlung (instant voice, 6-7 minutes a chapter) as parts of at most 7.2 minutes and as
-    Opus files per chapter; then `audiobook export` makes MP3s from the same M4B."""
+    Opus files per chapter, each with its read-along; then `audiobook export` makes MP3s (and their
+    read-alongs) from the same M4B."""
     from mutagen.mp3 import MP3
     from mutagen.oggopus import OggOpus
 
+    from services.app.exports import read_cues
+
     output = tmp_path / "kafka.m4b"
     result = run_cli(["convert", str(book("epub/pg22367_die-verwandlung_de.epub")), "-o", str(output),
-                      "--engine", "test", "--voice", "short", "--format", "opus", "--split-hours", "0.12"],
-                     tmp_path / "data")
+                      "--engine", "test", "--voice", "short", "--format", "opus", "--split-hours", "0.12",
+                      "--read-along"], tmp_path / "data")
     assert result.returncode == 0, result.stderr
     whole = MP4(str(output))
     assert whole.info is not None
@@ -290,10 +293,19 @@ def test_parts_and_files_per_chapter(tmp_path: Path) -> None:
         assert abs(audio.info.length - length) < 0.1
         assert audio.tags["title"] == [["I", "II", "III"][number - 1]] and audio.tags["album"] == ["Die Verwandlung"]
         assert audio.tags["tracknumber"] == [f"{number}/3"]
+    # the read-along: the book's, and each part's and chapter file's, timed from its own start
+    whole_cues = read_cues(output.with_suffix(".vtt")) or []
+    assert len(whole_cues) > 100
+    for files in (parts, opus):
+        cut = [read_cues(path.with_suffix(".vtt")) or [] for path in files]
+        assert [text for cues in cut for _, _, text in cues] == [text for _, _, text in whole_cues], "each once"
+        for cues, length in zip(cut, lengths, strict=True):
+            assert 0 <= cues[0][0] < 1.5 and cues[-1][1] <= length + 0.01, (cues[0], cues[-1], length)
     exported = run_cli(["export", str(output), "--format", "mp3"], tmp_path / "data", timeout=300)
     assert exported.returncode == 0, exported.stderr
     mp3s = sorted((tmp_path / "kafka").glob("*.mp3"))
     assert len(mp3s) == 3 and all(abs(MP3(str(p)).info.length - n) < 0.2 for p, n in zip(mp3s, lengths, strict=True))
+    assert all(path.with_suffix(".vtt").is_file() for path in mp3s), "an export cuts the read-along too"
 
 
 def test_a_checked_conversion_reports_what_was_heard_and_lists_the_flagged(tmp_path: Path) -> None:

@@ -49,3 +49,13 @@ def test_every_second_is_in_exactly_one_part() -> None:
 ])
 def test_file_names_are_numbered_and_safe(title: str, name: str) -> None:
     assert " ".join(file_name(7, 12, title, ".mp3").split()) == name
+
+
+def test_a_part_or_chapter_file_gets_the_cues_that_begin_in_it_timed_from_its_start() -> None:
+    from services.app.exports import cues_within
+
+    cues = [(0.05, 1.2, "One"), (1.5, 3.0, "Two"), (9.9995, 11.0, "Three"), (12.0, 14.5, "Four")]
+    assert cues_within(cues, 0.0, 10.0) == [(0.05, 1.2, "One"), (1.5, 3.0, "Two")]
+    assert cues_within(cues, 10.0, 14.0) == [(0.0, 1.0, "Three"), (2.0, 4.0, "Four")], (
+        "a cue on the mark (rounded down to the millisecond) is the next file's; none runs past its end")
+    assert cues_within(cues, 20.0, 30.0) == []
