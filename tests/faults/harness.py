@@ -55,6 +55,7 @@ class Result:
     segments: int
     distinct_audio: int
     completions: int
+    read_along: str = ""  # the book's WebVTT cues
 
     @property
     def redone(self) -> int:
@@ -79,6 +80,7 @@ async def result(url: str, tmp: Path) -> Result:
         path = tmp / f"{job}.m4b"
         with open(path, "wb") as handle:
             await download_object(store, state.output_object, handle)
+        cues = (await store.get(state.read_along_object)).data or b"" if state.read_along_object else b""
     finally:
         await nc.close()
     audio = MP4(str(path))
@@ -90,4 +92,5 @@ async def result(url: str, tmp: Path) -> Result:
         segments=len(latest),
         distinct_audio=len({e.audio_object for e in latest.values()}),
         completions=sum(1 for e in mine if isinstance(e, JobCompleted)),
+        read_along=cues.decode("utf-8"),
     )

@@ -146,6 +146,7 @@ async def test_a_node_killed_mid_book_loses_nothing_and_catches_up(
     assert got.job_id == want.job_id and got.segments == want.segments
     assert got.chapter_samples == want.chapter_samples, "every segment exactly once"
     assert got.m4b_chapters == want.m4b_chapters and abs(got.m4b_seconds - want.m4b_seconds) < 0.05
+    assert got.read_along == want.read_along and got.read_along.count("-->") > 10, "the same timings, resumed"
     assert got.completions == 1
     # each worker holds at most a few commands in hand; those of the worker whose node died
     # may be synthesized again, nothing else

@@ -88,6 +88,7 @@ def same_book(got: Result, want: Result) -> None:
     assert got.segments == want.segments
     assert got.chapter_samples == want.chapter_samples, "every segment exactly once: same audio per chapter"
     assert got.m4b_chapters == want.m4b_chapters
+    assert got.read_along == want.read_along and got.read_along.count("-->") > 10, "the same timings, resumed"
     assert abs(got.m4b_seconds - want.m4b_seconds) < 0.05
     assert got.completions == 1
 

@@ -1,12 +1,15 @@
 """An edit costs only what changed: a book converted once, then with one word changed, then with a
-lexicon entry. Only the segments whose text changed reach the engine again; the rest are cache hits."""
+lexicon entry. Only the segments whose text changed reach the engine again; the rest are cache hits,
+and their timings come with them: the read-along changes only where the text did."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import orjson
+import webvtt
 
+from events import names
 from events.projection import COMPLETED
 from events.types import JobAccepted, SegmentSynthesized
 from services.parse.formats import read_book
@@ -39,6 +42,7 @@ def _distinct_keys(path: Path, lexicon: str = "") -> set[str]:
 
 
 SPANS: dict[str, tuple[tuple[int, int, int], ...]] = {}  # audio object -> where its speech lies, as first made
+JOBS: list[str] = []  # the jobs converted, in order
 
 
 async def _convert(js, client, request: dict[str, object]) -> tuple[int, int]:
@@ -52,6 +56,7 @@ async def _convert(js, client, request: dict[str, object]) -> tuple[int, int]:
         return new.pop() if new else None
 
     job = await wait_for(accepted)
+    JOBS.append(job)
 
     async def done() -> bool:
         return (await job_state(js, job)).status == COMPLETED
@@ -66,6 +71,7 @@ async def _convert(js, client, request: dict[str, object]) -> tuple[int, int]:
 
 
 async def test_one_word_and_one_lexicon_entry_cost_only_their_segments(js, client, settings) -> None:
+    JOBS.clear()
     original = _write_book(settings.input_dir / "frankenstein.md")
     edited = _write_book(settings.input_dir / "frankenstein-edited.md", EDITED)
     first = _distinct_keys(original)
@@ -79,3 +85,17 @@ async def test_one_word_and_one_lexicon_entry_cost_only_their_segments(js, clien
         assert (runs, hits) == (1, len(first) - 1)
         runs, hits = await _convert(js, client, {"source": original.name, "lexicon": LEXICON})
         assert (runs, hits) == (entry_changes, len(first) - entry_changes)
+        runs, hits = await _convert(js, client, {"source": original.name, "chapters": "1-3"})
+        assert (runs, hits) == (0, len(first)), "another job of the same book: all from the cache"
+    cues = [await _cues(js, job) for job in JOBS]
+    assert cues[3] == cues[0], "a book built from cached audio has the timings of the one that made it"
+    changed = [(a, b) for a, b in zip(cues[0], cues[1], strict=True) if a != b]
+    assert [(a[0], a[1]) for a, _ in changed] == [(b[0], b[1]) for _, b in changed], "no cue moves"
+    assert len(changed) == 1 and EDITED[1] in changed[0][1][2], "after a one-word edit, one cue says it"
+
+
+async def _cues(js, job: str) -> list[tuple[str, str, str]]:
+    """The read-along of a job's book: (start, end, text) of each cue."""
+    store = await js.object_store(names.OBJECT_BUCKET)
+    text = ((await store.get(names.read_along_object(job))).data or b"").decode()
+    return [(c.start, c.end, c.text) for c in webvtt.from_string(text).captions]
