@@ -74,6 +74,14 @@ def with_takes(commands: Iterable[Command], state: JobState, heard_in: str = "")
     return out
 
 
+def retake_under_way(state: JobState, positions: Iterable[tuple[int, int]]) -> bool:
+    """Whether these retakes are the ones the job was last reopened for and is still making: the
+    same request again (redelivered after parse stopped before acking it), to be queued again,
+    not refused as "not completed" and not reopened twice."""
+    return (state.status == JobStatus.PARSED and 0 < state.reopened == state.generation
+            and all(c < len(state.chapters) and i in state.chapters[c].asked for c, i in positions))
+
+
 def reopening(state: JobState, takes: Mapping[tuple[int, int], int]) -> JobReopened:
     """The event that reopens a completed job for new ``takes`` of some positions (position ->
     the take asked for); it lists every position retaken so far, with its latest take."""

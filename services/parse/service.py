@@ -171,11 +171,12 @@ class ParseService:
                       speaker: str | None, lexicon: tuple[Entry, ...]) -> Decision:
         """New takes of some segments of a completed book: the job reopens in a new generation,
         they are queued at takes of their own (never the cached audio), and the book is built again."""
-        refusal = retake_refusal(state, request.retake)
+        again = decide.retake_under_way(state, request.retake)
+        refusal = "" if again else retake_refusal(state, request.retake)
         if not refusal:
             try:
-                plan = await self._read_and_plan(source, job_id, request, state, state.generation + 1, speaker,
-                                                 lexicon, state.check or "off")
+                plan = await self._read_and_plan(source, job_id, request, state, state.generation + int(not again),
+                                                 speaker, lexicon, state.check or "off")
             except TRANSIENT:
                 raise
             except Exception as exc:  # the book read once; whatever stops it now is said, not raised
@@ -186,22 +187,30 @@ class ParseService:
         if refusal:
             log.warning("job %s: retake refused: %s", job_id, refusal)
             return Decision([decide.rejected(job_id, refusal, request, seq)])
+        reopened = None if again else decide.reopening(state, await self._new_takes(job_id, state, plan,
+                                                                                     request.retake))
+        if reopened is not None:
+            state = apply(state, reopened)
+        heard_in = plan.parsed.language if state.check else ""
+        todo = decide.to_queue(decide.with_takes(plan.jobs, state, heard_in), state,
+                               await queued_segments(self.js, job_id))
+        log.info("job %s %s generation %d: new takes of %s", job_id, "reopened in" if reopened else "still making",
+                 state.generation, ", ".join(f"{c + 1}.{i + 1} (take {state.chapters[c].asked[i] + 1})"
+                                             for c, i in request.retake))
+        return Decision([*([reopened] if reopened else []), *todo])
+
+    async def _new_takes(self, job_id: str, state: JobState, plan: JobPlan,
+                         positions: tuple[tuple[int, int], ...]) -> dict[tuple[int, int], int]:
+        """The take each retaken position gets: past every take of it so far, in this book or another's."""
         keys = {position: job.cache_key for _, job in plan.jobs for position in job.positions()}
         asked = {(v.chapter, v.index): v.take + int(v.retake) for v in await segment_verdicts(self.js, job_id)}
         takes: dict[tuple[int, int], int] = {}
-        for position in request.retake:
+        for position in positions:
             take = decide.next_take(state, position, asked.get(position, 0))
             while await self._kept(names.take_object(keys[position], take)):  # another book's take of this text
                 take += 1
             takes[position] = take
-        reopened = decide.reopening(state, takes)
-        state = apply(state, reopened)
-        heard_in = plan.parsed.language if state.check else ""
-        todo = decide.to_queue(decide.with_takes(plan.jobs, state, heard_in), state,
-                               await queued_segments(self.js, job_id))
-        log.info("job %s reopened in generation %d: new takes of %s", job_id, reopened.generation,
-                 ", ".join(f"{c + 1}.{i + 1} (take {t + 1})" for (c, i), t in sorted(takes.items())))
-        return Decision([reopened, *todo])
+        return takes
 
     async def _kept(self, name: str) -> bool:
         try:

@@ -177,3 +177,14 @@ def test_a_completion_before_a_reopening_is_not_the_builds() -> None:
     assert completion_of(encode(replace(BOOK, generation=1)), "j", 1) is not None
     assert completion_of(encode(BOOK), "j") is not None
     assert BOOK.msg_id() != replace(BOOK, generation=1).msg_id(), "a rebuilt book's completion is not a duplicate"
+
+
+def test_a_retake_request_delivered_again_is_queued_again_not_refused_or_reopened_twice() -> None:
+    state = apply(finished(), JobReopened("j", 1, ((0, 1, 2),)))
+    assert parse_decide.retake_under_way(state, ((0, 1),))
+    assert not parse_decide.retake_under_way(state, ((0, 1), (1, 0))), "another segment: a new request"
+    assert not parse_decide.retake_under_way(finished(), ((0, 1),)), "a completed job is reopened"
+    apply(state, done(0, 1, take=2, generation=1))
+    apply(state, replace(BOOK, generation=1))
+    assert not parse_decide.retake_under_way(state, ((0, 1),)), "done: the same retake again is a new one"
+    assert not parse_decide.retake_under_way(fold("j", [ACCEPT, PARSE]), ((0, 0),))
