@@ -89,6 +89,15 @@ def _read_along_option(parser: argparse.ArgumentParser) -> None:
                              "beside it (WebVTT: Audiobookshelf shows it as a transcript)")
 
 
+def _followed_job_options(parser: argparse.ArgumentParser) -> None:
+    """What a command that follows a job to its book takes (resume, retry, retake)."""
+    parser.add_argument("-o", "--output", help="output .m4b (default: the book's name in this folder)")
+    _read_along_option(parser)
+    _workers_option(parser, _default_workers())
+    parser.add_argument("--nats-url")
+    parser.add_argument("-q", "--quiet", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiobook", description="Turn ebooks into audiobooks on NATS JetStream.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the services do")
@@ -150,11 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                            ("retry", "queue a failed job's failed segments again and continue it")):
         cmd = sub.add_parser(name, help=helptext)
         cmd.add_argument("job", help="job id (see `audiobook status`)")
-        cmd.add_argument("-o", "--output", help="output .m4b (default: the book's name in this folder)")
-        _read_along_option(cmd)
-        _workers_option(cmd, _default_workers())
-        cmd.add_argument("--nats-url")
-        cmd.add_argument("-q", "--quiet", action="store_true")
+        _followed_job_options(cmd)
         cmd.set_defaults(func=convert.resume)
 
     rt = sub.add_parser("retake", help="new takes of some segments of a finished book (see `audiobook check`); "
@@ -162,11 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("job", help="job id (see `audiobook status`)")
     rt.add_argument("segments", nargs="+", metavar="CHAPTER.INDEX", type=convert.segment_position,
                     help=f"a segment as `audiobook check` shows it, e.g. 3.12 (up to {MAX_RETAKE_POSITIONS})")
-    rt.add_argument("-o", "--output", help="output .m4b (default: the book's name in this folder)")
-    _read_along_option(rt)
-    _workers_option(rt, _default_workers())
-    rt.add_argument("--nats-url")
-    rt.add_argument("-q", "--quiet", action="store_true")
+    _followed_job_options(rt)
     rt.set_defaults(func=convert.retake)
 
     can = sub.add_parser("cancel", help="cancel a job: its queued segments are dropped")

@@ -14,7 +14,7 @@ from events import names
 from events.projection import COMPLETED, JobState, fold
 from events.types import BookParsed, Event, JobAccepted, JobCompleted, SegmentSynthesized
 from services.bus.connect import server_urls
-from services.bus.ephemeral import download_object
+from services.bus.ephemeral import download_object, read_object
 from services.bus.topology import ensure_topology, object_store
 from services.settings import Settings
 from services.testing.waiting import events_at
@@ -80,7 +80,9 @@ async def result(url: str, tmp: Path) -> Result:
         path = tmp / f"{job}.m4b"
         with open(path, "wb") as handle:
             await download_object(store, state.output_object, handle)
-        cues = (await store.get(state.read_along_object)).data or b"" if state.read_along_object else b""
+        # read as the product reads objects: tried again on a time-out (a cluster node may be gone)
+        cues = (await read_object(nc.jetstream(), store, names.OBJECT_BUCKET, state.read_along_object)
+                if state.read_along_object else b"")
     finally:
         await nc.close()
     audio = MP4(str(path))
