@@ -119,3 +119,47 @@ def cache_key(
         fields["pauses"] = list(inner_pauses)
     material = orjson.dumps(fields)
     return hashlib.sha256(material).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class StoredAudio:
+    """What the object store says about a segment's audio, in its description: its exact length,
+    and where each piece of speech lies in it ((paragraph piece, first sample, end sample); none
+    for audio stored before they were kept). The tts worker writes it with the audio; the check
+    writes it again when a retake it heard fine becomes the cached audio."""
+
+    samples: int
+    sample_rate: int
+    spans: tuple[tuple[int, int, int], ...] = ()
+
+    def description(self) -> str:
+        """The stored object's description (what :func:`stored_audio` reads back)."""
+        return orjson.dumps({"samples": self.samples, "sample_rate": self.sample_rate,
+                             **({"spans": self.spans} if self.spans else {})}).decode()
+
+
+def stored_audio(description: str | None) -> StoredAudio | None:
+    """The stored object's description, if it is a complete segment's (else: synthesize again)."""
+    try:
+        meta = orjson.loads(description or "{}")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(meta, dict):
+        return None
+    samples, rate = meta.get("samples"), meta.get("sample_rate")
+    if type(samples) is not int or type(rate) is not int or samples <= 0 or rate <= 0:
+        return None
+    return StoredAudio(samples, rate, _spans(meta.get("spans"), samples))
+
+
+def _spans(value: object, samples: int) -> tuple[tuple[int, int, int], ...]:
+    """Spans as stored, if every one is three whole numbers in order inside the audio (else none)."""
+    if not isinstance(value, list):
+        return ()
+    spans = []
+    for span in value:
+        if (not isinstance(span, list) or len(span) != 3 or any(type(n) is not int for n in span)
+                or not (span[0] >= 0 and 0 <= span[1] <= span[2] <= samples)):
+            return ()
+        spans.append((span[0], span[1], span[2]))
+    return tuple(spans)

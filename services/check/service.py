@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -28,6 +27,7 @@ from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
+from events.audio import StoredAudio
 from events.types import (
     CHECK_RUNS,
     CHECK_TEXT_CHARS,
@@ -207,7 +207,7 @@ class CheckWorker:
         """A retake heard fine becomes the segment's cached audio: the audio under a content key is
         the best take so far, so a later book with the same sentence gets this one."""
         name = names.first_take_object(event.audio_object)
-        description = orjson.dumps({"samples": event.samples, "sample_rate": event.sample_rate}).decode()
+        description = StoredAudio(event.samples, event.sample_rate, event.spans).description()  # timings kept
         await self.store.put(name, data, meta=ObjectMeta(name=name, description=description))
         log.info("%s now holds take %d of its segment", name, event.take + 1)
 

@@ -9,29 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import orjson
-
+from events.audio import StoredAudio
 from events.projection import STOPPED, JobState
 from events.types import CheckOrder, SegmentFailed, SegmentSynthesized, SynthesizeSegment
 
 IO_COVER_S = 0.25  # keep enough segments in hand to cover this much round-trip time
 MAX_IN_HAND = 64
-
-
-@dataclass(frozen=True)
-class StoredAudio:
-    """What the object store says about a segment's audio: its exact length, and where each piece
-    of speech lies in it ((paragraph piece, first sample, end sample); none for audio stored
-    before they were kept)."""
-
-    samples: int
-    sample_rate: int
-    spans: tuple[tuple[int, int, int], ...] = ()
-
-    def description(self) -> str:
-        """The stored object's description (what :func:`stored_audio` reads back)."""
-        return orjson.dumps({"samples": self.samples, "sample_rate": self.sample_rate,
-                             **({"spans": self.spans} if self.spans else {})}).decode()
 
 
 @dataclass(frozen=True)
@@ -57,33 +40,6 @@ Action = Skip | Reuse | Synthesize
 def cancelled(state: JobState | None, job: SynthesizeSegment) -> bool:
     """Whether the checkpoint says this job was cancelled in the command's generation."""
     return bool(state and state.status in STOPPED and state.generation == job.generation)
-
-
-def stored_audio(description: str | None) -> StoredAudio | None:
-    """The stored object's description, if it is a complete segment's (else: synthesize again)."""
-    try:
-        meta = orjson.loads(description or "{}")
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(meta, dict):
-        return None
-    samples, rate = meta.get("samples"), meta.get("sample_rate")
-    if type(samples) is not int or type(rate) is not int or samples <= 0 or rate <= 0:
-        return None
-    return StoredAudio(samples, rate, _spans(meta.get("spans"), samples))
-
-
-def _spans(value: object, samples: int) -> tuple[tuple[int, int, int], ...]:
-    """Spans as stored, if every one is three whole numbers in order inside the audio (else none)."""
-    if not isinstance(value, list):
-        return ()
-    spans = []
-    for span in value:
-        if (not isinstance(span, list) or len(span) != 3 or any(type(n) is not int for n in span)
-                or not (span[0] >= 0 and 0 <= span[1] <= span[2] <= samples)):
-            return ()
-        spans.append((span[0], span[1], span[2]))
-    return tuple(spans)
 
 
 def action(is_cancelled: bool, stored: StoredAudio | None) -> Action:

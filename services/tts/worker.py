@@ -26,7 +26,7 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import codec, names
-from events.audio import cache_key
+from events.audio import cache_key, stored_audio
 from events.codec import DecodeError, decode_command
 from events.projection import SNAPSHOT_ERRORS, from_snapshot
 from events.types import Event, SynthesizeSegment
@@ -338,7 +338,7 @@ class TtsWorker:
 
     async def _stored(self, name: str) -> decide.StoredAudio | None:
         info = await object_info(self.js, names.OBJECT_BUCKET, name)
-        return None if info is None else decide.stored_audio(info.description)
+        return None if info is None else stored_audio(info.description)
 
     async def _store(self, name: str, data: bytes, audio: decide.StoredAudio) -> None:
         """Store fresh audio, riding out a short server outage: model time is not thrown away.

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from events import names
+from events.audio import stored_audio
 from events.projection import COMPLETED
 from events.types import JobCompleted, JobReopened, SegmentChecked, SegmentSynthesized
 from services.assemble.ffmpeg import ffmpeg_exe
@@ -99,3 +100,5 @@ async def test_a_retaken_segment_replaces_its_take_in_a_rebuilt_book(js, client,
     cached = await js.object_store(names.OBJECT_BUCKET)
     content = names.first_take_object(retake[0].audio_object)
     assert (await cached.get(content)).data == (await cached.get(retake[0].audio_object)).data
+    promoted = stored_audio((await cached.get_info(content)).description)
+    assert promoted is not None and promoted.spans == retake[0].spans, "with the timings of the take it holds"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from events.audio import stored_audio
 from events.projection import CANCELLED, COMPLETED, FAILED, PAUSED, JobState, fold
 from events.requests import ConvertRequest
 from events.types import (
@@ -138,7 +139,7 @@ def test_cancelled_only_in_the_commands_generation() -> None:
 ])
 def test_only_a_complete_description_counts_as_stored_audio(description: str | None,
                                                              expected: tts.StoredAudio | None) -> None:
-    assert tts.stored_audio(description) == expected
+    assert stored_audio(description) == expected
 
 
 def test_one_event_per_position_duplicates_as_cache_hits() -> None:

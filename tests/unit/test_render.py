@@ -8,11 +8,11 @@ import io
 import numpy as np
 import pytest
 
-from events.audio import AAC_FRAME, PARAGRAPH_PAUSE_MS
+from events.audio import AAC_FRAME, PARAGRAPH_PAUSE_MS, StoredAudio, stored_audio
 from events.types import SynthesizeSegment
 from services.assemble.m4b import adts_frames
 from services.engines.instant import InstantSynthesizer
-from services.tts.decide import MAX_IN_HAND, StoredAudio, in_hand, stored_audio, wanted_in_hand, work_ahead
+from services.tts.decide import MAX_IN_HAND, in_hand, wanted_in_hand, work_ahead
 from services.tts.engines import SynthesisError
 from services.tts.render import (
     Speech,
