@@ -15,7 +15,7 @@ from events.audio import MAX_PAUSE_MS, Pauses
 from events.checking import USAGE, check_policy
 from events.errors import PermanentError
 from events.names import speaker_object
-from events.projection import JobState
+from events.projection import RUNNING, JobState, JobStatus
 from events.types import MAX_RETAKES
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -199,10 +199,9 @@ def _retake(payload: dict[str, Any]) -> tuple[tuple[int, int], ...]:
 def retake_refusal(state: JobState, positions: tuple[tuple[int, int], ...]) -> str:
     """Why new takes of ``positions`` cannot be asked of this job ("" when they can): only a
     completed book's segments are retaken, and only segments it has."""
-    if state.status != "completed":
-        status = state.status or "unknown"
-        return (f"job {state.job_id} is {status}: only a completed book's segments can be retaken"
-                + (" (wait until it completes)" if status in ("accepted", "parsed") else ""))
+    if state.status != JobStatus.COMPLETED:
+        return (f"job {state.job_id} is {state.status or 'unknown'}: only a completed book's segments can be retaken"
+                + (" (wait until it completes)" if state.status in RUNNING else ""))
     for chapter, index in positions:
         if chapter >= len(state.chapters):
             return f"the book has {len(state.chapters)} chapters: there is no segment {chapter + 1}.{index + 1}"

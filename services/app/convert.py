@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import orjson
 
 from events.audio import LOUDNESS_TARGET_LUFS, TRUE_PEAK_CEILING_DBTP
-from events.projection import COMPLETED
+from events.projection import COMPLETED, JobState
 from events.requests import MAX_RETAKE_POSITIONS, RequestError, parse_request
 from services.app.connecting import CliError, client, run
 from services.app.follow import follow_with_bar
@@ -157,12 +158,21 @@ async def follow_in_dashboard(operator: PipelineClient, submission: Submission, 
 
 def resume(args: argparse.Namespace, settings: Settings) -> int:
     """Continue a job from its log: done segments are kept, missing or failed ones are queued."""
+    return follow_job(args, settings, lambda operator: operator.resume(args.job))
+
+
+def follow_job(args: argparse.Namespace, settings: Settings,
+               ask: Callable[[PipelineClient], Awaitable[tuple[JobState, Submission]]], saying: str = "") -> int:
+    """Ask for a job again (``ask``: resume, retake), follow it to its book and write it (the book's
+    name in this folder unless ``-o``), with its read-along when asked; print ``saying`` first."""
     started = time.monotonic()
 
     async def body() -> tuple[Outcome, Path]:
         async with client(args, settings) as operator:
-            state, submission = await operator.resume(args.job)
+            state, submission = await ask(operator)
             output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
+            if saying and not args.quiet:
+                print(saying)
             outcome = await follow_with_bar(operator, submission, output, args.quiet)
             return await with_read_along(operator, outcome, output, args.read_along), output
 
@@ -182,19 +192,8 @@ def segment_position(text: str) -> tuple[int, int]:
 
 def retake(args: argparse.Namespace, settings: Settings) -> int:
     """New takes of some segments of a finished book; the book is built again with them."""
-    started = time.monotonic()
     positions = tuple(sorted(set(args.segments)))
     if len(positions) > MAX_RETAKE_POSITIONS:
         raise CliError(f"{len(positions)} segments named; one retake asks for at most {MAX_RETAKE_POSITIONS}")
-
-    async def body() -> tuple[Outcome, Path]:
-        async with client(args, settings) as operator:
-            state, submission = await operator.retake(args.job, positions)
-            output = Path(args.output) if args.output else Path(Path(state.source_name).stem + ".m4b")
-            if not args.quiet:
-                print(f"asking new takes of {', '.join(f'{c + 1}.{i + 1}' for c, i in positions)} in {args.job}")
-            outcome = await follow_with_bar(operator, submission, output, args.quiet)
-            return await with_read_along(operator, outcome, output, args.read_along), output
-
-    outcome, output = run(body())
-    return report(outcome, output, args.job, started)
+    saying = f"asking new takes of {', '.join(f'{c + 1}.{i + 1}' for c, i in positions)} in {args.job}"
+    return follow_job(args, settings, lambda operator: operator.retake(args.job, positions), saying)
