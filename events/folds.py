@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from events.names import book_object
+from events.names import book_object, read_along_book_object, read_along_object
 from events.state import ChapterState, JobState, JobStatus
 from events.types import (
     BookParsed,
@@ -59,7 +59,7 @@ def _accepted(event: JobAccepted, state: JobState) -> JobState:
     state.requested_language, state.speed = event.language, event.speed
     state.requested_speaker, state.requested_chapters = event.speaker_sha256, event.chapters
     state.requested_pauses, state.requested_lexicon = event.pauses, event.lexicon
-    state.requested_check = event.check
+    state.requested_check, state.requested_read_along = event.check, event.read_along
     if not state.voice:
         state.engine, state.voice = event.engine, event.voice
     state.source_sha256, state.source_name = event.source_sha256, event.source_name
@@ -142,7 +142,10 @@ def _completed(event: JobCompleted, state: JobState) -> JobState:
     """Only a completion that names the job's own book counts, and not one from before a reopening."""
     if event.output_object == book_object(event.job_id) and event.generation >= state.reopened:
         state.status, state.output_object = JobStatus.COMPLETED, event.output_object
-        state.read_along_object = event.read_along_object or state.read_along_object
+        if event.read_along_object == read_along_object(event.job_id):  # (never another job's object)
+            state.read_along_object = event.read_along_object
+        if event.read_along_book == read_along_book_object(event.job_id):
+            state.read_along_book = event.read_along_book
         if event.loudness_lufs is not None:  # a re-announcement may not repeat the measurement
             state.loudness_lufs, state.true_peak_dbtp = event.loudness_lufs, event.true_peak_dbtp
             state.loudness_range_lu = event.loudness_range_lu

@@ -151,6 +151,25 @@ def read_along_object(job_id: str) -> str:
     return f"books/{_token(job_id)}.vtt"
 
 
+def read_along_text_object(job_id: str) -> str:
+    """Object name of a job's read-along text: an EPUB 3 whose sentences carry :func:`sentence_id` ids
+    (written by parse when a request asks for ``read_along``; the assembler adds the audio)."""
+    return f"texts/{_token(job_id)}.epub"
+
+
+def read_along_book_object(job_id: str) -> str:
+    """Object name of a finished audiobook's read-along EPUB 3 (text with Media Overlays)."""
+    return f"books/{_token(job_id)}.epub"
+
+
+SENTENCE_ID = re.compile(rb'\bid="ra-(\d+)-(\d+)-(\d+)-(\d+)"')  # as sentence_id writes them, in markup
+
+
+def sentence_id(chapter: int, segment: int, piece: int, sentence: int) -> str:
+    """The ``id`` of a sentence's span in a read-along text: its place in the job's text map."""
+    return f"ra-{chapter}-{segment}-{piece}-{sentence}"
+
+
 def cover_object(job_id: str, suffix: str) -> str:
     return f"covers/{job_id}{suffix}"
 

@@ -20,7 +20,7 @@ from events.types import MAX_RETAKES
 
 MAX_REQUEST_BYTES = 64 * 1024
 _FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id", "pauses", "lexicon",
-           "check", "retake"}
+           "check", "retake", "read_along"}
 MAX_LEXICON_CHARS = 32 * 1024
 MIN_SPEED, MAX_SPEED = 0.25, 4.0  # times the voice's own pace
 _SOURCE_FIELDS = {"object", "path"}
@@ -49,6 +49,7 @@ class ConvertRequest:
     lexicon: str | None = None  # the reader's pronunciations, the text of a lexicon file
     check: str | None = None  # segments a check worker hears ("all", "off", "sample:0.1"); None: the stack's default
     retake: tuple[tuple[int, int], ...] = ()  # (chapter, index), zero-based: new takes of a finished book's segments
+    read_along: bool = False  # also an EPUB 3 of the book's text with Media Overlays (a job of its own)
 
     def as_dict(self) -> dict[str, Any]:
         source = {"object": self.source_object} if self.source_object else {"path": self.source_path}
@@ -60,6 +61,8 @@ class ConvertRequest:
             out["speaker"] = {"object": self.speaker_object}
         if self.retake:
             out["retake"] = [list(position) for position in self.retake]
+        if self.read_along:
+            out["read_along"] = True
         return out
 
     def encode(self) -> bytes:
@@ -281,12 +284,20 @@ def _request(payload: Any) -> ConvertRequest:
         lexicon=_lexicon(payload),
         check=_check(payload),
         retake=_retake(payload),
+        read_along=_read_along(payload),
     )
+
+
+def _read_along(payload: dict[str, Any]) -> bool:
+    value = payload.get("read_along", False)
+    if not isinstance(value, bool):
+        raise RequestError(f'"read_along" must be true or false, not {value!r}'[:200])
+    return value
 
 
 def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed: float,
                language: str | None = None, speaker_sha256: str | None = None, chapters: str | None = None,
-               pauses: str | None = None, lexicon: str | None = None) -> str:
+               pauses: str | None = None, lexicon: str | None = None, read_along: bool = False) -> str:
     """Deterministic job id: the same book asked for with the same choices is the same job.
 
     It follows what the request names (an unnamed voice is the one the book's language picks;
@@ -302,6 +313,8 @@ def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed:
         key += f"|pauses={pauses}"
     if lexicon:
         key += f"|lexicon={hashlib.sha256(lexicon.encode()).hexdigest()}"
+    if read_along:  # another output (its synthesis comes from the cache)
+        key += "|read_along"
     return "j" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
@@ -318,5 +331,5 @@ def resume_request(state: JobState, request_id: str | None = None) -> ConvertReq
         speaker_object=speaker_object(state.requested_speaker) if state.requested_speaker else None,
         chapters=state.requested_chapters or None, speed=state.speed, request_id=request_id or state.job_id,
         pauses=state.requested_pauses or None, lexicon=state.requested_lexicon or None,
-        check=state.requested_check or None,
+        check=state.requested_check or None, read_along=state.requested_read_along,
     )

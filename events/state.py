@@ -60,6 +60,7 @@ class JobState:
     requested_pauses: str = ""  # the pauses asked for ("chapter=2500"; "" = the defaults)
     requested_lexicon: str = ""  # the reader's lexicon ("" = none)
     requested_check: str = ""  # the check policy the request named ("": the stack's default): a resume repeats it
+    requested_read_along: bool = False  # the request asked for the read-along EPUB
     check: str = ""  # the policy the job's segments were planned with (book.parsed; "": none heard)
     heard_language: str = ""  # the language the check heard most (job.completed)
     words_checked: int = 0  # words in the checked segments' text
@@ -70,6 +71,7 @@ class JobState:
     reason: str = ""
     output_object: str = ""
     read_along_object: str = ""  # the book's read-along cues, WebVTT (job.completed)
+    read_along_book: str = ""  # the book's read-along EPUB 3 with Media Overlays (job.completed)
     loudness_lufs: float | None = None  # measured on the finished book (job.completed)
     true_peak_dbtp: float | None = None
     loudness_range_lu: float | None = None  # the book's loudness range (EBU Tech 3342)

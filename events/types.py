@@ -65,6 +65,7 @@ class JobAccepted(Event):
     pauses: str = ""  # the pauses asked for that differ from the defaults ("chapter=2500"); "" for none
     lexicon: str = ""  # the reader's lexicon (text, at most 32 KiB); "" for none
     check: str = ""  # what the request asked a check worker to hear ("all", "sample:0.1", "off"; "": the default)
+    read_along: bool = False  # the request asked for the read-along EPUB (text with Media Overlays)
 
     def msg_id(self) -> str:
         """One per request: a repeated request for a finished book is answered too."""
@@ -289,6 +290,8 @@ class JobCompleted(Event):
     generation: int = 0  # the generation built (a reopened job is built again in a later one)
     read_along_object: str = ""  # the read-along cues (WebVTT) beside the book ("": none)
     read_along_unaligned: int = 0  # paragraph pieces timed as a whole, not sentence by sentence
+    read_along_book: str = ""  # the read-along EPUB 3 (text with Media Overlays; "": not asked for)
+    read_along_unmarked: int = 0  # cues whose sentence has no span in that EPUB's text (heard, not highlighted)
 
     def msg_id(self) -> str:
         """One for each build (a reopened job's in its generation), one per later request for the book."""

@@ -85,8 +85,9 @@ def _export_options(parser: argparse.ArgumentParser) -> None:
 
 def _read_along_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-along", action="store_true",
-                        help="also write the book's text timed to its audio, sentence by sentence, as BOOK.vtt "
-                             "beside it (WebVTT: Audiobookshelf shows it as a transcript)")
+                        help="also write the book's text timed to its audio, sentence by sentence: BOOK.vtt beside it "
+                             "(WebVTT: Audiobookshelf shows it as a transcript) and, for a conversion, "
+                             "BOOK.read-along.epub (the text with its audio, EPUB 3 Media Overlays: Readest, Thorium)")
 
 
 def _followed_job_options(parser: argparse.ArgumentParser) -> None:

@@ -57,9 +57,19 @@ def report(outcome: Outcome, output: Path, name: str, started: float) -> int:
         for chapter, index, reason in flagged[:5]:
             print(f"    {chapter + 1}.{index + 1}: {reason}")
         if 2 * len(flagged) > state.checked_segments:
-            print(f"  most of the book failed the check: heard {state.heard_language or 'nothing'}, read as "
-                  f"{state.language}. Is the voice's language the book's? (--language, --voice)")
+            print("  most of the book failed the check: " + failed_check_hint(state.heard_language, state.language,
+                                                                               state.job_id))
     return 0
+
+
+def failed_check_hint(heard: str, read_as: str, job_id: str) -> str:
+    """What to look at when most of a book failed the check: the language only when it differs."""
+    if not heard:
+        return "nothing was heard. Does the voice speak? (audiobook check " + job_id + ")"
+    if heard.split("-")[0].lower() != read_as.split("-")[0].lower():
+        return f"heard {heard}, read as {read_as}. Is the voice's language the book's? (--language, --voice)"
+    return (f"heard {heard} as read, but not the book's words. Look at the flagged segments (audiobook check "
+            f"{job_id}); retake them (audiobook retake {job_id} CH.SEG) or try another --voice")
 
 
 def read_lexicon(path: Path) -> str:
@@ -85,7 +95,8 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
         request = parse_request(orjson.dumps({
             "source": {"path": str(book)}, "engine": args.engine, "voice": args.voice, "language": args.language,
             "speed": args.speed, "speaker": speaker_name, "chapters": args.chapters,
-            "pauses": ",".join(args.pause) or None, "lexicon": lexicon, "check": args.check}))
+            "pauses": ",".join(args.pause) or None, "lexicon": lexicon, "check": args.check,
+            "read_along": args.read_along}))
     except RequestError as exc:
         raise CliError(str(exc)) from None
     if args.nats_url is None and not settings.nats_url:  # embedded: this machine's voices are the stack's
@@ -107,13 +118,26 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def with_read_along(operator: PipelineClient, outcome: Outcome, output: Path, wanted: bool) -> Outcome:
-    """Write the book's read-along cues beside it (``BOOK.vtt``, the Audiobookshelf convention) when asked."""
+    """Write the book's read-along beside it when asked: its cues (``BOOK.vtt``, the Audiobookshelf
+    convention) and, for a job that asked for it, its text with Media Overlays (``BOOK.epub``)."""
     if wanted and outcome.ok:
-        if not outcome.state.read_along_object:
+        state = outcome.state
+        if not state.read_along_object:
             raise CliError(f"{output}: this book has no read-along cues (it was made before they were kept; "
                            "convert it again)")
-        await operator.download(outcome.state.read_along_object, output.with_suffix(".vtt"))
+        await operator.download(state.read_along_object, output.with_suffix(".vtt"))
+        if state.read_along_book:
+            await operator.download(state.read_along_book, read_along_epub_path(output))
+        elif state.requested_read_along:
+            raise CliError(f"{output}: no read-along EPUB was made for this book (its text could not be made "
+                           "into one: the parse service's log says why); its cues are in "
+                           f"{output.with_suffix('.vtt')}")
     return outcome
+
+
+def read_along_epub_path(output: Path) -> Path:
+    """Where the read-along EPUB goes: ``BOOK.read-along.epub`` (never over the EPUB the book was read from)."""
+    return output.with_suffix(".read-along.epub")
 
 
 def export_files(book: Path, kind: str, hours: float | None) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from events.names import sentence_id
 from events.types import SegmentSynthesized
 
 Pieces = list[tuple[int, list[str]]]  # a segment's paragraph pieces: (chapter paragraph, sentences)
@@ -27,6 +28,7 @@ class Cue:
     start: int
     end: int
     text: str
+    id: str = ""  # the span of its (first) sentence in the read-along text (events.names.sentence_id)
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,10 @@ def segment_cues(event: SegmentSynthesized, offset: int, pieces: Pieces | None) 
     of its paragraph pieces could not be timed sentence by sentence."""
     if not pieces:
         return [], 0
+    first = sentence_id(event.chapter, event.index, 0, 0)
     if not event.spans:  # audio stored before timings were kept: the segment as a whole
         text = " ".join(sentence for _, sentences in pieces for sentence in sentences)
-        return [Cue(offset, offset + event.samples, text)], len(pieces)
+        return [Cue(offset, offset + event.samples, text, first)], len(pieces)
     cues: list[Cue] = []
     unaligned = 0
     for number, (_, sentences) in enumerate(pieces):
@@ -69,12 +72,13 @@ def segment_cues(event: SegmentSynthesized, offset: int, pieces: Pieces | None) 
         if not spans:
             unaligned += 1  # nothing was said for it ("* * *"): its text joins no cue
             continue
+        ids = [sentence_id(event.chapter, event.index, number, sentence) for sentence in range(len(sentences))]
         if len(spans) == len(sentences):
-            cues += [Cue(offset + start, offset + end, text) for (start, end), text in zip(spans, sentences,
-                                                                                            strict=True)]
+            cues += [Cue(offset + start, offset + end, text, span_id)
+                     for (start, end), text, span_id in zip(spans, sentences, ids, strict=True)]
         else:
             unaligned += 1
-            cues.append(Cue(offset + spans[0][0], offset + spans[-1][1], " ".join(sentences)))
+            cues.append(Cue(offset + spans[0][0], offset + spans[-1][1], " ".join(sentences), ids[0]))
     return cues, unaligned
 
 

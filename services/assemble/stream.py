@@ -51,6 +51,7 @@ from services.assemble.m4b import (
     write_extra_tags,
 )
 from services.assemble.meter import LoudnessMeter
+from services.assemble.overlay import ChapterAudio, overlay_epub
 from services.assemble.readalong import Cue, TextMap, segment_cues, text_map_of, webvtt_of
 from services.assemble.takes import Heard, Takes, chosen, heard_of, quality_of
 from services.bus.ephemeral import download_object, read_object, retried
@@ -108,6 +109,8 @@ class StreamingBuild:
         self.texts: TextMap | None = None  # the book's sentences by segment (texts/<job>.json), for the read-along
         self.cues: list[Cue] = []
         self.unaligned = 0  # paragraph pieces whose cue could not be timed sentence by sentence
+        # each chapter's audio in the book's ADTS file: [first byte, end byte, first sample, samples]
+        self.chapter_audio: dict[int, list[int]] = {}
         self.heard: list[Heard] = []  # what the check heard of the placed segments
         self.wake = asyncio.Event()
         self.last_seq = 0
@@ -243,6 +246,8 @@ class StreamingBuild:
                                             f"its event says {event.samples} samples")
                     book.write(data)
                     self._cue(event, placed)
+                    extent = self.chapter_audio.setdefault(key[0], [written, written, placed, 0])
+                    extent[1], extent[3] = written + len(data), extent[3] + event.samples
                     placed += event.samples
                     written += len(data)
                     sounding = sounding or len(data) >= SILENT_FRAME_BYTES * frames
@@ -284,6 +289,7 @@ class StreamingBuild:
             await self.store.put(name, handle, meta=ObjectMeta(name=name, options=BIG_CHUNKS))
         seconds = sum(n for _, n in lengths) / rate
         read_along = await self._store_read_along(rate)
+        read_along_book, unmarked = await self._store_read_along_book(rate, audio, folder)
         measuring = time.perf_counter()
         loudness = await meter.result()  # the stretches measured last open the audio only now (it goes with the folder)
         waited = time.perf_counter() - measuring
@@ -298,7 +304,8 @@ class StreamingBuild:
                             chapter_loudness=tuple(ChapterLoudness(c.chapter, c.lufs, c.range_lu)
                                                    for c in loudness.chapters) if loudness else (),
                             quality=quality_of(self.heard), generation=self.generation,
-                            read_along_object=read_along, read_along_unaligned=self.unaligned)
+                            read_along_object=read_along, read_along_unaligned=self.unaligned,
+                            read_along_book=read_along_book, read_along_unmarked=unmarked)
 
     async def _store_read_along(self, rate: int) -> str:
         """The read-along cues as WebVTT beside the book (none without a text map)."""
@@ -307,3 +314,40 @@ class StreamingBuild:
         name = names.read_along_object(self.job_id)
         await self.store.put(name, webvtt_of(self.cues, rate).encode("utf-8"))
         return name
+
+    async def _store_read_along_book(self, rate: int, audio: Path, folder: Path) -> tuple[str, int]:
+        """The read-along EPUB 3 when the request asked for one (parse kept its text), and how many cues
+        have no span in its text."""
+        if not self.cues:
+            return "", 0
+        try:
+            text = await _fetch(self.js, self.store, names.read_along_text_object(self.job_id))
+        except ObjectNotFoundError:
+            return "", 0
+        with span("read-along book", {"audiobook.job_id": self.job_id, "audiobook.cues": len(self.cues)}):
+            chapters = [await _chapter_audio(audio, folder, chapter, *extent)
+                        for chapter, extent in sorted(self.chapter_audio.items())]
+            output = folder / "read-along.epub"
+            overlaid = await asyncio.to_thread(overlay_epub, text, self.cues, chapters, rate, output)
+            name = names.read_along_book_object(self.job_id)
+            with open(output, "rb") as handle:
+                await self.store.put(name, handle, meta=ObjectMeta(name=name, options=BIG_CHUNKS))
+        log.info("job %s: stored %s (%d sentences timed in %d documents; %d cues without a span)", self.job_id,
+                 name, overlaid.pars, overlaid.documents, overlaid.unmarked)
+        return name, overlaid.unmarked
+
+
+async def _chapter_audio(audio: Path, folder: Path, chapter: int, first: int, end: int, start: int,
+                         samples: int) -> ChapterAudio:
+    """One chapter's audio, its bytes of the book's ADTS stream-copied into MP4."""
+    raw, output = folder / f"chapter-{chapter}.aac", folder / f"chapter-{chapter}.m4a"
+    with open(audio, "rb") as source, open(raw, "wb") as target:
+        source.seek(first)
+        left = end - first
+        while left > 0 and (chunk := source.read(min(left, 1 << 20))):
+            target.write(chunk)
+            left -= len(chunk)
+    await _run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "aac", "-i", str(raw),
+                "-map", "0:a", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(output)])
+    raw.unlink()
+    return ChapterAudio(chapter, output, start, samples)

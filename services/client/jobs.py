@@ -53,7 +53,7 @@ class JobVerbs(Session):
             request = replace(request, speaker_object=speaker_upload_name(speaker_sha))
         sha = sha256_file(book)
         job_id = job_id_for(sha, request.engine, request.voice, request.speed, request.language, speaker_sha,
-                            request.chapters, request.pauses, request.lexicon)
+                            request.chapters, request.pauses, request.lexicon, request.read_along)
         with self.traced("submit", job_id):
             source = await upload_book(self.js, book, sha)
             if speaker is not None and request.speaker_object:

@@ -20,6 +20,9 @@ from services.parse.readers.html import read_html, read_markdown
 from services.parse.readers.kindle import read_kindle
 from services.parse.readers.pdf import read_pdf
 from services.parse.readers.plaintext import decode, read_text
+from services.parse.readers.readalong import ReadAlongText, pieces_of, read_along_text
+
+__all__ = ["ReadAlongText", "detect", "pieces_of", "read_along_text", "read_book", "source_suffix"]
 
 SUFFIXES = {"epub": ".epub", "txt": ".txt", "markdown": ".md", "html": ".html", "docx": ".docx", "pdf": ".pdf",
             "mobi": ".azw3", "fb2": ".fb2", "fb2zip": ".fb2.zip"}

@@ -20,7 +20,7 @@ from events.names import cover_object
 from events.projection import JobState
 from events.requests import ConvertRequest
 from services.parse.book import Book, Cover
-from services.parse.formats import read_book
+from services.parse.formats import ReadAlongText, detect, pieces_of, read_along_text, read_book
 from services.parse.language import book_language
 from services.parse.lexicon import Entry
 from services.parse.limits import BookLimits, SpokenBudget
@@ -58,6 +58,7 @@ class Reading:
     cover: Cover | None
     steps: tuple[tuple[str, int, int], ...]  # (step, start ns, end ns)
     language_note: str = ""
+    read_along: ReadAlongText | None = None  # the book's text for its read-along EPUB, when asked for
 
 
 def read_and_plan(task: ReadingTask) -> Reading:
@@ -85,8 +86,16 @@ def read_and_plan(task: ReadingTask) -> Reading:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     task.limits.check_plan(plan.parsed.total_segments)
-    steps.append(("plan segments", start, time.time_ns()))
-    return Reading(plan, book.cover, tuple(steps), note)
+    steps.append(("plan segments", start, start := time.time_ns()))
+    read_along = None
+    if task.request.read_along:
+        try:
+            read_along = read_along_text(task.path, detect(task.path, task.name), book, pieces_of(plan.text_map),
+                                         task.job_id)
+        except Exception:  # the read-along never fails a book: it comes without its EPUB (the cues remain)
+            log.exception("job %s: no read-along EPUB could be made", task.job_id)
+        steps.append(("mark sentences", start, time.time_ns()))
+    return Reading(plan, book.cover, tuple(steps), note, read_along)
 
 
 def _pool() -> ProcessPoolExecutor | None:

@@ -133,7 +133,7 @@ class ParseService:
     async def _accept(self, request: ConvertRequest, source: LocalSource, seq: int, speaker: str | None,
                       lexicon: tuple[Entry, ...] = ()) -> Decision:
         job_id = job_id_for(source.sha256, request.engine, request.voice, request.speed, request.language, speaker,
-                            request.chapters, request.pauses, request.lexicon)
+                            request.chapters, request.pauses, request.lexicon, request.read_along)
         annotate({"audiobook.job_id": job_id})
         state = await rebuild_state(self.js, job_id)
         if request.retake:
@@ -148,7 +148,7 @@ class ParseService:
             request_id=request.request_id, request_seq=seq, language=request.language or "",
             speaker_sha256=speaker or "", chapters=request.chapters or "",
             pauses=request.pauses or "", lexicon=request.lexicon or "",
-            check=request.check or "",
+            check=request.check or "", read_along=request.read_along,
         )
         if state.status == JobStatus.COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
@@ -243,6 +243,12 @@ class ParseService:
             await self.store.put(plan.parsed.cover_object, reading.cover.data)
         if plan.text_map:  # the same bytes however often the book is planned
             await self.store.put(names.text_object(job_id), plan.text_map)
+        if reading.read_along is not None:
+            text = reading.read_along
+            await self.store.put(names.read_along_text_object(job_id), text.epub)
+            log.info("job %s: read-along text (%s): %d of %d sentences marked, %d of them in part", job_id,
+                     "the book's own EPUB 3" if text.original else "an EPUB 3 of its chapters", text.marked,
+                     text.sentences, text.partial)
         if len(encode(plan.parsed)) > MAX_EVENT_BYTES:
             raise BookTooBig(f"the book's table of contents is too large to announce ({len(plan.parsed.chapters):,} "
                              "chapters with long titles)")

@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import orjson
@@ -25,6 +26,7 @@ from events.types import (
 from services.app.stack import start_nats_server
 from services.app.supervise import stop_process
 from services.parse.readers.epub import read_epub
+from services.testing.epubcheck import epubcheck, epubcheck_command, epubcheck_required
 from services.testing.waiting import events_at
 from tests.conftest import ROOT, book
 from tests.loudness import whole_file_loudness
@@ -301,6 +303,17 @@ def test_parts_and_files_per_chapter(tmp_path: Path) -> None:
         assert [text for cues in cut for _, _, text in cues] == [text for _, _, text in whole_cues], "each once"
         for cues, length in zip(cut, lengths, strict=True):
             assert 0 <= cues[0][0] < 1.5 and cues[-1][1] <= length + 0.01, (cues[0], cues[-1], length)
+    # the read-along EPUB: Kafka's own EPUB 3, each sentence in a span, timed in each chapter's audio
+    epub = tmp_path / "kafka.read-along.epub"
+    with zipfile.ZipFile(epub) as archive:
+        smil = b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".smil"))
+        assert sorted(n for n in archive.namelist() if n.endswith(".m4a")) == [
+            f"OEBPS/audio/chapter-000{n}.m4a" for n in (1, 2, 3)]
+        assert b'id="ra-0-0-0-0"' in archive.read("OEBPS/2097306185907334295_22367-h-0.htm.xhtml")
+    assert smil.count(b"<par ") == len(whole_cues), "every cue a par"
+    if epubcheck_command() is not None or epubcheck_required():
+        ok, said = epubcheck(epub)
+        assert ok, said
     exported = run_cli(["export", str(output), "--format", "mp3"], tmp_path / "data", timeout=300)
     assert exported.returncode == 0, exported.stderr
     mp3s = sorted((tmp_path / "kafka").glob("*.mp3"))

@@ -20,9 +20,11 @@ import orjson
 import pytest
 from mutagen.mp4 import MP4
 
+from services.app.exports import read_cues
 from services.engines.espeak import espeak_program
 from services.parse.book import Book
 from services.parse.readers.epub import read_epub
+from services.parse.segmenter import sentences
 from services.testing.whisper import hear, word_error_rate, words
 from services.tts.engines import load_engine
 from services.voices import resolve_voice
@@ -75,8 +77,13 @@ def opening_epub(source: Book, path: Path) -> Path:
 def test_a_book_is_read_in_its_own_language(tmp_path: Path, name: str, language: str, voice: str) -> None:
     read, output = read_epub(book(name)), tmp_path / "book.m4b"
     opening = opening_epub(read, tmp_path / "opening.epub")
-    done = run_cli(["convert", str(opening), "-o", str(output), "-q", "--workers", "2"], tmp_path / "data")
+    done = run_cli(["convert", str(opening), "-o", str(output), "-q", "--workers", "2", "--read-along"],
+                   tmp_path / "data")
     assert done.returncode == 0, done.stderr[-3000:]
+    # espeak-ng speaks a sentence at a time: the read-along times each sentence, not each paragraph
+    said = [s for p in first_paragraphs(read.chapters[0].paragraphs, OPENING_CHARS) for s in sentences(p, language)]
+    cues = read_cues(output.with_suffix(".vtt")) or []
+    assert len(cues) >= 0.9 * (len(said) + 1), (len(cues), len(said))
     status = run_cli(["status", "--json"], tmp_path / "data")
     (job,) = orjson.loads(status.stdout)["jobs"]
     assert (job["engine"], job["voice"], job["language"]) == ("espeak", voice, language)

@@ -41,6 +41,18 @@ def test_espeak_speaks_french_and_german() -> None:
         french.speak(["a\x00b"], 1.0)
 
 
+@needs_espeak
+def test_espeak_speaks_a_paragraph_a_sentence_at_a_time() -> None:
+    """One piece of audio per sentence, as the book's sentences were split: the read-along times each."""
+    german = EspeakSynthesizer(espeak_voices()["de"])
+    paragraph = ("Als Gregor Samsa erwachte, war er verwandelt. „Was ist mit mir geschehen?“ dachte er. "
+                 "Es war kein Traum.")
+    (chunks,) = german.speak([paragraph], 1.0, "de")
+    assert len(chunks) == 3 and all(np.abs(_samples([c])).max() > 1000 for c in chunks)
+    whole = _samples(german.speak(["Als Gregor Samsa erwachte, war er verwandelt."], 1.0, "de")[0])
+    assert len(_samples(chunks[:1])) == len(whole), "a sentence sounds the same alone or in its paragraph"
+
+
 @pytest.fixture(scope="module")
 def coqui_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("TTS", reason="coqui-tts is not installed (pip install .[coqui])")

@@ -1,13 +1,16 @@
-"""Read along on a real server: real Piper speech, its WebVTT cues heard back by Whisper.
+"""Read along on a real server: real Piper speech, its WebVTT cues and EPUB overlays heard back by Whisper.
 
 Two chapters of real prose by other hands are converted; the cues must follow each other, stay
 inside their chapter, give back each chapter's text as the book wrote it, start where the speech
 starts (within 150 ms, measured on the decoded book), and a sample of them must hear as their text
-(Whisper on the cue's span: word error rate at most 0.3).
+(Whisper on the cue's span: word error rate at most 0.3). The read-along EPUB holds the same
+sentences at the same times, each in its chapter's own audio file, and passes EPUBCheck.
 """
 
 from __future__ import annotations
 
+import posixpath
+import zipfile
 from itertools import pairwise
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import jiwer
 import numpy as np
 import pytest
 import webvtt
+from lxml import etree
 
 from events import names
 from events.types import SegmentSynthesized
@@ -22,6 +26,7 @@ from services.check.hearing import decode, load_model, packaged_model, resample
 from services.check.words import spoken_words
 from services.parse.formats import read_book
 from services.spoken import normalize
+from services.testing.epubcheck import epubcheck, epubcheck_command, epubcheck_required
 from services.testing.waiting import job_events
 from tests.integration.test_check import converted, two_books_epub
 
@@ -56,7 +61,7 @@ def words(text: str) -> str:
 
 async def test_cues_hear_as_their_text_and_start_with_their_speech(js, client, settings, tmp_path: Path) -> None:
     source = two_books_epub(settings.input_dir / "two.epub")
-    request = {"source": {"path": "two.epub"}, "check": "off", "request_id": "read-along"}
+    request = {"source": {"path": "two.epub"}, "check": "off", "request_id": "read-along", "read_along": True}
     job_id, completed = await converted(js, client, settings, request, 400)
     assert completed.read_along_object == names.read_along_object(job_id)
     store = await js.object_store(names.OBJECT_BUCKET)
@@ -100,3 +105,48 @@ async def test_cues_hear_as_their_text_and_start_with_their_speech(js, client, s
         assert heard, f"nothing heard in the cue at {start:.2f} s: {text!r}"
         error = jiwer.wer(words(text), words(" ".join(w.word for w in heard)))
         assert error <= 0.3, (text, " ".join(w.word for w in heard), error)
+
+    # the read-along EPUB: the same sentences, the same times, in each chapter's own audio file
+    assert completed.read_along_book == names.read_along_book_object(job_id) and completed.read_along_unmarked == 0
+    epub = tmp_path / "book.epub"
+    epub.write_bytes((await store.get(completed.read_along_book)).data or b"")
+    pars = overlay_pars(epub)
+    assert [text for _, _, _, text in pars] == [text for _, _, text in cues], "each cue a par, its span the cue's text"
+    for (audio_file, begin, end, _), (start, finish, _), (chapter_start, _) in zip(
+            pars, cues, [next(b for b in bounds if b[0] <= c[0] < b[1] + 1e-3) for c in cues], strict=True):
+        number = int(audio_file.rsplit("-", 1)[1].split(".")[0]) - 1
+        assert bounds[number][0] == chapter_start, "the clip is in its chapter's file"
+        assert abs(chapter_start + begin - start) < 0.002 and abs(chapter_start + end - finish) < 0.002
+    with zipfile.ZipFile(epub) as archive:
+        chapter_audio = {name: decode(archive.read(name)) for name in archive.namelist() if name.endswith(".m4a")}
+    for (name, _), (start, end) in zip(sorted(chapter_audio.items()), bounds, strict=True):
+        assert abs(len(chapter_audio[name][0]) / chapter_audio[name][1] - (end - start)) < 0.05
+    long_pars = [par for par in pars if len(par[3].split()) >= 8]
+    for audio_file, begin, end, text in [long_pars[0], long_pars[len(long_pars) // 2], long_pars[-1]]:  # heard in
+        # the EPUB's own audio
+        samples, audio_rate = next(v for k, v in chapter_audio.items() if k.endswith(audio_file.rsplit("/", 1)[1]))
+        clip = resample(samples[int(begin * audio_rate):int(end * audio_rate) + audio_rate // 4], audio_rate)
+        parts, _ = model.transcribe(clip, language="en", beam_size=1, condition_on_previous_text=False)
+        assert jiwer.wer(words(text), words(" ".join(part.text for part in parts))) <= 0.3, text
+    if epubcheck_command() is not None or epubcheck_required():
+        ok, said = epubcheck(epub)
+        assert ok, said
+
+
+def overlay_pars(epub: Path) -> list[tuple[str, float, float, str]]:
+    """The read-along EPUB's pars in reading order: (audio file, clip begin, clip end, its span's text)."""
+    with zipfile.ZipFile(epub) as archive:
+        documents: dict[str, etree._Element] = {}
+        pars = []
+        for name in sorted(n for n in archive.namelist() if n.endswith(".smil")):
+            smil = etree.fromstring(archive.read(name))
+            for par in smil.iter("{http://www.w3.org/ns/SMIL}par"):
+                text, audio = par[0], par[1]
+                document, _, span_id = posixpath.normpath(posixpath.join(posixpath.dirname(name),
+                                                                         text.get("src"))).partition("#")
+                if document not in documents:
+                    documents[document] = etree.fromstring(archive.read(document))
+                span = next(el for el in documents[document].iter() if el.get("id") == span_id)
+                pars.append((audio.get("src"), seconds(audio.get("clipBegin")), seconds(audio.get("clipEnd")),
+                             " ".join("".join(span.itertext()).split())))
+    return pars

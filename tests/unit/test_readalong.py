@@ -20,22 +20,23 @@ def event(*spans: tuple[int, int, int], samples: int = 50_000) -> SegmentSynthes
 
 def test_a_piece_with_a_span_per_sentence_is_timed_sentence_by_sentence() -> None:
     cues, unaligned = segment_cues(event((0, 1024, 9000), (0, 12000, 20000), (1, 30000, 40000)), 100, PIECES)
-    assert cues == [Cue(1124, 9100, "It was night."), Cue(12100, 20100, "The wind rose."),
-                    Cue(30100, 40100, "Nobody came.")] and unaligned == 0
+    assert cues == [Cue(1124, 9100, "It was night.", "ra-0-0-0-0"), Cue(12100, 20100, "The wind rose.", "ra-0-0-0-1"),
+                    Cue(30100, 40100, "Nobody came.", "ra-0-0-1-0")] and unaligned == 0, "each names its span"
 
 
 def test_a_piece_the_engine_split_its_own_way_is_one_cue_and_counted() -> None:
     cues, unaligned = segment_cues(event((0, 1024, 20000), (1, 30000, 35000), (1, 36000, 40000)), 0, PIECES)
-    assert cues == [Cue(1024, 20000, "It was night. The wind rose."), Cue(30000, 40000, "Nobody came.")]
+    assert cues == [Cue(1024, 20000, "It was night. The wind rose.", "ra-0-0-0-0"),
+                    Cue(30000, 40000, "Nobody came.", "ra-0-0-1-0")], "a piece's cue names its first sentence"
     assert unaligned == 2
 
 
 def test_audio_without_timings_is_one_cue_for_the_segment_and_no_map_no_cue() -> None:
     cues, unaligned = segment_cues(event(samples=44_000), 500, PIECES)
-    assert cues == [Cue(500, 44_500, "It was night. The wind rose. Nobody came.")] and unaligned == 2
+    assert cues == [Cue(500, 44_500, "It was night. The wind rose. Nobody came.", "ra-0-0-0-0")] and unaligned == 2
     assert segment_cues(event((0, 1, 2)), 0, None) == ([], 0)
     silent_piece = segment_cues(event((1, 30000, 40000)), 0, PIECES)
-    assert silent_piece == ([Cue(30000, 40000, "Nobody came.")], 1), "a piece nothing was said for joins no cue"
+    assert silent_piece == ([Cue(30000, 40000, "Nobody came.", "ra-0-0-1-0")], 1), "nothing said for a piece: no cue"
 
 
 def test_the_text_map_holds_the_books_own_sentences_by_segment() -> None:

@@ -76,3 +76,35 @@ def test_pauses_and_lexicon_are_part_of_the_request_and_the_job() -> None:
     assert job_id_for("s" * 64, None, None, 1.0, lexicon=request.lexicon) != plain
     assert job_id_for("s" * 64, None, None, 1.0, lexicon="x = y") != job_id_for("s" * 64, None, None, 1.0,
                                                                                  lexicon=request.lexicon)
+
+
+def test_read_along_is_asked_for_in_the_request_and_is_a_job_of_its_own() -> None:
+    """The read-along EPUB is another output: a job of its own (its audio comes from the cache), and a
+    resume of that job asks for it again."""
+    from events.projection import JobState, apply
+    from events.requests import resume_request
+    from events.types import JobAccepted, JobCompleted
+
+    request = parse_request(b'{"source": "a.epub", "read_along": true}')
+    assert request.read_along and parse_request(request.encode()) == request
+    assert not parse_request(b'{"source": "a.epub"}').read_along
+    for bad in (b'"yes"', b"1", b"null"):
+        with pytest.raises(RequestError, match="read_along"):
+            parse_request(b'{"source": "a.epub", "read_along": ' + bad + b"}")
+    assert job_id_for("s" * 64, None, None, 1.0, read_along=True) != job_id_for("s" * 64, None, None, 1.0)
+    state = apply(JobState("j"), JobAccepted("j", "s" * 64, "a.epub", "", "", 1.0, read_along=True))
+    assert resume_request(state).read_along
+    done = apply(state, JobCompleted("j", "books/j.m4b", 1.0, 1, 1, read_along_object="books/j.vtt",
+                                     read_along_book="books/j.epub"))
+    assert (done.read_along_object, done.read_along_book) == ("books/j.vtt", "books/j.epub")
+    forged = apply(JobState("j"), JobCompleted("j", "books/j.m4b", 1.0, 1, 1, read_along_book="books/k.epub"))
+    assert forged.read_along_book == "", "a completion never points a job at another job's objects"
+
+
+def test_a_failed_check_names_the_language_only_when_it_differs() -> None:
+    from services.app.convert import failed_check_hint
+
+    assert "Is the voice's language" in failed_check_hint("de", "en", "j")
+    same = failed_check_hint("fr", "fr-FR", "j")
+    assert "language" not in same.split(".")[1] and "audiobook retake j" in same
+    assert "Does the voice speak" in failed_check_hint("", "en", "j")

@@ -26,7 +26,8 @@ CONTAINER_NS = "{urn:oasis:names:tc:opendocument:xmlns:container}"
 TEXT_TYPES = frozenset({"application/xhtml+xml", "text/html", "application/x-dtbook+xml"})
 
 
-def _package_path(archive: zipfile.ZipFile) -> str | None:
+def package_path(archive: zipfile.ZipFile) -> str | None:
+    """Where the EPUB's package document (OPF) is, as ``META-INF/container.xml`` says, if it is there."""
     try:
         root = etree.fromstring(archive.read("META-INF/container.xml"), parser=safe_xml_parser())
     except KeyError:
@@ -76,7 +77,7 @@ def _mend_manifest(manifest: etree._Element, base: str, names: set[str]) -> tupl
 def mend_epub(path: Path, folder: Path) -> tuple[Path, list[str]]:
     """The EPUB to read (``path``, or a mended copy in ``folder``) and what was skipped."""
     with zipfile.ZipFile(path) as archive:
-        opf = _package_path(archive)
+        opf = package_path(archive)
         if opf is None:
             return path, []  # the EPUB library names what is wrong
         root = etree.fromstring(archive.read(opf), parser=safe_xml_parser())
