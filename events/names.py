@@ -36,6 +36,7 @@ TTS_CONSUMER = "tts"  # prefix of the per-engine consumers: tts-piper, tts-coqui
 ASSEMBLE_CONSUMER = "assemble"
 CHECK_CONSUMER = "check"  # the check workers' share of the segment events
 EXHAUSTED_TTS_CONSUMER = "exhausted-tts"  # tts workers answer for the synthesis commands nobody finished
+RELEASE_CONSUMER = "release"  # parse releases a job's next commands as its segments land
 
 CHECKPOINT_BUCKET = "checkpoints"
 OBJECT_BUCKET = "audiobook"  # audio, covers, books and the sources of accepted jobs (services write)
@@ -63,6 +64,11 @@ def job_events_filter(job_id: str) -> str:
 
 def all_events_filter() -> str:
     return f"{EVENTS_PREFIX}.>"
+
+
+def segment_events_filter() -> str:
+    """Every job's segment events (synthesized, failed, checked)."""
+    return f"{EVENTS_PREFIX}.*.segment.*"
 
 
 def synth_subject(engine: str, job_id: str, chapter: int, segment: int) -> str:
@@ -149,6 +155,12 @@ def text_object(job_id: str) -> str:
 def read_along_object(job_id: str) -> str:
     """Object name of a finished audiobook's read-along cues (WebVTT)."""
     return f"books/{_token(job_id)}.vtt"
+
+
+def plan_object(job_id: str) -> str:
+    """Object name of a job's queue plan: every synthesis command still to run, in the order they are
+    released to the work queue (parse writes it, and releases them a window at a time)."""
+    return f"plans/{_token(job_id)}.json"
 
 
 def read_along_text_object(job_id: str) -> str:

@@ -70,7 +70,8 @@ PUBLISH: dict[str, list[str]] = {
 }
 # The services' durable consumer on EVENTS lives where a client may read: a client must not pull
 # from it, redefine it (create is create-or-update) or delete it.
-_DURABLES = [f"{names.EVENTS_STREAM}.{consumer}" for consumer in (names.ASSEMBLE_CONSUMER, names.CHECK_CONSUMER)]
+_DURABLES = [f"{names.EVENTS_STREAM}.{consumer}"
+             for consumer in (names.ASSEMBLE_CONSUMER, names.CHECK_CONSUMER, names.RELEASE_CONSUMER)]
 DENY_PUBLISH: dict[str, list[str]] = {
     "client": [subject for durable in _DURABLES for subject in (
         f"$JS.API.CONSUMER.CREATE.{durable}", f"$JS.API.CONSUMER.CREATE.{durable}.>",

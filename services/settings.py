@@ -57,6 +57,7 @@ class Settings:
     check: str = AUTO  # the check policy of a request that names none ("auto", "all", "off", "sample:0.1")
     check_model: Path | None = None  # a CTranslate2 Whisper folder for check workers; None: the packaged base model
     check_takes: int = 3  # takes a flagged segment of a voice that varies may have in all (1: no retakes)
+    release_window: int = 0  # a job's commands queued at once; 0: two rounds of the fleet (parse.decide)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -84,10 +85,11 @@ class Settings:
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
             ("MAX_DELIVER", "max_deliver", int), ("REPLICAS", "replicas", int),
             ("SIMULATED_RTF", "simulated_rtf", float), ("CHECK_TAKES", "check_takes", int),
+            ("RELEASE_WINDOW", "release_window", int),
         ):
             raw = get(name)
             if raw is not None:
-                value = setting_number(name, raw, kind, zero=name == "SIMULATED_RTF")
+                value = setting_number(name, raw, kind, zero=name in ("SIMULATED_RTF", "RELEASE_WINDOW"))
                 updates[attr] = round(value * 1024 * 1024) if name.endswith("_MB") else value
         if get("ENGINES"):
             updates["engines"] = comma_list(str(get("ENGINES")))
@@ -142,6 +144,7 @@ class Settings:
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,
             "CHECK": self.check, "CHECK_MODEL": self.check_model, "CHECK_TAKES": self.check_takes,
+            "RELEASE_WINDOW": self.release_window or None,
         }
         return {PREFIX + name: str(value) for name, value in values.items() if value is not None}
 

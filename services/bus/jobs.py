@@ -47,10 +47,11 @@ def event_of(msg: Msg) -> Event | None:
     return event
 
 
-async def rebuild(js: JetStreamContext, job_id: str) -> Tracked:
-    """A job's state from nothing but its event log, tracked up to the last event folded."""
-    tracked = Tracked(JobState(job_id=job_id))
-    for msg in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id)):
+async def rebuild(js: JetStreamContext, job_id: str, tracked: Tracked | None = None) -> Tracked:
+    """A job's state from nothing but its event log, tracked up to the last event folded; with
+    ``tracked``, that state brought up to date with the events after it."""
+    tracked = tracked or Tracked(JobState(job_id=job_id))
+    for msg in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id), after=tracked.seq):
         event = event_of(msg)
         if event is not None:
             tracked.apply(event, msg.metadata.sequence.stream)

@@ -109,9 +109,11 @@ async def last_event(js: JetStreamContext, job_id: str, kind: str) -> bytes | No
     return msg.data if msg is not None else None
 
 
-async def replay(js: JetStreamContext, stream: str, subject: str, batch: int = 500) -> Sequence[Msg]:
-    """Every message on ``subject`` now in ``stream``, in order (an ephemeral pull consumer)."""
-    config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
+async def replay(js: JetStreamContext, stream: str, subject: str, batch: int = 500, after: int = 0) -> Sequence[Msg]:
+    """Every message on ``subject`` now in ``stream`` (past stream sequence ``after``), in order (an
+    ephemeral pull consumer)."""
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE if after else DeliverPolicy.ALL,
+                            opt_start_seq=after + 1 if after else None, ack_policy=AckPolicy.NONE,
                             filter_subject=subject, inactive_threshold=30.0)
     sub = await retried(lambda: js.pull_subscribe(subject, stream=stream, config=config), f"replaying {subject}")
     try:

@@ -122,6 +122,11 @@ def consumer_configs(settings: Settings) -> list[tuple[str, ConsumerConfig]]:
             ack_wait=settings.ack_wait_s, max_deliver=settings.max_deliver,
             filter_subject=names.synthesized_filter(), deliver_policy=DeliverPolicy.ALL, max_ack_pending=10_000,
         )),
+        (names.EVENTS_STREAM, ConsumerConfig(
+            durable_name=names.RELEASE_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=settings.ack_wait_s, max_deliver=-1, filter_subject=names.segment_events_filter(),
+            deliver_policy=DeliverPolicy.NEW, max_ack_pending=20_000,
+        )),
         (names.EXHAUSTED_STREAM, ConsumerConfig(
             durable_name=names.EXHAUSTED_TTS_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
             ack_wait=settings.ack_wait_s, max_deliver=settings.max_deliver,

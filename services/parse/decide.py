@@ -134,3 +134,55 @@ def rejected(job_id: str, reason: str, request: ConvertRequest | None, seq: int)
     return JobRejected(job_id=job_id, reason=reason, request_seq=seq,
                        request_id=request.request_id if request else None)
 
+
+
+# -- releasing: each job keeps a window of its commands in the work queue, so jobs share the fleet
+
+MIN_WINDOW = 16  # a job's commands in the queue at least (a fleet's first round while it is idle)
+MAX_WINDOW = 2048
+WINDOW_ROUNDS = 2  # a job's window: this many rounds of the whole fleet, past MIN_WINDOW
+
+
+def release_window(fleet_slots: int, setting: int = 0) -> int:
+    """How many of one job's commands may wait in the work queue (or be in a worker's hands) at once.
+
+    ``fleet_slots``: what the engine's workers hold or ask for now (the consumer's messages
+    pending acknowledgement plus its waiting pull requests). Two rounds of the fleet keep it
+    busy on one job alone, and bound how long a job that comes later waits behind it: its own
+    commands enter the queue at once, ahead of everything the first job releases after that.
+    """
+    if setting > 0:  # AUDIOBOOK_RELEASE_WINDOW: the admin's own (a large one: first come, first served)
+        return setting
+    return max(MIN_WINDOW, min(MAX_WINDOW, MIN_WINDOW + WINDOW_ROUNDS * fleet_slots))
+
+
+def settled_positions(state: JobState) -> set[tuple[int, int]]:
+    """Positions with nothing more to synthesize in this generation: done, or failed."""
+    return done_positions(state) | {(c, i) for c, chapter in enumerate(state.chapters) for i in chapter.failed}
+
+
+def to_release(plan: list[Command], state: JobState, queued: set[tuple[int, int]], window: int) -> list[Command]:
+    """The next commands of a job's ``plan`` (released in its order) that fit in its ``window``.
+
+    Everything before the last command known released (settled, or still queued) was released;
+    from there, commands neither settled nor queued go in until the job has ``window`` queued.
+    A job that is not running (paused, cancelled, finished) releases nothing.
+    """
+    if state.status not in (JobStatus.ACCEPTED, JobStatus.PARSED):
+        return []
+    room = window - len(queued)
+    if room <= 0:
+        return []
+    settled = settled_positions(state)
+
+    def released(job: SynthesizeSegment) -> bool:
+        return (job.chapter, job.index) in queued or set(job.positions()) <= settled
+
+    last = max((number for number, (_, job) in enumerate(plan) if released(job)), default=-1)
+    out: list[Command] = []
+    for subject, job in plan[last + 1:]:
+        if len(out) == room:
+            break
+        if not released(job) and job.generation == state.generation:
+            out.append((subject, job))
+    return out

@@ -10,6 +10,7 @@ import orjson
 
 from events.audio import DEFAULT_PAUSES, Pauses, cache_key
 from events.checking import is_checked
+from events.codec import DecodeError, decode_command, encode
 from events.names import synth_subject
 from events.types import BookParsed, BookWarning, ChapterInfo, SynthesizeSegment
 from services.parse.book import Book
@@ -32,6 +33,8 @@ class JobPlan:
 
 
 TEXT_MAP_VERSION = 1
+PLAN_VERSION = 1
+Command = tuple[str, SynthesizeSegment]
 
 
 def text_map(job_id: str, titles: list[str], segmented: list[list[Segment]]) -> bytes:
@@ -130,3 +133,21 @@ def merge_duplicates(jobs: list[tuple[str, SynthesizeSegment]]) -> list[tuple[st
             first[job.cache_key] = position
     return [(subject, replace(job, duplicates=tuple(extra[position])) if position in extra else job)
             for position, (subject, job) in enumerate(jobs) if first[job.cache_key] == position]
+
+
+def plan_bytes(job_id: str, generation: int, commands: list[Command]) -> bytes:
+    """A job's queue plan: its commands, in the order they are released."""
+    return orjson.dumps({"v": PLAN_VERSION, "job_id": job_id, "generation": generation,
+                         "commands": [[subject, encode(job).decode()] for subject, job in commands]})
+
+
+def plan_of(data: bytes, job_id: str) -> list[Command] | None:
+    """The commands of a stored plan that is this job's (anything else: None)."""
+    try:
+        raw = orjson.loads(data)
+        if raw.get("v") != PLAN_VERSION or raw.get("job_id") != job_id:
+            return None
+        commands = [(str(subject), decode_command(text.encode())) for subject, text in raw["commands"]]
+    except (orjson.JSONDecodeError, DecodeError, AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return commands if all(job.job_id == job_id for _, job in commands) else None

@@ -38,8 +38,9 @@ from services.parse import decide
 from services.parse.formats import source_suffix
 from services.parse.lexicon import Entry, parse_lexicon
 from services.parse.limits import BookLimits, BookTooBig
-from services.parse.plan import JobPlan
+from services.parse.plan import JobPlan, plan_bytes
 from services.parse.reading import ReadingTask, read_and_plan
+from services.parse.release import Releaser
 from services.parse.sandbox import ChildLimits, run_limited, warm_up
 from services.parse.source import LocalSource, fetch_source
 from services.parse.speaker import fetch_speaker
@@ -64,6 +65,7 @@ class ParseService:
         self.requests = 0  # requests answered by this process
         self._gpu_checkers: tuple[float, int] | None = None  # (when asked, check workers with a GPU)
         self.limits = BookLimits.from_settings(settings)
+        self.releaser = Releaser(js, store, settings.release_window)  # queues jobs' next commands as they go
         self.child_limits = ChildLimits(memory_bytes=settings.max_parse_bytes, cpu_s=settings.max_parse_s,
                                         wall_s=settings.max_parse_s)
 
@@ -84,7 +86,7 @@ class ParseService:
             await control.start(self.nc)
         log.info("parse service ready")
         try:
-            await consumer.run(stop)
+            await asyncio.gather(consumer.run(stop), self.releaser.run(stop))
         finally:
             await control.stop()
 
@@ -260,9 +262,14 @@ class ParseService:
         queued = await queued_segments(self.js, job_id)
         heard_in = book.language if book.check else ""
         todo = decide.dispatch_order(decide.to_queue(decide.with_takes(plan.jobs, state, heard_in), state, queued))
-        log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue now (%d already queued)",
-                 job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(queued))
-        return [*([plan.warning] if plan.warning else []), plan.parsed, *todo]
+        # the rest is released as the job's segments land (services.parse.release); the plan goes first
+        await self.store.put(names.plan_object(job_id), plan_bytes(job_id, todo[0][1].generation if todo else 0, todo))
+        window = decide.release_window(await self.releaser.fleet_slots(book.engine), self.settings.release_window)
+        first = todo[:max(0, window - len(queued))]
+        log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue (%d now; %d already queued)",
+                 job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(first),
+                 len(queued))
+        return [*([plan.warning] if plan.warning else []), plan.parsed, *first]
 
 
 async def _forget(store: ObjectStore, name: str) -> None:

@@ -229,3 +229,48 @@ def test_a_reannounced_completion_has_its_own_message_id() -> None:
     first = JobCompleted("j", "books/j.m4b", 1.0, 1, 1)
     assert first.msg_id() == "j:job.completed"
     assert JobCompleted("j", "books/j.m4b", 1.0, 1, 1, request_seq=9).msg_id() == "j:job.completed:9"
+
+
+# parse: releasing a job a window at a time --------------------------------------------------------
+
+def test_a_jobs_window_is_two_rounds_of_its_fleet_within_bounds() -> None:
+    assert parse.release_window(0) == parse.MIN_WINDOW, "an idle fleet: a first round"
+    assert parse.release_window(8) == parse.MIN_WINDOW + 16
+    assert parse.release_window(10_000) == parse.MAX_WINDOW
+    assert parse.release_window(8, setting=5) == 5 and parse.release_window(8, setting=10**6) == 10**6
+
+
+def test_the_next_commands_follow_the_last_released_up_to_the_window() -> None:
+    from events.types import SegmentFailed
+
+    plan = [command(0, 0), command(0, 1), command(1, 0), command(1, 1, duplicates=((0, 1),))]
+    state = fold("j", [ACCEPT, PARSE])
+    assert parse.to_release(plan, state, queued=set(), window=2) == plan[:2], "a window from the start"
+    assert parse.to_release(plan, state, queued={(0, 0), (0, 1)}, window=2) == [], "the window is full"
+    landed = fold("j", [ACCEPT, PARSE, done(0, 0)])
+    assert parse.to_release(plan, landed, queued={(0, 1)}, window=2) == [plan[2]], "one landed: the next one"
+    # what was released before the last released one is not released again, whatever its state
+    assert parse.to_release(plan, landed, queued={(1, 0)}, window=3) == [plan[3]]
+    failed = fold("j", [ACCEPT, PARSE, done(0, 0), SegmentFailed("j", 0, 1, "no")])
+    assert parse.to_release(plan, failed, queued=set(), window=4) == plan[2:], "a failed one is settled"
+    merged = fold("j", [ACCEPT, PARSE, done(1, 1), done(0, 1)])
+    assert plan[3] not in parse.to_release(plan, merged, queued=set(), window=4), "all its positions landed"
+
+
+def test_a_job_that_is_not_running_releases_nothing_and_old_generations_stay_out() -> None:
+    from events.types import JobCancelled, JobPaused
+
+    plan = [command(0, 0), command(0, 1, generation=1)]
+    for stop in (JobPaused("j", "paused"), JobCancelled("j", "cancelled")):
+        assert parse.to_release(plan, fold("j", [ACCEPT, PARSE, stop]), set(), 4) == []
+    assert parse.to_release(plan, fold("j", [ACCEPT, PARSE]), set(), 4) == [plan[0]], "generation 0 only"
+
+
+def test_a_queue_plan_reads_back_only_as_its_own_jobs() -> None:
+    from services.parse.plan import plan_bytes, plan_of
+
+    plan = [command(0, 0), command(1, 1, duplicates=((0, 1),))]
+    data = plan_bytes("j", 0, plan)
+    assert plan_of(data, "j") == plan
+    assert plan_of(data, "k") is None and plan_of(b"nope", "j") is None
+    assert plan_of(orjson.dumps({"v": 1, "job_id": "j", "commands": [["s", "{}"]]}), "j") is None

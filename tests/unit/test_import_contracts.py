@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NATS_CONTRACT = "Only the bus kit and the stage adapters talk to NATS; the pure decisions never do"
 ADAPTERS_CONTRACT = "Parse's NATS adapters are imported by no pure module (so none reaches NATS through them)"
 FACE_CONTRACT = "The readers have one face: services.parse.formats"
-PARSE_ADAPTERS = {"services.parse.service", "services.parse.source", "services.parse.speaker"}
+PARSE_ADAPTERS = {"services.parse.service", "services.parse.source", "services.parse.speaker",
+                  "services.parse.release"}
 
 
 def _contract(name: str) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""Jobs share the work queue (real server, simulated model time): a short book submitted after a
+long one is not held back until the long one is done, and no job has more than its window queued."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+import time
+
+import orjson
+
+from events import names
+from events.projection import COMPLETED
+from events.types import JobCompleted
+from services.bus.jobs import queued_segments
+from services.parse.decide import MIN_WINDOW
+from services.testing.waiting import accepted_job, job_events, job_state, wait_for
+from tests.conftest import book
+from tests.integration.helpers import running
+
+RTF = 0.04  # the instant engine sleeps 4% of the audio's length: about 45 s for Die Verwandlung
+
+
+async def completion_time(js, job_id: str) -> float | None:
+    done = [e for e in await job_events(js, job_id) if isinstance(e, JobCompleted)]
+    return time.monotonic() if done else None
+
+
+async def test_a_short_book_after_a_long_one_is_done_long_before_it(js, client, settings) -> None:
+    settings = dataclasses.replace(settings, simulated_rtf=RTF)
+    shutil.copy(book("epub/pg22367_die-verwandlung_de.epub"), settings.input_dir / "long.epub")
+    shutil.copy(book("epub/se_jane-austen_unknown-novel.epub"), settings.input_dir / "short.epub")
+    voice = {"engine": "test", "voice": "short"}
+    async with running(["parse", "tts", "assemble"], settings):
+        await client.publish(names.REQUEST_SUBJECT, orjson.dumps({"source": "long.epub", "request_id": "long",
+                                                                  **voice}))
+        long_job = await wait_for(lambda: accepted_job(js, "long"))
+        most_queued = 0
+
+        async def watch_queue() -> None:
+            nonlocal most_queued
+            while True:
+                most_queued = max(most_queued, len(await queued_segments(js, long_job)))
+                await asyncio.sleep(0.2)
+
+        watcher = asyncio.create_task(watch_queue())
+        await asyncio.sleep(4)  # the long book is under way
+        asked = time.monotonic()
+        await client.publish(names.REQUEST_SUBJECT, orjson.dumps({"source": "short.epub", "request_id": "short",
+                                                                  **voice}))
+        short_job = await wait_for(lambda: accepted_job(js, "short"))
+        short_done = await wait_for(lambda: completion_time(js, short_job), timeout=120)
+
+        async def long_finished() -> bool:
+            return (await job_state(js, long_job)).status == COMPLETED
+
+        assert not await long_finished(), "the short book finished first"
+        await wait_for(long_finished, timeout=300)
+        long_done = time.monotonic()
+        watcher.cancel()
+    long_state = await job_state(js, long_job)
+    assert long_state.total_segments > 3 * MIN_WINDOW, "the long book is released a window at a time"
+    short_wait, long_left = short_done - asked, long_done - asked
+    print(f"\nshort book: done {short_wait:.1f} s after it was asked; the long book {long_left:.1f} s after; "
+          f"at most {most_queued} of the long book's {long_state.total_segments} segments queued at once")
+    assert short_wait < 0.4 * long_left, (short_wait, long_left)
+    assert most_queued <= MIN_WINDOW + 2 * 16, most_queued  # its window: a worker holds at most 16
