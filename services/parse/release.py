@@ -29,11 +29,13 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.projection import SNAPSHOT_ERRORS, Tracked, from_snapshot
-from events.types import SegmentChecked, SegmentFailed, SegmentSynthesized
+from events.types import BookParsed, SegmentChecked, SegmentFailed, SegmentSynthesized
 from services.bus.consume import Decision, consume_batches
 from services.bus.ephemeral import read_object
 from services.bus.jobs import event_of, queued_segments, rebuild
+from services.bus.publish import last_message, publish_all
 from services.bus.topology import checkpoints
+from services.bus.tracing import context_of, span
 from services.parse import decide
 from services.parse.decide import Command
 from services.parse.plan import plan_of
@@ -66,11 +68,15 @@ class Releaser:
             event = event_of(msg)
             if isinstance(event, (SegmentSynthesized, SegmentFailed, SegmentChecked)):
                 jobs[event.job_id] = max(jobs.get(event.job_id, 0), msg.metadata.sequence.stream)
-        commands: list[Command] = []
         for job_id in jobs:
-            commands += await self.next_commands(job_id)
-        self.released += len(commands)
-        return Decision(commands)
+            commands = await self.next_commands(job_id)
+            if commands:  # in the book's own trace (its book.parsed carries it), as parse's first window
+                parsed = await last_message(self.js, job_id, BookParsed.KIND)
+                with span("release commands", {"audiobook.job_id": job_id, "audiobook.segments": len(commands)},
+                          parent=context_of(parsed.headers if parsed is not None else None)):
+                    await publish_all(self.js, commands)
+                self.released += len(commands)
+        return Decision()
 
     async def next_commands(self, job_id: str) -> list[Command]:
         plan = await self._plan(job_id)
