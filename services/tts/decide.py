@@ -13,7 +13,8 @@ from events.audio import StoredAudio
 from events.projection import STOPPED, JobState
 from events.types import CheckOrder, SegmentFailed, SegmentSynthesized, SynthesizeSegment
 
-IO_COVER_S = 0.25  # keep enough segments in hand to cover this much round-trip time
+IO_COVER_S = 0.25  # keep enough segments in hand to cover this much round-trip time (at least)
+IO_ROUND_TRIPS = 6  # a segment's round trips to the server: fetch, cache lookup, audio (2), event, ack
 MAX_IN_HAND = 64
 
 
@@ -109,12 +110,18 @@ def model_time_estimate(previous: float | None, measured: int, seconds: float) -
     return 0.8 * previous + 0.2 * seconds
 
 
-def in_hand(seconds_per_segment: float | None, batch_size: int) -> int:
-    """How many messages to hold: one in the model plus enough to hide I/O."""
+def io_cover(rtt_s: float | None) -> float:
+    """The I/O time to hide behind the model: a segment's round trips to the server, at the
+    measured round-trip time (a worker far from the servers holds more), ``IO_COVER_S`` at least."""
+    return max(IO_COVER_S, IO_ROUND_TRIPS * (rtt_s or 0.0))
+
+
+def in_hand(seconds_per_segment: float | None, batch_size: int, cover_s: float = IO_COVER_S) -> int:
+    """How many messages to hold: one in the model plus enough to hide I/O (``cover_s``: :func:`io_cover`)."""
     if seconds_per_segment is None:
         wanted = 2
     else:
-        wanted = 1 + math.ceil(IO_COVER_S / max(seconds_per_segment, IO_COVER_S / MAX_IN_HAND))
+        wanted = 1 + math.ceil(cover_s / max(seconds_per_segment, cover_s / MAX_IN_HAND))
     return max(2, 2 * batch_size, min(wanted, MAX_IN_HAND))
 
 
@@ -124,13 +131,14 @@ def work_ahead(held_estimate_s: float, running_for_s: float) -> float:
     return max(0.0, held_estimate_s - running_for_s)
 
 
-def wanted_in_hand(base: int, held: int, ahead_s: float | None, next_s: float = 0.0) -> int:
+def wanted_in_hand(base: int, held: int, ahead_s: float | None, next_s: float = 0.0,
+                   cover_s: float = IO_COVER_S) -> int:
     """How many messages to hold now, ``base`` at most (:func:`in_hand`).
 
     Nothing is fetched to wait behind work that will keep the model busy for longer than a
     round trip: a segment taken early waits in this worker's hands while idle workers could
     speak it, which at the end of a book is the book's last minutes. So more is fetched only
-    when the work ahead (``ahead_s``) is under ``IO_COVER_S``, and only as many as fill that
+    when the work ahead (``ahead_s``) is under ``cover_s`` (:func:`io_cover`), and only as many as fill that
     time if each is a full segment (``next_s``: the model time of one, as its length is not
     known before it arrives). A worker whose speed was timed on a short heading then takes
     one full-length segment, not a dozen; a fast model (``next_s`` near 0) fills its hands.
@@ -139,13 +147,13 @@ def wanted_in_hand(base: int, held: int, ahead_s: float | None, next_s: float = 
     """
     if ahead_s is None:
         return 1
-    if held and ahead_s >= IO_COVER_S:
+    if held and ahead_s >= cover_s:
         return min(held, base)
     if next_s <= 0:
         return base
-    return min(base, held + max(1, math.ceil((IO_COVER_S - ahead_s) / next_s)))
+    return min(base, held + max(1, math.ceil((cover_s - ahead_s) / next_s)))
 
 
-def room_in(ahead_s: float) -> float:
-    """Seconds until the work ahead falls under ``IO_COVER_S`` (when to look again; at least 10 ms)."""
-    return max(0.01, ahead_s - IO_COVER_S)
+def room_in(ahead_s: float, cover_s: float = IO_COVER_S) -> float:
+    """Seconds until the work ahead falls under ``cover_s`` (when to look again; at least 10 ms)."""
+    return max(0.01, ahead_s - cover_s)

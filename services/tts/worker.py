@@ -12,6 +12,7 @@ event loop keeps heart-beating and answering status requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -55,6 +56,7 @@ from services.voices import (
 log = logging.getLogger(__name__)
 CANCEL_CHECK_S = 1.0  # how long a "not cancelled" answer is trusted
 STORE_RETRY_S = 30.0  # how long fresh audio is kept trying to reach the object store
+RTT_EVERY_S = 10.0  # how often the round trip to the server is timed
 
 
 def served_engines(settings: Settings) -> tuple[str, ...]:
@@ -107,6 +109,7 @@ class TtsWorker:
         self.measurements = 0
         self.seconds_per_char: float | None = None  # moving average of model time per character
         self.char_measurements = 0
+        self.cover_s = decide.IO_COVER_S  # the I/O time to hide: a segment's round trips (decide.io_cover)
         self.audio_seconds = 0.0  # audio this worker synthesized
         self.model_seconds = 0.0  # model (and encoder) time it took
         self._not_cancelled: dict[tuple[str, int], float] = {}
@@ -136,10 +139,11 @@ class TtsWorker:
 
     def in_hand(self) -> int:
         """How many commands to hold now: enough to hide round trips, none waiting behind long work."""
-        base = decide.in_hand(self.seconds_per_segment, self.engines.largest_batch())
+        base = decide.in_hand(self.seconds_per_segment, self.engines.largest_batch(), self.cover_s)
         if self._timed():
             return decide.wanted_in_hand(base, len(self.current), self._work_ahead(),
-                                         (self.seconds_per_char or 0.0) * self.settings.max_segment_chars)
+                                         (self.seconds_per_char or 0.0) * self.settings.max_segment_chars,
+                                         self.cover_s)
         if self.engines.largest_batch() > 1 or self.measurements:  # a batching engine keeps its next batch
             return base  # ready, as before; so does a worker whose segments so far were all cache hits
         return decide.wanted_in_hand(base, len(self.current), None)  # no model run yet: one at a time
@@ -147,9 +151,9 @@ class TtsWorker:
     def room_in(self) -> float | None:
         """Seconds until the work in hand runs low enough to fetch the next command (None: not by
         time: the time rule does not apply, or a full hand, which opens when a segment is done)."""
-        if not self._timed() or len(self.current) >= decide.in_hand(self.seconds_per_segment, 1):
+        if not self._timed() or len(self.current) >= decide.in_hand(self.seconds_per_segment, 1, self.cover_s):
             return None
-        return decide.room_in(self._work_ahead())
+        return decide.room_in(self._work_ahead(), self.cover_s)
 
     def _timed(self) -> bool:
         """Whether the time rule sizes the hand: a one-at-a-time engine whose speed is measured."""
@@ -164,6 +168,7 @@ class TtsWorker:
         policy = Policy.for_ack_wait(self.settings.ack_wait_s, self.settings.max_deliver)
         await asyncio.to_thread(_warm_up)
         preloading = asyncio.create_task(self._preload())
+        timing = asyncio.create_task(self._time_round_trips(stop))
         for engine in self.served:  # one queue per engine: a job reaches only workers that run it
             sub = await self.js.pull_subscribe_bind(durable=names.engine_consumer(engine), stream=names.SYNTH_STREAM)
             self.consumers.append(Consumer(self.js, sub, self.handle, stage="tts", policy=policy,
@@ -183,8 +188,17 @@ class TtsWorker:
             await asyncio.gather(*(consumer.run(stop) for consumer in self.consumers))
         finally:
             preloading.cancel()
+            timing.cancel()
             await control.stop()
             self.batcher.close()
+
+    async def _time_round_trips(self, stop: asyncio.Event) -> None:
+        """Now and then, the round trip to the server (a PING): a worker far from the servers holds
+        more in hand, so its waits on the network overlap the model's work."""
+        while self.nc is not None and not stop.is_set():
+            with contextlib.suppress(Exception):  # (no answer: the last measurement stands)
+                self.cover_s = decide.io_cover(await self.nc.rtt())
+            await asyncio.sleep(RTT_EVERY_S)
 
     async def _preload(self) -> None:
         """Load the voices ``AUDIOBOOK_PRELOAD`` names on the engine thread now, while the request is

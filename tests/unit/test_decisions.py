@@ -274,3 +274,12 @@ def test_a_queue_plan_reads_back_only_as_its_own_jobs() -> None:
     assert plan_of(data, "j") == plan
     assert plan_of(data, "k") is None and plan_of(b"nope", "j") is None
     assert plan_of(orjson.dumps({"v": 1, "job_id": "j", "commands": [["s", "{}"]]}), "j") is None
+
+
+def test_a_worker_far_from_the_servers_holds_enough_to_hide_its_round_trips() -> None:
+    assert tts.io_cover(None) == tts.io_cover(0.001) == tts.IO_COVER_S, "near: the floor"
+    assert tts.io_cover(0.15) == pytest.approx(0.9), "150 ms away: six round trips a segment"
+    near, far = tts.in_hand(0.1, 1), tts.in_hand(0.1, 1, tts.io_cover(0.15))
+    assert (near, far) == (4, 10), "0.1 s segments: 1 in the model plus 0.25 s, or 0.9 s, of them"
+    assert tts.wanted_in_hand(far, 2, 0.3, 0.1, tts.io_cover(0.15)) == 8, "fills 0.6 s more of work"
+    assert tts.room_in(1.0, tts.io_cover(0.15)) == pytest.approx(0.1)
