@@ -60,6 +60,7 @@ def _accepted(event: JobAccepted, state: JobState) -> JobState:
     state.requested_speaker, state.requested_chapters = event.speaker_sha256, event.chapters
     state.requested_pauses, state.requested_lexicon = event.pauses, event.lexicon
     state.requested_check, state.requested_read_along = event.check, event.read_along
+    state.requested_priority = event.priority  # the latest request's: asking again changes a running job's share
     if not state.voice:
         state.engine, state.voice = event.engine, event.voice
     state.source_sha256, state.source_name = event.source_sha256, event.source_name

@@ -20,7 +20,8 @@ from events.types import MAX_RETAKES
 
 MAX_REQUEST_BYTES = 64 * 1024
 _FIELDS = {"source", "engine", "voice", "language", "speaker", "chapters", "speed", "request_id", "pauses", "lexicon",
-           "check", "retake", "read_along"}
+           "check", "retake", "read_along", "priority"}
+PRIORITIES = ("background", "normal", "urgent")  # a job's share of the fleet, lowest first (parse.decide)
 MAX_LEXICON_CHARS = 32 * 1024
 MIN_SPEED, MAX_SPEED = 0.25, 4.0  # times the voice's own pace
 _SOURCE_FIELDS = {"object", "path"}
@@ -50,11 +51,12 @@ class ConvertRequest:
     check: str | None = None  # segments a check worker hears ("all", "off", "sample:0.1"); None: the stack's default
     retake: tuple[tuple[int, int], ...] = ()  # (chapter, index), zero-based: new takes of a finished book's segments
     read_along: bool = False  # also an EPUB 3 of the book's text with Media Overlays (a job of its own)
+    priority: str | None = None  # "urgent", "normal" or "background" (PRIORITIES); None: normal
 
     def as_dict(self) -> dict[str, Any]:
         source = {"object": self.source_object} if self.source_object else {"path": self.source_path}
         out: dict[str, Any] = {"source": source, "speed": self.speed}
-        for key in ("engine", "voice", "language", "chapters", "request_id", "pauses", "lexicon", "check"):
+        for key in ("engine", "voice", "language", "chapters", "request_id", "pauses", "lexicon", "check", "priority"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.speaker_object is not None:
@@ -285,7 +287,25 @@ def _request(payload: Any) -> ConvertRequest:
         check=_check(payload),
         retake=_retake(payload),
         read_along=_read_along(payload),
+        priority=_priority(payload),
     )
+
+
+def _priority(payload: dict[str, Any]) -> str | None:
+    value = payload.get("priority")
+    if value is None:
+        return None
+    if value not in PRIORITIES:
+        raise RequestError(f'"priority" must be one of {", ".join(PRIORITIES)}, not {value!r:.40}')
+    return str(value)
+
+
+def priority_refusal(asked: str | None, allowed: str) -> str:
+    """Why a request's priority is above what the stack allows ("" when it is not)."""
+    if asked is None or PRIORITIES.index(asked) <= PRIORITIES.index(allowed):
+        return ""
+    return (f'priority "{asked}" is above what this stack allows ("{allowed}", its AUDIOBOOK_MAX_PRIORITY); '
+            f'ask for "{allowed}" or lower')
 
 
 def _read_along(payload: dict[str, Any]) -> bool:
@@ -332,4 +352,5 @@ def resume_request(state: JobState, request_id: str | None = None) -> ConvertReq
         chapters=state.requested_chapters or None, speed=state.speed, request_id=request_id or state.job_id,
         pauses=state.requested_pauses or None, lexicon=state.requested_lexicon or None,
         check=state.requested_check or None, read_along=state.requested_read_along,
+        priority=state.requested_priority or None,
     )

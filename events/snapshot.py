@@ -27,7 +27,8 @@ _LEFT_OUT = ("chapters", "warnings", "requested_lexicon")
 # written only when not these (the checkpoint of an unchecked job keeps its earlier bytes)
 _WHEN_SET: dict[str, Any] = {"requested_check": "", "check": "", "heard_language": "", "words_checked": 0,
                               "word_errors": 0, "loudness_range_lu": None, "reopened": 0,
-                              "read_along_object": "", "read_along_book": "", "requested_read_along": False}
+                              "read_along_object": "", "read_along_book": "", "requested_read_along": False,
+                              "requested_priority": ""}
 SNAPSHOT_ERRORS = (ValueError, KeyError, TypeError, IndexError)  # orjson's decode error is a ValueError
 _SEQ = "applied_seq"  # the tracking's key in the checkpoint
 

@@ -61,6 +61,7 @@ class JobState:
     requested_lexicon: str = ""  # the reader's lexicon ("" = none)
     requested_check: str = ""  # the check policy the request named ("": the stack's default): a resume repeats it
     requested_read_along: bool = False  # the request asked for the read-along EPUB
+    requested_priority: str = ""  # the job's share of the fleet as last asked ("": normal)
     check: str = ""  # the policy the job's segments were planned with (book.parsed; "": none heard)
     heard_language: str = ""  # the language the check heard most (job.completed)
     words_checked: int = 0  # words in the checked segments' text

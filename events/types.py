@@ -66,6 +66,7 @@ class JobAccepted(Event):
     lexicon: str = ""  # the reader's lexicon (text, at most 32 KiB); "" for none
     check: str = ""  # what the request asked a check worker to hear ("all", "sample:0.1", "off"; "": the default)
     read_along: bool = False  # the request asked for the read-along EPUB (text with Media Overlays)
+    priority: str = ""  # what the request asked for ("urgent", "normal", "background"; "": normal)
 
     def msg_id(self) -> str:
         """One per request: a repeated request for a finished book is answered too."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from events.checking import AUTO, check_policy
+from events.requests import PRIORITIES
 
 PREFIX = "AUDIOBOOK_"
 
@@ -58,6 +59,7 @@ class Settings:
     check_model: Path | None = None  # a CTranslate2 Whisper folder for check workers; None: the packaged base model
     check_takes: int = 3  # takes a flagged segment of a voice that varies may have in all (1: no retakes)
     release_window: int = 0  # a job's commands queued at once; 0: two rounds of the fleet (parse.decide)
+    max_priority: str = "urgent"  # the highest priority a request may ask for ("normal": no urgent jobs)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -98,6 +100,11 @@ class Settings:
                 updates["check"] = check_policy(str(get("CHECK")))
             except ValueError as exc:
                 raise ValueError(f"{PREFIX}CHECK: {exc}") from None
+        if get("MAX_PRIORITY"):
+            if get("MAX_PRIORITY") not in PRIORITIES:
+                raise ValueError(f"{PREFIX}MAX_PRIORITY must be one of {', '.join(PRIORITIES)}, "
+                                 f"not {get('MAX_PRIORITY')!r}")
+            updates["max_priority"] = str(get("MAX_PRIORITY"))
         if get("CHECK_MODEL"):
             updates["check_model"] = Path(str(get("CHECK_MODEL")))
         if get("PRELOAD"):
@@ -144,7 +151,7 @@ class Settings:
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,
             "CHECK": self.check, "CHECK_MODEL": self.check_model, "CHECK_TAKES": self.check_takes,
-            "RELEASE_WINDOW": self.release_window or None,
+            "RELEASE_WINDOW": self.release_window or None, "MAX_PRIORITY": self.max_priority,
         }
         return {PREFIX + name: str(value) for name, value in values.items() if value is not None}
 

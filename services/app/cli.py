@@ -13,7 +13,7 @@ from collections.abc import Callable
 from events.audio import MAX_PAUSE_MS, Pauses
 from events.checking import check_policy
 from events.errors import PipelineError
-from events.requests import MAX_RETAKE_POSITIONS, MAX_SPEED, MIN_SPEED
+from events.requests import MAX_RETAKE_POSITIONS, MAX_SPEED, MIN_SPEED, PRIORITIES
 from services.app import commands, convert, operate
 from services.app.exports import MAX_SPLIT_HOURS, MIN_SPLIT_HOURS
 from services.bus.tracing import setup_tracing, shutdown_tracing
@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="which segments a speech-recognition check hears: all, a share (sample:0.1), off, or "
                            "auto: all where a check worker has a GPU, else sample:0.1 (default: the stack's "
                            "AUDIOBOOK_CHECK, auto)")
+    conv.add_argument("--priority", choices=PRIORITIES,
+                      help="this book's share of a shared fleet while other books run: urgent (four times a "
+                           "normal book's), normal (the default) or background (a quarter); the stack may cap it "
+                           "(AUDIOBOOK_MAX_PRIORITY). Asking again for the same book changes it")
     _export_options(conv)
     _read_along_option(conv)
     _workers_option(conv, _default_workers(),

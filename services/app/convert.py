@@ -96,7 +96,7 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
             "source": {"path": str(book)}, "engine": args.engine, "voice": args.voice, "language": args.language,
             "speed": args.speed, "speaker": speaker_name, "chapters": args.chapters,
             "pauses": ",".join(args.pause) or None, "lexicon": lexicon, "check": args.check,
-            "read_along": args.read_along}))
+            "read_along": args.read_along, "priority": args.priority}))
     except RequestError as exc:
         raise CliError(str(exc)) from None
     if args.nats_url is None and not settings.nats_url:  # embedded: this machine's voices are the stack's

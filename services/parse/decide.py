@@ -143,17 +143,23 @@ MAX_WINDOW = 2048
 WINDOW_ROUNDS = 2  # a job's window: this many rounds of the whole fleet, past MIN_WINDOW
 
 
-def release_window(fleet_slots: int, setting: int = 0) -> int:
+PRIORITY_WEIGHTS = {"background": 0.25, "normal": 1.0, "urgent": 4.0}  # a job's rounds of the fleet, times
+
+
+def release_window(fleet_slots: int, setting: int = 0, priority: str = "") -> int:
     """How many of one job's commands may wait in the work queue (or be in a worker's hands) at once.
 
     ``fleet_slots``: what the engine's workers hold or ask for now (the consumer's messages
     pending acknowledgement plus its waiting pull requests). Two rounds of the fleet keep it
     busy on one job alone, and bound how long a job that comes later waits behind it: its own
     commands enter the queue at once, ahead of everything the first job releases after that.
+    Jobs running together share the fleet in proportion to their windows: ``priority``
+    ("urgent", "background"; "" is "normal") weighs the rounds (:data:`PRIORITY_WEIGHTS`).
     """
     if setting > 0:  # AUDIOBOOK_RELEASE_WINDOW: the admin's own (a large one: first come, first served)
         return setting
-    return max(MIN_WINDOW, min(MAX_WINDOW, MIN_WINDOW + WINDOW_ROUNDS * fleet_slots))
+    rounds = WINDOW_ROUNDS * PRIORITY_WEIGHTS.get(priority or "normal", 1.0)
+    return max(MIN_WINDOW, min(MAX_WINDOW, MIN_WINDOW + round(rounds * fleet_slots)))
 
 
 def settled_positions(state: JobState) -> set[tuple[int, int]]:

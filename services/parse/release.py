@@ -84,7 +84,8 @@ class Releaser:
             return []
         tracked = await self._tracked(job_id)
         queued = await queued_segments(self.js, job_id)
-        window = decide.release_window(await self.fleet_slots(plan[0][1].engine), self.window)
+        window = decide.release_window(await self.fleet_slots(plan[0][1].engine), self.window,
+                                       tracked.state.requested_priority)
         return decide.to_release(plan, tracked.state, queued, window)
 
     async def _plan(self, job_id: str) -> list[Command]:

@@ -26,7 +26,15 @@ from events.checking import AUTO, automatic
 from events.codec import encode
 from events.errors import PermanentError
 from events.projection import JobState, JobStatus, apply
-from events.requests import ConvertRequest, job_id_for, parse_request, request_ref, retake_refusal
+from events.requests import (
+    ConvertRequest,
+    RequestError,
+    job_id_for,
+    parse_request,
+    priority_refusal,
+    request_ref,
+    retake_refusal,
+)
 from events.types import Event, JobAccepted
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
 from services.bus.control import ControlPlane, ServiceState, fleet, status_of
@@ -117,6 +125,8 @@ class ParseService:
         try:
             request = parse_request(msg.data)
             check_requested_voice(request, self.settings.voice_dirs)
+            if refusal := priority_refusal(request.priority, self.settings.max_priority):
+                raise RequestError(refusal)
             lexicon = parse_lexicon(request.lexicon or "")  # a bad line is refused before the book is fetched
         except PermanentError as exc:
             log.warning("rejected request %s: %s", ref, exc)
@@ -150,7 +160,7 @@ class ParseService:
             request_id=request.request_id, request_seq=seq, language=request.language or "",
             speaker_sha256=speaker or "", chapters=request.chapters or "",
             pauses=request.pauses or "", lexicon=request.lexicon or "",
-            check=request.check or "", read_along=request.read_along,
+            check=request.check or "", read_along=request.read_along, priority=request.priority or "",
         )
         if state.status == JobStatus.COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
@@ -167,7 +177,8 @@ class ParseService:
             log.exception("job %s: unexpected error reading %s", job_id, source.name)
             return await self._reject_book(accepted, f"could not read the ebook ({type(exc).__name__}: {exc})",
                                            request, seq)
-        return Decision([accepted, *([resumed] if resumed else []), *await self._to_publish(plan, job_id, state)])
+        return Decision([accepted, *([resumed] if resumed else []), *await self._to_publish(plan, job_id, state,
+                                                                                        request.priority or "")])
 
     async def _retake(self, request: ConvertRequest, source: LocalSource, job_id: str, state: JobState, seq: int,
                       speaker: str | None, lexicon: tuple[Entry, ...]) -> Decision:
@@ -256,7 +267,8 @@ class ParseService:
                              "chapters with long titles)")
         return plan
 
-    async def _to_publish(self, plan: JobPlan, job_id: str, state: JobState) -> list[Event | Command]:
+    async def _to_publish(self, plan: JobPlan, job_id: str, state: JobState,
+                          priority: str = "") -> list[Event | Command]:
         """``book.parsed`` and every segment job not yet done or queued."""
         book = plan.parsed
         queued = await queued_segments(self.js, job_id)
@@ -264,7 +276,8 @@ class ParseService:
         todo = decide.dispatch_order(decide.to_queue(decide.with_takes(plan.jobs, state, heard_in), state, queued))
         # the rest is released as the job's segments land (services.parse.release); the plan goes first
         await self.store.put(names.plan_object(job_id), plan_bytes(job_id, todo[0][1].generation if todo else 0, todo))
-        window = decide.release_window(await self.releaser.fleet_slots(book.engine), self.settings.release_window)
+        window = decide.release_window(await self.releaser.fleet_slots(book.engine), self.settings.release_window,
+                                       priority)
         first = todo[:max(0, window - len(queued))]
         log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue (%d now; %d already queued)",
                  job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(first),

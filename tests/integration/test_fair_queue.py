@@ -66,3 +66,27 @@ async def test_a_short_book_after_a_long_one_is_done_long_before_it(js, client, 
           f"at most {most_queued} of the long book's {long_state.total_segments} segments queued at once")
     assert short_wait < 0.4 * long_left, (short_wait, long_left)
     assert most_queued <= MIN_WINDOW + 2 * 16, most_queued  # its window: a worker holds at most 16
+
+
+async def test_a_priority_above_what_the_stack_allows_is_refused_with_the_setting(js, client, settings) -> None:
+    from events.requests import request_ref
+    from events.types import JobRejected
+    from services.testing.waiting import read_events
+
+    settings = dataclasses.replace(settings, max_priority="normal")
+    shutil.copy(book("epub/se_jane-austen_unknown-novel.epub"), settings.input_dir / "short.epub")
+    urgent = orjson.dumps({"source": "short.epub", "engine": "test", "voice": "short", "priority": "urgent"})
+    async with running(["parse", "tts", "assemble"], settings):
+        await client.publish(names.REQUEST_SUBJECT, urgent)
+
+        async def refused() -> list[JobRejected]:
+            return [e for e in await read_events(js) if isinstance(e, JobRejected) and e.job_id == request_ref(urgent)]
+
+        (rejection,) = await wait_for(refused)
+        assert "AUDIOBOOK_MAX_PRIORITY" in rejection.reason and '"normal"' in rejection.reason
+        await client.publish(names.REQUEST_SUBJECT, orjson.dumps({"source": "short.epub", "engine": "test",
+                                                                  "voice": "short", "priority": "background",
+                                                                  "request_id": "low"}))
+        job = await wait_for(lambda: accepted_job(js, "low"))
+        await wait_for(lambda: completion_time(js, job), timeout=60)
+    assert (await job_state(js, job)).requested_priority == "background"

@@ -283,3 +283,12 @@ def test_a_worker_far_from_the_servers_holds_enough_to_hide_its_round_trips() ->
     assert (near, far) == (4, 10), "0.1 s segments: 1 in the model plus 0.25 s, or 0.9 s, of them"
     assert tts.wanted_in_hand(far, 2, 0.3, 0.1, tts.io_cover(0.15)) == 8, "fills 0.6 s more of work"
     assert tts.room_in(1.0, tts.io_cover(0.15)) == pytest.approx(0.1)
+
+
+def test_a_jobs_priority_weighs_its_share_of_the_fleet() -> None:
+    slots = 32
+    normal = parse.release_window(slots)
+    assert parse.release_window(slots, priority="normal") == normal
+    assert parse.release_window(slots, priority="urgent") == parse.MIN_WINDOW + 4 * 2 * slots
+    assert parse.release_window(slots, priority="background") == parse.MIN_WINDOW + 2 * slots // 4
+    assert parse.release_window(slots, setting=50, priority="urgent") == 50, "the admin's fixed window stands"

@@ -108,3 +108,23 @@ def test_a_failed_check_names_the_language_only_when_it_differs() -> None:
     same = failed_check_hint("fr", "fr-FR", "j")
     assert "language" not in same.split(".")[1] and "audiobook retake j" in same
     assert "Does the voice speak" in failed_check_hint("", "en", "j")
+
+
+def test_a_priority_is_asked_for_bounded_by_the_stack_and_kept_for_a_resume() -> None:
+    from events.projection import JobState, apply
+    from events.requests import priority_refusal, resume_request
+    from events.types import JobAccepted
+
+    assert parse_request(b'{"source": "a.epub", "priority": "urgent"}').priority == "urgent"
+    assert parse_request(b'{"source": "a.epub"}').priority is None
+    with pytest.raises(RequestError, match="priority"):
+        parse_request(b'{"source": "a.epub", "priority": "now!"}')
+    request = parse_request(b'{"source": "a.epub", "priority": "background"}')
+    assert parse_request(request.encode()) == request
+    assert job_id_for("s" * 64, None, None, 1.0) == job_id_for("s" * 64, None, None, 1.0), "not part of the job"
+    assert priority_refusal("urgent", "urgent") == priority_refusal(None, "background") == ""
+    refused = priority_refusal("urgent", "normal")
+    assert "AUDIOBOOK_MAX_PRIORITY" in refused and '"normal"' in refused
+    assert priority_refusal("normal", "background") != ""
+    state = apply(JobState("j"), JobAccepted("j", "s" * 64, "a.epub", "", "", 1.0, priority="urgent"))
+    assert state.requested_priority == "urgent" and resume_request(state).priority == "urgent"
