@@ -41,7 +41,7 @@ from services.parse.decide import Command
 from services.parse.plan import plan_of
 
 log = logging.getLogger(__name__)
-KEPT_JOBS = 16  # jobs whose plan and state are kept decoded between batches
+KEPT_JOBS = 8  # jobs whose plan and state are kept decoded between batches (a 40-hour book's plan: about 5 MB)
 SLOTS_TTL_S = 2.0  # the fleet's size is asked of the work queue at most this often per engine
 
 
@@ -63,11 +63,9 @@ class Releaser:
 
     async def handle_batch(self, msgs: list[Msg]) -> Decision:
         """The next commands of every job with a segment event in the batch."""
-        jobs: dict[str, int] = {}
-        for msg in msgs:
-            event = event_of(msg)
-            if isinstance(event, (SegmentSynthesized, SegmentFailed, SegmentChecked)):
-                jobs[event.job_id] = max(jobs.get(event.job_id, 0), msg.metadata.sequence.stream)
+        events = (event_of(msg) for msg in msgs)
+        jobs = dict.fromkeys(e.job_id for e in events if isinstance(e, (SegmentSynthesized, SegmentFailed,
+                                                                          SegmentChecked)))
         for job_id in jobs:
             commands = await self.next_commands(job_id)
             if commands:  # in the book's own trace (its book.parsed carries it), as parse's first window
