@@ -9,9 +9,10 @@ segments landed, queues its next commands up to its window (:func:`decide.to_rel
 So jobs share the work queue: a book that comes later has its first window in the queue at once,
 ahead of everything an earlier, longer book releases after it, and waits about one round of the
 fleet, not for the longer book to finish. Nothing here is state of its own: the plan is in the
-store, a job's progress is its log (the assembler's checkpoint, brought up to date with the
-events after it), and what is queued is the work queue itself. A command released twice (a
-batch handled again) is the same message id: the server keeps one.
+store, a job's progress is its log (the assembler's checkpoint, with the segment events just
+received folded in), and what is queued is the work queue itself. A command released twice (a
+batch handled again) is the same message id: the server keeps one. Every few seconds the jobs
+seen running are looked at again, so a release lost with a server is made up for.
 """
 
 from __future__ import annotations
@@ -28,8 +29,17 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import names
-from events.projection import SNAPSHOT_ERRORS, Tracked, from_snapshot
-from events.types import BookParsed, SegmentChecked, SegmentFailed, SegmentSynthesized
+from events.projection import FINAL, SNAPSHOT_ERRORS, JobState, from_snapshot
+from events.types import (
+    BookParsed,
+    Event,
+    JobCancelled,
+    JobPaused,
+    JobResumed,
+    SegmentChecked,
+    SegmentFailed,
+    SegmentSynthesized,
+)
 from services.bus.consume import Decision, consume_batches
 from services.bus.ephemeral import read_object
 from services.bus.jobs import event_of, queued_segments, rebuild
@@ -43,6 +53,7 @@ from services.parse.plan import plan_of
 log = logging.getLogger(__name__)
 KEPT_JOBS = 8  # jobs whose plan and state are kept decoded between batches (a 40-hour book's plan: about 5 MB)
 SLOTS_TTL_S = 2.0  # the fleet's size is asked of the work queue at most this often per engine
+SWEEP_S = 5.0  # how often the running jobs are looked at again without an event
 
 
 class Releaser:
@@ -52,39 +63,65 @@ class Releaser:
         self.js, self.store, self.window = js, store, window
         self.kv: KeyValue | None = None  # the assembler's checkpoints (found at the first batch)
         self.plans: OrderedDict[str, tuple[str, list[Command]]] = OrderedDict()  # job -> (plan's nuid, commands)
-        self.tracked: OrderedDict[str, Tracked] = OrderedDict()
         self.slots: dict[str, tuple[float, int]] = {}  # engine -> (when asked, slots)
         self.released = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(durable=names.RELEASE_CONSUMER, stream=names.EVENTS_STREAM)
-        await consume_batches(self.js, sub, self.handle_batch, stop, stage="release",
-                              destination=names.SYNTH_PREFIX, batch=256, timeout=0.5)
+        sweeping = asyncio.create_task(self._sweep(stop))
+        try:
+            await consume_batches(self.js, sub, self.handle_batch, stop, stage="release",
+                                  destination=names.SYNTH_PREFIX, batch=256, timeout=0.5)
+        finally:
+            sweeping.cancel()
+
+    async def _sweep(self, stop: asyncio.Event) -> None:
+        """Now and then, every job seen running is looked at again: a release that failed (a server
+        lost mid-batch) is made up for without waiting for the job's next segment event."""
+        while not stop.is_set():
+            await asyncio.sleep(SWEEP_S)
+            for job_id in list(self.plans):
+                try:
+                    await self._release(job_id, {})
+                except Exception as exc:  # (the next sweep, or the job's next event, tries again)
+                    log.info("job %s: release sweep failed: %s", job_id, exc)
 
     async def handle_batch(self, msgs: list[Msg]) -> Decision:
         """The next commands of every job with a segment event in the batch."""
-        events = (event_of(msg) for msg in msgs)
-        jobs = dict.fromkeys(e.job_id for e in events if isinstance(e, (SegmentSynthesized, SegmentFailed,
-                                                                          SegmentChecked)))
-        for job_id in jobs:
-            commands = await self.next_commands(job_id)
-            if commands:  # in the book's own trace (its book.parsed carries it), as parse's first window
-                parsed = await last_message(self.js, job_id, BookParsed.KIND)
-                with span("release commands", {"audiobook.job_id": job_id, "audiobook.segments": len(commands)},
-                          parent=context_of(parsed.headers if parsed is not None else None)):
-                    await publish_all(self.js, commands)
-                self.released += len(commands)
+        landed: dict[str, list[tuple[int, Event]]] = {}
+        for msg in msgs:
+            event = event_of(msg)
+            if isinstance(event, (SegmentSynthesized, SegmentFailed, SegmentChecked)):
+                landed.setdefault(event.job_id, []).append((msg.metadata.sequence.stream, event))
+        for job_id, events in landed.items():
+            await self._release(job_id, {seq: event for seq, event in events})
         return Decision()
 
-    async def next_commands(self, job_id: str) -> list[Command]:
+    async def _release(self, job_id: str, events: dict[int, Event]) -> None:
+        """Queue the job's next commands, in the book's own trace (its book.parsed carries it)."""
+        commands = await self.next_commands(job_id, events)
+        if commands:
+            parsed = await last_message(self.js, job_id, BookParsed.KIND)
+            with span("release commands", {"audiobook.job_id": job_id, "audiobook.segments": len(commands)},
+                      parent=context_of(parsed.headers if parsed is not None else None)):
+                await publish_all(self.js, commands)
+            self.released += len(commands)
+
+    async def next_commands(self, job_id: str, events: dict[int, Event] | None = None) -> list[Command]:
+        """The commands to queue now (``events``: the job's segment events just received, by stream sequence)."""
         plan = await self._plan(job_id)
         if not plan:
             return []
-        tracked = await self._tracked(job_id)
+        state = await self._state(job_id, events or {})
+        if state.status in FINAL:
+            self.plans.pop(job_id, None)  # nothing more will be released: the sweep forgets it
+            return []
+        if await self._stopped(job_id):
+            return []
         queued = await queued_segments(self.js, job_id)
         window = decide.release_window(await self.fleet_slots(plan[0][1].engine), self.window,
-                                       tracked.state.requested_priority)
-        return decide.to_release(plan, tracked.state, queued, window)
+                                       state.requested_priority)
+        return decide.to_release(plan, state, queued, window)
 
     async def _plan(self, job_id: str) -> list[Command]:
         """The job's plan, read again only when it changed (a resume plans the job anew)."""
@@ -106,22 +143,30 @@ class Releaser:
             self.plans.popitem(last=False)
         return kept[1]
 
-    async def _tracked(self, job_id: str) -> Tracked:
-        """The job's state from its log: kept from the last batch, else the assembler's checkpoint,
-        then brought up to date with the events after it."""
-        tracked = self.tracked.pop(job_id, None)
-        if tracked is None:
-            self.kv = self.kv or await checkpoints(self.js)
-            try:
-                entry = await self.kv.get(job_id)
-                tracked = from_snapshot(entry.value or b"")
-            except (KeyNotFoundError, *SNAPSHOT_ERRORS):
-                tracked = None
-        tracked = await rebuild(self.js, job_id, tracked)
-        self.tracked[job_id] = tracked
-        while len(self.tracked) > KEPT_JOBS:
-            self.tracked.popitem(last=False)
-        return tracked
+    async def _state(self, job_id: str, events: dict[int, Event]) -> JobState:
+        """The job's state: the assembler's checkpoint with the segment events just received folded in.
+
+        A checkpoint a little behind the log is enough: the commands before the last one known
+        released count as released, and one released again is the same message id. Only a job
+        without a checkpoint yet (its first events) is folded from its log.
+        """
+        self.kv = self.kv or await checkpoints(self.js)
+        try:
+            entry = await self.kv.get(job_id)
+            tracked = from_snapshot(entry.value or b"")
+        except (KeyNotFoundError, *SNAPSHOT_ERRORS):
+            tracked = await rebuild(self.js, job_id)
+        for seq in sorted(events):
+            tracked.apply(events[seq], seq)
+        return tracked.state
+
+    async def _stopped(self, job_id: str) -> bool:
+        """Whether the job's last word is a pause or a cancellation, not a resume: the checkpoint may
+        not have folded it yet, and a paused job must get nothing more (three direct reads)."""
+        stops = [await last_message(self.js, job_id, kind) for kind in (JobPaused.KIND, JobCancelled.KIND)]
+        stopped = max((message.seq or 0 for message in stops if message is not None), default=0)
+        resumed = await last_message(self.js, job_id, JobResumed.KIND)
+        return stopped > ((resumed.seq or 0) if resumed is not None else 0)
 
     async def fleet_slots(self, engine: str) -> int:
         """What the engine's workers hold or ask for now: messages pending their ack, and pull requests."""
