@@ -51,12 +51,12 @@ async def publish_event(js: JetStreamContext, event: Event) -> None:
         await js.publish(subject, payload, headers=headers)
 
 
-async def publish_command(js: JetStreamContext, subject: str, command: SynthesizeSegment) -> None:
-    """Queue one synthesis command (deduplicated by its deterministic id)."""
+async def publish_command(js: JetStreamContext, subject: str, command: SynthesizeSegment) -> int:
+    """Queue one synthesis command (deduplicated by its deterministic id); its sequence in the queue."""
     payload = encode(command)
     with send_span(subject, command.msg_id()) as headers:
         check_size(js, subject, payload, headers)
-        await js.publish(subject, payload, headers=headers)
+        return (await js.publish(subject, payload, headers=headers)).seq
 
 
 async def publish_dead_letter(js: JetStreamContext, stage: str, msg: Msg, reason: str) -> None:

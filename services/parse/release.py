@@ -12,24 +12,27 @@ fleet, not for the longer book to finish. Nothing here is state of its own: the 
 store, a job's progress is its log (the assembler's checkpoint, with the segment events just
 received folded in), and what is queued is the work queue itself. A command released twice (a
 batch handled again) is the same message id: the server keeps one. Every few seconds the jobs
-seen running are looked at again, so a release lost with a server is made up for.
+seen running are looked at again, so a release lost with a server, or one that failed, is made up
+for; at start the running jobs are found in the checkpoints, so a job whose last events were
+handled by a process that died before releasing after them is not left waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NotFoundError, ObjectNotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError, ObjectNotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from events import names
-from events.projection import FINAL, SNAPSHOT_ERRORS, JobState, from_snapshot
+from events.projection import FINAL, RUNNING, SNAPSHOT_ERRORS, JobState, from_snapshot
 from events.types import (
     BookParsed,
     Event,
@@ -43,7 +46,7 @@ from events.types import (
 from services.bus.consume import Decision, consume_batches
 from services.bus.ephemeral import read_object
 from services.bus.jobs import event_of, queued_segments, rebuild
-from services.bus.publish import last_message, publish_all
+from services.bus.publish import last_message, publish_command
 from services.bus.topology import checkpoints
 from services.bus.tracing import context_of, span
 from services.parse import decide
@@ -64,6 +67,7 @@ class Releaser:
         self.kv: KeyValue | None = None  # the assembler's checkpoints (found at the first batch)
         self.plans: OrderedDict[str, tuple[str, list[Command]]] = OrderedDict()  # job -> (plan's nuid, commands)
         self.slots: dict[str, tuple[float, int]] = {}  # engine -> (when asked, slots)
+        self.running: set[str] = set()  # jobs that may have commands to release: the sweep looks at them
         self.released = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -76,15 +80,35 @@ class Releaser:
             sweeping.cancel()
 
     async def _sweep(self, stop: asyncio.Event) -> None:
-        """Now and then, every job seen running is looked at again: a release that failed (a server
-        lost mid-batch) is made up for without waiting for the job's next segment event."""
+        """Now and then, every job that may have commands to release is looked at again: a release
+        that failed (a server lost mid-batch) is made up for without waiting for the job's next
+        segment event. The first sweep finds the running jobs in the checkpoints."""
+        adopted = False
         while not stop.is_set():
+            adopted = adopted or await self._adopt()
+            for job_id in list(self.running):
+                await self._release_or_later(job_id, {})
             await asyncio.sleep(SWEEP_S)
-            for job_id in list(self.plans):
+
+    async def _adopt(self) -> bool:
+        """Add every job whose checkpoint says it is running; False if they could not be listed."""
+        try:
+            self.kv = self.kv or await checkpoints(self.js)
+            try:
+                keys = await self.kv.keys()
+            except NoKeysError:
+                return True
+            for job_id in keys:
                 try:
-                    await self._release(job_id, {})
-                except Exception as exc:  # (the next sweep, or the job's next event, tries again)
-                    log.info("job %s: release sweep failed: %s", job_id, exc)
+                    entry = await self.kv.get(job_id)
+                    if from_snapshot(entry.value or b"").state.status in RUNNING:
+                        self.running.add(job_id)
+                except (KeyNotFoundError, *SNAPSHOT_ERRORS):
+                    continue
+        except Exception as exc:  # (the next sweep tries again)
+            log.info("could not list the running jobs: %s", exc)
+            return False
+        return True
 
     async def handle_batch(self, msgs: list[Msg]) -> Decision:
         """The next commands of every job with a segment event in the batch."""
@@ -94,8 +118,17 @@ class Releaser:
             if isinstance(event, (SegmentSynthesized, SegmentFailed, SegmentChecked)):
                 landed.setdefault(event.job_id, []).append((msg.metadata.sequence.stream, event))
         for job_id, events in landed.items():
-            await self._release(job_id, {seq: event for seq, event in events})
+            self.running.add(job_id)
+            await self._release_or_later(job_id, {seq: event for seq, event in events})
         return Decision()
+
+    async def _release_or_later(self, job_id: str, events: dict[int, Event]) -> None:
+        """Release now; if that fails, the job stays among the running and the next sweep tries again
+        (one job's trouble never holds the others' events back)."""
+        try:
+            await self._release(job_id, events)
+        except Exception as exc:
+            log.info("job %s: release failed (the next sweep tries again): %s", job_id, exc)
 
     async def _release(self, job_id: str, events: dict[int, Event]) -> None:
         """Queue the job's next commands, in the book's own trace (its book.parsed carries it)."""
@@ -104,19 +137,32 @@ class Releaser:
             parsed = await last_message(self.js, job_id, BookParsed.KIND)
             with span("release commands", {"audiobook.job_id": job_id, "audiobook.segments": len(commands)},
                       parent=context_of(parsed.headers if parsed is not None else None)):
-                await publish_all(self.js, commands)
+                queued = await asyncio.gather(*(publish_command(self.js, subject, command)
+                                                for subject, command in commands))
             self.released += len(commands)
+            if await self._stopped(job_id):  # paused or cancelled while they went out: its queue stays empty
+                await self._withdraw(job_id, queued)
+
+    async def _withdraw(self, job_id: str, sequences: list[int]) -> None:
+        """Take back commands released to a job stopped meanwhile (its stop emptied its queue before)."""
+        for seq in sequences:
+            with contextlib.suppress(NotFoundError):  # taken by a worker, which drops a stopped job's work
+                await self.js.delete_msg(names.SYNTH_STREAM, seq)
+        log.info("job %s stopped while %d commands were released: taken back", job_id, len(sequences))
 
     async def next_commands(self, job_id: str, events: dict[int, Event] | None = None) -> list[Command]:
         """The commands to queue now (``events``: the job's segment events just received, by stream sequence)."""
         plan = await self._plan(job_id)
         if not plan:
+            self.running.discard(job_id)
             return []
         state = await self._state(job_id, events or {})
         if state.status in FINAL:
             self.plans.pop(job_id, None)  # nothing more will be released: the sweep forgets it
+            self.running.discard(job_id)
             return []
         if await self._stopped(job_id):
+            self.running.discard(job_id)  # a resume plans it anew, and its events bring it back
             return []
         queued = await queued_segments(self.js, job_id)
         window = decide.release_window(await self.fleet_slots(plan[0][1].engine), self.window,

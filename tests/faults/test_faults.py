@@ -210,6 +210,12 @@ def cli(args: list[str], data: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
+def log_tails(data: Path, lines: int = 40) -> str:
+    """The last lines of every service's log in an embedded data directory (what a hang says)."""
+    return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+                     for log in sorted((data / "logs").glob("*.log")))
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_convert_process_killed_then_run_again(tmp_path: Path, reference: dict[str, Result], seed: int) -> None:
     rng = random.Random(seed)
@@ -229,7 +235,12 @@ def test_convert_process_killed_then_run_again(tmp_path: Path, reference: dict[s
             stop_process(server)
     assert at_kill < want.segments, f"killed mid-job ({at_kill} of {want.segments} done)"
     second = cli(args, tmp_path / "data")
-    _, err = second.communicate(timeout=120)
+    try:
+        _, err = second.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(second.pid, signal.SIGKILL)
+        pytest.fail(f"the second run did not finish in 120 s ({at_kill} done at the kill)\n"
+                    f"{log_tails(tmp_path / 'data')}")
     assert second.returncode == 0, err
     parsed, segments, _ = logged_segments(tmp_path / "data")
     latest = {(s.chapter, s.index): s for s in segments}

@@ -90,3 +90,49 @@ async def test_a_priority_above_what_the_stack_allows_is_refused_with_the_settin
         job = await wait_for(lambda: accepted_job(js, "low"))
         await wait_for(lambda: completion_time(js, job), timeout=60)
     assert (await job_state(js, job)).requested_priority == "background"
+
+
+async def test_a_job_left_with_nothing_queued_is_released_when_parse_starts_again(js, client, settings) -> None:
+    """A job whose segment events were handled by a parse that died before releasing after them has
+    nothing queued and no event coming: the next parse finds it in the checkpoints and goes on."""
+    settings = dataclasses.replace(settings, release_window=4, simulated_rtf=0.01)
+    shutil.copy(book("epub/pg22367_die-verwandlung_de.epub"), settings.input_dir / "kafka.epub")
+    async with running(["tts", "assemble"], settings):
+        async with running(["parse"], settings):
+            await client.publish(names.REQUEST_SUBJECT, orjson.dumps({"source": "kafka.epub", "request_id": "left",
+                                                                      "engine": "test", "voice": "short",
+                                                                      "chapters": "1"}))
+            job = await wait_for(lambda: accepted_job(js, "left"))
+
+            async def some_done() -> bool:
+                return any(c.done for c in (await job_state(js, job)).chapters)
+
+            await wait_for(some_done, timeout=60)
+
+        async def nothing_queued() -> bool:
+            return not await queued_segments(js, job)
+
+        await wait_for(nothing_queued, timeout=60)
+        await asyncio.sleep(1.0)  # the last segments' events are in the log
+        release = await js.pull_subscribe_bind(durable=names.RELEASE_CONSUMER, stream=names.EVENTS_STREAM)
+        taken = 0
+        while True:  # handled, as by a parse that died before it released anything after them
+            try:
+                msgs = await release.fetch(256, timeout=1.0)
+            except TimeoutError:  # (nats-py raises it for an empty fetch)
+                break
+            for msg in msgs:
+                await msg.ack()
+            taken += len(msgs)
+        left = await job_state(js, job)
+        done = sum(len(c.done) for c in left.chapters)
+        assert left.status != COMPLETED and done < left.total_segments, (done, left.total_segments)
+        await asyncio.sleep(2.0)
+        assert sum(len(c.done) for c in (await job_state(js, job)).chapters) == done, "nothing was left queued"
+        async with running(["parse"], settings):
+
+            async def completed() -> bool:
+                return (await job_state(js, job)).status == COMPLETED
+
+            await wait_for(completed, timeout=90)
+    print(f"\n{done} of {left.total_segments} segments done when parse stopped; {taken} events taken; completed")
