@@ -21,6 +21,7 @@ REQUEST_SUBJECT = "convert.request"
 
 REQUESTS_STREAM = "REQUESTS"
 EVENTS_STREAM = "EVENTS"
+EVENTS_VIEW_STREAM = "EVENTS_VIEW"  # a mirror of EVENTS that clients read through consumers of their own
 SYNTH_STREAM = "SYNTH"
 DEAD_STREAM = "DEADLETTERS"
 EXHAUSTED_STREAM = "EXHAUSTED"  # the server's max-deliveries advisories: messages no worker answered

@@ -26,10 +26,19 @@ def _event(kind: str) -> str:
     return f"{names.EVENTS_PREFIX}.*.{kind}"
 
 
-def _read_stream(stream: str) -> list[str]:
-    """JetStream API calls that read a stream: info, message get, ephemeral consumers and their pulls."""
+def _get_from(stream: str) -> list[str]:
+    """JetStream API calls that read a stream without a consumer: its info, and messages by sequence or subject."""
     return [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>",
-            f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.>",
+            f"$JS.API.DIRECT.GET.{stream}"]
+
+
+def _read_stream(stream: str) -> list[str]:
+    """JetStream API calls that read a stream: info, message get, ephemeral consumers and their pulls.
+
+    A consumer created by name is created or updated, so a stream a client reads this way must
+    hold no durable consumer of the services (EVENTS has three: clients read its mirror).
+    """
+    return [*_get_from(stream), f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.>",
             f"$JS.API.CONSUMER.INFO.{stream}.*", f"$JS.API.CONSUMER.DELETE.{stream}.*",
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*"]
 
@@ -41,7 +50,8 @@ _SERVICE_COMMON = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>", "$SRV.>"]  
 PUBLISH: dict[str, list[str]] = {
     "client": [  # no $JS.ACK: a client's own consumers never ack, and it must not ack the services' work
         names.REQUEST_SUBJECT, "$JS.API.INFO", "$JS.FC.>", "_INBOX.>",
-        *_read_stream(names.EVENTS_STREAM), *_read_stream(names.DEAD_STREAM), *_read_stream(_OBJ),
+        *_get_from(names.EVENTS_STREAM), *_read_stream(names.EVENTS_VIEW_STREAM),
+        *_read_stream(names.DEAD_STREAM), *_read_stream(_OBJ),
         *_read_stream(_UPLOADS), f"$JS.API.STREAM.INFO.{names.SYNTH_STREAM}", "$JS.API.STREAM.NAMES",
         f"$JS.API.CONSUMER.INFO.{names.SYNTH_STREAM}.*",  # queue depths per engine (status, dashboard)
         f"$JS.API.STREAM.PURGE.{_UPLOADS}", f"$O.{names.UPLOADS_BUCKET}.>",
@@ -68,16 +78,6 @@ PUBLISH: dict[str, list[str]] = {
     ],
     "admin": [">"],
 }
-# The services' durable consumer on EVENTS lives where a client may read: a client must not pull
-# from it, redefine it (create is create-or-update) or delete it.
-_DURABLES = [f"{names.EVENTS_STREAM}.{consumer}"
-             for consumer in (names.ASSEMBLE_CONSUMER, names.CHECK_CONSUMER, names.RELEASE_CONSUMER)]
-DENY_PUBLISH: dict[str, list[str]] = {
-    "client": [subject for durable in _DURABLES for subject in (
-        f"$JS.API.CONSUMER.CREATE.{durable}", f"$JS.API.CONSUMER.CREATE.{durable}.>",
-        f"$JS.API.CONSUMER.DURABLE.CREATE.{durable}", f"$JS.API.CONSUMER.DELETE.{durable}",
-        f"$JS.API.CONSUMER.MSG.NEXT.{durable}", f"$JS.API.CONSUMER.INFO.{durable}")],
-}
 SUBSCRIBE: dict[str, list[str]] = {
     "client": ["_INBOX.>"],
     **{role: ["_INBOX.>", "$SRV.>", f"{names.CONTROL_PREFIX}.{role}.>"] for role in SERVICE_ROLES},
@@ -87,10 +87,6 @@ SUBSCRIBE: dict[str, list[str]] = {
 
 def _quoted(subjects: list[str]) -> str:
     return ", ".join(f'"{s}"' for s in subjects)
-
-
-def deny(role: str) -> str:
-    return f", deny: [{_quoted(DENY_PUBLISH[role])}]" if role in DENY_PUBLISH else ""
 
 
 def authorization_block(passwords: Mapping[str, str]) -> str:
@@ -104,7 +100,7 @@ def authorization_block(passwords: Mapping[str, str]) -> str:
         users.append(
             f"    {{ user: {role}, password: {passwords[role]},\n"
             f"      permissions: {{\n"
-            f"        publish: {{ allow: [{_quoted(PUBLISH[role])}]{deny(role)} }}\n"
+            f"        publish: {{ allow: [{_quoted(PUBLISH[role])}] }}\n"
             f"        subscribe: {{ allow: [{_quoted(SUBSCRIBE[role])}] }}\n"
             f"      }} }}"
         )

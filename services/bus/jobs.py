@@ -47,30 +47,33 @@ def event_of(msg: Msg) -> Event | None:
     return event
 
 
-async def rebuild(js: JetStreamContext, job_id: str, tracked: Tracked | None = None) -> Tracked:
+async def rebuild(js: JetStreamContext, job_id: str, tracked: Tracked | None = None,
+                  stream: str = names.EVENTS_STREAM) -> Tracked:
     """A job's state from nothing but its event log, tracked up to the last event folded; with
-    ``tracked``, that state brought up to date with the events after it."""
+    ``tracked``, that state brought up to date with the events after it. ``stream``: EVENTS, or
+    the clients' mirror of it (EVENTS_VIEW: a moment behind)."""
     tracked = tracked or Tracked(JobState(job_id=job_id))
-    for msg in await replay(js, names.EVENTS_STREAM, names.job_events_filter(job_id), after=tracked.seq):
+    for msg in await replay(js, stream, names.job_events_filter(job_id), after=tracked.seq):
         event = event_of(msg)
         if event is not None:
             tracked.apply(event, msg.metadata.sequence.stream)
     return tracked
 
 
-async def segment_verdicts(js: JetStreamContext, job_id: str) -> list[SegmentChecked]:
+async def segment_verdicts(js: JetStreamContext, job_id: str,
+                           stream: str = names.EVENTS_STREAM) -> list[SegmentChecked]:
     """The check's latest verdict on each heard segment of a job, in reading order."""
     latest: dict[tuple[int, int], SegmentChecked] = {}
-    for msg in await replay(js, names.EVENTS_STREAM, names.event_subject(job_id, SegmentChecked.KIND)):
+    for msg in await replay(js, stream, names.event_subject(job_id, SegmentChecked.KIND)):
         event = event_of(msg)
         if isinstance(event, SegmentChecked):
             latest[(event.chapter, event.index)] = event
     return [latest[key] for key in sorted(latest)]
 
 
-async def rebuild_state(js: JetStreamContext, job_id: str) -> JobState:
+async def rebuild_state(js: JetStreamContext, job_id: str, stream: str = names.EVENTS_STREAM) -> JobState:
     """A job's state from nothing but its event log."""
-    return (await rebuild(js, job_id)).state
+    return (await rebuild(js, job_id, stream=stream)).state
 
 
 async def queued_segments(js: JetStreamContext, job_id: str) -> set[tuple[int, int]]:
@@ -124,28 +127,30 @@ async def purge_job_queue(js: JetStreamContext, job_id: str) -> int:
     return count
 
 
-async def known_jobs(js: JetStreamContext) -> list[str]:
+async def known_jobs(js: JetStreamContext, stream: str = names.EVENTS_STREAM) -> list[str]:
     """Every job id (and rejected request reference) that has events in the log, oldest first."""
-    info = await js.stream_info(names.EVENTS_STREAM, subjects_filter=f"{names.EVENTS_PREFIX}.*.job.>")
+    info = await js.stream_info(stream, subjects_filter=f"{names.EVENTS_PREFIX}.*.job.>")
     seen: dict[str, None] = {}
     for subject in sorted(info.state.subjects or {}):
         seen.setdefault(subject.split(".")[1], None)
     return list(seen)
 
 
-async def job_events(js: JetStreamContext, *job_ids: str) -> AsyncGenerator[tuple[int, Event], None]:
+async def job_events(js: JetStreamContext, *job_ids: str,
+                     stream: str = names.EVENTS_STREAM) -> AsyncGenerator[tuple[int, Event], None]:
     """The events of the given jobs as (stream sequence, event): the history, then live, forever.
 
     Undecodable messages are skipped. The read side of every live view: fold what it yields
     with ``events.projection.apply``.
     """
-    inner = events_on(js, [names.job_events_filter(job) for job in job_ids])
+    inner = events_on(js, [names.job_events_filter(job) for job in job_ids], stream)
     async with contextlib.aclosing(inner):  # its subscriptions end with this generator, not at GC
         async for seq, _, event in inner:
             yield seq, event
 
 
-async def events_on(js: JetStreamContext, subjects: list[str]) -> AsyncGenerator[tuple[int, float, Event], None]:
+async def events_on(js: JetStreamContext, subjects: list[str],
+                    stream: str = names.EVENTS_STREAM) -> AsyncGenerator[tuple[int, float, Event], None]:
     """Every valid event on ``subjects`` as (stream sequence, server time, event): history, then live."""
     queue: asyncio.Queue[Msg] = asyncio.Queue()
 
@@ -153,7 +158,7 @@ async def events_on(js: JetStreamContext, subjects: list[str]) -> AsyncGenerator
         await queue.put(msg)
 
     subs = [await retried(lambda subject=subject: js.subscribe(  # type: ignore[misc]
-                subject, cb=on_message, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL),
+                subject, stream=stream, cb=on_message, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL),
                 f"following {subject}") for subject in subjects]
     try:
         while True:

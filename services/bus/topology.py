@@ -21,6 +21,7 @@ from nats.js.api import (
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    StreamSource,
 )
 from nats.js.errors import APIError, BucketNotFoundError, NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
@@ -36,9 +37,11 @@ DEDUP_WINDOW_S = 600.0
 MAX_REPLICAS = 3  # what JetStream needs to survive one node: more only costs writes
 READY_TIMEOUT_S = 30.0  # a cluster just started elects its JetStream leaders first
 NOT_READY = (ServiceUnavailableError, NatsTimeoutError, NoRespondersError, asyncio.TimeoutError)
-# Byte limits (docs/security.md): when one is reached, new messages are refused, nothing old is dropped.
+# Byte limits (docs/security.md): when one is reached, new messages are refused, nothing old is dropped
+# (but from the clients' view of the events, which keeps the newest).
 STREAM_BYTES = {names.REQUESTS_STREAM: 64 * 2**20, names.EVENTS_STREAM: 1 * 2**30,
-                names.SYNTH_STREAM: 512 * 2**20, names.DEAD_STREAM: 64 * 2**20, names.EXHAUSTED_STREAM: 16 * 2**20}
+                names.EVENTS_VIEW_STREAM: 256 * 2**20, names.SYNTH_STREAM: 512 * 2**20, names.DEAD_STREAM: 64 * 2**20,
+                names.EXHAUSTED_STREAM: 16 * 2**20}
 CHECKPOINT_BYTES = 64 * 2**20
 UPLOADS_BYTES = 4 * 2**30
 NO_ROOM = (10023, 10047)  # JetStream: insufficient resources; insufficient storage resources
@@ -77,6 +80,15 @@ def stream_configs() -> list[StreamConfig]:
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
             duplicate_window=DEDUP_WINDOW_S, max_age=30 * 24 * 3600.0,
             max_bytes=STREAM_BYTES[names.EVENTS_STREAM], discard=DiscardPolicy.NEW,
+        ),
+        # What clients read: the same messages and sequences, a moment later. A client may make
+        # consumers only here, never beside the services' durables on EVENTS (a consumer created
+        # by name is created or updated: on EVENTS, one could have re-pointed the assembler's).
+        # Its newest 256 MiB (about a million events): the oldest jobs' events go first.
+        StreamConfig(
+            name=names.EVENTS_VIEW_STREAM, mirror=StreamSource(name=names.EVENTS_STREAM),
+            retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=30 * 24 * 3600.0,
+            max_bytes=STREAM_BYTES[names.EVENTS_VIEW_STREAM], discard=DiscardPolicy.OLD,
         ),
         StreamConfig(
             name=names.SYNTH_STREAM, subjects=[names.all_synth_filter()],
@@ -194,7 +206,7 @@ def stream_differs(existing: StreamConfig, wanted: StreamConfig) -> bool:
     disk has less room than the streams reserve: a user's disk filling up stopped the stack)."""
     for field_name in COMPARED_FIELDS:
         want, have = getattr(wanted, field_name), getattr(existing, field_name)
-        if want is None:
+        if want is None or (not want and not have):  # not asked for, or unset on both sides (a mirror's window)
             continue
         if isinstance(want, float):
             if have is None or abs(float(have) - want) > 1e-3:

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from events.names import EVENTS_VIEW_STREAM as VIEW
 from events.names import all_events_filter
 from events.projection import CANCELLED, COMPLETED, FAILED, REJECTED, JobState, apply
 from events.types import BookWarning, Event, JobCancelled, JobFailed, JobRejected
@@ -90,7 +91,7 @@ class Followed(Session):
         state = JobState(job_id=submission.job_id)
         baseline_set = noted_assembly = False
         refs = [submission.request_ref] if submission.request_ref else []
-        updates = job_events(self.js, submission.job_id, *refs)
+        updates = job_events(self.js, submission.job_id, *refs, stream=VIEW)
         async with contextlib.aclosing(updates):
             async for seq, event in updates:
                 stale = seq <= submission.since_seq and isinstance(event, JobRejected | JobFailed | JobCancelled)
@@ -121,7 +122,7 @@ class Followed(Session):
     def every_event(self) -> AsyncGenerator[tuple[int, float, Event], None]:
         """Every job's events as (stream sequence, server time, event): the history, then live.
         A dashboard's feed; close it (``contextlib.aclosing``) to stop following."""
-        return events_on(self.js, [all_events_filter()])
+        return events_on(self.js, [all_events_filter()], VIEW)
 
     @translating
     async def download(self, name: str, output: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from events.names import EVENTS_VIEW_STREAM as VIEW
 from events.projection import JobState
 from events.requests import ConvertRequest, job_id_for, resume_request
 from events.types import DeadLetter, JobCancelled, JobPaused, SegmentChecked
@@ -64,18 +65,21 @@ class JobVerbs(Session):
     @translating
     async def job(self, job_id: str) -> JobState:
         """A job's state, folded from its log; ``JobNotFound`` if it has none."""
-        return guards.known(await rebuild_state(self.js, job_id), job_id)
+        await self.caught_up()
+        return guards.known(await rebuild_state(self.js, job_id, VIEW), job_id)
 
     @translating
     async def verdicts(self, job_id: str) -> list[SegmentChecked]:
         """What the check heard in each checked segment of a job (the latest verdict), in reading order."""
-        guards.known(await rebuild_state(self.js, job_id), job_id)
-        return await segment_verdicts(self.js, job_id)
+        await self.caught_up()
+        guards.known(await rebuild_state(self.js, job_id, VIEW), job_id)
+        return await segment_verdicts(self.js, job_id, VIEW)
 
     @translating
     async def jobs(self) -> list[JobState]:
         """Every job in the store, oldest first (a subject with nothing readable on it is no job)."""
-        states = [await rebuild_state(self.js, job_id) for job_id in await known_jobs(self.js)]
+        await self.caught_up()
+        states = [await rebuild_state(self.js, job_id, VIEW) for job_id in await known_jobs(self.js, VIEW)]
         return [state for state in states if state.status]
 
     @translating

@@ -7,6 +7,7 @@ trace starts at whoever asked for it, the CLI, the dashboard or a script.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from services.bus.connect import connect_client
 from services.bus.tracing import send_span, span
 from services.client.translation import translated
 from services.settings import Settings
+
+VIEW_WAIT_S = 2.0  # a read waits at most this long for the clients' view of the events to catch up
 
 __all__ = ["Session", "Submission", "open_connection"]
 
@@ -70,6 +73,16 @@ class Session:
     async def last_seq(self) -> int:
         """The events stream's last sequence now."""
         return (await self.js.stream_info(names.EVENTS_STREAM)).state.last_seq
+
+    async def caught_up(self, wait_s: float = VIEW_WAIT_S) -> None:
+        """Wait until the clients' view of the events holds everything the log held when asked (a
+        moment, as a rule), so a read after a write sees it: a pause, then the job's state."""
+        target = await self.last_seq()
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while (await self.js.stream_info(names.EVENTS_VIEW_STREAM)).state.last_seq < target:
+            if asyncio.get_running_loop().time() > deadline:
+                return  # a view that lags this far is read as it is
+            await asyncio.sleep(0.02)
 
     async def send(self, request: ConvertRequest, job_id: str) -> Submission:
         """Publish a request with a fresh message id and the current trace context in its headers."""

@@ -96,10 +96,27 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
         assert orjson.loads((await client.request(control_subject("tts", tts[0]["id"], "status"), b"")).data)
         with pytest.raises(nats.errors.Error):  # status yes, drain no
             await client.request(control_subject("tts", tts[0]["id"], "drain"), b"", timeout=1.0)
-        for durable in (names.ASSEMBLE_CONSUMER, names.CHECK_CONSUMER):  # the services' durables: no pulling
+        durables = (names.ASSEMBLE_CONSUMER, names.CHECK_CONSUMER, names.RELEASE_CONSUMER)
+        for durable in durables:  # the services' durables: no pulling
             with pytest.raises(nats.errors.Error):
                 stolen = await client.jetstream().pull_subscribe_bind(durable, names.EVENTS_STREAM)
                 await stolen.fetch(1, timeout=1.0)
+        # no consumer of a client's on EVENTS: not a durable of its own, and not one named as the
+        # services' are (the server would have updated the assembler's to a filter of the client's)
+        for config in ({"durable_name": "squat"}, {"name": names.ASSEMBLE_CONSUMER, "filter_subject": "events.x.>"},
+                       {"name": "squat", "inactive_threshold": 10 * 365 * 86400 * 10**9}):
+            body = orjson.dumps({"stream_name": names.EVENTS_STREAM, "config": {"ack_policy": "explicit", **config}})
+            with pytest.raises(nats.errors.Error):
+                await client.request(f"$JS.API.CONSUMER.CREATE.{names.EVENTS_STREAM}", body, timeout=1.0)
+        with pytest.raises(nats.errors.Error):
+            await client.request(f"$JS.API.CONSUMER.DELETE.{names.EVENTS_STREAM}.{names.ASSEMBLE_CONSUMER}", b"",
+                                 timeout=1.0)
+        consumers = {c.name: c.config.filter_subject for c in await admin.jetstream().consumers_info(
+            names.EVENTS_STREAM)}
+        assert "squat" not in consumers
+        assert {name: consumers[name] for name in durables} == {
+            names.ASSEMBLE_CONSUMER: names.all_events_filter(), names.CHECK_CONSUMER: names.synthesized_filter(),
+            names.RELEASE_CONSUMER: names.segment_events_filter()}, consumers
         check = await nats.connect(stack.url, user="check", password=credentials["check"])
         for subject, payload in forged.items():  # the check role publishes its verdicts and retakes, no other event
             if not subject.endswith("segment.checked") and not subject.startswith(names.SYNTH_PREFIX):
