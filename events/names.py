@@ -40,9 +40,11 @@ EXHAUSTED_TTS_CONSUMER = "exhausted-tts"  # tts workers answer for the synthesis
 RELEASE_CONSUMER = "release"  # parse releases a job's next commands as its segments land
 
 CHECKPOINT_BUCKET = "checkpoints"
-OBJECT_BUCKET = "audiobook"  # audio, covers, books and the sources of accepted jobs (services write)
+OBJECT_BUCKET = "audiobook"  # books, covers, texts, queue plans and the sources of accepted jobs (the core writes)
+AUDIO_BUCKET = "audio"  # segment audio, takes and reference recordings (tts workers write: nothing else)
 UPLOADS_BUCKET = "uploads"  # books clients upload for {"source": {"object": NAME}} (clients write)
 CONTROL_PREFIX = "audiobook"  # nats micro endpoints of every service instance
+WORKER_INBOX = "_INBOX_tts"  # a tts worker's replies come here (its role reads no other inbox)
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -127,9 +129,12 @@ def speaker_object(sha256: str) -> str:
     return f"{SPEAKERS_PREFIX}{_token(sha256)}.wav"
 
 
+AUDIO_PREFIX = "audio/"  # segment audio and its takes (in AUDIO_BUCKET)
+
+
 def audio_object(cache_key: str) -> str:
     """Object name of one segment's audio, AAC in ADTS (content-addressed by the synthesis cache key)."""
-    return f"audio/{cache_key}.aac"
+    return f"{AUDIO_PREFIX}{cache_key}.aac"
 
 
 def take_object(cache_key: str, take: int) -> str:

@@ -45,6 +45,7 @@ def _read_stream(stream: str) -> list[str]:
 
 _OBJ = f"OBJ_{names.OBJECT_BUCKET}"
 _UPLOADS = f"OBJ_{names.UPLOADS_BUCKET}"
+_AUDIO = f"OBJ_{names.AUDIO_BUCKET}"
 _SERVICE_COMMON = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>", "$SRV.>"]  # $SRV: health checks
 
 PUBLISH: dict[str, list[str]] = {
@@ -63,14 +64,26 @@ PUBLISH: dict[str, list[str]] = {
         _event("job.reopened"), _event("book.parsed"), _event("book.warning"), names.all_synth_filter(),
         names.dead_letter_subject("parse"),
         f"$O.{names.OBJECT_BUCKET}.>", f"$O.{names.UPLOADS_BUCKET}.>",  # keeps sources, removes rejected uploads
+        f"$O.{names.AUDIO_BUCKET}.>",  # keeps reference recordings where workers read them
     ],
-    "tts": [
-        *_SERVICE_COMMON, _event("segment.synthesized"), _event("segment.failed"),
-        names.dead_letter_subject("tts"), f"$O.{names.OBJECT_BUCKET}.>",
+    "tts": [  # least privilege: a worker may run on a rented host (docs/security.md)
+        _event("segment.synthesized"), _event("segment.failed"), names.dead_letter_subject("tts"),
+        "$JS.API.INFO", "$JS.FC.>", "$SRV.>",  # (it answers requests: allow_responses, RESPONDERS)
+        # its engines' commands: taken, acknowledged; one nobody finished is read and removed (EXHAUSTED)
+        f"$JS.API.STREAM.INFO.{names.SYNTH_STREAM}", f"$JS.API.CONSUMER.INFO.{names.SYNTH_STREAM}.*",
+        f"$JS.API.CONSUMER.MSG.NEXT.{names.SYNTH_STREAM}.*", f"$JS.ACK.{names.SYNTH_STREAM}.>",
+        f"$JS.API.STREAM.MSG.GET.{names.SYNTH_STREAM}", f"$JS.API.STREAM.MSG.DELETE.{names.SYNTH_STREAM}",
+        f"$JS.API.DIRECT.GET.{names.SYNTH_STREAM}",
+        f"$JS.API.STREAM.INFO.{names.EXHAUSTED_STREAM}",
+        f"$JS.API.CONSUMER.INFO.{names.EXHAUSTED_STREAM}.{names.EXHAUSTED_TTS_CONSUMER}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{names.EXHAUSTED_STREAM}.{names.EXHAUSTED_TTS_CONSUMER}",
+        f"$JS.ACK.{names.EXHAUSTED_STREAM}.>",
+        *_get_from(f"KV_{names.CHECKPOINT_BUCKET}"),  # whether a job was cancelled
+        *_read_stream(_AUDIO), f"$JS.API.STREAM.PURGE.{_AUDIO}", f"$O.{names.AUDIO_BUCKET}.>",  # the audio only
     ],
     "check": [  # hears segments: reads audio, publishes its verdicts, asks for retakes and keeps the best take
         *_SERVICE_COMMON, _event("segment.checked"), names.dead_letter_subject("check"), names.all_synth_filter(),
-        f"$O.{names.OBJECT_BUCKET}.>",
+        f"$O.{names.OBJECT_BUCKET}.>", f"$O.{names.AUDIO_BUCKET}.>",
     ],
     "assemble": [
         *_SERVICE_COMMON, _event("job.completed"), _event("job.failed"), names.dead_letter_subject("assemble"),
@@ -81,8 +94,10 @@ PUBLISH: dict[str, list[str]] = {
 SUBSCRIBE: dict[str, list[str]] = {
     "client": ["_INBOX.>"],
     **{role: ["_INBOX.>", "$SRV.>", f"{names.CONTROL_PREFIX}.{role}.>"] for role in SERVICE_ROLES},
+    "tts": [f"{names.WORKER_INBOX}.>", "$SRV.>", f"{names.CONTROL_PREFIX}.tts.>"],  # no one else's replies
     "admin": [">"],
 }
+RESPONDERS = ("tts",)  # may answer any request it received (nats micro), with no publish right on others' inboxes
 
 
 def _quoted(subjects: list[str]) -> str:
@@ -102,7 +117,8 @@ def authorization_block(passwords: Mapping[str, str]) -> str:
             f"      permissions: {{\n"
             f"        publish: {{ allow: [{_quoted(PUBLISH[role])}] }}\n"
             f"        subscribe: {{ allow: [{_quoted(SUBSCRIBE[role])}] }}\n"
-            f"      }} }}"
+            + ("        allow_responses: true\n" if role in RESPONDERS else "") +
+            "      } }"
         )
     return "authorization {\n  users = [\n" + "\n".join(users) + "\n  ]\n}\n"
 

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from events import names
 from services.app.stack import default_threads, spawn_service
 from services.app.supervise import POLL_S, Supervisor
 from services.bus.connect import connect_service
-from services.bus.topology import ensure_topology
+from services.bus.topology import ensure_topology, made_by_the_core, worker_needs
 from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.scratch import sweep_orphans
 from services.settings import Settings, child_env
@@ -78,7 +79,9 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    connecting = asyncio.create_task(connect_service(settings, name="audiobook-" + "-".join(roles)))
+    inbox = names.WORKER_INBOX if set(roles) == {"tts"} else "_INBOX"  # a worker reads its own replies only
+    connecting = asyncio.create_task(connect_service(settings, name="audiobook-" + "-".join(roles),
+                                                     inbox_prefix=inbox))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
@@ -90,7 +93,12 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
     js = nc.jetstream()
     if SCRATCH_ROLES & set(roles):  # what a killed parse or assemble of this host left in the temporary folder
         await asyncio.to_thread(sweep_orphans)
-    await ensure_topology(js, settings)
+    if set(roles) == {"tts"}:  # a worker makes nothing: the core services make the topology
+        from services.tts.worker import served_engines
+
+        await made_by_the_core(js, worker_needs(served_engines(settings)))
+    else:
+        await ensure_topology(js, settings)
     tasks: list[asyncio.Task[None]] = []
     for role in roles:
         if role == "tts" and workers > 1:

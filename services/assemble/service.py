@@ -55,8 +55,9 @@ class CheckpointTooLarge(PermanentError):
 
 class AssembleService:
     def __init__(self, js: JetStreamContext, kv: KeyValue, store: ObjectStore, settings: Settings,
-                 nc: Client | None = None) -> None:
+                 nc: Client | None, audio: ObjectStore) -> None:
         self.js, self.kv, self.store, self.settings, self.nc = js, kv, store, settings, nc
+        self.audio = audio  # the segments' audio (names.AUDIO_BUCKET)
         self.building: dict[str, asyncio.Task[None]] = {}  # one streaming build per job
         self.chores: dict[str, asyncio.Task[None]] = {}  # failure reports, queue purges
         self.finished: set[tuple[str, int]] = set()  # (job, generation) built here; its completion may be in flight
@@ -69,7 +70,8 @@ class AssembleService:
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> AssembleService:
-        return cls(js, await checkpoints(js), await object_store(js), settings, nc)
+        return cls(js, await checkpoints(js), await object_store(js), settings, nc,
+                   await object_store(js, names.AUDIO_BUCKET))
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.recover()
@@ -239,7 +241,7 @@ class AssembleService:
                         self.finished.add((job_id, generation))
                         return  # someone finished it while we waited for the claim
                     self.builds += 1
-                    await StreamingBuild(self.js, self.store, job_id, generation).run(
+                    await StreamingBuild(self.js, self.store, self.audio, job_id, generation).run(
                         lambda done: publish_event(self.js, done))
                     self.finished.add((job_id, generation))
                     return

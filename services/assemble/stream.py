@@ -54,7 +54,7 @@ from services.assemble.meter import LoudnessMeter
 from services.assemble.overlay import ChapterAudio, overlay_epub
 from services.assemble.readalong import Cue, TextMap, segment_cues, text_map_of, webvtt_of
 from services.assemble.takes import Heard, Takes, chosen, heard_of, quality_of
-from services.bus.ephemeral import download_object, read_object, retried
+from services.bus.ephemeral import download_object, read_audio, read_object, retried
 from services.bus.jobs import event_of
 from services.bus.publish import last_message
 from services.bus.tracing import context_of, span
@@ -93,6 +93,10 @@ async def _fetch(js: JetStreamContext, store: ObjectStore, name: str) -> bytes:
     return await read_object(js, store, names.OBJECT_BUCKET, name)
 
 
+async def _fetch_audio(js: JetStreamContext, audio: ObjectStore, store: ObjectStore, name: str) -> bytes:
+    return await read_audio(js, audio, name, earlier=store)
+
+
 class StreamingBuild:
     """Builds one job's M4B; ``run()`` returns its completion event when the book is stored.
 
@@ -101,8 +105,9 @@ class StreamingBuild:
     seen: on a cluster, the node holding it may be gone (and nats-py's own reset can fail).
     """
 
-    def __init__(self, js: JetStreamContext, store: ObjectStore, job_id: str, generation: int = 0) -> None:
-        self.js, self.store, self.job_id, self.generation = js, store, job_id, generation
+    def __init__(self, js: JetStreamContext, store: ObjectStore, audio: ObjectStore, job_id: str,
+                 generation: int = 0) -> None:
+        self.js, self.store, self.audio, self.job_id, self.generation = js, store, audio, job_id, generation
         self.positions: dict[tuple[int, int], Takes] = {}  # not placed yet: their takes and verdicts
         self.floors: dict[tuple[int, int], int] = {}  # retaken positions: the first take the book may hold
         self.reopened = 0  # the generation of the job's last reopening (0: never reopened)
@@ -235,10 +240,12 @@ class StreamingBuild:
                 for position, key in enumerate(order):
                     event = await self._next(key)
                     if position not in fetches:
-                        fetches[position] = asyncio.create_task(_fetch(self.js, self.store, event.audio_object))
+                        fetches[position] = asyncio.create_task(_fetch_audio(self.js, self.audio, self.store,
+                                                                             event.audio_object))
                     for ahead in range(position + 1, min(position + PREFETCH, len(order))):
                         if ahead not in fetches and (coming := self._ready(order[ahead])) is not None:
-                            fetches[ahead] = asyncio.create_task(_fetch(self.js, self.store, coming.audio_object))
+                            fetches[ahead] = asyncio.create_task(_fetch_audio(self.js, self.audio, self.store,
+                                                                              coming.audio_object))
                     data = await fetches.pop(position)
                     frames = adts_frames(io.BytesIO(data))
                     if frames * AAC_FRAME != event.samples:

@@ -87,8 +87,11 @@ async def check_credentials(url: str, settings: Settings, timeout: float = 5.0) 
     await nc.close()
 
 
-async def connect_service(settings: Settings, name: str) -> Client:
-    """Connect for a long-running service: reconnect forever (but never with refused credentials)."""
+async def connect_service(settings: Settings, name: str, inbox_prefix: str = "_INBOX") -> Client:
+    """Connect for a long-running service: reconnect forever (but never with refused credentials).
+
+    ``inbox_prefix``: where its replies come (a tts worker's are ``names.WORKER_INBOX``, the only
+    inboxes its role may subscribe to)."""
     url = settings.nats_url or DEFAULT_URL
     await check_credentials(url, settings)
     return await nats.connect(
@@ -97,6 +100,7 @@ async def connect_service(settings: Settings, name: str) -> Client:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         error_cb=_log_error,
+        inbox_prefix=inbox_prefix,
         **_options(url, settings),  # type: ignore[arg-type]
     )
 

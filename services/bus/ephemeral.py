@@ -27,6 +27,7 @@ from nats.js.api import ObjectInfo
 from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
+from events import names
 from events.errors import PermanentError
 from services.bus.objects import chunk_subject, last_on, object_info, read_chunk
 
@@ -76,6 +77,17 @@ async def read_object(js: JetStreamContext, store: ObjectStore, bucket: str, nam
         return data
     result = await retried(lambda: store.get(name), f"reading {name}")
     return result.data or b""
+
+
+async def read_audio(js: JetStreamContext, audio: ObjectStore, name: str, earlier: ObjectStore | None = None) -> bytes:
+    """A segment's audio from the audio bucket. Audio stored before audio had a bucket of its own
+    (``audio/`` names only) is read from the services' store, ``earlier``, if given."""
+    try:
+        return await read_object(js, audio, names.AUDIO_BUCKET, name)
+    except ObjectNotFoundError:
+        if earlier is None or not name.startswith(names.AUDIO_PREFIX):
+            raise
+        return await read_object(js, earlier, names.OBJECT_BUCKET, name)
 
 
 async def download_object(store: ObjectStore, name: str, handle: BinaryIO, max_bytes: int | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
@@ -191,8 +191,39 @@ async def _ensure(js: JetStreamContext, settings: Settings) -> None:
     await _retire_shared_tts_consumer(js)
     for stream, consumer in consumer_configs(settings):
         await js.add_consumer(stream, config=await _keeping_pause(js, stream, consumer))
-    for bucket in (names.CHECKPOINT_BUCKET, names.UPLOADS_BUCKET, names.OBJECT_BUCKET):  # the largest last
+    for bucket in (names.CHECKPOINT_BUCKET, names.UPLOADS_BUCKET, names.OBJECT_BUCKET, names.AUDIO_BUCKET):
+        # (the largest last)
         await _scale_bucket(js, bucket, size, settings.replicas, bucket_bytes(bucket, settings))
+
+
+TOPOLOGY_WAIT_S = 1.0  # how often a worker looks again for what the core services make
+
+
+def worker_needs(engines: Sequence[str]) -> list[tuple[str, str | None]]:
+    """The streams (and their consumers) a tts worker serving ``engines`` uses, made by the core."""
+    return [(names.SYNTH_STREAM, None), *((names.SYNTH_STREAM, names.engine_consumer(e)) for e in engines),
+            (names.EXHAUSTED_STREAM, names.EXHAUSTED_TTS_CONSUMER), (names.kv_stream(names.CHECKPOINT_BUCKET), None),
+            (names.object_stream(names.AUDIO_BUCKET), None)]
+
+
+async def made_by_the_core(js: JetStreamContext, needs: list[tuple[str, str | None]],
+                           wait_s: float = TOPOLOGY_WAIT_S) -> None:
+    """Wait until the core services (parse, assemble) have made what a worker uses: a worker may
+    not make or change streams, consumers or buckets (docs/security.md), so it waits for them."""
+    said = False
+    while True:
+        missing = []
+        for stream, consumer in needs:
+            try:
+                await (js.consumer_info(stream, consumer) if consumer else js.stream_info(stream))
+            except NotFoundError:
+                missing.append(f"{stream} consumer {consumer}" if consumer else stream)
+        if not missing:
+            return
+        if not said:
+            log.info("waiting for the core services (parse, assemble) to make %s", ", ".join(missing))
+            said = True
+        await asyncio.sleep(wait_s)
 
 
 COMPARED_FIELDS = ("subjects", "retention", "storage", "duplicate_window", "max_age", "max_msgs", "max_msg_size",
@@ -229,12 +260,26 @@ async def _scale_bucket(js: JetStreamContext, bucket: str, size: int, setting: i
     except NotFoundError:
         replicas = wanted_replicas(size, setting)
         await (checkpoints(js, replicas, max_bytes) if is_kv else object_store(js, bucket, replicas, max_bytes))
+        if bucket in LEAVES_ROOM:
+            await _leave_room(js, stream, max_bytes)
         return
     replicas = wanted_replicas(size, setting, info.config.num_replicas or 1)
     unbounded = (info.config.max_bytes or -1) < 0  # made by an older release: bound it now
     if replicas != (info.config.num_replicas or 1) or unbounded:
         await fitting(js.update_stream, replace(info.config, num_replicas=replicas,
                                                 max_bytes=max_bytes if unbounded else info.config.max_bytes))
+
+
+LEAVES_ROOM = (names.UPLOADS_BUCKET, names.OBJECT_BUCKET)  # fitted into less room than asked: half, for the next
+
+
+async def _leave_room(js: JetStreamContext, stream: str, asked: int) -> None:
+    """A bucket the server had less room for than ``asked`` takes half of what it got: fitting takes
+    the most that fits, and the buckets made after it (the audio last) would have had almost nothing."""
+    info = await js.stream_info(stream)
+    got = info.config.max_bytes or -1
+    if 0 < got < asked:
+        await js.update_stream(replace(info.config, max_bytes=got // 2))
 
 
 async def _keeping_pause(js: JetStreamContext, stream: str, config: ConsumerConfig) -> ConsumerConfig:
@@ -309,8 +354,8 @@ async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET, 
 
 
 def bucket_bytes(bucket: str, settings: Settings) -> int:
-    """The byte limit of a bucket: the audio store's is a setting, the others fixed (docs/security.md)."""
-    if bucket == names.OBJECT_BUCKET:
+    """The byte limit of a bucket: the audio's and the books' are a setting, the others fixed (docs/security.md)."""
+    if bucket in (names.OBJECT_BUCKET, names.AUDIO_BUCKET):
         return int(settings.max_store_gb * 10**9)
     return UPLOADS_BYTES if bucket == names.UPLOADS_BUCKET else CHECKPOINT_BYTES
 

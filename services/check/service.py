@@ -39,7 +39,7 @@ from events.types import (
 )
 from services.bus.consume import Consumer, Decision, Policy, delivery_count
 from services.bus.control import ControlPlane, ServiceState
-from services.bus.ephemeral import ObjectDamaged, read_object
+from services.bus.ephemeral import ObjectDamaged, read_audio
 from services.bus.jobs import event_of
 from services.bus.topology import object_store
 from services.bus.tracing import annotate
@@ -90,8 +90,10 @@ def next_take(event: SegmentSynthesized, checked: SegmentChecked) -> tuple[str, 
 
 
 class CheckWorker:
-    def __init__(self, js: JetStreamContext, store: ObjectStore, settings: Settings, nc: Client | None = None) -> None:
+    def __init__(self, js: JetStreamContext, store: ObjectStore, settings: Settings, nc: Client | None,
+                 audio: ObjectStore) -> None:
         self.js, self.store, self.settings, self.nc = js, store, settings, nc
+        self.audio = audio  # the segments' audio (names.AUDIO_BUCKET)
         self.name = settings.worker_name
         self.listener = ThreadPoolExecutor(1, thread_name_prefix="listener")  # one model, one thread
         self._model: Any = None
@@ -103,7 +105,7 @@ class CheckWorker:
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> CheckWorker:
-        return cls(js, await object_store(js), settings, nc)
+        return cls(js, await object_store(js), settings, nc, await object_store(js, names.AUDIO_BUCKET))
 
     def status(self) -> dict[str, object]:
         return {
@@ -177,7 +179,7 @@ class CheckWorker:
                 heard, verdict = remembered
             else:
                 try:
-                    data = await read_object(self.js, self.store, names.OBJECT_BUCKET, event.audio_object)
+                    data = await read_audio(self.js, self.audio, event.audio_object, earlier=self.store)
                     heard = await asyncio.get_running_loop().run_in_executor(
                         self.listener, self._hear, data)
                     verdict = judge(order.text, order.language, heard, order.speed, order.pause_after_ms / 1000)
@@ -208,7 +210,7 @@ class CheckWorker:
         the best take so far, so a later book with the same sentence gets this one."""
         name = names.first_take_object(event.audio_object)
         description = StoredAudio(event.samples, event.sample_rate, event.spans).description()  # timings kept
-        await self.store.put(name, data, meta=ObjectMeta(name=name, description=description))
+        await self.audio.put(name, data, meta=ObjectMeta(name=name, description=description))
         log.info("%s now holds take %d of its segment", name, event.take + 1)
 
     def _remember(self, key: tuple[str, str, str], heard: Heard, verdict: Judgement) -> None:

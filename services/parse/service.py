@@ -68,8 +68,9 @@ class ParseService:
     """Consumes convert requests; every outcome is an event, never an exception to the loop."""
 
     def __init__(self, js: JetStreamContext, store: ObjectStore, uploads: ObjectStore, settings: Settings,
-                 nc: Client | None = None) -> None:
+                 nc: Client | None, audio: ObjectStore) -> None:
         self.js, self.store, self.uploads, self.settings, self.nc = js, store, uploads, settings, nc
+        self.audio = audio  # takes and reference recordings (names.AUDIO_BUCKET)
         self.requests = 0  # requests answered by this process
         self._gpu_checkers: tuple[float, int] | None = None  # (when asked, check workers with a GPU)
         self.limits = BookLimits.from_settings(settings)
@@ -79,7 +80,8 @@ class ParseService:
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> ParseService:
-        return cls(js, await object_store(js), await object_store(js, names.UPLOADS_BUCKET), settings, nc)
+        return cls(js, await object_store(js), await object_store(js, names.UPLOADS_BUCKET), settings, nc,
+                   await object_store(js, names.AUDIO_BUCKET))
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(warm_up)  # the readers' fork server, started before the first book
@@ -135,7 +137,7 @@ class ParseService:
             try:
                 source = await fetch_source(request, self.uploads, self.store, Path(tmp) / "source",
                                             self.settings.input_dir, self.settings.max_book_bytes)
-                speaker = (await fetch_speaker(request.speaker_object, self.uploads, self.store)
+                speaker = (await fetch_speaker(request.speaker_object, self.uploads, self.audio, self.store)
                            if request.speaker_object else None)
             except PermanentError as exc:
                 log.warning("rejected request %s: %s", ref, exc)
@@ -220,17 +222,21 @@ class ParseService:
         takes: dict[tuple[int, int], int] = {}
         for position in positions:
             take = decide.next_take(state, position, asked.get(position, 0))
-            while await self._kept(names.take_object(keys[position], take)):  # another book's take of this text
+            while await self._kept(names.take_object(keys[position], take), self.audio, self.store):
+                # another book's take of this text (kept before audio had a bucket of its own, too)
                 take += 1
             takes[position] = take
         return takes
 
-    async def _kept(self, name: str) -> bool:
-        try:
-            await self.store.get_info(name)
-        except ObjectNotFoundError:
-            return False
-        return True
+    async def _kept(self, name: str, *stores: ObjectStore) -> bool:
+        """Whether object ``name`` is in any of ``stores`` (default: the services' store)."""
+        for store in stores or (self.store,):
+            try:
+                await store.get_info(name)
+            except ObjectNotFoundError:
+                continue
+            return True
+        return False
 
     async def _reject_book(self, accepted: JobAccepted, reason: str, request: ConvertRequest, seq: int) -> Decision:
         """A book that cannot be converted: its source leaves the store, its request gets the reason."""

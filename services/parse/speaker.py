@@ -81,17 +81,18 @@ def too_big(shown: str) -> SpeakerError:
                         "(a minute of speech is plenty)")
 
 
-async def _locate(name: str, uploads: ObjectStore, store: ObjectStore) -> tuple[ObjectStore, int]:
+async def _locate(name: str, uploads: ObjectStore, kept: list[ObjectStore]) -> tuple[ObjectStore, int]:
     """The clients' uploads, or a recording kept for an earlier job (``speakers/<sha256>.wav``: resume)."""
-    found = await locate_object(name, [uploads, store] if name.startswith(names.SPEAKERS_PREFIX) else [uploads])
+    found = await locate_object(name, [uploads, *kept] if name.startswith(names.SPEAKERS_PREFIX) else [uploads])
     if found is None:
         raise SpeakerError(f"reference recording {name!r} is not in the object store {names.UPLOADS_BUCKET!r}")
     return found
 
 
-async def fetch_speaker(name: str, uploads: ObjectStore, store: ObjectStore) -> str:
-    """Check the uploaded recording ``name`` and keep it as ``speakers/<sha256>.wav``; its sha256."""
-    source, size = await _locate(name, uploads, store)
+async def fetch_speaker(name: str, uploads: ObjectStore, store: ObjectStore, earlier: ObjectStore | None = None) -> str:
+    """Check the uploaded recording ``name`` and keep it as ``speakers/<sha256>.wav`` in ``store`` (the
+    audio bucket, where workers read it); its sha256. ``earlier``: where recordings were kept before."""
+    source, size = await _locate(name, uploads, [store, *([earlier] if earlier else [])])
     if size > MAX_SPEAKER_BYTES:
         raise too_big(human_size(size))
     with scratch_folder("speaker") as tmp:

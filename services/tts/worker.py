@@ -35,7 +35,6 @@ from services.bus.consume import TRANSIENT, Consumer, Decision, Policy, delivery
 from services.bus.control import ControlPlane, ServiceState
 from services.bus.ephemeral import download_object
 from services.bus.objects import object_info, put_once
-from services.bus.topology import checkpoints, object_store
 from services.bus.tracing import annotate, span, timed_span
 from services.bus.uploads import sha256_file
 from services.settings import Settings
@@ -116,7 +115,9 @@ class TtsWorker:
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> TtsWorker:
-        return cls(js, await object_store(js), await checkpoints(js), settings, nc)
+        # (made by the core: a worker may not make streams or buckets, services.bus.topology.made_by_the_core)
+        return cls(js, await js.object_store(names.AUDIO_BUCKET), await js.key_value(names.CHECKPOINT_BUCKET),
+                   settings, nc)
 
     def status(self) -> dict[str, object]:
         """What this worker is doing now; answered from the event loop, even mid-synthesis."""
@@ -351,7 +352,7 @@ class TtsWorker:
         return is_cancelled
 
     async def _stored(self, name: str) -> decide.StoredAudio | None:
-        info = await object_info(self.js, names.OBJECT_BUCKET, name)
+        info = await object_info(self.js, names.AUDIO_BUCKET, name)
         return None if info is None else stored_audio(info.description)
 
     async def _store(self, name: str, data: bytes, audio: decide.StoredAudio) -> None:
@@ -361,7 +362,7 @@ class TtsWorker:
         deadline = time.monotonic() + STORE_RETRY_S
         while True:
             try:
-                await put_once(self.js, self.store, names.OBJECT_BUCKET, name, data, description)
+                await put_once(self.js, self.store, names.AUDIO_BUCKET, name, data, description)
                 return
             except TRANSIENT as exc:
                 if time.monotonic() > deadline:

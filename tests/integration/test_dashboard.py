@@ -12,6 +12,7 @@ import nats
 import pytest
 from textual.widgets import DataTable
 
+from events import names
 from events.projection import CANCELLED, COMPLETED, PARSED, PAUSED
 from events.types import JobAccepted
 from services.app.sample import write_sample_book
@@ -54,7 +55,7 @@ async def test_jobs_chapters_workers_and_actions(js, client, settings, tmp_path:
     write_sample_book(settings.input_dir / "sample.epub")
     slow = dataclasses.replace(settings, max_segment_chars=100)
     stop = asyncio.Event()
-    worker = TtsWorker(js, await object_store(js), await checkpoints(js),
+    worker = TtsWorker(js, await object_store(js, names.AUDIO_BUCKET), await checkpoints(js),
                        dataclasses.replace(slow, worker_name="dash-worker"), client)
     working = asyncio.create_task(worker.run(stop))
     app = Dashboard(lambda: nats.connect(settings.nats_url), tick=0.3)

@@ -133,7 +133,7 @@ async def test_a_voice_cloned_from_an_uploaded_recording(js, client, settings, t
         rejected = [await job_state(js, request_ref(raw)) for raw in bad]
     state = await job_state(js, job)
     assert (state.engine, state.voice) == ("coqui", f"tiny-xtts/@{sha}") and state.requested_speaker == sha
-    kept = await (await object_store(js)).get_info(names.speaker_object(sha))
+    kept = await (await object_store(js, names.AUDIO_BUCKET)).get_info(names.speaker_object(sha))
     assert kept.size == reference.stat().st_size, "the recording is kept where every worker finds it"
     assert (settings.data_dir / "speakers" / f"{sha}.wav").read_bytes() == reference.read_bytes()
     assert {e.worker for e in await job_events(js, job) if isinstance(e, SegmentSynthesized)} == {"cloning-worker"}

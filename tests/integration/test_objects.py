@@ -60,3 +60,23 @@ async def test_audio_over_one_chunk_goes_through_nats_py(js: JetStreamContext) -
     assert info is not None and info.chunks == 2
     assert await read_object(js, store, BUCKET, "audio/long.aac") == data
     assert chunk_subject(BUCKET, info.nuid or "").startswith(f"$O.{BUCKET}.C.")
+
+
+async def test_audio_is_read_from_its_bucket_and_from_before_it_had_one(js: JetStreamContext) -> None:
+    """Workers write audio into the audio bucket only; audio a store kept before that, in the
+    services' bucket, is still read by the core (``audio/`` names only: never a book)."""
+    import pytest
+    from nats.js.errors import ObjectNotFoundError
+
+    from services.bus.ephemeral import read_audio
+
+    audio, core = await object_store(js, names.AUDIO_BUCKET), await object_store(js)
+    assert await put_once(js, audio, names.AUDIO_BUCKET, "audio/new.aac", b"new", "1")
+    await core.put("audio/old.aac", b"old")
+    await core.put(names.book_object("j1"), b"a book")
+    assert await read_audio(js, audio, "audio/new.aac", earlier=core) == b"new"
+    assert await read_audio(js, audio, "audio/old.aac", earlier=core) == b"old"
+    with pytest.raises(ObjectNotFoundError):
+        await read_audio(js, audio, "audio/old.aac")  # a worker has no earlier store to look in
+    with pytest.raises(ObjectNotFoundError):  # an event naming a book gets no book
+        await read_audio(js, audio, names.book_object("j1"), earlier=core)

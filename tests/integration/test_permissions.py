@@ -24,6 +24,7 @@ from services.app.sample import write_sample_book
 from services.app.stack import Stack, stack_credentials
 from services.bus.control import fleet
 from services.bus.jobs import rebuild_state
+from services.bus.objects import meta_subject
 from services.bus.topology import ensure_topology, object_store
 from services.bus.uploads import sha256_file
 from services.settings import Settings
@@ -117,6 +118,7 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
         assert {name: consumers[name] for name in durables} == {
             names.ASSEMBLE_CONSUMER: names.all_events_filter(), names.CHECK_CONSUMER: names.synthesized_filter(),
             names.RELEASE_CONSUMER: names.segment_events_filter()}, consumers
+        await worker_is_kept_to_its_work(stack, credentials, job, forged)
         check = await nats.connect(stack.url, user="check", password=credentials["check"])
         for subject, payload in forged.items():  # the check role publishes its verdicts and retakes, no other event
             if not subject.endswith("segment.checked") and not subject.startswith(names.SYNTH_PREFIX):
@@ -131,3 +133,44 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
         assert names.event_subject(job, "job.cancelled") not in (events.state.subjects or {})
         await client.close()
         await admin.close()
+
+
+async def worker_is_kept_to_its_work(stack: Stack, credentials: dict[str, str], job: str,
+                                     forged: dict[str, bytes]) -> None:
+    """What a stolen tts credential cannot do (its worker just converted a book with it)."""
+    errors: list[str] = []
+
+    async def collect(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    tts = await nats.connect(stack.url, user="tts", password=credentials["tts"], inbox_prefix=names.WORKER_INBOX,
+                             error_cb=collect)
+    admin_only = [  # no stream, consumer or bucket administration: the core makes the topology
+        *(f"$JS.API.STREAM.{verb}.{stream}" for verb in ("DELETE", "PURGE", "UPDATE")
+          for stream in (names.EVENTS_STREAM, names.SYNTH_STREAM, names.REQUESTS_STREAM,
+                         f"OBJ_{names.OBJECT_BUCKET}", f"KV_{names.CHECKPOINT_BUCKET}")),
+        "$JS.API.STREAM.CREATE.SQUAT", f"$JS.API.STREAM.DELETE.OBJ_{names.AUDIO_BUCKET}",
+        f"$JS.API.CONSUMER.DELETE.{names.REQUESTS_STREAM}.{names.PARSE_CONSUMER}",
+        f"$JS.API.CONSUMER.DELETE.{names.SYNTH_STREAM}.{names.engine_consumer('test')}",
+        f"$JS.API.CONSUMER.CREATE.{names.SYNTH_STREAM}", f"$JS.API.CONSUMER.CREATE.{names.EVENTS_STREAM}",
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{names.SYNTH_STREAM}.squat",
+        f"$JS.API.CONSUMER.MSG.NEXT.{names.EVENTS_STREAM}.{names.ASSEMBLE_CONSUMER}",
+        # nor reading books, sources or the log
+        f"$JS.API.STREAM.INFO.OBJ_{names.OBJECT_BUCKET}", f"$JS.API.STREAM.MSG.GET.{names.EVENTS_STREAM}",
+        f"$JS.API.DIRECT.GET.OBJ_{names.UPLOADS_BUCKET}",
+    ]
+    for subject in admin_only:
+        with pytest.raises(nats.errors.Error):
+            await tts.request(subject, b"{}", timeout=1.0)
+    for subject, payload in forged.items():  # its own stage's events only; no command, no other event
+        if not subject.endswith(("segment.synthesized", "deadletter.tts")):
+            assert await refused(tts, subject, payload), f"the server accepted the tts role's {subject}"
+    for name in (names.book_object(job), names.source_object("0" * 64, ".epub")):  # no book or source written
+        assert await refused(tts, meta_subject(names.OBJECT_BUCKET, name), b"{}"), name
+    assert await refused(tts, f"$KV.{names.CHECKPOINT_BUCKET}.{job}", b"{}"), "a worker wrote a checkpoint"
+    await tts.subscribe("_INBOX.>")  # no one else's replies
+    await asyncio.sleep(0.3)
+    assert any("violation for subscription" in e.lower() and "_inbox.>" in e.lower() for e in errors), errors
+    await tts.close()
+    worker_log = (stack.logs / "tts.log").read_text(errors="replace").lower()
+    assert "permissions violation" not in worker_log, "the worker needed a right its role does not give"

@@ -97,7 +97,7 @@ async def test_a_retaken_segment_replaces_its_take_in_a_rebuilt_book(js, client,
     assert start > RATE and np.array_equal(was[:start // 2], now[:start // 2]), "what comes before is unchanged"
 
     # the take heard fine is now the segment's cached audio: a later book with this sentence gets it
-    cached = await js.object_store(names.OBJECT_BUCKET)
+    cached = await js.object_store(names.AUDIO_BUCKET)
     content = names.first_take_object(retake[0].audio_object)
     assert (await cached.get(content)).data == (await cached.get(retake[0].audio_object)).data
     promoted = stored_audio((await cached.get_info(content)).description)

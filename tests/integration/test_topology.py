@@ -94,8 +94,9 @@ async def test_every_stream_and_bucket_has_a_byte_limit_that_fits_the_server(sto
         assert all(limit > 0 for limit in limits.values()), limits
         for stream, limit in STREAM_BYTES.items():
             assert limits[stream] <= limit
-        audio = limits[names.object_stream(names.OBJECT_BUCKET)]
-        assert 0 < audio < 3 * 10**9, "fitted into what the server has"
+        for bucket in (names.OBJECT_BUCKET, names.AUDIO_BUCKET):
+            stored = limits[names.object_stream(bucket)]
+            assert 64 * 2**20 < stored < 3 * 10**9, f"{bucket}: fitted into what the server has ({stored:,})"
         assert sum(limits.values()) <= 3 * 2**30
         events = await js.stream_info(names.EVENTS_STREAM)
         assert str(events.config.discard).endswith("new"), "a full log refuses the new, never drops the old"

@@ -7,6 +7,7 @@ import shutil
 import nats
 import orjson
 
+from events import names
 from events.projection import COMPLETED
 from events.types import JobAccepted, SegmentSynthesized
 from services.testing.waiting import job_events, job_state, read_events, wait_for
@@ -149,4 +150,4 @@ async def test_a_drained_worker_finishes_its_segments_and_leaves_the_rest(js, cl
 async def _stores(js):  # type: ignore[no-untyped-def]
     from services.bus.topology import checkpoints, object_store
 
-    return await object_store(js), await checkpoints(js)
+    return await object_store(js, names.AUDIO_BUCKET), await checkpoints(js)
