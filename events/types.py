@@ -172,6 +172,7 @@ class SegmentSynthesized(Event):
     # where each piece of speech the engine returned (a sentence, as it split the text) lies in the
     # decoded audio: (paragraph piece, first sample, end sample), in order; () when not known
     spans: tuple[tuple[int, int, int], ...] = ()
+    ticket: str = ""  # the command's ticket for this position (events.tickets)
 
     def msg_id(self) -> str:
         """One event per delivery of the job: a publish retry is a no-op, a redelivery is a new fact."""
@@ -258,6 +259,7 @@ class SegmentFailed(Event):
     permanent: bool = True
     worker: str = ""
     generation: int = 0
+    ticket: str = ""  # the command's ticket for this position (events.tickets)
 
     def msg_id(self) -> str:
         return f"{self.job_id}:{self.KIND}:{self.chapter}:{self.index}:{self.generation}"
@@ -436,6 +438,7 @@ class SynthesizeSegment:
     check_language: str = ""  # set when a check worker hears the audio: the language it is heard in
     take: int = 0  # 0: the first take; N: a retake the check asked for (synthesized anew, never from the cache)
     first_take: int = 0  # where this segment's takes start: 0, or the take a person asked for (`audiobook retake`)
+    tickets: tuple[str, ...] = ()  # one per position (events.tickets): the worker copies it into its event
 
     def msg_id(self) -> str:
         take = f":take{self.take}" if self.take else ""

@@ -59,6 +59,7 @@ class Settings:
     check_model: Path | None = None  # a CTranslate2 Whisper folder for check workers; None: the packaged base model
     check_takes: int = 3  # takes a flagged segment of a voice that varies may have in all (1: no retakes)
     release_window: int = 0  # a job's commands queued at once; 0: two rounds of the fleet (parse.decide)
+    command_key: str | None = None  # the core's key for command tickets (events.tickets); never a worker's
     max_priority: str = "urgent"  # the highest priority a request may ask for ("normal": no urgent jobs)
 
     @classmethod
@@ -114,7 +115,7 @@ class Settings:
         if get("USE_CUDA"):
             updates["use_cuda"] = str(get("USE_CUDA")).lower() in ("1", "true", "yes")
         for name, attr in (("WORKER_NAME", "worker_name"), ("NATS_USER", "nats_user"),
-                           ("NATS_PASSWORD", "nats_password")):
+                           ("NATS_PASSWORD", "nats_password"), ("COMMAND_KEY", "command_key")):
             if get(name):
                 updates[attr] = get(name)
         otlp = (get("OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -152,6 +153,7 @@ class Settings:
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,
             "CHECK": self.check, "CHECK_MODEL": self.check_model, "CHECK_TAKES": self.check_takes,
             "RELEASE_WINDOW": self.release_window or None, "MAX_PRIORITY": self.max_priority,
+            "COMMAND_KEY": self.command_key,
         }
         return {PREFIX + name: str(value) for name, value in values.items() if value is not None}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -133,6 +134,14 @@ def stack_credentials(data_dir: Path) -> dict[str, str]:
     return credentials
 
 
+KEY_HOLDERS = ("parse", "assemble", "check", "admin")  # processes that hold the command key
+
+
+def command_key(credentials: Mapping[str, str]) -> str:
+    """The embedded stack's key for command tickets, derived from its admin password (never stored apart)."""
+    return hashlib.sha256(b"audiobook command tickets\0" + credentials["admin"].encode()).hexdigest()
+
+
 def server_config(store_dir: Path, credentials: Mapping[str, str]) -> Path:
     """The embedded server's configuration: one user per role (events/roles.py), 1 MiB payloads."""
     path = private_dir(store_dir) / "server.conf"
@@ -230,6 +239,10 @@ class Stack:
         env["AUDIOBOOK_WORKER_NAME"] = worker_name
         if self.credentials and role:
             env.update(AUDIOBOOK_NATS_USER=role, AUDIOBOOK_NATS_PASSWORD=self.credentials[role])
+            if role in KEY_HOLDERS:  # the core signs and checks command tickets (events.tickets)
+                env["AUDIOBOOK_COMMAND_KEY"] = command_key(self.credentials)
+        if role not in KEY_HOLDERS:
+            env.pop("AUDIOBOOK_COMMAND_KEY", None)  # never a worker's
         return env
 
     def client_settings(self) -> Settings:

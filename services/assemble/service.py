@@ -26,6 +26,7 @@ from nats.js.object_store import ObjectStore
 from events import names
 from events.errors import PermanentError
 from events.projection import SNAPSHOT_ERRORS, JobState, JobStatus, Tracked, from_snapshot, to_snapshot
+from events.tickets import holds_ticket
 from events.types import Event, JobCompleted, JobFailed
 from services.assemble import decide
 from services.assemble.stream import StreamingBuild
@@ -117,18 +118,22 @@ class AssembleService:
         try:
             entry = await self.kv.get(job_id)
         except KeyNotFoundError:
-            return await rebuild(self.js, job_id), None
+            return await rebuild(self.js, job_id, key=self.settings.command_key), None
         try:
             return from_snapshot(entry.value or b""), entry.revision
         except SNAPSHOT_ERRORS:  # empty, of an older release, or unreadable: the log has it all
-            return await rebuild(self.js, job_id), entry.revision
+            return await rebuild(self.js, job_id, key=self.settings.command_key), entry.revision
 
     async def handle_batch(self, msgs: list[Msg]) -> Decision:
         """Fold a batch of events into their jobs' checkpoints, then act on each job's new state."""
         by_job: dict[str, list[tuple[int, Event]]] = defaultdict(list)
         for msg in msgs:
             event = event_of(msg)
-            if event is not None:
+            if event is not None and not holds_ticket(event, self.settings.command_key):
+                log.warning("job %s: a %s for %d.%d without its command's ticket (worker %r) is not counted",
+                            event.job_id, event.KIND, getattr(event, "chapter", -1) + 1,
+                            getattr(event, "index", -1) + 1, getattr(event, "worker", ""))
+            elif event is not None:
                 by_job[event.job_id].append((msg.metadata.sequence.stream, event))
         publish: list[Event] = []
         for job_id, items in by_job.items():
@@ -241,7 +246,8 @@ class AssembleService:
                         self.finished.add((job_id, generation))
                         return  # someone finished it while we waited for the claim
                     self.builds += 1
-                    await StreamingBuild(self.js, self.store, self.audio, job_id, generation).run(
+                    await StreamingBuild(self.js, self.store, self.audio, job_id, generation,
+                                         self.settings.command_key).run(
                         lambda done: publish_event(self.js, done))
                     self.finished.add((job_id, generation))
                     return

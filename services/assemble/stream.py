@@ -31,6 +31,7 @@ from events import names
 from events.audio import AAC_FRAME, DEFAULT_SAMPLE_RATE
 from events.codec import DecodeError, decode_event
 from events.errors import PermanentError
+from events.tickets import holds_ticket
 from events.types import (
     BookParsed,
     ChapterLoudness,
@@ -106,8 +107,9 @@ class StreamingBuild:
     """
 
     def __init__(self, js: JetStreamContext, store: ObjectStore, audio: ObjectStore, job_id: str,
-                 generation: int = 0) -> None:
+                 generation: int = 0, command_key: str | None = None) -> None:
         self.js, self.store, self.audio, self.job_id, self.generation = js, store, audio, job_id, generation
+        self.command_key = command_key  # a segment event counts only with its command's ticket (events.tickets)
         self.positions: dict[tuple[int, int], Takes] = {}  # not placed yet: their takes and verdicts
         self.floors: dict[tuple[int, int], int] = {}  # retaken positions: the first take the book may hold
         self.reopened = 0  # the generation of the job's last reopening (0: never reopened)
@@ -124,6 +126,8 @@ class StreamingBuild:
     async def _on_event(self, msg: Msg) -> None:
         self.last_seq = max(self.last_seq, msg.metadata.sequence.stream)
         event = event_of(msg)
+        if event is not None and not holds_ticket(event, self.command_key):
+            return  # not from a worker given that segment (the fold refuses it too, and says so)
         if isinstance(event, SegmentSynthesized):
             self._takes(event.chapter, event.index).heard[event.take] = event
         elif isinstance(event, SegmentChecked):

@@ -22,6 +22,7 @@ from events import names
 from events.codec import DecodeError, decode_dead_letter, decode_event
 from events.projection import JobState, Tracked
 from events.state import CHECK_SERVED
+from events.tickets import holds_ticket
 from events.types import DeadLetter, Event, SegmentChecked
 from services.bus.ephemeral import retried
 from services.bus.publish import replay
@@ -48,14 +49,15 @@ def event_of(msg: Msg) -> Event | None:
 
 
 async def rebuild(js: JetStreamContext, job_id: str, tracked: Tracked | None = None,
-                  stream: str = names.EVENTS_STREAM) -> Tracked:
+                  stream: str = names.EVENTS_STREAM, key: str | None = None) -> Tracked:
     """A job's state from nothing but its event log, tracked up to the last event folded; with
     ``tracked``, that state brought up to date with the events after it. ``stream``: EVENTS, or
-    the clients' mirror of it (EVENTS_VIEW: a moment behind)."""
+    the clients' mirror of it (EVENTS_VIEW: a moment behind). ``key``: the core's command key,
+    so segment events without their command's ticket are left out (events.tickets)."""
     tracked = tracked or Tracked(JobState(job_id=job_id))
     for msg in await replay(js, stream, names.job_events_filter(job_id), after=tracked.seq):
         event = event_of(msg)
-        if event is not None:
+        if event is not None and holds_ticket(event, key):
             tracked.apply(event, msg.metadata.sequence.stream)
     return tracked
 

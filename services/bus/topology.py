@@ -218,6 +218,8 @@ async def made_by_the_core(js: JetStreamContext, needs: list[tuple[str, str | No
                 await (js.consumer_info(stream, consumer) if consumer else js.stream_info(stream))
             except NotFoundError:
                 missing.append(f"{stream} consumer {consumer}" if consumer else stream)
+            except NOT_READY:  # a cluster still electing its leaders, a server just started
+                missing.append(f"{stream} (JetStream not ready)")
         if not missing:
             return
         if not said:

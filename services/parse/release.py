@@ -33,6 +33,7 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.projection import FINAL, RUNNING, SNAPSHOT_ERRORS, JobState, from_snapshot
+from events.tickets import holds_ticket
 from events.types import (
     BookParsed,
     Event,
@@ -62,8 +63,8 @@ SWEEP_S = 5.0  # how often the running jobs are looked at again without an event
 class Releaser:
     """Follows the segment events of every job and queues each job's next commands."""
 
-    def __init__(self, js: JetStreamContext, store: ObjectStore, window: int = 0) -> None:
-        self.js, self.store, self.window = js, store, window
+    def __init__(self, js: JetStreamContext, store: ObjectStore, window: int = 0, key: str | None = None) -> None:
+        self.js, self.store, self.window, self.key = js, store, window, key  # key: the core's command key
         self.kv: KeyValue | None = None  # the assembler's checkpoints (found at the first batch)
         self.plans: OrderedDict[str, tuple[str, list[Command]]] = OrderedDict()  # job -> (plan's nuid, commands)
         self.slots: dict[str, tuple[float, int]] = {}  # engine -> (when asked, slots)
@@ -201,9 +202,10 @@ class Releaser:
             entry = await self.kv.get(job_id)
             tracked = from_snapshot(entry.value or b"")
         except (KeyNotFoundError, *SNAPSHOT_ERRORS):
-            tracked = await rebuild(self.js, job_id)
+            tracked = await rebuild(self.js, job_id, key=self.key)
         for seq in sorted(events):
-            tracked.apply(events[seq], seq)
+            if holds_ticket(events[seq], self.key):
+                tracked.apply(events[seq], seq)
         return tracked.state
 
     async def _stopped(self, job_id: str) -> bool:

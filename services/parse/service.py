@@ -35,6 +35,7 @@ from events.requests import (
     request_ref,
     retake_refusal,
 )
+from events.tickets import signed
 from events.types import Event, JobAccepted
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
 from services.bus.control import ControlPlane, ServiceState, fleet, status_of
@@ -74,7 +75,8 @@ class ParseService:
         self.requests = 0  # requests answered by this process
         self._gpu_checkers: tuple[float, int] | None = None  # (when asked, check workers with a GPU)
         self.limits = BookLimits.from_settings(settings)
-        self.releaser = Releaser(js, store, settings.release_window)  # queues jobs' next commands as they go
+        # queues jobs' next commands as they go
+        self.releaser = Releaser(js, store, settings.release_window, settings.command_key)
         self.child_limits = ChildLimits(memory_bytes=settings.max_parse_bytes, cpu_s=settings.max_parse_s,
                                         wall_s=settings.max_parse_s)
 
@@ -212,7 +214,7 @@ class ParseService:
         log.info("job %s %s generation %d: new takes of %s", job_id, "reopened in" if reopened else "still making",
                  state.generation, ", ".join(f"{c + 1}.{i + 1} (take {state.chapters[c].asked[i] + 1})"
                                              for c, i in request.retake))
-        return Decision([*([reopened] if reopened else []), *todo])
+        return Decision([*([reopened] if reopened else []), *self._signed(todo)])
 
     async def _new_takes(self, job_id: str, state: JobState, plan: JobPlan,
                          positions: tuple[tuple[int, int], ...]) -> dict[tuple[int, int], int]:
@@ -227,6 +229,10 @@ class ParseService:
                 take += 1
             takes[position] = take
         return takes
+
+    def _signed(self, commands: list[Command]) -> list[Command]:
+        """Each command with its positions' tickets (events.tickets), so workers can report them."""
+        return [(subject, signed(job, self.settings.command_key)) for subject, job in commands]
 
     async def _kept(self, name: str, *stores: ObjectStore) -> bool:
         """Whether object ``name`` is in any of ``stores`` (default: the services' store)."""
@@ -279,7 +285,8 @@ class ParseService:
         book = plan.parsed
         queued = await queued_segments(self.js, job_id)
         heard_in = book.language if book.check else ""
-        todo = decide.dispatch_order(decide.to_queue(decide.with_takes(plan.jobs, state, heard_in), state, queued))
+        todo = self._signed(decide.dispatch_order(decide.to_queue(decide.with_takes(plan.jobs, state, heard_in),
+                                                                  state, queued)))
         # the rest is released as the job's segments land (services.parse.release); the plan goes first
         await self.store.put(names.plan_object(job_id), plan_bytes(job_id, todo[0][1].generation if todo else 0, todo))
         window = decide.release_window(await self.releaser.fleet_slots(book.engine), self.settings.release_window,

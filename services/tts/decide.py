@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from events.audio import StoredAudio
 from events.projection import STOPPED, JobState
+from events.tickets import ticket_for
 from events.types import CheckOrder, SegmentFailed, SegmentSynthesized, SynthesizeSegment
 
 IO_COVER_S = 0.25  # keep enough segments in hand to cover this much round-trip time (at least)
@@ -64,7 +65,8 @@ def synthesized(job: SynthesizeSegment, audio_object: str, audio: StoredAudio, *
     order = None
     if job.check_language:
         last = job.first_take + takes  # a person's retake starts a run of takes of its own
-        retake = (replace(job, take=job.take + 1, duplicates=()) if not cache_hit and job.take + 1 < last else None)
+        retake = (replace(job, take=job.take + 1, duplicates=(), tickets=job.tickets[:1])
+                  if not cache_hit and job.take + 1 < last else None)
         order = CheckOrder(text="\n\n".join(job.paragraphs), language=job.check_language, speed=job.speed,
                            pause_after_ms=job.pause_after_ms, take=job.take, takes=max(last, job.take + 1),
                            retake=retake)
@@ -72,12 +74,12 @@ def synthesized(job: SynthesizeSegment, audio_object: str, audio: StoredAudio, *
         job_id=job.job_id, chapter=job.chapter, index=job.index, audio_object=audio_object,
         samples=audio.samples, sample_rate=audio.sample_rate, cache_hit=cache_hit, worker=worker,
         synth_seconds=synth_seconds, generation=job.generation, delivery=delivery, check=order, take=job.take,
-        spans=audio.spans,
+        spans=audio.spans, ticket=ticket_for(job, (job.chapter, job.index)),
     )
     return [first, *(SegmentSynthesized(
         job_id=job.job_id, chapter=chapter, index=index, audio_object=audio_object, samples=audio.samples,
         sample_rate=audio.sample_rate, cache_hit=True, worker=worker, generation=job.generation, delivery=delivery,
-        spans=audio.spans,
+        spans=audio.spans, ticket=ticket_for(job, (chapter, index)),
     ) for chapter, index in job.duplicates)]
 
 
@@ -90,7 +92,8 @@ def exhausted_reason(deliveries: int) -> str:
 def failed(job: SynthesizeSegment, reason: str, worker: str) -> list[SegmentFailed]:
     """One permanent failure per position the command was for."""
     return [SegmentFailed(job_id=job.job_id, chapter=chapter, index=index, reason=reason, worker=worker,
-                          generation=job.generation) for chapter, index in job.positions()]
+                          generation=job.generation, ticket=ticket_for(job, (chapter, index)))
+            for chapter, index in job.positions()]
 
 
 WARM_UP = 5  # segments averaged plainly before the moving average takes over

@@ -18,16 +18,18 @@ from mutagen.mp4 import MP4
 from events import names
 from events.codec import encode
 from events.names import control_subject
-from events.projection import COMPLETED
-from events.types import JobCompleted, SegmentChecked, SegmentSynthesized, SynthesizeSegment
+from events.projection import COMPLETED, from_snapshot
+from events.tickets import holds_ticket
+from events.types import JobCompleted, SegmentChecked, SegmentFailed, SegmentSynthesized, SynthesizeSegment
 from services.app.sample import write_sample_book
-from services.app.stack import Stack, stack_credentials
+from services.app.stack import Stack, command_key, stack_credentials
 from services.bus.control import fleet
 from services.bus.jobs import rebuild_state
 from services.bus.objects import meta_subject
 from services.bus.topology import ensure_topology, object_store
 from services.bus.uploads import sha256_file
 from services.settings import Settings
+from services.testing.waiting import job_events
 from tests.conftest import ROOT
 from tests.conftest import book as book_path
 
@@ -129,6 +131,13 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
 
         state = await rebuild_state(admin.jetstream(), job)
         assert state.status == COMPLETED and state.output_object == names.book_object(job)
+        checkpoint = from_snapshot((await (await admin.jetstream().key_value(names.CHECKPOINT_BUCKET)).get(job)).value
+                                   or b"").state
+        assert checkpoint.status == COMPLETED and not any(c.failed for c in checkpoint.chapters), \
+            "the forged failure is not in the assembler's checkpoint"
+        segments = [e for e in await job_events(admin.jetstream(), job) if isinstance(e, SegmentSynthesized)]
+        assert segments and all(holds_ticket(e, command_key(credentials)) for e in segments), \
+            "every segment the worker reported carries its command's ticket"
         events = await admin.jetstream().stream_info(names.EVENTS_STREAM, subjects_filter=f"events.{job}.>")
         assert names.event_subject(job, "job.cancelled") not in (events.state.subjects or {})
         await client.close()
@@ -168,6 +177,17 @@ async def worker_is_kept_to_its_work(stack: Stack, credentials: dict[str, str], 
     for name in (names.book_object(job), names.source_object("0" * 64, ".epub")):  # no book or source written
         assert await refused(tts, meta_subject(names.OBJECT_BUCKET, name), b"{}"), name
     assert await refused(tts, f"$KV.{names.CHECKPOINT_BUCKET}.{job}", b"{}"), "a worker wrote a checkpoint"
+    # its own kind of event it may publish, but only for segments it was given (events.tickets):
+    # the assembler does not count a forged one
+    forged_failure = SegmentFailed(job, 0, 0, "forged by a stolen credential", worker="thief", ticket="0" * 32)
+    await tts.jetstream().publish(names.event_subject(job, SegmentFailed.KIND), encode(forged_failure))
+    assembler_log = stack.logs / "assemble.log"
+    for _ in range(50):
+        if "(worker 'thief') is not counted" in assembler_log.read_text(errors="replace"):
+            break
+        await asyncio.sleep(0.1)
+    assert "a segment.failed for 1.1 without its command's ticket (worker 'thief') is not counted" in \
+        assembler_log.read_text(errors="replace")
     await tts.subscribe("_INBOX.>")  # no one else's replies
     await asyncio.sleep(0.3)
     assert any("violation for subscription" in e.lower() and "_inbox.>" in e.lower() for e in errors), errors

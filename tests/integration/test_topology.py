@@ -1,5 +1,7 @@
 """Topology is created idempotently, survives a server restart, and keeps its data."""
 
+import asyncio
+
 import nats
 import pytest
 
@@ -139,3 +141,15 @@ async def test_a_server_with_no_room_is_one_clear_error(store_dir, settings, tmp
         await nc.close()
     finally:
         stop_process(proc)
+
+
+async def test_a_worker_waits_for_the_core_to_make_the_topology(client, settings) -> None:
+    """A tts worker may make nothing (its role forbids it): started first, it waits, then begins."""
+    from services.bus.topology import made_by_the_core, worker_needs
+
+    js = client.jetstream()
+    waiting = asyncio.create_task(made_by_the_core(js, worker_needs(["test"]), wait_s=0.2))
+    await asyncio.sleep(1.0)
+    assert not waiting.done(), "nothing to bind to yet"
+    await ensure_topology(js, settings)
+    await asyncio.wait_for(waiting, 5.0)

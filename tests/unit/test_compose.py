@@ -34,6 +34,8 @@ def test_services_roles_and_credentials() -> None:
         assert service["depends_on"] == {"nats": {"condition": "service_healthy"}}
         assert service["healthcheck"]["test"] == ["CMD", "audiobook", "health", "--role", role]
         assert "container_name" not in service and "ports" not in service, "scalable: no fixed names or ports"
+        assert ("AUDIOBOOK_COMMAND_KEY" in env) == (role != "tts"), "the command key is the core's, never a worker's"
+    assert "AUDIOBOOK_COMMAND_KEY" not in services["tts-gpu"]["environment"]
     nats_env = services["nats"]["environment"]
     assert {password_variable(role) for role in ROLES} == set(nats_env)
     assert all(value.endswith(":?set " + name + "}") for name, value in nats_env.items())
@@ -85,7 +87,7 @@ def test_the_image_holds_what_the_services_import() -> None:
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
 def test_docker_compose_validates_the_file(tmp_path: Path) -> None:
-    env = dict(os.environ, **{password_variable(role): "x" for role in ROLES})
+    env = dict(os.environ, AUDIOBOOK_COMMAND_KEY="k", **{password_variable(role): "x" for role in ROLES})
     result = subprocess.run(["docker-compose", "-f", str(ROOT / "compose.yaml"), "config", "-q"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -93,3 +95,7 @@ def test_docker_compose_validates_the_file(tmp_path: Path) -> None:
                              env={k: v for k, v in env.items() if k != "NATS_TTS_PASSWORD"}, capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode != 0 and "NATS_TTS_PASSWORD" in missing.stderr, "a missing password stops compose"
+    no_key = subprocess.run(["docker-compose", "-f", str(ROOT / "compose.yaml"), "config", "-q"], cwd=ROOT,
+                            env={k: v for k, v in env.items() if k != "AUDIOBOOK_COMMAND_KEY"}, capture_output=True,
+                            text=True, timeout=60)
+    assert no_key.returncode != 0 and "AUDIOBOOK_COMMAND_KEY" in no_key.stderr, "the core's command key is required"
