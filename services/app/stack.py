@@ -143,11 +143,44 @@ def command_key(credentials: Mapping[str, str]) -> str:
 
 
 def server_config(store_dir: Path, credentials: Mapping[str, str]) -> Path:
-    """The embedded server's configuration: one user per role (events/roles.py), 1 MiB payloads."""
+    """The embedded server's configuration: one user per role (events/roles.py), 1 MiB payloads,
+    and room for what its store already reserves (:func:`store_limit`)."""
     path = private_dir(store_dir) / "server.conf"
     block = authorization_block({role: json.dumps(password) for role, password in credentials.items()})
-    _write_private(path, f"max_payload: 1MB\n{block}")
+    limit = store_limit(store_dir)
+    _write_private(path, f"max_payload: 1MB\n{f'jetstream {{ max_file_store: {limit} }}' if limit else ''}\n{block}")
     return path
+
+
+DEFAULT_STORE_SHARE = 0.75  # of the free disk: the server's own default for JetStream file storage
+
+
+def store_limit(store_dir: Path) -> int:
+    """JetStream file storage for the embedded server, in bytes (0: the server's own default).
+
+    A server reserves each stream's byte limit from its storage, and a store made by an earlier
+    release reserved what the disk had then (its object store fitted to it). Once the disk has
+    less, the server refuses every new stream or bucket a release adds (the clients' event view,
+    the audio bucket): the stack would not start. So where the store's reservations are more than
+    the default, the server gets them plus half the default again. Reservations are limits, not
+    bytes written: this store holds what it held.
+    """
+    reserved = reserved_bytes(store_dir)
+    default = int(DEFAULT_STORE_SHARE * shutil.disk_usage(store_dir).free)
+    return reserved + default // 2 if reserved > default // 2 else 0
+
+
+def reserved_bytes(store_dir: Path) -> int:
+    """The byte limits the file streams in an embedded store reserve (their saved configurations)."""
+    total = 0
+    for meta in store_dir.glob("jetstream/*/streams/*/meta.inf"):
+        try:
+            config = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and config.get("storage", "file") == "file":
+            total += max(0, int(config.get("max_bytes") or 0))
+    return total
 
 
 def server_command(store_dir: Path, port: int, config: Path | None = None, options: Sequence[str] = ()) -> list[str]:
