@@ -79,9 +79,9 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    inbox = names.WORKER_INBOX if set(roles) == {"tts"} else "_INBOX"  # a worker reads its own replies only
+    worker_only = set(roles) == {"tts"}  # a worker reads its own replies only, and makes no topology
     connecting = asyncio.create_task(connect_service(settings, name="audiobook-" + "-".join(roles),
-                                                     inbox_prefix=inbox))
+                                                     inbox_prefix=names.WORKER_INBOX if worker_only else "_INBOX"))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
@@ -93,7 +93,7 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
     js = nc.jetstream()
     if SCRATCH_ROLES & set(roles):  # what a killed parse or assemble of this host left in the temporary folder
         await asyncio.to_thread(sweep_orphans)
-    if set(roles) == {"tts"}:  # a worker makes nothing: the core services make the topology
+    if worker_only:  # the core services make the topology
         from services.tts.worker import served_engines
 
         await made_by_the_core(js, worker_needs(served_engines(settings)))

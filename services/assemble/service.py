@@ -25,7 +25,7 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.errors import PermanentError
-from events.projection import SNAPSHOT_ERRORS, JobState, JobStatus, Tracked, from_snapshot, to_snapshot
+from events.projection import JobState, JobStatus, Tracked, to_snapshot
 from events.tickets import holds_ticket
 from events.types import Event, JobCompleted, JobFailed
 from services.assemble import decide
@@ -34,7 +34,7 @@ from services.bus import kv
 from services.bus.consume import TRANSIENT, Decision, consume_batches
 from services.bus.control import ControlPlane, ServiceState
 from services.bus.ephemeral import retried
-from services.bus.jobs import event_of, rebuild
+from services.bus.jobs import checkpointed, event_of
 from services.bus.publish import last_event, publish_event
 from services.bus.topology import checkpoints, object_store
 from services.settings import Settings
@@ -115,14 +115,7 @@ class AssembleService:
 
     async def load(self, job_id: str) -> tuple[Tracked, int | None]:
         """The checkpoint (state and applied stream sequence) and its revision; rebuilt from the log when missing."""
-        try:
-            entry = await self.kv.get(job_id)
-        except KeyNotFoundError:
-            return await rebuild(self.js, job_id, key=self.settings.command_key), None
-        try:
-            return from_snapshot(entry.value or b""), entry.revision
-        except SNAPSHOT_ERRORS:  # empty, of an older release, or unreadable: the log has it all
-            return await rebuild(self.js, job_id, key=self.settings.command_key), entry.revision
+        return await checkpointed(self.js, self.kv, job_id, self.settings.command_key)
 
     async def handle_batch(self, msgs: list[Msg]) -> Decision:
         """Fold a batch of events into their jobs' checkpoints, then act on each job's new state."""

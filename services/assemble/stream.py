@@ -94,10 +94,6 @@ async def _fetch(js: JetStreamContext, store: ObjectStore, name: str) -> bytes:
     return await read_object(js, store, names.OBJECT_BUCKET, name)
 
 
-async def _fetch_audio(js: JetStreamContext, audio: ObjectStore, store: ObjectStore, name: str) -> bytes:
-    return await read_audio(js, audio, name, earlier=store)
-
-
 class StreamingBuild:
     """Builds one job's M4B; ``run()`` returns its completion event when the book is stored.
 
@@ -244,12 +240,12 @@ class StreamingBuild:
                 for position, key in enumerate(order):
                     event = await self._next(key)
                     if position not in fetches:
-                        fetches[position] = asyncio.create_task(_fetch_audio(self.js, self.audio, self.store,
-                                                                             event.audio_object))
+                        fetches[position] = asyncio.create_task(read_audio(self.js, self.audio, event.audio_object,
+                                                                           earlier=self.store))
                     for ahead in range(position + 1, min(position + PREFETCH, len(order))):
                         if ahead not in fetches and (coming := self._ready(order[ahead])) is not None:
-                            fetches[ahead] = asyncio.create_task(_fetch_audio(self.js, self.audio, self.store,
-                                                                              coming.audio_object))
+                            fetches[ahead] = asyncio.create_task(read_audio(self.js, self.audio, coming.audio_object,
+                                                                            earlier=self.store))
                     data = await fetches.pop(position)
                     frames = adts_frames(io.BytesIO(data))
                     if frames * AAC_FRAME != event.samples:

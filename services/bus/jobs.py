@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from events import names
 from events.codec import DecodeError, decode_dead_letter, decode_event
-from events.projection import JobState, Tracked
+from events.projection import SNAPSHOT_ERRORS, JobState, Tracked, from_snapshot
 from events.state import CHECK_SERVED
 from events.tickets import holds_ticket
 from events.types import DeadLetter, Event, SegmentChecked
@@ -60,6 +61,21 @@ async def rebuild(js: JetStreamContext, job_id: str, tracked: Tracked | None = N
         if event is not None and holds_ticket(event, key):
             tracked.apply(event, msg.metadata.sequence.stream)
     return tracked
+
+
+async def checkpointed(js: JetStreamContext, kv: KeyValue, job_id: str,
+                       key: str | None = None) -> tuple[Tracked, int | None]:
+    """A job's state from the assembler's checkpoint, and the checkpoint's revision; folded from the
+    log (:func:`rebuild`, ``key`` as there) when it has none, or one that is empty, of an older
+    release or unreadable (the revision is then that entry's, None when there is no entry)."""
+    try:
+        entry = await kv.get(job_id)
+    except KeyNotFoundError:
+        return await rebuild(js, job_id, key=key), None
+    try:
+        return from_snapshot(entry.value or b""), entry.revision
+    except SNAPSHOT_ERRORS:
+        return await rebuild(js, job_id, key=key), entry.revision
 
 
 async def segment_verdicts(js: JetStreamContext, job_id: str,

@@ -46,7 +46,7 @@ from events.types import (
 )
 from services.bus.consume import Decision, consume_batches
 from services.bus.ephemeral import read_object
-from services.bus.jobs import event_of, queued_segments, rebuild
+from services.bus.jobs import checkpointed, event_of, queued_segments
 from services.bus.publish import last_message, publish_command
 from services.bus.topology import checkpoints
 from services.bus.tracing import context_of, span
@@ -198,11 +198,7 @@ class Releaser:
         without a checkpoint yet (its first events) is folded from its log.
         """
         self.kv = self.kv or await checkpoints(self.js)
-        try:
-            entry = await self.kv.get(job_id)
-            tracked = from_snapshot(entry.value or b"")
-        except (KeyNotFoundError, *SNAPSHOT_ERRORS):
-            tracked = await rebuild(self.js, job_id, key=self.key)
+        tracked, _ = await checkpointed(self.js, self.kv, job_id, self.key)
         for seq in sorted(events):
             if holds_ticket(events[seq], self.key):
                 tracked.apply(events[seq], seq)
