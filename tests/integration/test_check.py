@@ -18,6 +18,7 @@ from events import names
 from events.codec import encode
 from events.projection import COMPLETED
 from events.types import BookParsed, CheckOrder, JobCompleted, SegmentChecked, SegmentSynthesized
+from services.bus.control import fleet, status_of
 from services.engines.damage import damaged
 from services.parse.formats import read_book
 from services.settings import Settings
@@ -166,6 +167,12 @@ async def test_auto_hears_every_segment_where_a_check_worker_has_a_gpu(js, clien
     async with running(["parse", "check"], auto):
         assert await planned("cpu") == "sample:0.1"
     async with running(["parse"], auto), running(["check"], replace(auto, device="cuda", worker_name="gpu")):
+
+        async def gpu_checker_answers() -> bool:  # a request planned before it started gets a sample, rightly
+            return any(str(status_of(reply).get("device", "")).startswith("cuda")
+                       for reply in await fleet(client, 0.3))
+
+        await wait_for(gpu_checker_answers, timeout=30)
         assert await planned("gpu") == "all"
 
 
