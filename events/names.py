@@ -2,7 +2,12 @@
 
 Subjects
     convert.request                      command: start a conversion (captured by REQUESTS)
-    events.<job>.<kind>                  the event log of one job (EVENTS)
+    convert.request.<user>               the same, from a named user: their jobs are ``<user>-<id>``
+    convert.stop.<user>                  a named user cancels or pauses one of their own jobs (REQUESTS)
+    events.<job>.<kind>                  the event log of one job (EVENTS); in the clients' mirror
+                                         (EVENTS_VIEW) a user's ``events.<user>-<id>.<kind>`` reads
+                                         ``events.<user>.<id>.<kind>``, so a user's permissions can
+                                         name their own jobs' events (docs/security.md)
     synth.<engine>.<job>.<ch>.<seg>      one synthesis job per segment (SYNTH, a work queue); one
                                          durable consumer per engine, so a job reaches only workers
                                          that run its engine
@@ -18,6 +23,7 @@ from __future__ import annotations
 import re
 
 REQUEST_SUBJECT = "convert.request"
+STOP_PREFIX = "convert.stop"  # convert.stop.<user>: a named user cancels or pauses one of their jobs
 
 REQUESTS_STREAM = "REQUESTS"
 EVENTS_STREAM = "EVENTS"
@@ -45,6 +51,8 @@ AUDIO_BUCKET = "audio"  # segment audio, takes and reference recordings (tts wor
 UPLOADS_BUCKET = "uploads"  # books clients upload for {"source": {"object": NAME}} (clients write)
 CONTROL_PREFIX = "audiobook"  # nats micro endpoints of every service instance
 WORKER_INBOX = "_INBOX_tts"  # a tts worker's replies come here (its role reads no other inbox)
+OWNER_MARK = "-"  # a named user's job id is ``<user>-<id>``; the mirror splits the token there
+USER_BUCKET_PREFIX = "user-"  # a named user's own object store: their uploads and their finished books
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -53,6 +61,93 @@ def _token(value: str) -> str:
     if not _TOKEN.match(value):
         raise ValueError(f"not a valid subject token: {value!r}")
     return value
+
+
+_USER = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_JOB_LIKE = re.compile(r"^[jr][0-9a-f]{20}$")  # an unowned job id or request reference (requests.job_id_for)
+
+
+def user_name_refusal(name: str, reserved: tuple[str, ...] = ()) -> str:
+    """Why ``name`` cannot be a user's name ("" when it can): a lowercase token the mirror's split and
+    the permissions can tell from a job id and from the roles (``reserved``)."""
+    if not _USER.match(name):
+        return (f"user name {name!r} must start with a lowercase letter and hold only lowercase letters, "
+                "digits and underscores (at most 32)")
+    if name in reserved or _JOB_LIKE.match(name):
+        return f"user name {name!r} is taken by the pipeline itself; choose another"
+    return ""
+
+
+def request_subject(user: str | None = None) -> str:
+    """Where a client asks for conversions: ``convert.request``, or a named user's own subject."""
+    return REQUEST_SUBJECT if user is None else f"{REQUEST_SUBJECT}.{_token(user)}"
+
+
+def user_requests_filter() -> str:
+    """Every named user's requests."""
+    return f"{REQUEST_SUBJECT}.*"
+
+
+def stop_subject(user: str) -> str:
+    """Where a named user asks for one of their jobs to be cancelled or paused (parse carries it out)."""
+    return f"{STOP_PREFIX}.{_token(user)}"
+
+
+def user_stops_filter() -> str:
+    """Every named user's stop requests."""
+    return f"{STOP_PREFIX}.*"
+
+
+def requester(subject: str) -> str | None:
+    """The named user a request (or stop) subject belongs to (None: the shared ``convert.request``)."""
+    for prefix in (REQUEST_SUBJECT, STOP_PREFIX):
+        if subject.startswith(f"{prefix}."):
+            return subject[len(prefix) + 1:]
+    return None
+
+
+def is_stop(subject: str) -> bool:
+    return subject.startswith(f"{STOP_PREFIX}.")
+
+
+def owned(user: str | None, job_id: str) -> str:
+    """A job id (or request reference) as ``user`` owns it: ``<user>-<id>``; unchanged for no user."""
+    return job_id if user is None else f"{_token(user)}{OWNER_MARK}{job_id}"
+
+
+def owner_of(job_id: str) -> str | None:
+    """The named user a job belongs to, from its id (None: a job of the shared client)."""
+    user, mark, _ = job_id.partition(OWNER_MARK)
+    return user if mark else None
+
+
+def user_bucket(user: str) -> str:
+    """The object store of one named user: what they upload and their finished books."""
+    return f"{USER_BUCKET_PREFIX}{_token(user)}"
+
+
+def user_inbox(user: str) -> str:
+    """The inbox prefix of one named user's connections (the only replies they may read)."""
+    return f"_INBOX_{_token(user)}"
+
+
+def viewed(subject: str) -> str:
+    """A subject as the clients' mirror holds it: the job token split at each owner mark (as the
+    mirror's transform, :data:`VIEW_TRANSFORM`, splits it)
+    (``events.alice-jX.job.accepted`` -> ``events.alice.jX.job.accepted``; an unowned one is unchanged)."""
+    head, dot, rest = subject.partition(".")
+    job, dot2, tail = rest.partition(".")
+    if head != EVENTS_PREFIX or not dot:
+        return subject
+    return f"{head}.{job.replace(OWNER_MARK, '.')}{dot2}{tail}"
+
+
+def user_events_filter(user: str) -> str:
+    """Every event of one named user's jobs, as the clients' mirror holds them."""
+    return f"{EVENTS_PREFIX}.{_token(user)}.>"
+
+
+VIEW_TRANSFORM = (f"{EVENTS_PREFIX}.*.>", f"{EVENTS_PREFIX}.{{{{split(1,{OWNER_MARK})}}}}.>")  # (source, dest)
 
 
 def event_subject(job_id: str, kind: str) -> str:

@@ -14,8 +14,8 @@ import orjson
 from events.audio import MAX_PAUSE_MS, Pauses
 from events.checking import USAGE, check_policy
 from events.errors import PermanentError
-from events.names import speaker_object
-from events.projection import RUNNING, JobState, JobStatus
+from events.names import owned, speaker_object
+from events.projection import FINAL, RUNNING, JobState, JobStatus
 from events.types import MAX_RETAKES
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -317,8 +317,12 @@ def _read_along(payload: dict[str, Any]) -> bool:
 
 def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed: float,
                language: str | None = None, speaker_sha256: str | None = None, chapters: str | None = None,
-               pauses: str | None = None, lexicon: str | None = None, read_along: bool = False) -> str:
+               pauses: str | None = None, lexicon: str | None = None, read_along: bool = False,
+               owner: str | None = None) -> str:
     """Deterministic job id: the same book asked for with the same choices is the same job.
+
+    A named user's job is theirs: ``<owner>-j...`` (events.names.owned); the same book asked
+    for by two users is two jobs (its audio is made once: the cache is by content).
 
     It follows what the request names (an unnamed voice is the one the book's language picks;
     a reference recording counts by its content), so a client computes it before the book is
@@ -335,12 +339,12 @@ def job_id_for(source_sha256: str, engine: str | None, voice: str | None, speed:
         key += f"|lexicon={hashlib.sha256(lexicon.encode()).hexdigest()}"
     if read_along:  # another output (its synthesis comes from the cache)
         key += "|read_along"
-    return "j" + hashlib.sha256(key.encode()).hexdigest()[:20]
+    return owned(owner, "j" + hashlib.sha256(key.encode()).hexdigest()[:20])
 
 
-def request_ref(raw: bytes) -> str:
-    """Id for events about a request that never became a job (e.g. invalid JSON)."""
-    return "r" + hashlib.sha256(raw).hexdigest()[:20]
+def request_ref(raw: bytes, owner: str | None = None) -> str:
+    """Id for events about a request that never became a job (e.g. invalid JSON), its sender's."""
+    return owned(owner, "r" + hashlib.sha256(raw).hexdigest()[:20])
 
 
 def resume_request(state: JobState, request_id: str | None = None) -> ConvertRequest:
@@ -354,3 +358,49 @@ def resume_request(state: JobState, request_id: str | None = None) -> ConvertReq
         check=state.requested_check or None, read_along=state.requested_read_along,
         priority=state.requested_priority or None,
     )
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """A named user's ``convert.stop.<user>``: cancel (or pause) one of their own jobs."""
+
+    job_id: str
+    pause: bool = False
+    reason: str = ""
+
+
+_STOP_FIELDS = {"job_id", "action", "reason"}
+
+
+def parse_stop(raw: bytes) -> StopRequest:
+    """Validate a stop request, ``{"job_id": ..., "action": "cancel" | "pause", "reason": ...}``."""
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise RequestError(f"request is {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES}")
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _not_json(raw) from None
+    if not isinstance(payload, dict):
+        raise RequestError("a stop request must be a JSON object")
+    if unknown := sorted(set(payload) - _STOP_FIELDS):
+        raise RequestError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_STOP_FIELDS))}")
+    job_id, action, reason = payload.get("job_id"), payload.get("action", "cancel"), payload.get("reason", "")
+    if not isinstance(job_id, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", job_id):
+        raise RequestError('"job_id" must be a job id (see `audiobook status`)')
+    if action not in ("cancel", "pause"):
+        raise RequestError(f'"action" must be "cancel" or "pause", not {str(action)[:50]!r}')
+    if not isinstance(reason, str) or len(reason) > 200:
+        raise RequestError('"reason" must be a string of at most 200 characters')
+    return StopRequest(job_id, action == "pause", reason)
+
+
+def stop_refusal(state: JobState, pause: bool) -> str:
+    """Why a job cannot be stopped now ("" when it can): a finished one is not cancelled, and only a
+    running one (accepted or parsed) is paused (pure)."""
+    if not state.status:
+        return f"no job {state.job_id!r} (see `audiobook status`)"
+    if pause and state.status not in RUNNING:
+        return f"job {state.job_id} is {state.status}: only a running job can be paused"
+    if state.status in FINAL:
+        return f"job {state.job_id} is already {state.status}"
+    return ""

@@ -14,6 +14,7 @@ same rules; docs/security.md explains them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from events import names
@@ -62,9 +63,11 @@ PUBLISH: dict[str, list[str]] = {
     "parse": [
         *_SERVICE_COMMON, _event("job.accepted"), _event("job.rejected"), _event("job.resumed"),
         _event("job.reopened"), _event("book.parsed"), _event("book.warning"), names.all_synth_filter(),
+        _event("job.cancelled"), _event("job.paused"),  # a named user's stop of their own job (convert.stop)
         names.dead_letter_subject("parse"),
-        f"$O.{names.OBJECT_BUCKET}.>", f"$O.{names.UPLOADS_BUCKET}.>",  # keeps sources, removes rejected uploads
-        f"$O.{names.AUDIO_BUCKET}.>",  # keeps reference recordings where workers read them
+        # keeps sources, removes rejected uploads (the shared store's and named users' own), keeps reference
+        # recordings where workers read them: every bucket (a named user's store is one token of its own)
+        "$O.>",
     ],
     "tts": [  # least privilege: a worker may run on a rented host (docs/security.md)
         _event("segment.synthesized"), _event("segment.failed"), names.dead_letter_subject("tts"),
@@ -87,7 +90,7 @@ PUBLISH: dict[str, list[str]] = {
     ],
     "assemble": [
         *_SERVICE_COMMON, _event("job.completed"), _event("job.failed"), names.dead_letter_subject("assemble"),
-        f"$O.{names.OBJECT_BUCKET}.>", f"$KV.{names.CHECKPOINT_BUCKET}.>",
+        "$O.>", f"$KV.{names.CHECKPOINT_BUCKET}.>",  # books, and a named user's copy in their own store
     ],
     "admin": [">"],
 }
@@ -97,30 +100,56 @@ SUBSCRIBE: dict[str, list[str]] = {
     "tts": [f"{names.WORKER_INBOX}.>", "$SRV.>", f"{names.CONTROL_PREFIX}.tts.>"],  # no one else's replies
     "admin": [">"],
 }
-RESPONDERS = ("tts",)  # may answer any request it received (nats micro), with no publish right on others' inboxes
+RESPONDERS = SERVICE_ROLES  # may answer any request they received (nats micro): a named user's inbox too
+
+
+def user_publish(user: str) -> list[str]:
+    """What a named user may publish: their own requests, consumers on their own jobs' events in the
+    mirror (the filter is in the subject, so the server checks it), their own object store.
+
+    Nothing lists or gets messages by sequence (that would read anyone's events), no stream info
+    of the logs or the queue (their subject lists name everyone's jobs), no checkpoint, no dead
+    letter, no service status.
+    """
+    view, bucket = names.EVENTS_VIEW_STREAM, names.object_stream(names.user_bucket(user))
+    return [
+        names.request_subject(user), names.stop_subject(user), "$JS.API.INFO", "$JS.FC.>",
+        f"$JS.API.CONSUMER.CREATE.{view}.*.{names.user_events_filter(user)}",
+        f"$JS.API.CONSUMER.INFO.{view}.*", f"$JS.API.CONSUMER.DELETE.{view}.*", f"$JS.API.CONSUMER.MSG.NEXT.{view}.*",
+        *_read_stream(bucket), f"$JS.API.STREAM.PURGE.{bucket}", f"$O.{names.user_bucket(user)}.>",
+        f"$JS.API.CONSUMER.INFO.{names.SYNTH_STREAM}.*",  # queue depths (the queue's stream info names every job)
+    ]  # no service status either ($SRV, audiobook.*.*.status): a worker's names the jobs in its hands
+
+
+def user_subscribe(user: str) -> list[str]:
+    """A named user reads replies on their own inbox prefix only (``names.user_inbox``)."""
+    return [f"{names.user_inbox(user)}.>"]
 
 
 def _quoted(subjects: list[str]) -> str:
     return ", ".join(f'"{s}"' for s in subjects)
 
 
-def authorization_block(passwords: Mapping[str, str]) -> str:
-    """nats-server ``authorization`` configuration: one user per role, with its permissions.
-
-    ``passwords`` maps a role to its password as it should appear in the file: a quoted
-    literal, or ``$VARIABLE`` for one the server reads from its environment.
-    """
-    users = []
-    for role in ROLES:
-        users.append(
-            f"    {{ user: {role}, password: {passwords[role]},\n"
+def _entry(user: str, password: str, publish: list[str], subscribe: list[str], responds: bool) -> str:
+    return (f"    {{ user: {user}, password: {password},\n"
             f"      permissions: {{\n"
-            f"        publish: {{ allow: [{_quoted(PUBLISH[role])}] }}\n"
-            f"        subscribe: {{ allow: [{_quoted(SUBSCRIBE[role])}] }}\n"
-            + ("        allow_responses: true\n" if role in RESPONDERS else "") +
-            "      } }"
-        )
-    return "authorization {\n  users = [\n" + "\n".join(users) + "\n  ]\n}\n"
+            f"        publish: {{ allow: [{_quoted(publish)}] }}\n"
+            f"        subscribe: {{ allow: [{_quoted(subscribe)}] }}\n"
+            + ("        allow_responses: true\n" if responds else "") +
+            "      } }")
+
+
+def authorization_block(passwords: Mapping[str, str], users: Mapping[str, str] | None = None) -> str:
+    """nats-server ``authorization`` configuration: one user per role, with its permissions, and
+    each named user (``users``: name -> the bcrypt hash of their password) with theirs.
+
+    A role's password is written as it should appear in the file: a quoted literal, or
+    ``$VARIABLE`` for one the server reads from its environment.
+    """
+    entries = [_entry(role, passwords[role], PUBLISH[role], SUBSCRIBE[role], role in RESPONDERS) for role in ROLES]
+    entries += [_entry(user, json.dumps(hashed), user_publish(user), user_subscribe(user), False)
+                for user, hashed in sorted((users or {}).items())]
+    return "authorization {\n  users = [\n" + "\n".join(entries) + "\n  ]\n}\n"
 
 
 def password_variable(role: str) -> str:
@@ -128,8 +157,12 @@ def password_variable(role: str) -> str:
     return f"NATS_{role.upper()}_PASSWORD"
 
 
-def compose_roles_conf() -> str:
-    """``nats/roles.conf``: the compose stack's users, passwords read from the server's environment."""
+def compose_roles_conf(users: Mapping[str, str] | None = None) -> str:
+    """``nats/roles.conf``: the compose stack's users, role passwords read from the server's
+    environment; named users (``audiobook user add NAME --compose``) with their bcrypt hashes."""
     header = ("# Generated from events/roles.py (tests/unit/test_roles.py keeps it in sync): one user per role.\n"
-              "# Passwords come from the environment; there is no default credential.\n")
-    return header + authorization_block({role: f"${password_variable(role)}" for role in ROLES})
+              "# Passwords come from the environment; there is no default credential.\n"
+              + ("# Named users: written by `audiobook user add|remove NAME --compose` (nats/users.json).\n"
+                 if users else ""))
+    return header + authorization_block({role: f"${password_variable(role)}" for role in ROLES},
+                                        users)

@@ -17,6 +17,7 @@ from events.checking import AUTO, check_policy
 from events.requests import PRIORITIES
 
 PREFIX = "AUDIOBOOK_"
+ZERO_MEANS_OFF = ("SIMULATED_RTF", "RELEASE_WINDOW", "USER_REQUESTS_PER_MINUTE", "USER_MAX_JOBS")  # 0 is allowed
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -44,6 +45,9 @@ class Settings:
     max_parse_s: float = 600.0
     max_parse_bytes: int = 1024 * 1024 * 1024  # memory of the child process reading one book
     max_store_gb: float = 100.0  # the audio and books object store's byte limit
+    user_store_gb: float = 5.0  # each named user's own object store (uploads and finished books)
+    user_requests_per_minute: int = 30  # each named user's requests: a burst of this many, then this many a minute
+    user_max_jobs: int = 10  # each named user's jobs running at once (0: no limit)
     max_segment_chars: int = 400
     ack_wait_s: float = 60.0
     max_deliver: int = 5
@@ -85,6 +89,8 @@ class Settings:
             ("MAX_CHAPTERS", "max_chapters", int), ("MAX_SEGMENTS", "max_segments", int),
             ("MAX_AUDIO_HOURS", "max_audio_hours", float), ("MAX_PARSE_S", "max_parse_s", float),
             ("MAX_PARSE_MB", "max_parse_bytes", float), ("MAX_STORE_GB", "max_store_gb", float),
+            ("USER_STORE_GB", "user_store_gb", float), ("USER_REQUESTS_PER_MINUTE", "user_requests_per_minute", int),
+            ("USER_MAX_JOBS", "user_max_jobs", int),
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
             ("MAX_DELIVER", "max_deliver", int), ("REPLICAS", "replicas", int),
             ("SIMULATED_RTF", "simulated_rtf", float), ("CHECK_TAKES", "check_takes", int),
@@ -92,7 +98,7 @@ class Settings:
         ):
             raw = get(name)
             if raw is not None:
-                value = setting_number(name, raw, kind, zero=name in ("SIMULATED_RTF", "RELEASE_WINDOW"))
+                value = setting_number(name, raw, kind, zero=name in ZERO_MEANS_OFF)
                 updates[attr] = round(value * 1024 * 1024) if name.endswith("_MB") else value
         if get("ENGINES"):
             updates["engines"] = comma_list(str(get("ENGINES")))
@@ -147,7 +153,8 @@ class Settings:
             "MAX_CHAPTERS": self.max_chapters, "MAX_SEGMENTS": self.max_segments,
             "MAX_AUDIO_HOURS": self.max_audio_hours, "MAX_PARSE_S": self.max_parse_s,
             "MAX_PARSE_MB": repr(self.max_parse_bytes / (1024 * 1024)),
-            "MAX_STORE_GB": self.max_store_gb,
+            "MAX_STORE_GB": self.max_store_gb, "USER_STORE_GB": self.user_store_gb,
+            "USER_REQUESTS_PER_MINUTE": self.user_requests_per_minute, "USER_MAX_JOBS": self.user_max_jobs,
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,

@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static,
 
 from events.projection import FINAL, PAUSED, JobState
 from services.client import ClientError, PipelineClient, QueueDepth, ServerError, served_engines
-from services.client.guards import check_cancel, is_tts
+from services.client.guards import check_cancel, dropped_words, is_tts
 from tui.model import Board, WorkerRates, in_flight_by_chapter
 from tui.screens import Confirm, Help, Submit
 
@@ -309,7 +309,7 @@ class Dashboard(App[None]):
 
                 async def stop() -> str:
                     dropped = await client.cancel(job_id, "cancelled from the dashboard")
-                    return f"cancelled {job_id}: {dropped} queued segment(s) dropped"
+                    return f"cancelled {job_id}: {dropped_words(dropped)} dropped"
 
                 await self._act(stop())
 
@@ -329,7 +329,7 @@ class Dashboard(App[None]):
 
         async def pause() -> str:
             dropped = await client.pause_job(job_id, "paused from the dashboard")
-            return f"paused {name}: {dropped} queued segment(s) set aside; p continues it"
+            return f"paused {name}: {dropped_words(dropped)} set aside; p continues it"
 
         self.act(unpause() if state.status == PAUSED else pause())
 

@@ -9,12 +9,13 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from events.audio import MAX_PAUSE_MS, Pauses
 from events.checking import check_policy
 from events.errors import PipelineError
 from events.requests import MAX_RETAKE_POSITIONS, MAX_SPEED, MIN_SPEED, PRIORITIES
-from services.app import commands, convert, operate
+from services.app import commands, convert, operate, user_command
 from services.app.exports import MAX_SPLIT_HOURS, MIN_SPLIT_HOURS
 from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.settings import Settings
@@ -237,6 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     vo.add_argument("--nats-url", help="also list what the tts workers of this stack serve")
     vo.add_argument("--language", help="only voices that speak this language (and the one a book in it gets)")
     vo.set_defaults(func=commands.voices)
+
+    us = sub.add_parser("user", help="named users of a shared stack: each sees only their own books and jobs")
+    us_sub = us.add_subparsers(dest="user_command", required=True)
+    for verb, helptext in (("add", "add a user (prints their password once) and make their object store"),
+                           ("remove", "remove a user: they lose access at once; their running jobs finish"),
+                           ("list", "list the users")):
+        one = us_sub.add_parser(verb, help=helptext)
+        if verb != "list":
+            one.add_argument("name", help="lowercase letters, digits and underscores, starting with a letter")
+        one.add_argument("--compose", type=Path, metavar="DIR",
+                         help="the compose stack's nats/ folder (its roles.conf is written again), "
+                              "instead of the embedded stack's data directory")
+        one.add_argument("--nats-url", help="make the user's store on this server (as AUDIOBOOK_NATS_USER=admin)")
+    us.set_defaults(func=user_command.user)
 
     sb = sub.add_parser("sample-book", help="write the bundled sample EPUB")
     sb.add_argument("output", nargs="?", default="sample.epub")

@@ -19,6 +19,7 @@ from events.types import as_payload
 from services.app.connecting import CliError, ask, client, run
 from services.app.progress import clock
 from services.client import DeadLetters
+from services.client.guards import dropped_words
 from services.settings import Settings
 
 __all__ = ["cancel", "drain", "health", "job_summary", "pause", "status", "unpause", "workers"]
@@ -27,7 +28,7 @@ __all__ = ["cancel", "drain", "health", "job_summary", "pause", "status", "unpau
 def cancel(args: argparse.Namespace, settings: Settings) -> int:
     """Mark a job cancelled and drop its queued segments."""
     dropped = ask(args, settings, lambda operator: operator.cancel(args.job, args.reason))
-    print(f"cancelled {args.job}: {dropped} queued segment(s) dropped; `audiobook resume {args.job}` continues it")
+    print(f"cancelled {args.job}: {dropped_words(dropped)} dropped; `audiobook resume {args.job}` continues it")
     return 0
 
 
@@ -154,7 +155,7 @@ def pause(args: argparse.Namespace, settings: Settings) -> int:
 def pause_job(args: argparse.Namespace, settings: Settings) -> int:
     """``job.paused`` and its queued segments dropped; ``unpause JOB`` queues what is missing again."""
     dropped = ask(args, settings, lambda operator: operator.pause_job(args.job, args.reason))
-    print(f"paused {args.job}: {dropped} queued segment(s) set aside, done ones kept; "
+    print(f"paused {args.job}: {dropped_words(dropped)} set aside, done ones kept; "
           f"`audiobook unpause {args.job}` continues it")
     return 0
 

@@ -28,8 +28,9 @@ from pathlib import Path
 from events.errors import PermanentError
 from events.roles import ROLES, authorization_block
 from services.app.supervise import Supervisor, stop_all, supervised
+from services.app.users import load_users
 from services.bus.connect import connect_client
-from services.bus.topology import ensure_topology
+from services.bus.topology import ensure_topology, user_store
 from services.settings import Settings, child_env
 
 log = logging.getLogger(__name__)
@@ -142,21 +143,36 @@ def command_key(credentials: Mapping[str, str]) -> str:
     return hashlib.sha256(b"audiobook command tickets\0" + credentials["admin"].encode()).hexdigest()
 
 
-def server_config(store_dir: Path, credentials: Mapping[str, str]) -> Path:
-    """The embedded server's configuration: one user per role (events/roles.py), 1 MiB payloads,
-    and room for what its store already reserves (:func:`store_limit`)."""
+def server_config(store_dir: Path, credentials: Mapping[str, str], users: Mapping[str, str] | None = None) -> Path:
+    """The embedded server's configuration: 1 MiB payloads, JetStream's limits written out (a server
+    whose limits it computed itself cannot reload its configuration), and its users
+    (:func:`write_users`). The file store's limit makes room for what the store already reserves
+    (:func:`store_limit`)."""
     path = private_dir(store_dir) / "server.conf"
-    block = authorization_block({role: json.dumps(password) for role, password in credentials.items()})
-    limit = store_limit(store_dir)
-    _write_private(path, f"max_payload: 1MB\n{f'jetstream {{ max_file_store: {limit} }}' if limit else ''}\n{block}")
+    limit = store_limit(store_dir) or int(DEFAULT_STORE_SHARE * shutil.disk_usage(store_dir).free)
+    memory = int(DEFAULT_STORE_SHARE * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    write_users(store_dir, credentials, users)
+    _write_private(path, f"max_payload: 1MB\njetstream {{ max_memory_store: {memory}, max_file_store: {limit} }}\n"
+                         f'include "{USERS_CONF}"\n')
     return path
+
+
+USERS_CONF = "users.conf"  # beside server.conf: what a reload changes
+
+
+def write_users(store_dir: Path, credentials: Mapping[str, str], users: Mapping[str, str] | None = None) -> None:
+    """The embedded server's users: one per role (events/roles.py) and each named user (``users``:
+    name -> bcrypt hash); a running server takes a new set at :func:`reload_server`."""
+    block = authorization_block({role: json.dumps(password) for role, password in credentials.items()}, users)
+    _write_private(private_dir(store_dir) / USERS_CONF, block)
 
 
 DEFAULT_STORE_SHARE = 0.75  # of the free disk: the server's own default for JetStream file storage
 
 
 def store_limit(store_dir: Path) -> int:
-    """JetStream file storage for the embedded server, in bytes (0: the server's own default).
+    """JetStream file storage for the embedded server, in bytes (0: the server's own default, 75% of
+    the free disk).
 
     A server reserves each stream's byte limit from its storage, and a store made by an earlier
     release reserved what the disk had then (its object store fitted to it). Once the disk has
@@ -210,6 +226,11 @@ def start_nats_server(
     return proc, f"nats://127.0.0.1:{port}"
 
 
+def reload_server(pid: int) -> None:
+    """Have nats-server ``pid`` read its configuration again (its users and their permissions)."""
+    os.kill(pid, signal.SIGHUP)
+
+
 def serve_command(*args: str) -> list[str]:
     """The one service command line: ``audiobook serve ARGS`` in this Python."""
     return [sys.executable, "-m", "services", "serve", *args]
@@ -245,8 +266,9 @@ class Stack:
 
     def __init__(self, root: Path, settings: Settings | None = None, env: Mapping[str, str] | None = None, *,
                  store: Path | None = None, logs: Path | None = None, hold: int | None = None,
-                 credentials: Mapping[str, str] | None = None) -> None:
+                 credentials: Mapping[str, str] | None = None, users: Mapping[str, str] | None = None) -> None:
         self.root = root
+        self.users = dict(users or {})  # named user -> bcrypt hash (services.app.users)
         self.store = store or root / "jetstream"
         self.logs = logs or root
         self.hold = hold
@@ -285,7 +307,14 @@ class Stack:
 
     def users_config(self, store: Path) -> Path | None:
         """The configuration file of a server on ``store``: its users, when the stack has any."""
-        return server_config(store, self.credentials) if self.credentials else None
+        return server_config(store, self.credentials, self.users) if self.credentials else None
+
+    def reload(self, users: Mapping[str, str]) -> None:
+        """Give the running server a new set of named users (a removed user's connections close)."""
+        self.users = dict(users)
+        write_users(self.store, self.credentials, self.users)
+        if self.server is not None:
+            reload_server(self.server.pid)
 
     def start_server(self) -> None:
         """Start (or start again, on the same port and store) the nats-server."""
@@ -333,12 +362,15 @@ async def embedded_stack(settings: Settings, workers: int, services: bool = True
     data = private_dir(settings.data_dir)
     with store_lock(private_dir(data / "nats")) as lock:
         threads = settings.tts_threads or default_threads(workers)
+        users = load_users(data)
         stack = Stack(data, settings, store=data / "nats", logs=private_dir(data / "logs"), hold=lock,
-                      credentials=stack_credentials(data))
+                      credentials=stack_credentials(data), users=users)
         with stack:
             admin = stack.client_settings()
             nc = await connect_client(stack.url, admin)
             await ensure_topology(nc.jetstream(), settings)
+            for user in users:  # each named user's own store (`audiobook user add`)
+                await user_store(nc.jetstream(), user, settings)
             await nc.close()
             if not services:
                 yield admin
@@ -350,7 +382,8 @@ async def embedded_stack(settings: Settings, workers: int, services: bool = True
                 start = functools.partial(stack.start, role, role, *args, worker_name=name)
                 supervisor.keep(f"embedded {role} service", start, stack.logs / f"{role}.log")
             marker = data / RUNNING
-            _write_private(marker, json.dumps({"port": stack.port, "pid": os.getpid()}))
+            _write_private(marker, json.dumps({"port": stack.port, "pid": os.getpid(),
+                                               "server_pid": stack.server.pid if stack.server else None}))
             try:
                 async with supervised(supervisor):
                     yield admin

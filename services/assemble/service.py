@@ -29,6 +29,7 @@ from events.projection import JobState, JobStatus, Tracked, to_snapshot
 from events.tickets import holds_ticket
 from events.types import Event, JobCompleted, JobFailed
 from services.assemble import decide
+from services.assemble.shelf import shelve
 from services.assemble.stream import StreamingBuild
 from services.bus import kv
 from services.bus.consume import TRANSIENT, Decision, consume_batches
@@ -225,6 +226,11 @@ class AssembleService:
                 return
             revision = renewed
 
+    async def _deliver(self, done: JobCompleted) -> None:
+        """A named user's book goes to their own store, then the completion is told."""
+        await shelve(self.js, self.store, done)
+        await publish_event(self.js, done)
+
     async def _assemble(self, job_id: str, generation: int) -> None:
         revision = await self._claim(job_id)
         if revision is None:
@@ -241,7 +247,7 @@ class AssembleService:
                     self.builds += 1
                     await StreamingBuild(self.js, self.store, self.audio, job_id, generation,
                                          self.settings.command_key).run(
-                        lambda done: publish_event(self.js, done))
+                        lambda done: self._deliver(done))
                     self.finished.add((job_id, generation))
                     return
                 except asyncio.CancelledError:

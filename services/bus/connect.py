@@ -16,7 +16,9 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
+from events import names
 from events.errors import PermanentError
+from events.roles import ROLES
 from services.settings import Settings, comma_list
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,25 @@ def tls_context(url: str, settings: Settings) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=str(settings.nats_tls_ca) if settings.nats_tls_ca else None)
 
 
+def named_user(url: str, settings: Settings) -> str | None:
+    """The named user (not a role: ``audiobook user add``) these credentials connect as, or None."""
+    user = settings.nats_user or urlparse(server_urls(url)[0]).username
+    return user if user and user not in ROLES else None
+
+
+def user_of(nc: Client) -> str | None:
+    """The named user a connection is, from its inbox prefix (:func:`_options` sets it), or None."""
+    prefix = bytes(getattr(nc, "_inbox_prefix", b"") or b"").decode()
+    user = prefix.removeprefix("_INBOX_")
+    return user if user != prefix and user else None
+
+
 def _options(url: str, settings: Settings) -> dict[str, object]:
-    """What every connection of this process shares: credentials and TLS."""
+    """What every connection of this process shares: credentials and TLS (and a named user's own
+    inbox prefix, the only replies their permissions let them read)."""
     options: dict[str, object] = {"user": settings.nats_user, "password": settings.nats_password}
+    if (user := named_user(url, settings)) is not None:
+        options["inbox_prefix"] = names.user_inbox(user).encode()
     context = tls_context(url, settings)
     if context is not None:
         options["tls"] = context

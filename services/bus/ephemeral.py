@@ -116,7 +116,7 @@ async def _copy_chunks(store: ObjectStore, name: str, handle: BinaryIO, max_byte
         _check_sha(hashlib.sha256().digest(), info, name)
         return 0
     digest, written = hashlib.sha256(), 0
-    sub = await js.subscribe(subject, ordered_consumer=True)
+    sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)  # (no look-up: a user may not list streams)
     try:
         while True:
             msg = await sub.next_msg(timeout=CHUNK_WAIT_S)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -26,7 +26,7 @@ from events.state import CHECK_SERVED
 from events.tickets import holds_ticket
 from events.types import DeadLetter, Event, SegmentChecked
 from services.bus.ephemeral import retried
-from services.bus.publish import replay
+from services.bus.publish import FETCH_TIMEOUTS, replay
 from services.voices import LISTED_ENGINES
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ def event_of(msg: Msg) -> Event | None:
     except DecodeError as exc:
         log.warning("skipping undecodable event on %s: %s", msg.subject, exc)
         return None
-    if msg.subject != names.event_subject(event.job_id, event.KIND):
+    subject = names.event_subject(event.job_id, event.KIND)
+    if msg.subject not in (subject, names.viewed(subject)):  # the log's subject, or the clients' mirror's
         log.warning("skipping a %s event for job %s published on %s", event.KIND, event.job_id, msg.subject)
         return None
     return event
@@ -56,7 +57,7 @@ async def rebuild(js: JetStreamContext, job_id: str, tracked: Tracked | None = N
     the clients' mirror of it (EVENTS_VIEW: a moment behind). ``key``: the core's command key,
     so segment events without their command's ticket are left out (events.tickets)."""
     tracked = tracked or Tracked(JobState(job_id=job_id))
-    for msg in await replay(js, stream, names.job_events_filter(job_id), after=tracked.seq):
+    for msg in await replay(js, stream, on(stream, names.job_events_filter(job_id)), after=tracked.seq):
         event = event_of(msg)
         if event is not None and holds_ticket(event, key):
             tracked.apply(event, msg.metadata.sequence.stream)
@@ -82,7 +83,7 @@ async def segment_verdicts(js: JetStreamContext, job_id: str,
                            stream: str = names.EVENTS_STREAM) -> list[SegmentChecked]:
     """The check's latest verdict on each heard segment of a job, in reading order."""
     latest: dict[tuple[int, int], SegmentChecked] = {}
-    for msg in await replay(js, stream, names.event_subject(job_id, SegmentChecked.KIND)):
+    for msg in await replay(js, stream, on(stream, names.event_subject(job_id, SegmentChecked.KIND))):
         event = event_of(msg)
         if isinstance(event, SegmentChecked):
             latest[(event.chapter, event.index)] = event
@@ -146,30 +147,58 @@ async def purge_job_queue(js: JetStreamContext, job_id: str) -> int:
 
 
 async def known_jobs(js: JetStreamContext, stream: str = names.EVENTS_STREAM) -> list[str]:
-    """Every job id (and rejected request reference) that has events in the log, oldest first."""
-    info = await js.stream_info(stream, subjects_filter=f"{names.EVENTS_PREFIX}.*.job.>")
+    """Every job id (and rejected request reference) that has events in the log (in the mirror,
+    named users' jobs too)."""
+    filters = [f"{names.EVENTS_PREFIX}.*.job.>"]
+    if stream == names.EVENTS_VIEW_STREAM:
+        filters.append(f"{names.EVENTS_PREFIX}.*.*.job.>")  # a named user's job, split by the mirror
     seen: dict[str, None] = {}
-    for subject in sorted(info.state.subjects or {}):
-        seen.setdefault(subject.split(".")[1], None)
+    for subject_filter in filters:
+        info = await js.stream_info(stream, subjects_filter=subject_filter)
+        for subject in sorted(info.state.subjects or {}):
+            tokens = subject.split(".")
+            seen.setdefault(names.OWNER_MARK.join(tokens[1:-2]), None)
     return list(seen)
 
 
-async def job_events(js: JetStreamContext, *job_ids: str,
-                     stream: str = names.EVENTS_STREAM) -> AsyncGenerator[tuple[int, Event], None]:
+async def users_jobs(js: JetStreamContext, user: str) -> list[str]:
+    """A named user's jobs (and rejected requests), oldest first: read from their own events in the
+    mirror (their permissions allow no listing of its subjects)."""
+    seen: dict[str, None] = {}
+    for msg in await replay(js, names.EVENTS_VIEW_STREAM, f"{names.EVENTS_PREFIX}.{user}.*.job.>"):
+        seen.setdefault(names.owned(user, msg.subject.split(".")[2]), None)
+    return list(seen)
+
+
+def on(stream: str, subject: str) -> str:
+    """``subject`` as ``stream`` holds it: the clients' mirror splits a named user's job token."""
+    return names.viewed(subject) if stream == names.EVENTS_VIEW_STREAM else subject
+
+
+async def job_events(js: JetStreamContext, *job_ids: str, stream: str = names.EVENTS_STREAM,
+                     pulled: bool = False) -> AsyncGenerator[tuple[int, Event], None]:
     """The events of the given jobs as (stream sequence, event): the history, then live, forever.
 
     Undecodable messages are skipped. The read side of every live view: fold what it yields
     with ``events.projection.apply``.
     """
-    inner = events_on(js, [names.job_events_filter(job) for job in job_ids], stream)
+    inner = events_on(js, [on(stream, names.job_events_filter(job)) for job in job_ids], stream, pulled)
     async with contextlib.aclosing(inner):  # its subscriptions end with this generator, not at GC
         async for seq, _, event in inner:
             yield seq, event
 
 
-async def events_on(js: JetStreamContext, subjects: list[str],
-                    stream: str = names.EVENTS_STREAM) -> AsyncGenerator[tuple[int, float, Event], None]:
-    """Every valid event on ``subjects`` as (stream sequence, server time, event): history, then live."""
+async def events_on(js: JetStreamContext, subjects: list[str], stream: str = names.EVENTS_STREAM,
+                    pulled: bool = False) -> AsyncGenerator[tuple[int, float, Event], None]:
+    """Every valid event on ``subjects`` as (stream sequence, server time, event): history, then live.
+
+    ``pulled``: through named pull consumers, whose filter is in the subject the server checks (a
+    named user's permissions allow no other); else ordered push consumers."""
+    if pulled:
+        async with contextlib.aclosing(_pulled(js, subjects, stream)) as pulled_events:
+            async for item in pulled_events:
+                yield item
+        return
     queue: asyncio.Queue[Msg] = asyncio.Queue()
 
     async def on_message(msg: Msg) -> None:
@@ -187,6 +216,46 @@ async def events_on(js: JetStreamContext, subjects: list[str],
     finally:
         for sub in subs:
             await sub.unsubscribe()
+
+
+PULL_BATCH = 256
+
+
+async def _pulled(js: JetStreamContext, subjects: list[str],
+                  stream: str) -> AsyncGenerator[tuple[int, float, Event], None]:
+    """:func:`events_on` through one pull consumer per subject, in stream order across them; a
+    consumer the server lost (idle, restarted) is made again after the last message read."""
+    last = 0
+    subs: dict[str, JetStreamContext.PullSubscription] = {}
+
+    async def subscribe(subject: str) -> JetStreamContext.PullSubscription:
+        config = ConsumerConfig(ack_policy=AckPolicy.NONE, filter_subject=subject, inactive_threshold=60.0,
+                                mem_storage=True, deliver_policy=DeliverPolicy.BY_START_SEQUENCE if last
+                                else DeliverPolicy.ALL, opt_start_seq=last + 1 if last else None)
+        return await retried(lambda: js.pull_subscribe(subject, stream=stream, config=config), f"following {subject}")
+
+    try:
+        for subject in subjects:
+            subs[subject] = await subscribe(subject)
+        while True:
+            batch: list[Msg] = []
+            for subject, sub in list(subs.items()):
+                try:
+                    batch.extend(await sub.fetch(PULL_BATCH, timeout=0.05 if batch else 1.0 / len(subs)))
+                except FETCH_TIMEOUTS:
+                    continue
+                except NotFoundError:  # its consumer is gone: made again past what was read
+                    await sub.unsubscribe()
+                    subs[subject] = await subscribe(subject)
+            for msg in sorted(batch, key=lambda m: m.metadata.sequence.stream):
+                last = max(last, msg.metadata.sequence.stream)
+                event = event_of(msg)
+                if event is not None:
+                    yield msg.metadata.sequence.stream, msg.metadata.timestamp.timestamp(), event
+    finally:
+        for sub in subs.values():
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
 
 async def dead_letters(js: JetStreamContext, latest: int = 5) -> tuple[int, list[DeadLetter]]:

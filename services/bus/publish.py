@@ -127,3 +127,20 @@ async def replay(js: JetStreamContext, stream: str, subject: str, batch: int = 5
         return out
     finally:
         await sub.unsubscribe()
+
+
+async def last_seq_on(js: JetStreamContext, stream: str, subject: str) -> int:
+    """The stream sequence of the last message on ``subject`` in ``stream`` (0: none), through a
+    consumer whose filter is in its subject (what a named user's permissions allow)."""
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST, ack_policy=AckPolicy.NONE, filter_subject=subject,
+                            inactive_threshold=10.0, mem_storage=True)
+    sub = await retried(lambda: js.pull_subscribe(subject, stream=stream, config=config), f"reading {subject}")
+    try:
+        if not (await sub.consumer_info()).num_pending:
+            return 0
+        msgs = await sub.fetch(1, timeout=2.0)
+        return msgs[0].metadata.sequence.stream if msgs else 0
+    except FETCH_TIMEOUTS:
+        return 0
+    finally:
+        await sub.unsubscribe()

@@ -21,7 +21,9 @@ from nats.js.api import (
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    StreamConsumerLimits,
     StreamSource,
+    SubjectTransform,
 )
 from nats.js.errors import APIError, BucketNotFoundError, NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
@@ -67,10 +69,14 @@ def wanted_replicas(size: int, setting: int | None, existing: int = 0) -> int:
     return max(min(size, MAX_REPLICAS), existing, 1)
 
 
+VIEW_IDLE_S = 300.0  # the longest a consumer on the clients' mirror of the events lives idle
+
+
 def stream_configs() -> list[StreamConfig]:
     return [
         StreamConfig(
-            name=names.REQUESTS_STREAM, subjects=[names.REQUEST_SUBJECT],
+            name=names.REQUESTS_STREAM, subjects=[names.REQUEST_SUBJECT, names.user_requests_filter(),
+                                               names.user_stops_filter()],
             retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
             duplicate_window=DEDUP_WINDOW_S, max_msg_size=1024 * 1024, max_bytes=STREAM_BYTES[names.REQUESTS_STREAM],
             discard=DiscardPolicy.NEW,
@@ -86,9 +92,12 @@ def stream_configs() -> list[StreamConfig]:
         # by name is created or updated: on EVENTS, one could have re-pointed the assembler's).
         # Its newest 256 MiB (about a million events): the oldest jobs' events go first.
         StreamConfig(
-            name=names.EVENTS_VIEW_STREAM, mirror=StreamSource(name=names.EVENTS_STREAM),
+            name=names.EVENTS_VIEW_STREAM, mirror=StreamSource(name=names.EVENTS_STREAM, subject_transforms=[
+                SubjectTransform(src=names.VIEW_TRANSFORM[0], dest=names.VIEW_TRANSFORM[1])]),
             retention=RetentionPolicy.LIMITS, storage=StorageType.FILE, max_age=30 * 24 * 3600.0,
             max_bytes=STREAM_BYTES[names.EVENTS_VIEW_STREAM], discard=DiscardPolicy.OLD,
+            # a consumer a client leaves (even one it made durable) goes when idle this long
+            consumer_limits=StreamConsumerLimits(inactive_threshold=VIEW_IDLE_S),
         ),
         StreamConfig(
             name=names.SYNTH_STREAM, subjects=[names.all_synth_filter()],
@@ -116,7 +125,8 @@ def consumer_configs(settings: Settings) -> list[tuple[str, ConsumerConfig]]:
         (names.REQUESTS_STREAM, ConsumerConfig(
             durable_name=names.PARSE_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
             ack_wait=2 * settings.ack_wait_s, max_deliver=settings.max_deliver,
-            filter_subject=names.REQUEST_SUBJECT, deliver_policy=DeliverPolicy.ALL,
+            filter_subjects=[names.REQUEST_SUBJECT, names.user_requests_filter(),
+                                               names.user_stops_filter()], deliver_policy=DeliverPolicy.ALL,
         )),
         *((names.SYNTH_STREAM, ConsumerConfig(
             durable_name=names.engine_consumer(engine), ack_policy=AckPolicy.EXPLICIT,
@@ -184,7 +194,10 @@ async def _ensure(js: JetStreamContext, settings: Settings) -> None:
             info = await js.stream_info(str(config.name))
             replicas = wanted_replicas(size, settings.replicas, info.config.num_replicas or 1)
             wanted = replace(config, num_replicas=replicas)
-            if stream_differs(info.config, wanted):
+            if mirror_differs(info.config, wanted):  # a mirror cannot be changed: made again (it is derived)
+                await js.delete_stream(str(config.name))
+                await fitting(js.add_stream, wanted)
+            elif stream_differs(info.config, wanted):
                 await fitting(js.update_stream, wanted)
         except NotFoundError:
             await fitting(js.add_stream, replace(config, num_replicas=wanted_replicas(size, settings.replicas)))
@@ -230,6 +243,16 @@ async def made_by_the_core(js: JetStreamContext, needs: list[tuple[str, str | No
 
 COMPARED_FIELDS = ("subjects", "retention", "storage", "duplicate_window", "max_age", "max_msgs", "max_msg_size",
                    "discard", "num_replicas")
+
+
+def mirror_differs(existing: StreamConfig, wanted: StreamConfig) -> bool:
+    """Whether a mirror must be made again to be ``wanted``: what it mirrors, or how it names subjects (pure)."""
+    if wanted.mirror is None:
+        return False
+    if existing.mirror is None or existing.mirror.name != wanted.mirror.name:
+        return True
+    have = [(t.src, t.dest) for t in existing.mirror.subject_transforms or []]
+    return have != [(t.src, t.dest) for t in wanted.mirror.subject_transforms or []]
 
 
 def stream_differs(existing: StreamConfig, wanted: StreamConfig) -> bool:
@@ -355,10 +378,18 @@ async def object_store(js: JetStreamContext, bucket: str = names.OBJECT_BUCKET, 
         return await _made_elsewhere(lambda: js.object_store(bucket))
 
 
+async def user_store(js: JetStreamContext, user: str, settings: Settings, replicas: int = 1) -> ObjectStore:
+    """A named user's own object store (``user-NAME``), made when missing: only the operator (admin)
+    makes one, at `audiobook user add` or the embedded stack's start; a user may not."""
+    return await object_store(js, names.user_bucket(user), replicas, bucket_bytes(names.user_bucket(user), settings))
+
+
 def bucket_bytes(bucket: str, settings: Settings) -> int:
     """The byte limit of a bucket: the audio's and the books' are a setting, the others fixed (docs/security.md)."""
     if bucket in (names.OBJECT_BUCKET, names.AUDIO_BUCKET):
         return int(settings.max_store_gb * 10**9)
+    if bucket.startswith(names.USER_BUCKET_PREFIX):
+        return int(settings.user_store_gb * 10**9)
     return UPLOADS_BYTES if bucket == names.UPLOADS_BUCKET else CHECKPOINT_BYTES
 
 

@@ -26,14 +26,14 @@ def object_digest(path: Path) -> str:
     return "SHA-256=" + base64.urlsafe_b64encode(digest).decode()
 
 
-async def upload(js: JetStreamContext, path: Path, name: str) -> str:
-    """Put ``path`` in the uploads bucket as ``name``.
+async def upload(js: JetStreamContext, path: Path, name: str, bucket: str = names.UPLOADS_BUCKET) -> str:
+    """Put ``path`` in the uploads bucket (or a named user's own, which only the operator makes) as ``name``.
 
     Skipped only when the object there says it holds these very bytes (its size and SHA-256): a
     file planted under the name with other content is replaced, and the parse service checks the
     content against the name once more (it may have been planted after this look).
     """
-    store = await object_store(js, names.UPLOADS_BUCKET)
+    store = await (object_store(js, bucket) if bucket == names.UPLOADS_BUCKET else js.object_store(bucket))
     try:
         info = await store.get_info(name)
         if info.size == path.stat().st_size and info.digest == object_digest(path):
@@ -45,7 +45,8 @@ async def upload(js: JetStreamContext, path: Path, name: str) -> str:
     return name
 
 
-async def upload_book(js: JetStreamContext, path: Path, sha256: str | None = None) -> str:
+async def upload_book(js: JetStreamContext, path: Path, sha256: str | None = None,
+                      bucket: str = names.UPLOADS_BUCKET) -> str:
     """Upload an ebook as ``sources/<sha256><suffix>``; its object name."""
     sha = sha256 or sha256_file(path)
-    return await upload(js, path, names.source_object(sha, path.suffix.lower() or ".epub"))
+    return await upload(js, path, names.source_object(sha, path.suffix.lower() or ".epub"), bucket)

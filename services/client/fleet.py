@@ -32,11 +32,17 @@ class FleetVerbs(Session):
 
     @translating
     async def workers(self, wait: float = 0.5) -> list[dict[str, Any]]:
-        """Every service instance's status (with its instance ``id``), as answered within ``wait`` seconds."""
+        """Every service instance's status (with its instance ``id``), as answered within ``wait`` seconds
+        (none for a named user: a worker's status names the jobs in its hands, anyone's)."""
+        if self.user:
+            return []
         return await fleet_status(self.nc, wait)
 
     async def served_engines(self, wait: float = 0.5) -> set[str] | None:
-        """Engines the live tts workers run; None when the control plane does not answer the question."""
+        """Engines the live tts workers run; None when the control plane does not answer the question
+        (nor for a named user, who may not ask it)."""
+        if self.user:
+            return None
         try:
             return served_engines(await self.workers(wait))
         except ClientError:

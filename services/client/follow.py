@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from events.names import EVENTS_VIEW_STREAM as VIEW
-from events.names import all_events_filter
+from events.names import all_events_filter, user_events_filter
 from events.projection import CANCELLED, COMPLETED, FAILED, REJECTED, JobState, apply
 from events.types import BookWarning, Event, JobCancelled, JobFailed, JobRejected
 from services.bus.ephemeral import download_object
@@ -91,7 +91,7 @@ class Followed(Session):
         state = JobState(job_id=submission.job_id)
         baseline_set = noted_assembly = False
         refs = [submission.request_ref] if submission.request_ref else []
-        updates = job_events(self.js, submission.job_id, *refs, stream=VIEW)
+        updates = job_events(self.js, submission.job_id, *refs, stream=VIEW, pulled=self.user is not None)
         async with contextlib.aclosing(updates):
             async for seq, event in updates:
                 stale = seq <= submission.since_seq and isinstance(event, JobRejected | JobFailed | JobCancelled)
@@ -122,13 +122,15 @@ class Followed(Session):
     def every_event(self) -> AsyncGenerator[tuple[int, float, Event], None]:
         """Every job's events as (stream sequence, server time, event): the history, then live.
         A dashboard's feed; close it (``contextlib.aclosing``) to stop following."""
+        if self.user:
+            return events_on(self.js, [user_events_filter(self.user)], VIEW, pulled=True)
         return events_on(self.js, [all_events_filter()], VIEW)
 
     @translating
     async def download(self, name: str, output: Path) -> None:
-        """Write an object of the pipeline's store to ``output`` through a ``.part`` file (never a
-        half-written book)."""
-        store = await object_store(self.js)
+        """Write an object of the pipeline's store (a named user's own store) to ``output`` through a
+        ``.part`` file (never a half-written book)."""
+        store = await (self.js.object_store(self.uploads_bucket) if self.user else object_store(self.js))
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(output.name + ".part")
         with open(partial, "wb") as handle:

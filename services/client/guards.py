@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from events.names import service_name
-from events.projection import ACCEPTED, COMPLETED, FINAL, PARSED, PAUSED, JobState
-from events.requests import retake_refusal
+from events.projection import ACCEPTED, COMPLETED, PARSED, PAUSED, JobState
+from events.requests import retake_refusal, stop_refusal
 from services.client.errors import JobNotFound, JobStateError, NoSuchFile
 
 RUNNING = (ACCEPTED, PARSED)
@@ -48,14 +48,14 @@ def known(state: JobState, job_id: str) -> JobState:
 
 def check_cancel(state: JobState) -> None:
     """A job may be cancelled until it is finished."""
-    if state.status in FINAL:
-        raise JobStateError(f"job {state.job_id} is already {state.status}")
+    if refusal := stop_refusal(state, pause=False):
+        raise JobStateError(refusal)
 
 
 def check_pause(state: JobState) -> None:
     """Only a running job (accepted or parsed) may be paused."""
-    if state.status not in RUNNING:
-        raise JobStateError(f"job {state.job_id} is {state.status}: only a running job can be paused")
+    if refusal := stop_refusal(state, pause=True):
+        raise JobStateError(refusal)
 
 
 def check_retake(state: JobState, positions: tuple[tuple[int, int], ...]) -> None:
@@ -88,3 +88,8 @@ def drain_targets(replies: Iterable[Mapping[str, Any]], worker: str) -> list[Map
     """The tts instances (``$SRV.STATS`` replies) named ``worker``, by worker name or instance id."""
     return [r for r in replies if r.get("name") == service_name("tts")
             and worker in (r.get("metadata", {}).get("worker"), r.get("id"))]
+
+
+def dropped_words(count: int | None) -> str:
+    """The queued segments a stop dropped, in words (a named user's stop does not count them)."""
+    return "its queued segments" if count is None else f"{count} queued segment(s)"

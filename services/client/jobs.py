@@ -5,21 +5,28 @@ Each verb reads the job from its log, applies its one rule (``guards``) and acts
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from events import names
 from events.names import EVENTS_VIEW_STREAM as VIEW
 from events.projection import JobState
 from events.requests import ConvertRequest, job_id_for, resume_request
-from events.types import DeadLetter, JobCancelled, JobPaused, SegmentChecked
-from services.bus.jobs import dead_letters, known_jobs, rebuild_state, segment_verdicts
+from events.types import DeadLetter, JobCancelled, JobPaused, JobRejected, SegmentChecked
+from services.bus.jobs import dead_letters, job_events, known_jobs, rebuild_state, segment_verdicts, users_jobs
 from services.bus.stopping import stop_job
 from services.bus.uploads import sha256_file, upload, upload_book
 from services.client import guards
+from services.client.errors import JobNotFound, JobStateError, NoAnswer
 from services.client.session import Session, Submission
 from services.client.translation import translating
 
 __all__ = ["DeadLetters", "JobVerbs", "speaker_upload_name"]
+
+
+STOP_WAIT_S = 30.0  # how long a named user's cancel or pause waits to see parse carry it out
 
 
 def speaker_upload_name(sha256: str) -> str:
@@ -54,37 +61,44 @@ class JobVerbs(Session):
             request = replace(request, speaker_object=speaker_upload_name(speaker_sha))
         sha = sha256_file(book)
         job_id = job_id_for(sha, request.engine, request.voice, request.speed, request.language, speaker_sha,
-                            request.chapters, request.pauses, request.lexicon, request.read_along)
+                            request.chapters, request.pauses, request.lexicon, request.read_along, self.user)
         with self.traced("submit", job_id):
-            source = await upload_book(self.js, book, sha)
+            source = await upload_book(self.js, book, sha, self.uploads_bucket)
             if speaker is not None and request.speaker_object:
-                await upload(self.js, speaker, request.speaker_object)
+                await upload(self.js, speaker, request.speaker_object, self.uploads_bucket)
             return await self.send(replace(request, source_path=None, source_object=source, request_id=job_id),
                                    job_id)
 
     @translating
     async def job(self, job_id: str) -> JobState:
-        """A job's state, folded from its log; ``JobNotFound`` if it has none."""
+        """A job's state, folded from its log; ``JobNotFound`` if it has none (or, for a named user,
+        if it is not theirs: its events are not theirs to read)."""
+        if self.user and names.owner_of(job_id) != self.user:
+            raise JobNotFound(f"no job {job_id!r} among yours (see `audiobook status`)")
         await self.caught_up()
         return guards.known(await rebuild_state(self.js, job_id, VIEW), job_id)
 
     @translating
     async def verdicts(self, job_id: str) -> list[SegmentChecked]:
         """What the check heard in each checked segment of a job (the latest verdict), in reading order."""
-        await self.caught_up()
-        guards.known(await rebuild_state(self.js, job_id, VIEW), job_id)
+        await self.job(job_id)
         return await segment_verdicts(self.js, job_id, VIEW)
 
     @translating
     async def jobs(self) -> list[JobState]:
-        """Every job in the store, oldest first (a subject with nothing readable on it is no job)."""
+        """Every job in the store (a named user's: their own), oldest first (a subject with nothing
+        readable on it is no job)."""
         await self.caught_up()
-        states = [await rebuild_state(self.js, job_id, VIEW) for job_id in await known_jobs(self.js, VIEW)]
+        found = await (users_jobs(self.js, self.user) if self.user else known_jobs(self.js, VIEW))
+        states = [await rebuild_state(self.js, job_id, VIEW) for job_id in found]
         return [state for state in states if state.status]
 
     @translating
     async def dead_letters(self, latest: int = 5) -> DeadLetters:
-        """How many messages the stages gave up on, and the ``latest`` few, oldest first."""
+        """How many messages the stages gave up on, and the ``latest`` few, oldest first (none for a
+        named user: the records are anyone's; their own jobs' failures are in their events)."""
+        if self.user:
+            return DeadLetters(0, [])
         return DeadLetters(*await dead_letters(self.js, latest))
 
     @translating
@@ -111,20 +125,48 @@ class JobVerbs(Session):
         return state, replace(submission, reopens=True)
 
     @translating
-    async def cancel(self, job_id: str, reason: str = "cancelled by the user") -> int:
-        """Record the job cancelled and drop its queued segments; returns how many were dropped."""
+    async def cancel(self, job_id: str, reason: str = "cancelled by the user") -> int | None:
+        """Record the job cancelled and drop its queued segments; returns how many were dropped (None
+        for a named user: parse stops their job for them, and the queue is not theirs to count)."""
         state = await self.job(job_id)
         guards.check_cancel(state)
         with self.traced("cancel", job_id):
+            if self.user:
+                await self._stop_as_user(state, pause=False, reason=reason)
+                return None
             return await stop_job(self.js, JobCancelled(job_id=job_id, reason=reason, generation=state.generation))
 
     @translating
-    async def pause_job(self, job_id: str, reason: str = "paused by the user") -> int:
-        """Record the job paused and set its queued segments aside (done ones are kept); returns how many."""
+    async def pause_job(self, job_id: str, reason: str = "paused by the user") -> int | None:
+        """Record the job paused and set its queued segments aside (done ones are kept); returns how many
+        (None for a named user, as for :meth:`cancel`)."""
         state = await self.job(job_id)
         guards.check_pause(state)
         with self.traced("pause", job_id):
+            if self.user:
+                await self._stop_as_user(state, pause=True, reason=reason)
+                return None
             return await stop_job(self.js, JobPaused(job_id=job_id, reason=reason, generation=state.generation))
+
+    async def _stop_as_user(self, state: JobState, pause: bool, reason: str) -> None:
+        """A named user's stop: asked of parse on ``convert.stop.<user>``, and waited for in their log
+        (``JobStateError`` with parse's reason if it refuses, as the operator's guards would)."""
+        kind = JobPaused if pause else JobCancelled
+        submission = await self.send_stop(state.job_id, pause, reason)
+        updates = job_events(self.js, state.job_id, *([submission.request_ref] if submission.request_ref else []),
+                             stream=VIEW, pulled=True)
+        try:
+            async with contextlib.aclosing(updates), asyncio.timeout(STOP_WAIT_S):
+                async for seq, event in updates:
+                    if seq <= submission.since_seq:
+                        continue
+                    if isinstance(event, kind) and event.generation == state.generation:
+                        return
+                    if isinstance(event, JobRejected) and event.job_id == submission.request_ref:
+                        raise JobStateError(event.reason)
+        except TimeoutError:
+            raise NoAnswer(f"the stop of {state.job_id} was sent, and the parse service did not carry it out "
+                           f"within {STOP_WAIT_S:.0f} s (is it running?)") from None
 
     @translating
     async def unpause_job(self, job_id: str) -> Submission:

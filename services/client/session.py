@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import orjson
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from opentelemetry.trace import Span
 
 from events import names
 from events.requests import ConvertRequest, request_ref
-from services.bus.connect import connect_client
+from services.bus.connect import connect_client, user_of
+from services.bus.publish import last_seq_on
 from services.bus.tracing import send_span, span
 from services.client.translation import translated
 from services.settings import Settings
@@ -58,6 +60,12 @@ class Session:
 
     def __init__(self, nc: Client, origin: str = "script") -> None:
         self.nc, self.origin = nc, origin
+        self.user = user_of(nc)  # a named user (``audiobook user add``): their own jobs, store and inbox
+
+    @property
+    def uploads_bucket(self) -> str:
+        """Where this client's uploads go, and its finished books come from (a named user's own store)."""
+        return names.user_bucket(self.user) if self.user else names.UPLOADS_BUCKET
 
     @property
     def js(self) -> JetStreamContext:
@@ -71,12 +79,18 @@ class Session:
             yield current
 
     async def last_seq(self) -> int:
-        """The events stream's last sequence now."""
+        """The events stream's last sequence now (for a named user: of their own events, as the
+        mirror holds them; the log's is not theirs to read)."""
+        if self.user:
+            return await last_seq_on(self.js, names.EVENTS_VIEW_STREAM, names.user_events_filter(self.user))
         return (await self.js.stream_info(names.EVENTS_STREAM)).state.last_seq
 
     async def caught_up(self, wait_s: float = VIEW_WAIT_S) -> None:
         """Wait until the clients' view of the events holds everything the log held when asked (a
-        moment, as a rule), so a read after a write sees it: a pause, then the job's state."""
+        moment, as a rule), so a read after a write sees it: a pause, then the job's state. (A
+        named user reads the view as it is: they may not read the log's position.)"""
+        if self.user:
+            return
         target = await self.last_seq()
         deadline = asyncio.get_running_loop().time() + wait_s
         while (await self.js.stream_info(names.EVENTS_VIEW_STREAM)).state.last_seq < target:
@@ -84,10 +98,20 @@ class Session:
                 return  # a view that lags this far is read as it is
             await asyncio.sleep(0.02)
 
+    async def send_stop(self, job_id: str, pause: bool, reason: str) -> Submission:
+        """A named user's ``convert.stop.<user>``: parse cancels (or pauses) their job for them."""
+        assert self.user is not None
+        raw = orjson.dumps({"job_id": job_id, "action": "pause" if pause else "cancel", "reason": reason[:200]})
+        since = await self.last_seq()
+        with send_span(names.STOP_PREFIX, f"{self.origin}:{uuid.uuid4()}") as headers:
+            await self.js.publish(names.stop_subject(self.user), raw, headers=headers)
+        return Submission(job_id, request_ref(raw, self.user), since)
+
     async def send(self, request: ConvertRequest, job_id: str) -> Submission:
         """Publish a request with a fresh message id and the current trace context in its headers."""
         raw = request.encode()
         since = await self.last_seq()
+        subject = names.request_subject(self.user)
         with send_span(names.REQUEST_SUBJECT, f"{self.origin}:{uuid.uuid4()}") as headers:
-            await self.js.publish(names.REQUEST_SUBJECT, raw, headers=headers)
-        return Submission(job_id, request_ref(raw), since)
+            await self.js.publish(subject, raw, headers=headers)
+        return Submission(job_id, request_ref(raw, self.user), since)

@@ -68,7 +68,9 @@ class Releaser:
         self.kv: KeyValue | None = None  # the assembler's checkpoints (found at the first batch)
         self.plans: OrderedDict[str, tuple[str, list[Command]]] = OrderedDict()  # job -> (plan's nuid, commands)
         self.slots: dict[str, tuple[float, int]] = {}  # engine -> (when asked, slots)
-        self.running: set[str] = set()  # jobs that may have commands to release: the sweep looks at them
+        # jobs that may have commands to release, oldest first: the sweep looks at them, and a user's
+        # running jobs share one window (decide.owners_share)
+        self.running: dict[str, None] = {}
         self.released = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -103,7 +105,7 @@ class Releaser:
                 try:
                     entry = await self.kv.get(job_id)
                     if from_snapshot(entry.value or b"").state.status in RUNNING:
-                        self.running.add(job_id)
+                        self.running.setdefault(job_id, None)
                 except (KeyNotFoundError, *SNAPSHOT_ERRORS):
                     continue
         except Exception as exc:  # (the next sweep tries again)
@@ -119,7 +121,7 @@ class Releaser:
             if isinstance(event, (SegmentSynthesized, SegmentFailed, SegmentChecked)):
                 landed.setdefault(event.job_id, []).append((msg.metadata.sequence.stream, event))
         for job_id, events in landed.items():
-            self.running.add(job_id)
+            self.running.setdefault(job_id, None)
             await self._release_or_later(job_id, {seq: event for seq, event in events})
         return Decision()
 
@@ -155,19 +157,19 @@ class Releaser:
         """The commands to queue now (``events``: the job's segment events just received, by stream sequence)."""
         plan = await self._plan(job_id)
         if not plan:
-            self.running.discard(job_id)
+            self.running.pop(job_id, None)
             return []
         state = await self._state(job_id, events or {})
         if state.status in FINAL:
             self.plans.pop(job_id, None)  # nothing more will be released: the sweep forgets it
-            self.running.discard(job_id)
+            self.running.pop(job_id, None)
             return []
         if await self._stopped(job_id):
-            self.running.discard(job_id)  # a resume plans it anew, and its events bring it back
+            self.running.pop(job_id, None)  # a resume plans it anew, and its events bring it back
             return []
         queued = await queued_segments(self.js, job_id)
         window = decide.release_window(await self.fleet_slots(plan[0][1].engine), self.window,
-                                       state.requested_priority)
+                                       state.requested_priority, decide.owners_share(job_id, self.running))
         return decide.to_release(plan, state, queued, window)
 
     async def _plan(self, job_id: str) -> list[Command]:

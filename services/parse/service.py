@@ -18,7 +18,7 @@ from pathlib import Path
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError, ObjectNotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
@@ -31,19 +31,23 @@ from events.requests import (
     RequestError,
     job_id_for,
     parse_request,
+    parse_stop,
     priority_refusal,
     request_ref,
     retake_refusal,
+    stop_refusal,
 )
+from events.roles import ROLES
 from events.tickets import signed
-from events.types import Event, JobAccepted
+from events.types import Event, JobAccepted, JobCancelled, JobPaused
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
 from services.bus.control import ControlPlane, ServiceState, fleet, status_of
 from services.bus.jobs import queued_segments, rebuild_state, segment_verdicts
 from services.bus.publish import Command
+from services.bus.stopping import stop_job
 from services.bus.topology import object_store
 from services.bus.tracing import annotate, timed_span
-from services.parse import decide
+from services.parse import admission, decide
 from services.parse.formats import source_suffix
 from services.parse.lexicon import Entry, parse_lexicon
 from services.parse.limits import BookLimits, BookTooBig
@@ -75,6 +79,8 @@ class ParseService:
         self.requests = 0  # requests answered by this process
         self._gpu_checkers: tuple[float, int] | None = None  # (when asked, check workers with a GPU)
         self.limits = BookLimits.from_settings(settings)
+        self._user_stores: dict[str, ObjectStore] = {}  # named users' own stores, by user
+        self.rate = admission.RequestRate(settings.user_requests_per_minute)  # named users' requests a minute
         # queues jobs' next commands as they go
         self.releaser = Releaser(js, store, settings.release_window, settings.command_key)
         self.child_limits = ChildLimits(memory_bytes=settings.max_parse_bytes, cpu_s=settings.max_parse_s,
@@ -117,16 +123,24 @@ class ParseService:
 
     def give_up(self, msg: Msg, reason: str) -> Sequence[Event]:
         """A request that keeps failing is answered too, under its request reference."""
-        return [decide.rejected(request_ref(msg.data), f"could not process the request: {reason}", None,
+        return [decide.rejected(request_ref(msg.data, _owner(msg)), f"could not process the request: {reason}", None,
                                 msg.metadata.sequence.stream)]
 
     async def handle(self, msg: Msg) -> Decision:
         """Decide what one request publishes."""
-        seq, ref = msg.metadata.sequence.stream, request_ref(msg.data)
-        annotate({"audiobook.request_ref": ref})
+        owner = _owner(msg)
+        seq, ref = msg.metadata.sequence.stream, request_ref(msg.data, owner)
+        annotate({"audiobook.request_ref": ref, **({"audiobook.user": owner} if owner else {})})
         self.requests += 1
+        if owner is not None and not self.rate.admit(owner, time.monotonic()):  # before anything is read
+            refusal = admission.rate_refusal(owner, self.rate.per_minute)
+            log.warning("rejected request %s: %s", ref, refusal)
+            return Decision([decide.rejected(ref, refusal, None, seq)])
+        if names.is_stop(msg.subject):
+            return await self._stop(owner, msg.data, ref, seq)
         request: ConvertRequest | None = None
         try:
+            uploads = await self._uploads_of(owner)
             request = parse_request(msg.data)
             check_requested_voice(request, self.settings.voice_dirs)
             if refusal := priority_refusal(request.priority, self.settings.max_priority):
@@ -137,23 +151,65 @@ class ParseService:
             return Decision([decide.rejected(ref, str(exc), request, seq)])
         with scratch_folder("parse") as tmp:
             try:
-                source = await fetch_source(request, self.uploads, self.store, Path(tmp) / "source",
-                                            self.settings.input_dir, self.settings.max_book_bytes)
-                speaker = (await fetch_speaker(request.speaker_object, self.uploads, self.audio, self.store)
+                source = await fetch_source(request, uploads, self.store, Path(tmp) / "source",
+                                            None if owner else self.settings.input_dir, self.settings.max_book_bytes)
+                speaker = (await fetch_speaker(request.speaker_object, uploads, self.audio, self.store)
                            if request.speaker_object else None)
             except PermanentError as exc:
                 log.warning("rejected request %s: %s", ref, exc)
                 return Decision([decide.rejected(ref, str(exc), request, seq)])
-            return await self._accept(request, source, seq, speaker, lexicon)
+            return await self._accept(request, source, seq, speaker, lexicon, owner, uploads)
+
+    async def _stop(self, owner: str | None, raw: bytes, ref: str, seq: int) -> Decision:
+        """A named user cancels or pauses one of their own jobs: the stop on its log, its queue dropped
+        (as ``audiobook cancel`` does for the operator); anything else is answered under the request's
+        reference."""
+        try:
+            stop = parse_stop(raw)
+            if owner is None or names.owner_of(stop.job_id) != owner:
+                raise RequestError(f"job {stop.job_id!r} is not one of yours")
+            state = await rebuild_state(self.js, stop.job_id)
+            if refusal := stop_refusal(state, stop.pause):
+                raise RequestError(refusal)
+        except RequestError as exc:
+            log.warning("rejected stop request %s: %s", ref, exc)
+            return Decision([decide.rejected(ref, str(exc), None, seq)])
+        reason = stop.reason or f"{'paused' if stop.pause else 'cancelled'} by {owner}"
+        event = (JobPaused if stop.pause else JobCancelled)(job_id=stop.job_id, reason=reason,
+                                                             generation=state.generation)
+        dropped = await stop_job(self.js, event)
+        log.info("job %s %s by its user (%d queued segments dropped)", stop.job_id, event.KIND, dropped)
+        return Decision()
+
+    def _running_of(self, owner: str, job_id: str) -> int:
+        """How many other jobs of ``owner`` run now (as this process's release loop knows them)."""
+        return sum(1 for job in self.releaser.running if job != job_id and names.owner_of(job) == owner)
+
+    async def _uploads_of(self, owner: str | None) -> ObjectStore:
+        """Where a request's uploads are: the shared ``uploads`` store, or a named user's own store."""
+        if owner is None:
+            return self.uploads
+        if owner not in self._user_stores:
+            try:
+                self._user_stores[owner] = await self.js.object_store(names.user_bucket(owner))
+            except (BucketNotFoundError, NotFoundError):
+                raise RequestError(f"user {owner!r} has no object store on this stack: the operator adds "
+                                   f"users with `audiobook user add {owner}`") from None
+        return self._user_stores[owner]
 
     async def _accept(self, request: ConvertRequest, source: LocalSource, seq: int, speaker: str | None,
-                      lexicon: tuple[Entry, ...] = ()) -> Decision:
+                      lexicon: tuple[Entry, ...] = (), owner: str | None = None,
+                      uploads: ObjectStore | None = None) -> Decision:
         job_id = job_id_for(source.sha256, request.engine, request.voice, request.speed, request.language, speaker,
-                            request.chapters, request.pauses, request.lexicon, request.read_along)
+                            request.chapters, request.pauses, request.lexicon, request.read_along, owner)
         annotate({"audiobook.job_id": job_id})
         state = await rebuild_state(self.js, job_id)
         if request.retake:
             return await self._retake(request, source, job_id, state, seq, speaker, lexicon)
+        if owner is not None and state.status != JobStatus.COMPLETED and (refusal := admission.jobs_refusal(
+                owner, self._running_of(owner, job_id), self.settings.user_max_jobs)):
+            log.warning("rejected request %s: %s", job_id, refusal)
+            return Decision([decide.rejected(job_id, refusal, request, seq)])
         stored = names.source_object(source.sha256, source_suffix(source.path, source.name))
         if decide.keeps_source_copy(state, await self._kept(stored)):
             with open(source.path, "rb") as handle:
@@ -169,6 +225,7 @@ class ParseService:
         if state.status == JobStatus.COMPLETED:
             log.info("job %s is already complete: %s", job_id, state.output_object)
             return Decision([accepted])
+
         generation, resumed = decide.continuation(state)
         try:
             plan = await self._read_and_plan(source, job_id, request, state, generation, speaker, lexicon,
@@ -176,11 +233,11 @@ class ParseService:
         except TRANSIENT:
             raise  # the server, not the book: the kit retries the request
         except PermanentError as exc:
-            return await self._reject_book(accepted, str(exc), request, seq)
+            return await self._reject_book(accepted, str(exc), request, seq, uploads)
         except Exception as exc:  # a parser bug on odd input must not stop the service
             log.exception("job %s: unexpected error reading %s", job_id, source.name)
             return await self._reject_book(accepted, f"could not read the ebook ({type(exc).__name__}: {exc})",
-                                           request, seq)
+                                           request, seq, uploads)
         return Decision([accepted, *([resumed] if resumed else []), *await self._to_publish(plan, job_id, state,
                                                                                         request.priority or "")])
 
@@ -244,12 +301,13 @@ class ParseService:
             return True
         return False
 
-    async def _reject_book(self, accepted: JobAccepted, reason: str, request: ConvertRequest, seq: int) -> Decision:
+    async def _reject_book(self, accepted: JobAccepted, reason: str, request: ConvertRequest, seq: int,
+                           uploads: ObjectStore | None = None) -> Decision:
         """A book that cannot be converted: its source leaves the store, its request gets the reason."""
         log.warning("job %s rejected: %s", accepted.job_id, reason)
         await _forget(self.store, accepted.source_object)
         if request.source_object:
-            await _forget(self.uploads, request.source_object)
+            await _forget(uploads or self.uploads, request.source_object)
         return Decision([accepted, decide.rejected(accepted.job_id, reason, request, seq)])
 
     async def _read_and_plan(self, source: LocalSource, job_id: str, request: ConvertRequest, state: JobState,
@@ -289,8 +347,9 @@ class ParseService:
                                                                   state, queued)))
         # the rest is released as the job's segments land (services.parse.release); the plan goes first
         await self.store.put(names.plan_object(job_id), plan_bytes(job_id, todo[0][1].generation if todo else 0, todo))
+        self.releaser.running.setdefault(job_id, None)  # (a job of a user with many may get no window yet)
         window = decide.release_window(await self.releaser.fleet_slots(book.engine), self.settings.release_window,
-                                       priority)
+                                       priority, decide.owners_share(job_id, self.releaser.running))
         first = todo[:max(0, window - len(queued))]
         log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue (%d now; %d already queued)",
                  job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(first),
@@ -306,3 +365,9 @@ async def _forget(store: ObjectStore, name: str) -> None:
         pass
     except TRANSIENT as exc:
         log.warning("could not remove the rejected source %s: %s", name, exc)
+
+
+def _owner(msg: Msg) -> str | None:
+    """The named user who sent a request (its subject says: only they may publish there), or None."""
+    user = names.requester(msg.subject)
+    return None if user is None or names.user_name_refusal(user, ROLES) else user

@@ -20,7 +20,10 @@ def saved_stream(store: Path, name: str, max_bytes: int, storage: str = "file") 
 
 def test_a_new_store_gets_the_server_s_default(tmp_path: Path) -> None:
     assert reserved_bytes(tmp_path) == 0 and store_limit(tmp_path) == 0
-    assert "max_file_store" not in server_config(tmp_path, CREDENTIALS).read_text()
+    config = server_config(tmp_path, CREDENTIALS).read_text()  # written out: a server can then reload its users
+    written = int(config.split("max_file_store: ")[1].split()[0])
+    assert abs(written - int(DEFAULT_STORE_SHARE * shutil.disk_usage(tmp_path).free)) < 2**24
+    assert "max_memory_store: " in config
 
 
 def test_a_store_reserving_more_than_the_disk_has_now_gets_room_for_new_streams(tmp_path: Path) -> None:
@@ -32,4 +35,5 @@ def test_a_store_reserving_more_than_the_disk_has_now_gets_room_for_new_streams(
     (tmp_path / "jetstream" / "$G" / "streams" / "BROKEN" / "meta.inf").write_text("not json")
     assert reserved_bytes(tmp_path) == 2 * default + 2**30
     assert abs(store_limit(tmp_path) - (2 * default + 2**30 + default // 2)) < 2**20  # (the disk moves a little)
-    assert "jetstream { max_file_store: " in server_config(tmp_path, CREDENTIALS).read_text()
+    written = int(server_config(tmp_path, CREDENTIALS).read_text().split("max_file_store: ")[1].split()[0])
+    assert abs(written - store_limit(tmp_path)) < 2**24
