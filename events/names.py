@@ -51,6 +51,8 @@ AUDIO_BUCKET = "audio"  # segment audio, takes and reference recordings (tts wor
 UPLOADS_BUCKET = "uploads"  # books clients upload for {"source": {"object": NAME}} (clients write)
 CONTROL_PREFIX = "audiobook"  # nats micro endpoints of every service instance
 WORKER_INBOX = "_INBOX_tts"  # a tts worker's replies come here (its role reads no other inbox)
+CHECK_INBOX = "_INBOX_check"  # a check worker's, likewise
+ROLE_INBOXES = {"tts": WORKER_INBOX, "check": CHECK_INBOX}  # the roles whose connections read only their own
 OWNER_MARK = "-"  # a named user's job id is ``<user>-<id>``; the mirror splits the token there
 USER_BUCKET_PREFIX = "user-"  # a named user's own object store: their uploads and their finished books
 

@@ -84,9 +84,15 @@ PUBLISH: dict[str, list[str]] = {
         *_get_from(f"KV_{names.CHECKPOINT_BUCKET}"),  # whether a job was cancelled
         *_read_stream(_AUDIO), f"$JS.API.STREAM.PURGE.{_AUDIO}", f"$O.{names.AUDIO_BUCKET}.>",  # the audio only
     ],
-    "check": [  # hears segments: reads audio, publishes its verdicts, asks for retakes and keeps the best take
-        *_SERVICE_COMMON, _event("segment.checked"), names.dead_letter_subject("check"), names.all_synth_filter(),
-        f"$O.{names.OBJECT_BUCKET}.>", f"$O.{names.AUDIO_BUCKET}.>",
+    "check": [  # least privilege too (a GPU host like a tts worker's): hears segments, reads and keeps audio,
+        # publishes its verdicts and the retakes the events' check orders carry (parse made and signed them)
+        _event("segment.checked"), names.dead_letter_subject("check"), names.all_synth_filter(),
+        "$JS.API.INFO", "$JS.FC.>", "$SRV.>",
+        f"$JS.API.STREAM.INFO.{names.EVENTS_STREAM}", f"$JS.API.STREAM.INFO.{names.SYNTH_STREAM}",
+        f"$JS.API.CONSUMER.INFO.{names.EVENTS_STREAM}.{names.CHECK_CONSUMER}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{names.EVENTS_STREAM}.{names.CHECK_CONSUMER}",
+        f"$JS.ACK.{names.EVENTS_STREAM}.{names.CHECK_CONSUMER}.>",
+        *_read_stream(_AUDIO), f"$JS.API.STREAM.PURGE.{_AUDIO}", f"$O.{names.AUDIO_BUCKET}.>",
     ],
     "assemble": [
         *_SERVICE_COMMON, _event("job.completed"), _event("job.failed"), names.dead_letter_subject("assemble"),
@@ -98,6 +104,7 @@ SUBSCRIBE: dict[str, list[str]] = {
     "client": ["_INBOX.>"],
     **{role: ["_INBOX.>", "$SRV.>", f"{names.CONTROL_PREFIX}.{role}.>"] for role in SERVICE_ROLES},
     "tts": [f"{names.WORKER_INBOX}.>", "$SRV.>", f"{names.CONTROL_PREFIX}.tts.>"],  # no one else's replies
+    "check": [f"{names.CHECK_INBOX}.>", "$SRV.>", f"{names.CONTROL_PREFIX}.check.>"],
     "admin": [">"],
 }
 RESPONDERS = SERVICE_ROLES  # may answer any request they received (nats micro): a named user's inbox too

@@ -17,7 +17,8 @@ from events.checking import AUTO, check_policy
 from events.requests import PRIORITIES
 
 PREFIX = "AUDIOBOOK_"
-ZERO_MEANS_OFF = ("SIMULATED_RTF", "RELEASE_WINDOW", "USER_REQUESTS_PER_MINUTE", "USER_MAX_JOBS")  # 0 is allowed
+ZERO_MEANS_OFF = ("SIMULATED_RTF", "RELEASE_WINDOW", "USER_REQUESTS_PER_MINUTE", "USER_MAX_JOBS",
+                  "USER_MAX_QUEUED_HOURS")  # 0 is allowed
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -48,6 +49,7 @@ class Settings:
     user_store_gb: float = 5.0  # each named user's own object store (uploads and finished books)
     user_requests_per_minute: int = 30  # each named user's requests: a burst of this many, then this many a minute
     user_max_jobs: int = 10  # each named user's jobs running at once (0: no limit)
+    user_max_queued_hours: float = 200.0  # each named user's audio still to make, in hours (0: no limit)
     max_segment_chars: int = 400
     ack_wait_s: float = 60.0
     max_deliver: int = 5
@@ -90,7 +92,7 @@ class Settings:
             ("MAX_AUDIO_HOURS", "max_audio_hours", float), ("MAX_PARSE_S", "max_parse_s", float),
             ("MAX_PARSE_MB", "max_parse_bytes", float), ("MAX_STORE_GB", "max_store_gb", float),
             ("USER_STORE_GB", "user_store_gb", float), ("USER_REQUESTS_PER_MINUTE", "user_requests_per_minute", int),
-            ("USER_MAX_JOBS", "user_max_jobs", int),
+            ("USER_MAX_JOBS", "user_max_jobs", int), ("USER_MAX_QUEUED_HOURS", "user_max_queued_hours", float),
             ("MAX_SEGMENT_CHARS", "max_segment_chars", int), ("ACK_WAIT", "ack_wait_s", float),
             ("MAX_DELIVER", "max_deliver", int), ("REPLICAS", "replicas", int),
             ("SIMULATED_RTF", "simulated_rtf", float), ("CHECK_TAKES", "check_takes", int),
@@ -155,6 +157,7 @@ class Settings:
             "MAX_PARSE_MB": repr(self.max_parse_bytes / (1024 * 1024)),
             "MAX_STORE_GB": self.max_store_gb, "USER_STORE_GB": self.user_store_gb,
             "USER_REQUESTS_PER_MINUTE": self.user_requests_per_minute, "USER_MAX_JOBS": self.user_max_jobs,
+            "USER_MAX_QUEUED_HOURS": self.user_max_queued_hours,
             "ACK_WAIT": self.ack_wait_s, "MAX_DELIVER": self.max_deliver, "OTLP_ENDPOINT": self.otlp_endpoint,
             "NATS_USER": self.nats_user, "NATS_PASSWORD": self.nats_password, "NATS_TLS_CA": self.nats_tls_ca,
             "REPLICAS": self.replicas, "SIMULATED_RTF": self.simulated_rtf or None,

@@ -31,7 +31,7 @@ from tui.screens import Confirm, Help, Submit
 
 Connect = Callable[[], Awaitable[Client]]
 Cells = tuple[str, ...]
-JOB_COLUMNS = ("book", "state", "segments", "audio", "expected", "elapsed", "ETA", "failed", "cached", "job")
+JOB_COLUMNS = ("book", "state", "share", "segments", "audio", "expected", "elapsed", "ETA", "failed", "cached", "job")
 CHAPTER_COLUMNS = ("#", "chapter", "segments", "in flight", "queued", "failed", "flagged")
 WORKER_COLUMNS = ("role", "name", "state", "done", "seg/s", "audio", "rtf", "up", "current")
 LOST_AFTER_S = 6.0  # a worker that stops answering for this long is shown as lost
@@ -82,6 +82,7 @@ class Dashboard(App[None]):
         self.worker_rates = WorkerRates()
         self.polled = False
         self.paused: list[str] = []  # engines whose queue is paused (consumer info)
+        self.slots: dict[str, int] = {}  # each engine's commands in workers' hands (the queue poll)
         self.rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)  # segments/s, one per tick
         self.audio_rates: deque[float] = deque([0.0] * HISTORY, maxlen=HISTORY)  # audio seconds/s
         self._done: deque[tuple[float, int, float]] = deque(maxlen=max(2, round(10 / tick) + 1))
@@ -146,7 +147,9 @@ class Dashboard(App[None]):
         """Rewrite the cells of jobs that changed (and the running ones' clocks); the chapters; the rates."""
         table, now = self.query_one("#job-table", DataTable), self.now()
         changed = self.board.take_dirty() | {j for j, s in self.board.jobs.items() if s.status not in FINAL}
-        sync_rows(table, ((job_id, self.board.row(job_id, now, self.served).cells()) for job_id in sorted(changed)))
+        shares = self.board.shares(self.slots)
+        sync_rows(table, ((job_id, self.board.row(job_id, now, self.served, shares).cells())
+                          for job_id in sorted(changed)))
         if self.focus is not None and self.focus in table.rows:
             table.move_cursor(row=table.get_row_index(self.focus))
             self.focus = None
@@ -228,6 +231,7 @@ class Dashboard(App[None]):
 
     def show_queue(self, depths: list[QueueDepth]) -> None:
         self.paused = [d.engine for d in depths if d.paused]
+        self.slots = {d.engine: d.in_flight for d in depths}  # what each engine's workers hold: its fleet's size
         busy = "   ".join(f"{d.engine}: {d.pending} queued" + (" (PAUSED)" if d.paused else "")
                            for d in depths if d.pending or d.in_flight or d.paused)
         self.query_one("#queue-text", Static).update(

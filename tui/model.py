@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from events.fairness import fleet_shares
 from events.progress import Throughput, clock
 from events.projection import FINAL, RUNNING, JobState, JobStatus, Tracked, waiting_for
 from events.types import (
@@ -49,10 +50,11 @@ class JobRow:
     eta: str
     failures: int
     cache_hits: int
+    share: str = ""  # its share of the fleet now ("waits": its user's earlier jobs go first), while it runs
 
     def cells(self) -> tuple[str, ...]:
         progress = f"{bar(self.done, self.total)} {self.done}/{self.total}"
-        return (self.title, self.status, progress, self.audio, self.expected, self.elapsed, self.eta,
+        return (self.title, self.status, self.share, progress, self.audio, self.expected, self.elapsed, self.eta,
                 str(self.failures), str(self.cache_hits), self.job_id)
 
 
@@ -76,6 +78,12 @@ class ChapterRow:
         progress = f"{drawn} {self.done}/{self.total}"
         return (str(self.index + 1), self.title, progress, str(self.in_flight or ""), str(self.queued or ""),
                 str(self.failed) if self.failed else "", f"{self.flagged}/{self.checked}" if self.checked else "")
+
+
+def _share(share: float | None) -> str:
+    if share is None:
+        return ""
+    return f"{share:.0%}" if share > 0 else "waits"
 
 
 def bar(done: int, total: int, width: int = BAR, *, in_flight: int = 0, failed: int = 0) -> str:
@@ -184,8 +192,21 @@ class Board:
             times.finished = at
         self.dirty.add(event.job_id)
 
-    def row(self, job_id: str, now: float, served: set[str] | None = None) -> JobRow:
-        """One job's row; with ``served`` (engines live workers run), a job nobody serves says so."""
+    def shares(self, slots: Mapping[str, int]) -> dict[str, float]:
+        """Each running job's share of its engine's fleet (``slots``: what each engine's workers hold),
+        as the release loop gives it: oldest first, by priority, a user's jobs splitting one window."""
+        by_engine: dict[str, list[tuple[str, str]]] = {}
+        for job_id in sorted(self.jobs, key=lambda job: self.clocks[job].first):
+            state = self.jobs[job_id]
+            if state.status in RUNNING and state.engine:
+                by_engine.setdefault(state.engine, []).append((job_id, state.requested_priority))
+        return {job: share for engine, running in by_engine.items()
+                for job, share in fleet_shares(running, slots.get(engine, 0)).items()}
+
+    def row(self, job_id: str, now: float, served: set[str] | None = None,
+            shares: Mapping[str, float] | None = None) -> JobRow:
+        """One job's row; with ``served`` (engines live workers run), a job nobody serves says so; with
+        ``shares`` (:meth:`shares`), a running job's share of the fleet."""
         state, times = self.jobs[job_id], self.clocks[job_id]
         waiting = waiting_for(state, served) if served is not None else ""
         done, total = state.done_segments, state.total_segments
@@ -199,7 +220,7 @@ class Board:
             status=waiting or str(state.status) or "-", done=done, total=total, audio=clock(state.audio_seconds),
             expected=clock(expected) if expected is not None else "--:--", elapsed=clock(end - times.first),
             eta="done" if state.status == JobStatus.COMPLETED else clock(eta), failures=len(state.failed_segments),
-            cache_hits=state.cache_hits,
+            cache_hits=state.cache_hits, share=_share((shares or {}).get(job_id)),
         )
 
     def chapters(self, job_id: str, in_flight: Counter[int] | None = None) -> list[ChapterRow]:

@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from events import names
 from services.app.stack import default_threads, spawn_service
 from services.app.supervise import POLL_S, Supervisor
 from services.bus.connect import connect_service
-from services.bus.topology import ensure_topology, made_by_the_core, worker_needs
+from services.bus.topology import check_worker_needs, ensure_topology, made_by_the_core, worker_needs
 from services.bus.tracing import setup_tracing, shutdown_tracing
 from services.scratch import sweep_orphans
 from services.settings import Settings, child_env
@@ -79,9 +78,8 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    worker_only = set(roles) == {"tts"}  # a worker reads its own replies only, and makes no topology
-    connecting = asyncio.create_task(connect_service(settings, name="audiobook-" + "-".join(roles),
-                                                     inbox_prefix=names.WORKER_INBOX if worker_only else "_INBOX"))
+    worker_only = set(roles) in ({"tts"}, {"check"})  # a worker makes no topology
+    connecting = asyncio.create_task(connect_service(settings, name="audiobook-" + "-".join(roles)))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
@@ -93,7 +91,9 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
     js = nc.jetstream()
     if SCRATCH_ROLES & set(roles):  # what a killed parse or assemble of this host left in the temporary folder
         await asyncio.to_thread(sweep_orphans)
-    if worker_only:  # the core services make the topology
+    if worker_only and roles[0] == "check":  # the core services make the topology
+        await made_by_the_core(js, check_worker_needs())
+    elif worker_only:
         from services.tts.worker import served_engines
 
         await made_by_the_core(js, worker_needs(served_engines(settings)))

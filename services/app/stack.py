@@ -135,7 +135,7 @@ def stack_credentials(data_dir: Path) -> dict[str, str]:
     return credentials
 
 
-KEY_HOLDERS = ("parse", "assemble", "check", "admin")  # processes that hold the command key
+KEY_HOLDERS = ("parse", "assemble", "admin")  # processes that hold the command key (workers never do)
 
 
 def command_key(credentials: Mapping[str, str]) -> str:

@@ -63,7 +63,7 @@ def user_of(nc: Client) -> str | None:
     """The named user a connection is, from its inbox prefix (:func:`_options` sets it), or None."""
     prefix = bytes(getattr(nc, "_inbox_prefix", b"") or b"").decode()
     user = prefix.removeprefix("_INBOX_")
-    return user if user != prefix and user else None
+    return user if user != prefix and user and user not in ROLES else None
 
 
 def _options(url: str, settings: Settings) -> dict[str, object]:
@@ -72,6 +72,8 @@ def _options(url: str, settings: Settings) -> dict[str, object]:
     options: dict[str, object] = {"user": settings.nats_user, "password": settings.nats_password}
     if (user := named_user(url, settings)) is not None:
         options["inbox_prefix"] = names.user_inbox(user).encode()
+    elif settings.nats_user in names.ROLE_INBOXES:  # a worker's role reads no other replies (its health check too)
+        options["inbox_prefix"] = names.ROLE_INBOXES[settings.nats_user].encode()
     context = tls_context(url, settings)
     if context is not None:
         options["tls"] = context
@@ -105,11 +107,9 @@ async def check_credentials(url: str, settings: Settings, timeout: float = 5.0) 
     await nc.close()
 
 
-async def connect_service(settings: Settings, name: str, inbox_prefix: str = "_INBOX") -> Client:
+async def connect_service(settings: Settings, name: str) -> Client:
     """Connect for a long-running service: reconnect forever (but never with refused credentials).
-
-    ``inbox_prefix``: where its replies come (a tts worker's are ``names.WORKER_INBOX``, the only
-    inboxes its role may subscribe to)."""
+    Its replies come to its role's own inbox prefix where the role has one (:func:`_options`)."""
     url = settings.nats_url or DEFAULT_URL
     await check_credentials(url, settings)
     return await nats.connect(
@@ -118,7 +118,6 @@ async def connect_service(settings: Settings, name: str, inbox_prefix: str = "_I
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         error_cb=_log_error,
-        inbox_prefix=inbox_prefix,
         **_options(url, settings),  # type: ignore[arg-type]
     )
 

@@ -219,6 +219,12 @@ def worker_needs(engines: Sequence[str]) -> list[tuple[str, str | None]]:
             (names.object_stream(names.AUDIO_BUCKET), None)]
 
 
+def check_worker_needs() -> list[tuple[str, str | None]]:
+    """The streams (and the consumer) a check worker uses, made by the core."""
+    return [(names.EVENTS_STREAM, names.CHECK_CONSUMER), (names.SYNTH_STREAM, None),
+            (names.object_stream(names.AUDIO_BUCKET), None)]
+
+
 async def made_by_the_core(js: JetStreamContext, needs: list[tuple[str, str | None]],
                            wait_s: float = TOPOLOGY_WAIT_S) -> None:
     """Wait until the core services (parse, assemble) have made what a worker uses: a worker may

@@ -41,7 +41,6 @@ from services.bus.consume import Consumer, Decision, Policy, delivery_count
 from services.bus.control import ControlPlane, ServiceState
 from services.bus.ephemeral import ObjectDamaged, read_audio
 from services.bus.jobs import event_of
-from services.bus.topology import object_store
 from services.bus.tracing import annotate
 from services.check.hearing import UnreadableAudio, listen, load_model, packaged_model
 from services.check.judge import UNHEARD, Heard, Judgement, judge
@@ -90,7 +89,7 @@ def next_take(event: SegmentSynthesized, checked: SegmentChecked) -> tuple[str, 
 
 
 class CheckWorker:
-    def __init__(self, js: JetStreamContext, store: ObjectStore, settings: Settings, nc: Client | None,
+    def __init__(self, js: JetStreamContext, store: ObjectStore | None, settings: Settings, nc: Client | None,
                  audio: ObjectStore) -> None:
         self.js, self.store, self.settings, self.nc = js, store, settings, nc
         self.audio = audio  # the segments' audio (names.AUDIO_BUCKET)
@@ -105,7 +104,7 @@ class CheckWorker:
 
     @classmethod
     async def create(cls, js: JetStreamContext, settings: Settings, nc: Client | None = None) -> CheckWorker:
-        return cls(js, await object_store(js), settings, nc, await object_store(js, names.AUDIO_BUCKET))
+        return cls(js, None, settings, nc, await js.object_store(names.AUDIO_BUCKET))  # (the core made it)
 
     def status(self) -> dict[str, object]:
         return {

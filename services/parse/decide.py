@@ -10,7 +10,15 @@ import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from events.names import owner_of, synth_subject
+from events.fairness import (  # noqa: F401 - the release loop's decisions, re-exported
+    MAX_WINDOW,
+    MIN_WINDOW,
+    PRIORITY_WEIGHTS,
+    WINDOW_ROUNDS,
+    owners_share,
+    release_window,
+)
+from events.names import synth_subject
 from events.projection import JobState, JobStatus
 from events.requests import ConvertRequest
 from events.types import JobRejected, JobReopened, JobResumed, SynthesizeSegment
@@ -138,45 +146,7 @@ def rejected(job_id: str, reason: str, request: ConvertRequest | None, seq: int)
 
 # -- releasing: each job keeps a window of its commands in the work queue, so jobs share the fleet
 
-MIN_WINDOW = 16  # a job's commands in the queue at least (a fleet's first round while it is idle)
-MAX_WINDOW = 2048
-WINDOW_ROUNDS = 2  # a job's window: this many rounds of the whole fleet, past MIN_WINDOW
-
-
-PRIORITY_WEIGHTS = {"background": 0.25, "normal": 1.0, "urgent": 4.0}  # a job's rounds of the fleet, times
-
-
-def release_window(fleet_slots: int, setting: int = 0, priority: str = "", share: tuple[int, int] = (0, 1)) -> int:
-    """How many of one job's commands may wait in the work queue (or be in a worker's hands) at once.
-
-    ``fleet_slots``: what the engine's workers hold or ask for now (the consumer's messages
-    pending acknowledgement plus its waiting pull requests). Two rounds of the fleet keep it
-    busy on one job alone, and bound how long a job that comes later waits behind it: its own
-    commands enter the queue at once, ahead of everything the first job releases after that.
-    Jobs running together share the fleet in proportion to their windows: ``priority``
-    ("urgent", "background"; "" is "normal") weighs the rounds (:data:`PRIORITY_WEIGHTS`).
-
-    The window is a user's, not a book's: ``share`` is (this job's rank, how many jobs its user
-    has running, :func:`owners_share`), and the user's jobs split it, the oldest first where it
-    does not divide (a job may get none until another ends). So a user with fifty books queued
-    has as many commands waiting as a user with one, and each user's book waits about one round.
-    """
-    if setting > 0:  # AUDIOBOOK_RELEASE_WINDOW: the admin's own (a large one: first come, first served)
-        return setting
-    rounds = WINDOW_ROUNDS * PRIORITY_WEIGHTS.get(priority or "normal", 1.0)
-    window = max(MIN_WINDOW, min(MAX_WINDOW, MIN_WINDOW + round(rounds * fleet_slots)))
-    rank, jobs = share
-    return window // jobs + int(rank < window % jobs)
-
-
-def owners_share(job_id: str, running: Iterable[str]) -> tuple[int, int]:
-    """(rank, count) of ``job_id`` among the running jobs of its owner (``running``, oldest first;
-    the shared client's jobs are one owner's), for :func:`release_window` (pure)."""
-    owner = owner_of(job_id)
-    mine = [job for job in running if owner_of(job) == owner]
-    if job_id not in mine:
-        mine.append(job_id)
-    return mine.index(job_id), len(mine)
+# (the share itself is the contract's, events.fairness: the dashboard shows it too)
 
 
 def settled_positions(state: JobState) -> set[tuple[int, int]]:

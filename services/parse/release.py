@@ -143,7 +143,7 @@ class Releaser:
                 queued = await asyncio.gather(*(publish_command(self.js, subject, command)
                                                 for subject, command in commands))
             self.released += len(commands)
-            if await self._stopped(job_id):  # paused or cancelled while they went out: its queue stays empty
+            if await self.is_stopped(job_id):  # paused or cancelled while they went out: its queue stays empty
                 await self._withdraw(job_id, queued)
 
     async def _withdraw(self, job_id: str, sequences: list[int]) -> None:
@@ -164,7 +164,7 @@ class Releaser:
             self.plans.pop(job_id, None)  # nothing more will be released: the sweep forgets it
             self.running.pop(job_id, None)
             return []
-        if await self._stopped(job_id):
+        if await self.is_stopped(job_id):
             self.running.pop(job_id, None)  # a resume plans it anew, and its events bring it back
             return []
         queued = await queued_segments(self.js, job_id)
@@ -192,6 +192,10 @@ class Releaser:
             self.plans.popitem(last=False)
         return kept[1]
 
+    async def state_of(self, job_id: str) -> JobState:
+        """A job's state as the loop reads it (the assembler's checkpoint, or its log)."""
+        return await self._state(job_id, {})
+
     async def _state(self, job_id: str, events: dict[int, Event]) -> JobState:
         """The job's state: the assembler's checkpoint with the segment events just received folded in.
 
@@ -206,7 +210,7 @@ class Releaser:
                 tracked.apply(events[seq], seq)
         return tracked.state
 
-    async def _stopped(self, job_id: str) -> bool:
+    async def is_stopped(self, job_id: str) -> bool:
         """Whether the job's last word is a pause or a cancellation, not a resume: the checkpoint may
         not have folded it yet, and a paused job must get nothing more (three direct reads)."""
         stops = [await last_message(self.js, job_id, kind) for kind in (JobPaused.KIND, JobCancelled.KIND)]

@@ -23,9 +23,9 @@ from nats.js.object_store import ObjectStore
 
 from events import names
 from events.checking import AUTO, automatic
-from events.codec import encode
+from events.codec import DecodeError, decode_event, encode
 from events.errors import PermanentError
-from events.projection import JobState, JobStatus, apply
+from events.projection import RUNNING, JobState, JobStatus, apply
 from events.requests import (
     ConvertRequest,
     RequestError,
@@ -39,11 +39,11 @@ from events.requests import (
 )
 from events.roles import ROLES
 from events.tickets import signed
-from events.types import Event, JobAccepted, JobCancelled, JobPaused
+from events.types import BookParsed, Event, JobAccepted, JobCancelled, JobPaused
 from services.bus.consume import TRANSIENT, Consumer, Decision, Policy
 from services.bus.control import ControlPlane, ServiceState, fleet, status_of
 from services.bus.jobs import queued_segments, rebuild_state, segment_verdicts
-from services.bus.publish import Command
+from services.bus.publish import Command, last_event
 from services.bus.stopping import stop_job
 from services.bus.topology import object_store
 from services.bus.tracing import annotate, timed_span
@@ -181,9 +181,29 @@ class ParseService:
         log.info("job %s %s by its user (%d queued segments dropped)", stop.job_id, event.KIND, dropped)
         return Decision()
 
-    def _running_of(self, owner: str, job_id: str) -> int:
-        """How many other jobs of ``owner`` run now (as this process's release loop knows them)."""
-        return sum(1 for job in self.releaser.running if job != job_id and names.owner_of(job) == owner)
+    async def _running_jobs(self, owner: str, job_id: str) -> list[tuple[str, JobState]]:
+        """``owner``'s other jobs that run now (not paused, cancelled or finished: their checkpoints,
+        and their last stop, as the release loop reads them)."""
+        running = []
+        for job in [j for j in self.releaser.running if j != job_id and names.owner_of(j) == owner]:
+            state = await self.releaser.state_of(job)
+            if state.status in RUNNING and not await self.releaser.is_stopped(job):
+                running.append((job, state))
+        return running
+
+    async def _queued_hours(self, running: list[tuple[str, JobState]]) -> float:
+        """Hours of audio the ``running`` jobs have still to make (each book's estimate, from its
+        ``book.parsed``, times the share of its segments not done)."""
+        hours = 0.0
+        for job, state in running:
+            parsed = await last_event(self.js, job, BookParsed.KIND)
+            try:
+                book = decode_event(parsed) if parsed is not None else None
+            except DecodeError:
+                continue
+            if isinstance(book, BookParsed):
+                hours += admission.remaining_hours(book, state.done_segments, state.speed)
+        return hours
 
     async def _uploads_of(self, owner: str | None) -> ObjectStore:
         """Where a request's uploads are: the shared ``uploads`` store, or a named user's own store."""
@@ -207,7 +227,7 @@ class ParseService:
         if request.retake:
             return await self._retake(request, source, job_id, state, seq, speaker, lexicon)
         if owner is not None and state.status != JobStatus.COMPLETED and (refusal := admission.jobs_refusal(
-                owner, self._running_of(owner, job_id), self.settings.user_max_jobs)):
+                owner, len(await self._running_jobs(owner, job_id)), self.settings.user_max_jobs)):
             log.warning("rejected request %s: %s", job_id, refusal)
             return Decision([decide.rejected(job_id, refusal, request, seq)])
         stored = names.source_object(source.sha256, source_suffix(source.path, source.name))
@@ -238,6 +258,12 @@ class ParseService:
             log.exception("job %s: unexpected error reading %s", job_id, source.name)
             return await self._reject_book(accepted, f"could not read the ebook ({type(exc).__name__}: {exc})",
                                            request, seq, uploads)
+        book_hours = admission.remaining_hours(plan.parsed, state.done_segments, request.speed)
+        if owner is not None and (refusal := admission.hours_refusal(
+                owner, await self._queued_hours(await self._running_jobs(owner, job_id)), book_hours,
+                self.settings.user_max_queued_hours)):
+            log.warning("rejected request %s: %s", job_id, refusal)
+            return Decision([decide.rejected(job_id, refusal, request, seq)])  # (its upload stays: later, it fits)
         return Decision([accepted, *([resumed] if resumed else []), *await self._to_publish(plan, job_id, state,
                                                                                         request.priority or "")])
 
@@ -371,3 +397,4 @@ def _owner(msg: Msg) -> str | None:
     """The named user who sent a request (its subject says: only they may publish there), or None."""
     user = names.requester(msg.subject)
     return None if user is None or names.user_name_refusal(user, ROLES) else user
+

@@ -29,7 +29,7 @@ from services.bus.objects import meta_subject
 from services.bus.topology import ensure_topology, object_store
 from services.bus.uploads import sha256_file
 from services.settings import Settings
-from services.testing.waiting import job_events
+from services.testing.waiting import job_events, wait_for
 from tests.conftest import ROOT
 from tests.conftest import book as book_path
 
@@ -121,11 +121,7 @@ async def test_a_client_converts_but_cannot_forge(tmp_path: Path) -> None:
             names.ASSEMBLE_CONSUMER: names.all_events_filter(), names.CHECK_CONSUMER: names.synthesized_filter(),
             names.RELEASE_CONSUMER: names.segment_events_filter()}, consumers
         await worker_is_kept_to_its_work(stack, credentials, job, forged)
-        check = await nats.connect(stack.url, user="check", password=credentials["check"])
-        for subject, payload in forged.items():  # the check role publishes its verdicts and retakes, no other event
-            if not subject.endswith("segment.checked") and not subject.startswith(names.SYNTH_PREFIX):
-                assert await refused(check, subject, payload), f"the server accepted the check role's {subject}"
-        await check.close()
+        await check_is_kept_to_its_work(stack, credentials, job, forged)
         await asyncio.sleep(0.2)
         assert any("permissions violation" in e.lower() for e in errors), errors
 
@@ -194,3 +190,51 @@ async def worker_is_kept_to_its_work(stack: Stack, credentials: dict[str, str], 
     await tts.close()
     worker_log = (stack.logs / "tts.log").read_text(errors="replace").lower()
     assert "permissions violation" not in worker_log, "the worker needed a right its role does not give"
+
+
+async def check_is_kept_to_its_work(stack: Stack, credentials: dict[str, str], job: str,
+                                    forged: dict[str, bytes]) -> None:
+    """A check worker runs on the `check` credentials (it answers its health check, and its log holds
+    no permissions violation); with them one reads no book, source or log and administers nothing."""
+    stack.start("check", "check")
+
+    async def ready() -> bool:
+        return "ready" in (stack.logs / "check.log").read_text(errors="replace")
+
+    await wait_for(ready, 60, every=0.2)  # (it waits for the core's topology, then loads its listener's libraries)
+    env = dict(os.environ, AUDIOBOOK_NATS_USER="check", AUDIOBOOK_NATS_PASSWORD=credentials["check"])
+    for role, password in (("check", credentials["check"]), ("tts", credentials["tts"])):  # compose's health checks
+        healthy = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "services", "health", "--role", role, "--wait", "5", "--nats-url", stack.url],
+            cwd=ROOT, env=dict(env, AUDIOBOOK_NATS_USER=role, AUDIOBOOK_NATS_PASSWORD=password),
+            capture_output=True, text=True, timeout=60)
+        assert healthy.returncode == 0, (role, healthy.stderr)
+    errors: list[str] = []
+
+    async def collect(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    check = await nats.connect(stack.url, user="check", password=credentials["check"],
+                               inbox_prefix=names.CHECK_INBOX, error_cb=collect)
+    for subject, payload in forged.items():  # its verdicts and the retakes its events carry; no other event
+        if not subject.endswith("segment.checked") and not subject.startswith(names.SYNTH_PREFIX):
+            assert await refused(check, subject, payload), f"the server accepted the check role's {subject}"
+    admin_only = [
+        *(f"$JS.API.STREAM.{verb}.{stream}" for verb in ("DELETE", "PURGE", "UPDATE")
+          for stream in (names.EVENTS_STREAM, names.SYNTH_STREAM, f"OBJ_{names.OBJECT_BUCKET}")),
+        "$JS.API.STREAM.CREATE.SQUAT", f"$JS.API.CONSUMER.DELETE.{names.EVENTS_STREAM}.{names.CHECK_CONSUMER}",
+        f"$JS.API.CONSUMER.CREATE.{names.EVENTS_STREAM}", f"$JS.API.STREAM.MSG.GET.{names.EVENTS_STREAM}",
+        f"$JS.API.CONSUMER.MSG.NEXT.{names.EVENTS_STREAM}.{names.ASSEMBLE_CONSUMER}",
+        f"$JS.API.STREAM.INFO.OBJ_{names.OBJECT_BUCKET}", f"$JS.API.DIRECT.GET.OBJ_{names.UPLOADS_BUCKET}",
+        f"$JS.API.STREAM.INFO.KV_{names.CHECKPOINT_BUCKET}",
+    ]
+    for subject in admin_only:
+        with pytest.raises(nats.errors.Error):
+            await check.request(subject, b"{}", timeout=1.0)
+    assert await refused(check, meta_subject(names.OBJECT_BUCKET, names.book_object(job)), b"{}"), "a book written"
+    await check.subscribe("_INBOX.>")
+    await asyncio.sleep(0.3)
+    assert any("violation for subscription" in e.lower() for e in errors), errors
+    await check.close()
+    check_log = (stack.logs / "check.log").read_text(errors="replace").lower()
+    assert "ready" in check_log and "permissions violation" not in check_log, check_log[-2000:]

@@ -18,7 +18,7 @@ from mutagen.mp4 import MP4
 from nats.js.api import ConsumerConfig
 
 from events import names
-from events.projection import CANCELLED, COMPLETED, PARSED, PAUSED
+from events.projection import CANCELLED, COMPLETED, PARSED, PAUSED, REJECTED
 from events.requests import ConvertRequest, request_ref
 from services.app.sample import write_sample_book
 from services.app.stack import Stack, embedded_stack, nats_server_binary, stack_credentials
@@ -48,7 +48,7 @@ async def test_users_see_only_their_own_books(tmp_path: Path) -> None:
     registry = tmp_path / "users"
     passwords = {name: str(add_user(registry, name)) for name in ("alice", "bob")}
     stack = Stack(tmp_path, credentials=credentials, users=load_users(registry),
-                  env={"AUDIOBOOK_MAX_SEGMENT_CHARS": "200"})
+                  env={"AUDIOBOOK_MAX_SEGMENT_CHARS": "200", "AUDIOBOOK_USER_MAX_JOBS": "1"})
     book = write_sample_book(tmp_path / "sample.epub")
     errors: list[str] = []
 
@@ -207,6 +207,9 @@ async def a_user_stops_only_their_own(stack: Stack, passwords: dict[str, str], b
         await wait_for(parsed, 30, retry=(JobNotFound,))  # no tts worker runs yet: it waits in the queue
         with pytest.raises(JobNotFound):  # bob does not see it
             await bob.job(job)
+        second = await alice.follow(await alice.submit(book, ConvertRequest(engine="test", voice="short",
+                                                                             chapters="2")))
+        assert second.state.status == REJECTED and "AUDIOBOOK_USER_MAX_JOBS=1" in second.state.reason, second.state
         raw = orjson.dumps({"job_id": job, "action": "cancel"})
         assert await refused(bob.nc, names.stop_subject("alice"), raw), "bob stopped a job in alice's name"
         await bob.js.publish(names.stop_subject("bob"), raw)

@@ -34,7 +34,8 @@ def test_services_roles_and_credentials() -> None:
         assert service["depends_on"] == {"nats": {"condition": "service_healthy"}}
         assert service["healthcheck"]["test"] == ["CMD", "audiobook", "health", "--role", role]
         assert "container_name" not in service and "ports" not in service, "scalable: no fixed names or ports"
-        assert ("AUDIOBOOK_COMMAND_KEY" in env) == (role != "tts"), "the command key is the core's, never a worker's"
+        assert ("AUDIOBOOK_COMMAND_KEY" in env) == (role in ("parse", "assemble")), \
+            "the command key is the core's, never a worker's (tts, check)"
     assert "AUDIOBOOK_COMMAND_KEY" not in services["tts-gpu"]["environment"]
     nats_env = services["nats"]["environment"]
     assert {password_variable(role) for role in ROLES} == set(nats_env)

@@ -130,3 +130,23 @@ def test_what_the_check_heard_shows_per_chapter_and_in_the_detail() -> None:
     assert lines[0] == "segment 1.2 flagged: 3 words missing: 'a b c'"
     assert lines[1].endswith("segment 1.2 flagged: 3 words missing: 'a b c'")
     assert lines[2].endswith("segment 1.1 heard ok (1 word errors)")
+
+
+def test_each_running_job_shows_its_share_of_the_fleet() -> None:
+    """As the release loop shares the fleet: a user's jobs split one window, the oldest first, and an
+    urgent job weighs four times a normal one; a finished job has no share."""
+    board = Board()
+    jobs = [("alice-j1", ""), ("alice-j2", ""), ("bob-j1", ""), ("j9", "urgent"), ("j8", "")]
+    for seq, (job, priority) in enumerate(jobs, start=1):
+        board.apply(seq, float(seq), JobAccepted(job, "s" * 64, "b.epub", "test", "short", 1.0, priority=priority))
+    board.apply(10, 10.0, JobCompleted("j8", "books/j8.m4b", 1.0, 1, 1))
+    shares = board.shares({"test": 0})  # an idle fleet: each user's window is 16 commands
+    assert shares["alice-j1"] == shares["alice-j2"] == shares["bob-j1"] / 2
+    assert "j8" not in shares and abs(sum(shares.values()) - 1.0) < 1e-9
+    assert board.row("bob-j1", 11.0, shares=shares).share == f"{shares['bob-j1']:.0%}"
+    assert board.row("j8", 11.0, shares=shares).share == ""
+    crowd = Board()
+    for seq in range(1, 21):  # twenty jobs of one user split a window of 16: the last four wait
+        crowd.apply(seq, float(seq), JobAccepted(f"mallory-j{seq}", "s" * 64, "b.epub", "test", "short", 1.0))
+    rows = [crowd.row(f"mallory-j{seq}", 30.0, shares=crowd.shares({})).share for seq in range(1, 21)]
+    assert rows[:16] == ["6%"] * 16 and rows[16:] == ["waits"] * 4

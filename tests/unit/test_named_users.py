@@ -11,10 +11,12 @@ import pytest
 from events import names
 from events.requests import job_id_for, request_ref
 from events.roles import ROLES, authorization_block, compose_roles_conf, user_publish, user_subscribe
+from events.types import BookParsed, ChapterInfo
 from services.app.stack import nats_server_binary
 from services.app.users import UserError, add_user, load_users, remove_user
 from services.parse import decide
-from services.parse.admission import RequestRate, jobs_refusal, rate_refusal
+from services.parse.admission import RequestRate, hours_refusal, jobs_refusal, rate_refusal, remaining_hours
+from services.parse.limits import estimated_hours
 
 
 def test_a_user_s_jobs_carry_their_name_and_the_mirror_splits_it() -> None:
@@ -87,9 +89,18 @@ def test_a_burst_is_cut_to_the_rate_and_the_rate_refills() -> None:
     assert "AUDIOBOOK_USER_REQUESTS_PER_MINUTE" in rate_refusal("mallory", 30)
 
 
-def test_a_user_s_jobs_at_once() -> None:
+def test_a_user_s_jobs_at_once_and_hours_still_to_make() -> None:
     assert jobs_refusal("alice", 9, 10) == "" and jobs_refusal("alice", 50, 0) == ""
     assert "AUDIOBOOK_USER_MAX_JOBS=10" in jobs_refusal("alice", 10, 10)
+    assert hours_refusal("alice", 150.0, 50.0, 200.0) == "" and hours_refusal("alice", 500.0, 50.0, 0) == ""
+    refusal = hours_refusal("alice", 150.0, 60.0, 200.0)
+    assert "150.0 hours" in refusal and "60.0 more" in refusal and "AUDIOBOOK_USER_MAX_QUEUED_HOURS" in refusal
+    chapters = (ChapterInfo(0, "One", 10, 36_000), ChapterInfo(1, "Two", 10, 36_000))
+    book = BookParsed("alice-j1", "T", "A", "en", chapters)
+    whole = remaining_hours(book, 0, 1.0)
+    assert whole == pytest.approx(estimated_hours(72_000, 1.0))
+    assert remaining_hours(book, 15, 1.0) == pytest.approx(whole / 4), "a quarter of its segments left"
+    assert remaining_hours(book, 10, 2.0) == pytest.approx(whole / 4), "twice as fast: half the audio"
 
 
 def test_a_user_s_jobs_share_one_window() -> None:
