@@ -7,9 +7,11 @@ import hashlib
 from pathlib import Path
 
 from nats.js import JetStreamContext
-from nats.js.errors import ObjectNotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
+from nats.js.object_store import ObjectStore
 
 from events import names
+from events.errors import PermanentError
 from services.bus.topology import object_store
 
 
@@ -33,7 +35,7 @@ async def upload(js: JetStreamContext, path: Path, name: str, bucket: str = name
     file planted under the name with other content is replaced, and the parse service checks the
     content against the name once more (it may have been planted after this look).
     """
-    store = await (object_store(js, bucket) if bucket == names.UPLOADS_BUCKET else js.object_store(bucket))
+    store = await (object_store(js, bucket) if bucket == names.UPLOADS_BUCKET else own_store(js, bucket))
     try:
         info = await store.get_info(name)
         if info.size == path.stat().st_size and info.digest == object_digest(path):
@@ -50,3 +52,17 @@ async def upload_book(js: JetStreamContext, path: Path, sha256: str | None = Non
     """Upload an ebook as ``sources/<sha256><suffix>``; its object name."""
     sha = sha256 or sha256_file(path)
     return await upload(js, path, names.source_object(sha, path.suffix.lower() or ".epub"), bucket)
+
+
+class NoOwnStore(PermanentError):
+    """A named user's object store is not on this stack (the operator makes it)."""
+
+
+async def own_store(js: JetStreamContext, bucket: str) -> ObjectStore:
+    """A named user's own object store; ``NoOwnStore`` saying what to ask for when it is missing."""
+    try:
+        return await js.object_store(bucket)
+    except (BucketNotFoundError, NotFoundError):
+        user = bucket.removeprefix(names.USER_BUCKET_PREFIX)
+        raise NoOwnStore(f"your object store {bucket!r} is not on this stack: ask its operator to run "
+                         f"`audiobook user add {user}` with the admin credentials") from None

@@ -19,6 +19,7 @@ from events.types import BookWarning, Event, JobCancelled, JobFailed, JobRejecte
 from services.bus.ephemeral import download_object
 from services.bus.jobs import events_on, job_events
 from services.bus.topology import object_store
+from services.bus.uploads import own_store
 from services.client.session import Session, Submission
 from services.client.translation import translating
 
@@ -130,7 +131,7 @@ class Followed(Session):
     async def download(self, name: str, output: Path) -> None:
         """Write an object of the pipeline's store (a named user's own store) to ``output`` through a
         ``.part`` file (never a half-written book)."""
-        store = await (self.js.object_store(self.uploads_bucket) if self.user else object_store(self.js))
+        store = await (own_store(self.js, self.uploads_bucket) if self.user else object_store(self.js))
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(output.name + ".part")
         with open(partial, "wb") as handle:

@@ -46,7 +46,7 @@ def cli(*args: str, user: str = "", password: str = "", timeout: float = 120) ->
 async def test_users_see_only_their_own_books(tmp_path: Path) -> None:
     credentials = stack_credentials(tmp_path / "data")
     registry = tmp_path / "users"
-    passwords = {name: str(add_user(registry, name)) for name in ("alice", "bob")}
+    passwords = {name: str(add_user(registry, name)) for name in ("alice", "bob", "carol")}
     stack = Stack(tmp_path, credentials=credentials, users=load_users(registry),
                   env={"AUDIOBOOK_MAX_SEGMENT_CHARS": "200", "AUDIOBOOK_USER_MAX_JOBS": "1"})
     book = write_sample_book(tmp_path / "sample.epub")
@@ -58,7 +58,7 @@ async def test_users_see_only_their_own_books(tmp_path: Path) -> None:
     with stack:
         admin = await nats.connect(stack.url, user="admin", password=credentials["admin"])
         await ensure_topology(admin.jetstream(), Settings())
-        for name in passwords:
+        for name in ("alice", "bob"):  # carol's store is not made: the operator has not finished adding her
             await user_store(admin.jetstream(), name, Settings(user_store_gb=0.05))
         for role in ("parse", "assemble"):
             stack.start(role, role)
@@ -74,6 +74,9 @@ async def test_users_see_only_their_own_books(tmp_path: Path) -> None:
         assert job.startswith("alice-j"), job
         state = await rebuild_state(admin.jetstream(), job)
         assert state.status == COMPLETED
+        storeless = await asyncio.to_thread(cli, "convert", str(book), *alice, "-q", user="carol",
+                                            password=passwords["carol"])
+        assert storeless.returncode == 1 and "audiobook user add carol" in storeless.stderr, storeless.stderr
         mine = await asyncio.to_thread(cli, "status", *alice, user="alice", password=passwords["alice"])
         assert mine.returncode == 0 and job in mine.stdout, mine.stdout + mine.stderr
         theirs = await asyncio.to_thread(cli, "status", *alice, user="bob", password=passwords["bob"])
