@@ -397,8 +397,6 @@ def parse_stop(raw: bytes) -> StopRequest:
 def stop_refusal(state: JobState, pause: bool) -> str:
     """Why a job cannot be stopped now ("" when it can): a finished one is not cancelled, and only a
     running one (accepted or parsed) is paused (pure)."""
-    if not state.status:
-        return f"no job {state.job_id!r} (see `audiobook status`)"
     if pause and state.status not in RUNNING:
         return f"job {state.job_id} is {state.status}: only a running job can be paused"
     if state.status in FINAL:

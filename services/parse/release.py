@@ -68,9 +68,9 @@ class Releaser:
         self.kv: KeyValue | None = None  # the assembler's checkpoints (found at the first batch)
         self.plans: OrderedDict[str, tuple[str, list[Command]]] = OrderedDict()  # job -> (plan's nuid, commands)
         self.slots: dict[str, tuple[float, int]] = {}  # engine -> (when asked, slots)
-        # jobs that may have commands to release, oldest first: the sweep looks at them, and a user's
-        # running jobs share one window (decide.owners_share)
-        self.running: dict[str, None] = {}
+        # jobs that may have commands to release, oldest first, with their engine ("" until known): the
+        # sweep looks at them, and a user's running jobs of one engine share one window (decide.owners_share)
+        self.running: dict[str, str] = {}
         self.released = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -105,7 +105,7 @@ class Releaser:
                 try:
                     entry = await self.kv.get(job_id)
                     if from_snapshot(entry.value or b"").state.status in RUNNING:
-                        self.running.setdefault(job_id, None)
+                        self.running.setdefault(job_id, "")
                 except (KeyNotFoundError, *SNAPSHOT_ERRORS):
                     continue
         except Exception as exc:  # (the next sweep tries again)
@@ -121,7 +121,7 @@ class Releaser:
             if isinstance(event, (SegmentSynthesized, SegmentFailed, SegmentChecked)):
                 landed.setdefault(event.job_id, []).append((msg.metadata.sequence.stream, event))
         for job_id, events in landed.items():
-            self.running.setdefault(job_id, None)
+            self.running.setdefault(job_id, "")
             await self._release_or_later(job_id, {seq: event for seq, event in events})
         return Decision()
 
@@ -167,9 +167,13 @@ class Releaser:
         if await self.is_stopped(job_id):
             self.running.pop(job_id, None)  # a resume plans it anew, and its events bring it back
             return []
+        if state.ready_to_assemble:  # every segment done: it needs the fleet no more (its book is being built)
+            self.running.pop(job_id, None)
+            return []
+        engine = self.running[job_id] = plan[0][1].engine
         queued = await queued_segments(self.js, job_id)
-        window = decide.release_window(await self.fleet_slots(plan[0][1].engine), self.window,
-                                       state.requested_priority, decide.owners_share(job_id, self.running))
+        window = decide.release_window(await self.fleet_slots(engine), self.window, state.requested_priority,
+                                       decide.owners_share(job_id, self.sharing(engine)))
         return decide.to_release(plan, state, queued, window)
 
     async def _plan(self, job_id: str) -> list[Command]:
@@ -191,6 +195,11 @@ class Releaser:
         while len(self.plans) > KEPT_JOBS:
             self.plans.popitem(last=False)
         return kept[1]
+
+    def sharing(self, engine: str) -> list[str]:
+        """The running jobs on ``engine``'s fleet, oldest first (a job whose engine is not known yet is
+        on none: the sweep learns it within seconds)."""
+        return [job for job, on in self.running.items() if on == engine]
 
     async def state_of(self, job_id: str) -> JobState:
         """A job's state as the loop reads it (the assembler's checkpoint, or its log)."""

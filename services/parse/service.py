@@ -169,6 +169,8 @@ class ParseService:
             if owner is None or names.owner_of(stop.job_id) != owner:
                 raise RequestError(f"job {stop.job_id!r} is not one of yours")
             state = await rebuild_state(self.js, stop.job_id)
+            if not state.status:
+                raise RequestError(f"no job {stop.job_id!r} (see `audiobook status`)")
             if refusal := stop_refusal(state, stop.pause):
                 raise RequestError(refusal)
         except RequestError as exc:
@@ -373,9 +375,9 @@ class ParseService:
                                                                   state, queued)))
         # the rest is released as the job's segments land (services.parse.release); the plan goes first
         await self.store.put(names.plan_object(job_id), plan_bytes(job_id, todo[0][1].generation if todo else 0, todo))
-        self.releaser.running.setdefault(job_id, None)  # (a job of a user with many may get no window yet)
+        self.releaser.running[job_id] = book.engine  # (a job of a user with many may get no window yet)
         window = decide.release_window(await self.releaser.fleet_slots(book.engine), self.settings.release_window,
-                                       priority, decide.owners_share(job_id, self.releaser.running))
+                                       priority, decide.owners_share(job_id, self.releaser.sharing(book.engine)))
         first = todo[:max(0, window - len(queued))]
         log.info("job %s: %s, %d chapters, %d segments (%d distinct), %d to queue (%d now; %d already queued)",
                  job_id, book.title, len(book.chapters), book.total_segments, len(plan.jobs), len(todo), len(first),

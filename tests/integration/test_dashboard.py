@@ -170,7 +170,7 @@ async def test_a_finished_book_reopens_with_the_same_picture(js, client, setting
     pictures = [await _completed_row(settings.nats_url, job_id) for _ in range(2)]
     assert pictures[0] == pictures[1]
     total = state.total_segments
-    assert pictures[0][5] == "done" and pictures[0][2].endswith(f"{total}/{total}"), pictures[0]
+    assert pictures[0][6] == "done" and pictures[0][3].endswith(f"{total}/{total}"), pictures[0]
 
 
 async def _completed_row(url: str, job_id: str) -> list[str]:
@@ -180,7 +180,7 @@ async def _completed_row(url: str, job_id: str) -> list[str]:
         table = app.query_one("#job-table", DataTable)
         row = await until(pilot, lambda: job_id in table.rows and cells(table, job_id)[1] == "completed"
                           and cells(table, job_id))
-    return [value for index, value in enumerate(row) if index != 5]
+    return [value for index, value in enumerate(row) if index != 6]
 
 
 async def test_convert_with_the_dashboard_follows_its_book_to_the_file(js, client, settings, tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ async def test_thirty_workers_and_six_thousand_segments(js, client, settings) ->
                 await asyncio.gather(*(publish_event(js, SegmentSynthesized(
                     "jbig", chapter, index, f"audio/{chapter}-{index}.aac", 22050, 22050,
                     worker=f"w{index % WORKERS:02}", synth_seconds=0.1)) for index in range(PER_CHAPTER)))
-            await until(pilot, lambda: "jbig" in jobs.rows and cells(jobs, "jbig")[2].endswith("6000/6000"))
+            await until(pilot, lambda: "jbig" in jobs.rows and cells(jobs, "jbig")[3].endswith("6000/6000"))
             await until(pilot, lambda: chapters.row_count == CHAPTERS)
             await pilot.press("2")
             workers = app.query_one("#worker-table", DataTable)

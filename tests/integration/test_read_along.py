@@ -104,7 +104,10 @@ async def test_cues_hear_as_their_text_and_start_with_their_speech(js, client, s
         heard = [word for part in parts for word in (part.words or [])]
         assert heard, f"nothing heard in the cue at {start:.2f} s: {text!r}"
         error = jiwer.wer(words(text), words(" ".join(w.word for w in heard)))
-        assert error <= 0.3, (text, " ".join(w.word for w in heard), error)
+        # a cue timed on another sentence is heard at about 1.0; Piper's voice varies from run to run and
+        # Whisper once heard "undoubtedly are in those undiscovered" as "and out of the urinals and
+        # discovered" (0.33), so the bound leaves room for the voice, not for a wrong sentence
+        assert error <= 0.4, (text, " ".join(w.word for w in heard), error)
 
     # the read-along EPUB: the same sentences, the same times, in each chapter's own audio file
     assert completed.read_along_book == names.read_along_book_object(job_id) and completed.read_along_unmarked == 0
