@@ -17,6 +17,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import io
 import logging
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO, TypeVar
@@ -64,8 +65,8 @@ async def retried(make: Callable[[], Awaitable[T]], what: str, tries: int = TRIE
 
 async def read_object(js: JetStreamContext, store: ObjectStore, bucket: str, name: str) -> bytes:
     """The bytes of object ``name`` in ``bucket``: a one-chunk object in two direct reads (its
-    description, its chunk; no consumer), a larger one through the object store (tried again on
-    a time-out)."""
+    description, its chunk; no consumer), a larger one chunk by chunk (:func:`download_object`,
+    started again on a time-out)."""
     info = await object_info(js, bucket, name)
     if info is None:
         raise ObjectNotFoundError
@@ -75,8 +76,9 @@ async def read_object(js: JetStreamContext, store: ObjectStore, bucket: str, nam
             raise ObjectDamaged(f"object {name}: its chunk is missing")
         _check_digest(data, info.digest, name)
         return data
-    result = await retried(lambda: store.get(name), f"reading {name}")
-    return result.data or b""
+    buffer = io.BytesIO()  # (nats-py's own get looks the stream up by subject: a worker's role may not list streams)
+    await download_object(store, name, buffer)
+    return buffer.getvalue()
 
 
 async def read_audio(js: JetStreamContext, audio: ObjectStore, name: str, earlier: ObjectStore | None = None) -> bytes:

@@ -24,6 +24,7 @@ from events.types import JobCompleted, SegmentChecked, SegmentFailed, SegmentSyn
 from services.app.sample import write_sample_book
 from services.app.stack import Stack, command_key, stack_credentials
 from services.bus.control import fleet
+from services.bus.ephemeral import read_audio
 from services.bus.jobs import rebuild_state
 from services.bus.objects import meta_subject
 from services.bus.topology import ensure_topology, object_store
@@ -150,6 +151,7 @@ async def worker_is_kept_to_its_work(stack: Stack, credentials: dict[str, str], 
 
     tts = await nats.connect(stack.url, user="tts", password=credentials["tts"], inbox_prefix=names.WORKER_INBOX,
                              error_cb=collect)
+    await reads_audio_of_many_chunks(stack, credentials, tts)
     admin_only = [  # no stream, consumer or bucket administration: the core makes the topology
         *(f"$JS.API.STREAM.{verb}.{stream}" for verb in ("DELETE", "PURGE", "UPDATE")
           for stream in (names.EVENTS_STREAM, names.SYNTH_STREAM, names.REQUESTS_STREAM,
@@ -216,6 +218,7 @@ async def check_is_kept_to_its_work(stack: Stack, credentials: dict[str, str], j
 
     check = await nats.connect(stack.url, user="check", password=credentials["check"],
                                inbox_prefix=names.CHECK_INBOX, error_cb=collect)
+    await reads_audio_of_many_chunks(stack, credentials, check)
     for subject, payload in forged.items():  # its verdicts and the retakes its events carry; no other event
         if not subject.endswith("segment.checked") and not subject.startswith(names.SYNTH_PREFIX):
             assert await refused(check, subject, payload), f"the server accepted the check role's {subject}"
@@ -238,3 +241,14 @@ async def check_is_kept_to_its_work(stack: Stack, credentials: dict[str, str], j
     await check.close()
     check_log = (stack.logs / "check.log").read_text(errors="replace").lower()
     assert "ready" in check_log and "permissions violation" not in check_log, check_log[-2000:]
+
+
+async def reads_audio_of_many_chunks(stack: Stack, credentials: dict[str, str], worker: nats.NATS) -> None:
+    """A worker's role reads audio larger than one chunk (a long segment, a reference recording) as its
+    services do: the demo's check once could not (nats-py's own read looks streams up by subject)."""
+    admin = await nats.connect(stack.url, user="admin", password=credentials["admin"])
+    payload = os.urandom(300_000)  # three chunks of the object store's 128 KiB
+    await (await object_store(admin.jetstream(), names.AUDIO_BUCKET)).put("audio/long.aac", payload)
+    await admin.close()
+    audio = await worker.jetstream().object_store(names.AUDIO_BUCKET)
+    assert await asyncio.wait_for(read_audio(worker.jetstream(), audio, "audio/long.aac"), 20) == payload
