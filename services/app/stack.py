@@ -238,8 +238,9 @@ def serve_command(*args: str) -> list[str]:
 
 def spawn_service(args: list[str], env: Mapping[str, str], log_path: Path | None = None,
                   cwd: Path | None = None) -> subprocess.Popen[bytes]:
-    """Run ``audiobook serve ARGS`` as a child process that dies with this one."""
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    """Run ``audiobook serve ARGS`` as a child process that dies with this one, writing to ``log_path``
+    (none: to this process's own output, so `serve tts --workers N` shows its workers' logs)."""
+    out = open(log_path, "ab") if log_path else None  # noqa: SIM115
     try:
         return subprocess.Popen(serve_command(*args), env=dict(env), cwd=cwd, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
