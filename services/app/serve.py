@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import signal
@@ -91,12 +92,20 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
     js = nc.jetstream()
     if SCRATCH_ROLES & set(roles):  # what a killed parse or assemble of this host left in the temporary folder
         await asyncio.to_thread(sweep_orphans)
-    if worker_only and roles[0] == "check":  # the core services make the topology
-        await made_by_the_core(js, check_worker_needs())
-    elif worker_only:
+    if worker_only:  # the core services make the topology; a worker waits for it, or for its stop
         from services.tts.worker import served_engines
 
-        await made_by_the_core(js, worker_needs(served_engines(settings)))
+        needs = check_worker_needs() if roles[0] == "check" else worker_needs(served_engines(settings))
+        waiting, stopping = asyncio.create_task(made_by_the_core(js, needs)), asyncio.create_task(stop.wait())
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not waiting.done():  # stopped (its parent gone, say) while the server was away: it ends
+            waiting.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), 5)
+            shutdown_tracing()
+            return
+        waiting.result()
     else:
         await ensure_topology(js, settings)
     tasks: list[asyncio.Task[None]] = []
@@ -117,7 +126,8 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
     finally:
         for task in tasks:
             task.cancel()
-        await nc.close()
+        with contextlib.suppress(Exception):  # a server gone for good must not keep the process alive
+            await asyncio.wait_for(nc.close(), 5)
         shutdown_tracing()
 
 

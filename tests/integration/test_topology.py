@@ -153,3 +153,29 @@ async def test_a_worker_waits_for_the_core_to_make_the_topology(client, settings
     assert not waiting.done(), "nothing to bind to yet"
     await ensure_topology(js, settings)
     await asyncio.wait_for(waiting, 5.0)
+
+
+async def test_a_worker_waiting_for_the_core_stops_when_asked(settings, tmp_path) -> None:
+    """A worker (tts or check) told to stop while it waits for the core's topology ends at once, as
+    one whose parent died does (it was left running for good, reconnecting, when its convert was killed)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    for role in ("check", "tts"):
+        env = dict(os.environ, AUDIOBOOK_NATS_URL=str(settings.nats_url), AUDIOBOOK_DATA_DIR=str(tmp_path / role))
+        proc = subprocess.Popen([sys.executable, "-m", "services", "serve", role], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            await asyncio.sleep(8.0)  # it starts, connects and waits: nothing is made on this server
+            assert proc.poll() is None, "it waits for the core"
+            proc.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.to_thread(proc.communicate, timeout=20)
+            log = out or ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode is not None and "waiting for the core services" in log, (role, log[-2000:])
