@@ -241,15 +241,19 @@ def _not_json(raw: bytes) -> RequestError:
     return RequestError("request is not valid JSON")
 
 
-def parse_request(raw: bytes) -> ConvertRequest:
-    """Validate a raw ``convert.request`` payload; raise RequestError with a clear reason."""
+def _decoded(raw: bytes) -> Any:
+    """A request's JSON, within the size limit; RequestError saying what is wrong otherwise."""
     if len(raw) > MAX_REQUEST_BYTES:
         raise RequestError(f"request is {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES}")
     try:
-        payload = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise _not_json(raw) from None
-    return _request(payload)
+
+
+def parse_request(raw: bytes) -> ConvertRequest:
+    """Validate a raw ``convert.request`` payload; raise RequestError with a clear reason."""
+    return _request(_decoded(raw))
 
 
 def _request(payload: Any) -> ConvertRequest:
@@ -374,12 +378,7 @@ _STOP_FIELDS = {"job_id", "action", "reason"}
 
 def parse_stop(raw: bytes) -> StopRequest:
     """Validate a stop request, ``{"job_id": ..., "action": "cancel" | "pause", "reason": ...}``."""
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise RequestError(f"request is {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES}")
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise _not_json(raw) from None
+    payload = _decoded(raw)
     if not isinstance(payload, dict):
         raise RequestError("a stop request must be a JSON object")
     if unknown := sorted(set(payload) - _STOP_FIELDS):
