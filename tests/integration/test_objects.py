@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import nats
+import orjson
+import pytest
 from nats.js import JetStreamContext
 from nats.js.api import ObjectMeta
 from nats.js.object_store import OBJ_DEFAULT_CHUNK_SIZE
 
 from events import names
-from services.bus.ephemeral import read_object
+from services.app.stack import start_nats_server
+from services.app.supervise import stop_process
+from services.bus.ephemeral import ObjectTooBig, chunks_by_get, download_object, read_object
 from services.bus.objects import chunk_subject, object_info, put_once
 from services.bus.topology import object_store
 
@@ -80,3 +86,35 @@ async def test_audio_is_read_from_its_bucket_and_from_before_it_had_one(js: JetS
         await read_audio(js, audio, "audio/old.aac")  # a worker has no earlier store to look in
     with pytest.raises(ObjectNotFoundError):  # an event naming a book gets no book
         await read_audio(js, audio, names.book_object("j1"), earlier=core)
+
+
+async def test_an_object_is_read_chunk_by_chunk_when_no_consumer_can_be_made(tmp_path: Path) -> None:
+    """A reader whose consumer is not made in time (here: the server refuses it; on a cluster, the
+    node it was placed on is gone) reads the object with one get per chunk, every byte checked."""
+    uploads = names.object_stream(names.UPLOADS_BUCKET)
+    reads = [f"$JS.API.STREAM.INFO.{uploads}", f"$JS.API.STREAM.MSG.GET.{uploads}",
+             f"$JS.API.DIRECT.GET.{uploads}", f"$JS.API.DIRECT.GET.{uploads}.>"]  # no CONSUMER.CREATE
+    config = tmp_path / "server.conf"
+    config.write_text("authorization { users = [\n"
+                      '  {user: admin, password: a}\n'
+                      f'  {{user: reader, password: r, permissions: {{publish: {orjson.dumps(reads).decode()},'
+                      ' subscribe: ["_INBOX.>"]}}\n]}\n')
+    proc, url = start_nats_server(tmp_path / "store", config=config)
+    admin = await nats.connect(url, user="admin", password="a")
+    reader = await nats.connect(url, user="reader", password="r")
+    try:
+        data = os.urandom(3 * OBJ_DEFAULT_CHUNK_SIZE - 5)
+        await (await object_store(admin.jetstream(), names.UPLOADS_BUCKET)).put("three-chunks.bin", data)
+        store = await object_store(reader.jetstream(), names.UPLOADS_BUCKET)
+        with open(tmp_path / "out", "wb") as handle:
+            assert await download_object(store, "three-chunks.bin", handle) == len(data)
+        assert (tmp_path / "out").read_bytes() == data
+        with open(tmp_path / "out", "wb") as handle, pytest.raises(ObjectTooBig):
+            await download_object(store, "three-chunks.bin", handle, max_bytes=len(data) - 1)
+        chunks = [c async for c in chunks_by_get(reader.jetstream(), uploads, chunk_subject(
+            names.UPLOADS_BUCKET, (await store.get_info("three-chunks.bin")).nuid or ""))]
+        assert [len(c) for c in chunks] == [OBJ_DEFAULT_CHUNK_SIZE, OBJ_DEFAULT_CHUNK_SIZE, OBJ_DEFAULT_CHUNK_SIZE - 5]
+    finally:
+        await reader.close()
+        await admin.close()
+        stop_process(proc)
