@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from services.app import stacks
 from services.app.stack import default_threads, spawn_service
 from services.app.supervise import POLL_S, Supervisor
 from services.bus.connect import connect_service
@@ -79,6 +80,7 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        stacks.install(loop)  # kill -USR1 / -USR2: where it waits, in its log
     worker_only = set(roles) in ({"tts"}, {"check"})  # a worker makes no topology
     connecting = asyncio.create_task(connect_service(settings, name="audiobook-" + "-".join(roles)))
     stopping = asyncio.create_task(stop.wait())

@@ -70,6 +70,10 @@ def test_a_service_killed_under_a_conversion_is_started_again_and_the_book_finis
     try:
         time.sleep(3)  # mid-book: the worker holds a segment
         kill_service(converting, data, "tts")
+        assemble = service_pid(converting.pid, "assemble")
+        assert assemble is not None and "assemble service ready" in (data / "logs" / "assemble.log").read_text()
+        os.kill(assemble, signal.SIGUSR1)  # where it waits, in its log (services.app.stacks); it goes on
+        os.kill(assemble, signal.SIGUSR2)
         out, err = converting.communicate(timeout=300)
     finally:
         if converting.poll() is None:
@@ -77,6 +81,9 @@ def test_a_service_killed_under_a_conversion_is_started_again_and_the_book_finis
     assert converting.returncode == 0, err
     assert "the embedded tts service stopped (killed by signal 9); starting it again" in err
     assert "s.m4b: 3 chapters" in out
+    log = (data / "logs" / "assemble.log").read_text()
+    assert "(most recent call first)" in log, log[-3000:]  # every thread's stack
+    assert "asyncio task(s)" in log and "task assemble:\n  " in log, log[-3000:]  # the service's awaits
 
 
 def test_a_service_that_cannot_stay_up_ends_the_conversion_with_its_log(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from services.app.sample import write_sample_book
 from services.app.stack import start_nats_server, store_lock
 from services.app.supervise import stop_process
 from services.testing.cluster import Cluster
+from services.testing.processes import dump_stacks
 from services.testing.waiting import events_at, wait_for_events
 from tests.conftest import ROOT, book
 from tests.e2e.test_cli import logged_segments
@@ -238,9 +239,10 @@ def test_convert_process_killed_then_run_again(tmp_path: Path, reference: dict[s
     try:
         _, err = second.communicate(timeout=120)
     except subprocess.TimeoutExpired:
+        dump_stacks(second.pid)  # each service's threads and tasks, into its log
         os.killpg(second.pid, signal.SIGKILL)
         pytest.fail(f"the second run did not finish in 120 s ({at_kill} done at the kill)\n"
-                    f"{log_tails(tmp_path / 'data')}")
+                    f"{log_tails(tmp_path / 'data', 150)}")
     assert second.returncode == 0, err
     parsed, segments, _ = logged_segments(tmp_path / "data")
     latest = {(s.chapter, s.index): s for s in segments}
