@@ -70,8 +70,12 @@ def test_a_service_killed_under_a_conversion_is_started_again_and_the_book_finis
     try:
         time.sleep(3)  # mid-book: the worker holds a segment
         kill_service(converting, data, "tts")
+        deadline = time.monotonic() + 60  # (a signal before its handler is set would end the process)
+        while "assemble service ready" not in (data / "logs" / "assemble.log").read_text():
+            assert converting.poll() is None and time.monotonic() < deadline, "the assembler never got ready"
+            time.sleep(0.1)
         assemble = service_pid(converting.pid, "assemble")
-        assert assemble is not None and "assemble service ready" in (data / "logs" / "assemble.log").read_text()
+        assert assemble is not None
         os.kill(assemble, signal.SIGUSR1)  # where it waits, in its log (services.app.stacks); it goes on
         os.kill(assemble, signal.SIGUSR2)
         out, err = converting.communicate(timeout=300)
