@@ -8,6 +8,7 @@ at most those in flight when the fault hit (counted from the event log).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -24,8 +25,9 @@ from mutagen.mp4 import MP4
 
 from events import names
 from services.app.sample import write_sample_book
-from services.app.stack import start_nats_server, store_lock
+from services.app.stack import RUNNING, stack_credentials, start_nats_server, store_lock
 from services.app.supervise import stop_process
+from services.bus.control import fleet_status
 from services.testing.cluster import Cluster
 from services.testing.processes import dump_stacks
 from services.testing.waiting import events_at, wait_for_events
@@ -217,6 +219,30 @@ def log_tails(data: Path, lines: int = 40) -> str:
                      for log in sorted((data / "logs").glob("*.log")))
 
 
+async def queue_report(data: Path) -> str:
+    """The running embedded stack's synthesis queue and tts workers, as the server and the workers
+    themselves say (what a conversion that does not finish leaves)."""
+    try:
+        port = json.loads((data / RUNNING).read_text())["port"]
+        nc = await nats.connect(f"nats://127.0.0.1:{port}", user="admin", password=stack_credentials(data)["admin"])
+    except Exception as exc:
+        return f"(no queue report: {exc!r})"
+    try:
+        js = nc.jetstream()
+        state = (await js.stream_info(names.SYNTH_STREAM)).state
+        info = await js.consumer_info(names.SYNTH_STREAM, names.engine_consumer("test"))
+        workers = [(s.get("name"), s.get("state"), s.get("in_flight"), s.get("segments_done"))
+                   for s in await fleet_status(nc, 1.0) if s.get("role") == "tts"]
+        return (f"queue: {state.messages} commands (seq {state.first_seq}-{state.last_seq}); {info.name}: "
+                f"{info.num_pending} pending, {info.num_ack_pending} in hand, {info.num_waiting} pulls waiting, "
+                f"delivered to #{info.delivered.stream_seq}, acknowledged to #{info.ack_floor.stream_seq}, "
+                f"{info.num_redelivered} redelivered\ntts workers (name, state, in hand, done): {workers}")
+    except Exception as exc:
+        return f"(no queue report: {exc!r})"
+    finally:
+        await nc.close()
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_convert_process_killed_then_run_again(tmp_path: Path, reference: dict[str, Result], seed: int) -> None:
     rng = random.Random(seed)
@@ -239,10 +265,11 @@ def test_convert_process_killed_then_run_again(tmp_path: Path, reference: dict[s
     try:
         _, err = second.communicate(timeout=120)
     except subprocess.TimeoutExpired:
+        queue = asyncio.run(queue_report(tmp_path / "data"))
         dump_stacks(second.pid)  # each service's threads and tasks, into its log
         os.killpg(second.pid, signal.SIGKILL)
-        pytest.fail(f"the second run did not finish in 120 s ({at_kill} done at the kill)\n"
-                    f"{log_tails(tmp_path / 'data', 150)}")
+        pytest.fail(f"the second run did not finish in 120 s ({at_kill} done at the kill)\n{queue}\n"
+                    f"{log_tails(tmp_path / 'data', 300)}")
     assert second.returncode == 0, err
     parsed, segments, _ = logged_segments(tmp_path / "data")
     latest = {(s.chapter, s.index): s for s in segments}
