@@ -110,6 +110,19 @@ OUTLIER = 3  # a segment this many times the book's median length is queued firs
 TAIL_SHARE, MAX_TAIL = 4, 256  # the last quarter of the book, at most 256 segments, is queued longest first
 
 
+def queue_plan(commands: list[Command], state: JobState, queued: set[tuple[int, int]]) -> list[Command]:
+    """The job's commands still to queue (:func:`to_queue`), in the dispatch order of all its commands.
+
+    Ordered before they are filtered, so every handling of a job plans in one order, whatever it
+    saw queued: two handlings of one job at once (a request sent again while the first was being
+    queued) each see part of the other's window, and what one queued is then always ahead of what
+    the other plans. :func:`to_release` counts on that: everything before the last command known
+    released was released. (Ordering only what is left moved a queued command behind unqueued
+    ones, which were then never released: a book waited for ever for its last segments.)
+    """
+    return to_queue(dispatch_order(commands), state, queued)
+
+
 def dispatch_order(commands: list[Command]) -> list[Command]:
     """The order to queue commands in: reading order, except at both ends.
 

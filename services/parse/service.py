@@ -371,8 +371,7 @@ class ParseService:
         book = plan.parsed
         queued = await queued_segments(self.js, job_id)
         heard_in = book.language if book.check else ""
-        todo = self._signed(decide.dispatch_order(decide.to_queue(decide.with_takes(plan.jobs, state, heard_in),
-                                                                  state, queued)))
+        todo = self._signed(decide.queue_plan(decide.with_takes(plan.jobs, state, heard_in), state, queued))
         # the rest is released as the job's segments land (services.parse.release); the plan goes first
         await self.store.put(names.plan_object(job_id), plan_bytes(job_id, todo[0][1].generation if todo else 0, todo))
         self.releaser.running[job_id] = book.engine  # (a job of a user with many may get no window yet)

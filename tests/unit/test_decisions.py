@@ -257,6 +257,23 @@ def test_the_next_commands_follow_the_last_released_up_to_the_window() -> None:
     assert plan[3] not in parse.to_release(plan, merged, queued=set(), window=4), "all its positions landed"
 
 
+def test_two_handlings_of_one_job_at_once_leave_no_command_unreleased() -> None:
+    """A request sent again while the first was being queued: the second handling saw 7 of the 8
+    commands the first queued, and plans the rest. Everything not queued is released from its plan.
+    (Planned in the order of only what was left, the hoisted 130-character segment went ahead of
+    the unseen queued one and was never released: the book waited for ever.)"""
+    book = [_sized(i, n) for i, n in enumerate([100] * 8 + [40, 40, 130, 40])]
+    state = fold("j", [ACCEPT, PARSE])
+    first = parse.queue_plan(book, state, queued=set())
+    assert first == parse.dispatch_order(book), "nothing queued: the whole book in its dispatch order"
+    queued = {(0, job.index) for _, job in first[:8]}  # the first handling's window
+    seen = {(0, job.index) for _, job in first[:7]}  # what the second saw of it
+    second = parse.queue_plan(book, state, queued=seen)
+    assert parse.dispatch_order(parse.to_queue(book, state, seen)) != second, "ordering what is left reorders"
+    released = parse.to_release(second, state, queued, window=20)
+    assert {job.index for _, job in released} == {8, 9, 10, 11}, "every command not queued"
+
+
 def test_a_job_that_is_not_running_releases_nothing_and_old_generations_stay_out() -> None:
     from events.types import JobCancelled, JobPaused
 
