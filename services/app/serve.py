@@ -7,9 +7,9 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     Service = ParseService | AssembleService | TtsWorker | CheckWorker
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 ROLES = ("parse", "tts", "assemble", "check")
 SCRATCH_ROLES = {"parse", "assemble"}  # the roles that read or join books in scratch folders
 
@@ -82,15 +83,11 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
             loop.add_signal_handler(sig, stop.set)
         stacks.install(loop)  # kill -USR1 / -USR2: where it waits, in its log
     worker_only = set(roles) in ({"tts"}, {"check"})  # a worker makes no topology
-    connecting = asyncio.create_task(connect_service(settings, name="audiobook-" + "-".join(roles)))
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not connecting.done():  # asked to stop while the server was still away
-        connecting.cancel()
+    connected = await _unless_stopped(connect_service(settings, name="audiobook-" + "-".join(roles)), stop)
+    if connected is None:  # asked to stop while the server was still away
         shutdown_tracing()
         return
-    nc = connecting.result()
+    nc = connected.result()
     js = nc.jetstream()
     if SCRATCH_ROLES & set(roles):  # what a killed parse or assemble of this host left in the temporary folder
         await asyncio.to_thread(sweep_orphans)
@@ -98,16 +95,12 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
         from services.tts.worker import served_engines
 
         needs = check_worker_needs() if roles[0] == "check" else worker_needs(served_engines(settings))
-        waiting, stopping = asyncio.create_task(made_by_the_core(js, needs)), asyncio.create_task(stop.wait())
-        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not waiting.done():  # stopped (its parent gone, say) while the server was away: it ends
-            waiting.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(nc.close(), 5)
+        made = await _unless_stopped(made_by_the_core(js, needs), stop)
+        if made is None:  # stopped (its parent gone, say) while the server was away: it ends
+            await _close(nc)
             shutdown_tracing()
             return
-        waiting.result()
+        made.result()
     else:
         await ensure_topology(js, settings)
     tasks: list[asyncio.Task[None]] = []
@@ -128,9 +121,25 @@ async def serve(roles: list[str], settings: Settings, workers: int = 1, stop: as
     finally:
         for task in tasks:
             task.cancel()
-        with contextlib.suppress(Exception):  # a server gone for good must not keep the process alive
-            await asyncio.wait_for(nc.close(), 5)
+        await _close(nc)
         shutdown_tracing()
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> asyncio.Task[T] | None:
+    """``work`` run to its end (its task, done), or None when ``stop`` comes first (``work`` is cancelled)."""
+    task, stopping = asyncio.create_task(work), asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        task.cancel()
+        return None
+    return task
+
+
+async def _close(nc: Client) -> None:
+    """Close the connection, giving up after 5 s: a server gone for good must not keep the process alive."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(nc.close(), 5)
 
 
 def run_serve(roles: list[str], settings: Settings, workers: int, threads: int | None) -> None:

@@ -26,12 +26,12 @@ from typing import BinaryIO, TypeVar
 import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import ObjectInfo
-from nats.js.errors import NotFoundError, ObjectNotFoundError
+from nats.js.errors import ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
 from events import names
 from events.errors import PermanentError
-from services.bus.objects import chunk_subject, last_on, object_info, read_chunk
+from services.bus.objects import chunk_subject, last_on, next_on, object_info, read_chunk
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,16 +157,9 @@ async def _chunks(js: JetStreamContext, stream: str, subject: str, name: str) ->
 
 async def chunks_by_get(js: JetStreamContext, stream: str, subject: str) -> AsyncGenerator[bytes, None]:
     """The messages on ``subject`` in order, each by a get of the next one after the last (no
-    consumer; a direct get from any replica, the leader's answer when that replica has none)."""
+    consumer: :func:`services.bus.objects.next_on`)."""
     seq = 1
-    while True:
-        try:
-            msg = await js.get_msg(stream, seq=seq, subject=subject, next=True, direct=True)
-        except NotFoundError:  # the end, or a replica behind the leader
-            try:
-                msg = await js.get_msg(stream, seq=seq, subject=subject, next=True)
-            except NotFoundError:
-                return
+    while (msg := await next_on(js, stream, subject, seq)) is not None:
         yield msg.data or b""
         seq = (msg.seq or seq) + 1
 

@@ -68,6 +68,18 @@ async def last_on(js: JetStreamContext, stream: str, subject: str) -> RawStreamM
         return None
 
 
+async def next_on(js: JetStreamContext, stream: str, subject: str, seq: int) -> RawStreamMsg | None:
+    """The first message on ``subject`` at or after stream sequence ``seq``, read as :func:`last_on` reads."""
+    try:
+        return await js.get_msg(stream, seq=seq, subject=subject, next=True, direct=True)
+    except NotFoundError:
+        pass
+    try:
+        return await js.get_msg(stream, seq=seq, subject=subject, next=True)
+    except NotFoundError:
+        return None
+
+
 def _described(msg: RawStreamMsg | None) -> ObjectInfo | None:
     """The description a stored message holds, deleted or not (None for no message)."""
     return ObjectInfo.from_response(orjson.loads(msg.data)) if msg is not None and msg.data else None
